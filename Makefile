@@ -1,0 +1,62 @@
+# The front door: every workflow (local and CI) goes through these targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STUBS := src/fleet/context/v1/context_pb2.py
+PYTEST_ARGS ?=
+
+.PHONY: help setup gen run dev lint typecheck test test-unit test-integration test-contract bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv and install the service with its dev tools
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+gen: $(STUBS) ## generate the gRPC stubs from specs/ into src/fleet (gitignored)
+
+$(STUBS): $(STAMP) $(shell find specs -name '*.proto') generate-protos.sh
+	PYTHON=$(abspath $(BIN)/python) ./generate-protos.sh
+
+run: gen ## start the service on the in-memory backend with the demo project
+	$(BIN)/context-service serve --demo
+
+dev: run ## alias of run for now
+
+lint: gen ## ruff, import contracts, buf lint and buf breaking
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+	$(BIN)/buf lint
+	$(BIN)/buf breaking --against specs/baseline/fleet-context-v1.binpb
+
+typecheck: gen ## mypy --strict on src
+	$(BIN)/mypy
+
+test: gen ## every test suite
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test-unit: gen ## domain and use cases with in-memory fakes
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+test-contract: gen ## descriptor and golden contract tests
+	$(BIN)/pytest -q tests/contract $(PYTEST_ARGS)
+
+test-integration: gen ## adapters against real servers, and the assembled service
+	$(BIN)/pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
+
+bench: gen ## load scenarios; reports under bench/results/
+	$(BIN)/python -m bench.run
+
+clean: ## remove generated and cached files
+	rm -rf $(VENV) src/fleet .pytest_cache .mypy_cache .ruff_cache dist build

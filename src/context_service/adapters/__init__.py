@@ -1,0 +1,1 @@
+"""Adapters: inbound edges (gRPC) and outbound implementations of the ports."""

@@ -1,0 +1,192 @@
+"""Proto <-> domain mapping; `*_pb2` types stop here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from context_service.application.create_task import TaskRequest
+from context_service.application.get_context import ContextRequest, ContextResult
+from context_service.application.rehydrate_session import RehydrateRequest, Rehydration
+from context_service.application.update_context import UpdateRequest, UpdateResult
+from context_service.domain.changes import RawChange
+from context_service.domain.model import GraphEntity, GraphLink, Neighbourhood
+from context_service.domain.packs import RolePack
+from fleet.context.v1 import context_pb2 as pb
+
+
+def context_request(msg: pb.GetContextRequest) -> ContextRequest:
+    """GetContextRequest -> domain."""
+    return ContextRequest(msg.story_id, msg.role, msg.phase, msg.subtask_id, msg.token_budget)
+
+
+def context_response(result: ContextResult) -> pb.GetContextResponse:
+    """Domain -> GetContextResponse."""
+    blocks = pb.PromptBlocks(
+        system=result.blocks.system, context=result.blocks.context, tools=result.blocks.tools
+    )
+    return pb.GetContextResponse(
+        context=result.context,
+        token_count=result.token_count,
+        scopes=list(result.scopes),
+        version=result.version,
+        blocks=blocks,
+    )
+
+
+def update_request(msg: pb.UpdateContextRequest) -> UpdateRequest:
+    """UpdateContextRequest -> domain."""
+    changes = tuple(
+        RawChange(c.operation, c.entity_type, c.entity_id, c.payload, c.reason) for c in msg.changes
+    )
+    return UpdateRequest(msg.story_id, msg.task_id, msg.role, changes, msg.timestamp)
+
+
+def update_response(result: UpdateResult) -> pb.UpdateContextResponse:
+    """Domain -> UpdateContextResponse."""
+    return pb.UpdateContextResponse(version=result.version, hash=result.hash, warnings=list(result.warnings))
+
+
+def rehydrate_request(msg: pb.RehydrateSessionRequest) -> RehydrateRequest:
+    """RehydrateSessionRequest -> domain."""
+    return RehydrateRequest(
+        case_id=msg.case_id,
+        roles=tuple(msg.roles),
+        include_timeline=msg.include_timeline,
+        include_summaries=msg.include_summaries,
+        timeline_events=msg.timeline_events,
+        persist_bundle=msg.persist_bundle,
+        ttl_seconds=msg.ttl_seconds,
+    )
+
+
+def _pack(pack: RolePack) -> pb.RoleContextPack:
+    h, plan = pack.case_header, pack.plan_header
+    return pb.RoleContextPack(
+        role=pack.role,
+        case_header=pb.CaseHeader(
+            case_id=h.case_id,
+            title=h.title,
+            description=h.description,
+            status=h.status,
+            created_at=h.created_at,
+            created_by=h.created_by,
+        ),
+        plan_header=pb.PlanHeader(
+            plan_id=plan.plan_id,
+            version=plan.version,
+            status=plan.status,
+            total_subtasks=plan.total_subtasks,
+            completed_subtasks=plan.completed_subtasks,
+        ),
+        subtasks=[
+            pb.Subtask(
+                subtask_id=t.task_id,
+                title=t.title,
+                description=t.description,
+                role=t.role,
+                status=t.status,
+                dependencies=list(t.dependencies),
+                priority=t.priority,
+            )
+            for t in pack.subtasks
+        ],
+        decisions=[
+            pb.Decision(
+                id=d.decision_id,
+                title=d.title,
+                rationale=d.rationale,
+                status=d.status,
+                decided_by=d.decided_by,
+                decided_at=d.decided_at,
+            )
+            for d in pack.decisions
+        ],
+        decision_deps=[
+            pb.DecisionRelation(src_id=e.src_id, dst_id=e.dst_id, relation_type=e.relation_type)
+            for e in pack.decision_deps
+        ],
+        impacted=[
+            pb.ImpactedSubtask(decision_id=d, subtask_id=t, title=title) for d, t, title in pack.impacted
+        ],
+        milestones=[
+            pb.Milestone(event_type=m.event_type, description=m.description, ts_ms=m.ts_ms, actor=m.actor)
+            for m in pack.milestones
+        ],
+        last_summary=pack.last_summary,
+        token_budget_hint=pack.token_budget_hint,
+    )
+
+
+def rehydrate_response(result: Rehydration) -> pb.RehydrateSessionResponse:
+    """Domain -> RehydrateSessionResponse."""
+    stats = pb.RehydrationStats(
+        decisions=result.stats.decisions,
+        decision_edges=result.stats.decision_edges,
+        impacts=result.stats.impacts,
+        events=result.events,
+        roles=list(result.roles),
+    )
+    response = pb.RehydrateSessionResponse(
+        case_id=result.case_id, generated_at_ms=result.generated_at_ms, stats=stats
+    )
+    for role, pack in result.packs.items():
+        response.packs[role].CopyFrom(_pack(pack))
+    return response
+
+
+def task_request(msg: pb.CreateTaskRequest) -> TaskRequest:
+    """CreateTaskRequest -> domain."""
+    return TaskRequest(
+        story_id=msg.story_id,
+        task_id=msg.task_id,
+        title=msg.title,
+        description=msg.description,
+        role=msg.role,
+        dependencies=tuple(msg.dependencies),
+        priority=msg.priority,
+        estimated_hours=msg.estimated_hours,
+    )
+
+
+def _string_props(props: Mapping[str, object]) -> dict[str, str]:
+    """Graph properties as strings: scalars as text, anything else as JSON."""
+    out: dict[str, str] = {}
+    for key, value in sorted(props.items()):
+        if value is None:
+            continue
+        out[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return out
+
+
+def _node(entity: GraphEntity) -> pb.GraphNode:
+    return pb.GraphNode(
+        id=entity.node_id,
+        labels=[entity.label],
+        properties=_string_props(entity.properties),
+        type=entity.label,
+        title=entity.title,
+    )
+
+
+def _link(link: GraphLink) -> pb.GraphRelationship:
+    return pb.GraphRelationship(
+        from_node_id=link.src_id,
+        to_node_id=link.dst_id,
+        type=link.rel_type,
+        properties=_string_props(link.properties),
+    )
+
+
+def relationships_response(found: Neighbourhood) -> pb.GetGraphRelationshipsResponse:
+    """Domain -> GetGraphRelationshipsResponse."""
+    message = f"found {len(found.neighbours)} neighbours and {len(found.links)} relationships"
+    if found.truncated:
+        message += " (neighbours capped)"
+    return pb.GetGraphRelationshipsResponse(
+        node=_node(found.node),
+        neighbors=[_node(n) for n in found.neighbours],
+        relationships=[_link(link) for link in found.links],
+        success=True,
+        message=message,
+    )

@@ -1,0 +1,180 @@
+"""The fleet.context.v1 ContextService servicer: decode, call one use case, encode."""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+
+from context_service.adapters.grpc import mappers
+from context_service.adapters.grpc.status import status_for
+from context_service.application.add_project_decision import DecisionRequest
+from context_service.application.common import RequestMeta
+from context_service.application.services import UseCases
+from fleet.context.v1 import context_pb2 as pb
+from fleet.context.v1 import context_pb2_grpc as pb_grpc
+
+log = structlog.get_logger()
+IDEMPOTENCY_KEY = "idempotency-key"
+CORRELATION_KEYS = ("x-correlation-id", "correlation-id", "x-request-id")
+MAX_METADATA_VALUE = 256
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+
+
+def request_meta(context: grpc.aio.ServicerContext) -> RequestMeta:
+    """Correlation id and idempotency key from the invocation metadata."""
+    metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+    correlation = next((metadata[k] for k in CORRELATION_KEYS if metadata.get(k)), "") or uuid.uuid4().hex
+    key = metadata.get(IDEMPOTENCY_KEY, "").strip()
+    return RequestMeta(
+        correlation_id=correlation[:MAX_METADATA_VALUE], idempotency_key=key[:MAX_METADATA_VALUE]
+    )
+
+
+def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
+    """Map errors through the status table and write one canonical log line per call."""
+    method = handler.__name__
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            return await handler(self, request, context)
+        except Exception as exc:
+            code, message = status_for(exc)
+            if code is grpc.StatusCode.INTERNAL:
+                log.exception("rpc_failed", method=method)
+            await context.abort(code, message)
+            raise  # unreachable: abort raises
+        finally:
+            log.info(
+                "rpc",
+                method=method,
+                story_id=getattr(request, "story_id", "") or getattr(request, "case_id", ""),
+                code=code.name,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+    return wrapper
+
+
+class ContextServicer(pb_grpc.ContextServiceServicer):
+    """Thin inbound adapter over the use cases."""
+
+    def __init__(self, *, use_cases: UseCases) -> None:
+        self._uc = use_cases
+
+    @rpc
+    async def GetContext(
+        self, request: pb.GetContextRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetContextResponse:
+        """Prompt context for one agent."""
+        result = await self._uc.get_context.execute(mappers.context_request(request))
+        trailers = [("context-tokenizer", result.tokenizer)]
+        if result.dropped_sections:
+            trailers.append(("context-dropped-sections", ",".join(result.dropped_sections)))
+        context.set_trailing_metadata(tuple(trailers))
+        return mappers.context_response(result)
+
+    @rpc
+    async def UpdateContext(
+        self, request: pb.UpdateContextRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateContextResponse:
+        """Record an agent's changes."""
+        result = await self._uc.update_context.execute(mappers.update_request(request), request_meta(context))
+        return mappers.update_response(result)
+
+    @rpc
+    async def RehydrateSession(
+        self, request: pb.RehydrateSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RehydrateSessionResponse:
+        """Per-role context packs."""
+        result = await self._uc.rehydrate_session.execute(mappers.rehydrate_request(request))
+        return mappers.rehydrate_response(result)
+
+    @rpc
+    async def ValidateScope(
+        self, request: pb.ValidateScopeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ValidateScopeResponse:
+        """Scopes against the policy."""
+        verdict = await self._uc.validate_scope.execute(
+            request.role, request.phase, list(request.provided_scopes)
+        )
+        return pb.ValidateScopeResponse(
+            allowed=verdict.allowed,
+            missing=list(verdict.missing),
+            extra=list(verdict.extra),
+            reason=verdict.reason,
+        )
+
+    @rpc
+    async def CreateStory(
+        self, request: pb.CreateStoryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateStoryResponse:
+        """Create or re-create a story."""
+        created = await self._uc.create_story.execute(
+            request.story_id, request.title, request.description, request.initial_phase
+        )
+        return pb.CreateStoryResponse(
+            context_id=created.context_id, story_id=created.story_id, current_phase=created.current_phase
+        )
+
+    @rpc
+    async def CreateTask(
+        self, request: pb.CreateTaskRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateTaskResponse:
+        """Create a task under a story."""
+        created = await self._uc.create_task.execute(mappers.task_request(request))
+        return pb.CreateTaskResponse(
+            task_id=created.task_id, story_id=created.story_id, status=created.status
+        )
+
+    @rpc
+    async def AddProjectDecision(
+        self, request: pb.AddProjectDecisionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AddProjectDecisionResponse:
+        """Store a decision."""
+        decision = DecisionRequest(
+            story_id=request.story_id,
+            decision_type=request.decision_type,
+            title=request.title,
+            rationale=request.rationale,
+            alternatives_considered=request.alternatives_considered,
+            metadata=dict(request.metadata),
+        )
+        return pb.AddProjectDecisionResponse(
+            decision_id=await self._uc.add_project_decision.execute(decision)
+        )
+
+    @rpc
+    async def TransitionPhase(
+        self, request: pb.TransitionPhaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TransitionPhaseResponse:
+        """Move a story to another phase."""
+        changed = await self._uc.transition_phase.execute(
+            request.story_id, request.from_phase, request.to_phase, request.rationale, request_meta(context)
+        )
+        return pb.TransitionPhaseResponse(
+            story_id=changed.story_id,
+            current_phase=changed.current_phase,
+            transitioned_at=changed.transitioned_at,
+        )
+
+    @rpc
+    async def GetGraphRelationships(
+        self, request: pb.GetGraphRelationshipsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetGraphRelationshipsResponse:
+        """A node and its neighbourhood."""
+        found = await self._uc.get_graph_relationships.execute(
+            request.node_id, request.node_type, request.depth
+        )
+        return mappers.relationships_response(found)

@@ -1,0 +1,155 @@
+"""In-memory property graph implementing every graph port, with atomic write batches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Self
+
+from context_service.adapters.memory.graph_store import Edge, NodeKey, PropertyGraph, Transaction
+from context_service.adapters.memory.graph_views import neighbourhood_of, story_graph_of, story_of
+from context_service.domain.model import ChangeRecord, Neighbourhood, Story, StoryGraph
+from context_service.domain.mutations import (
+    STORY_EDGES,
+    TYPED_ID,
+    CommitResult,
+    Mutation,
+    NodeKind,
+    WriteBatch,
+)
+from context_service.ports.errors import OwnershipConflict, PreconditionFailed, StoryMissing
+
+
+class InMemoryGraph:
+    """Graph store held in process; every port method is atomic (no await inside a mutation)."""
+
+    def __init__(self) -> None:
+        self._graph = PropertyGraph()
+        self._history: dict[str, list[ChangeRecord]] = {}
+        self._requests: dict[str, dict[str, CommitResult]] = {}
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Self:
+        """Nothing to open."""
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Nothing to close."""
+
+    async def get_story(self, story_id: str) -> Story | None:
+        """The story node, or None."""
+        props = self._graph.node((NodeKind.STORY.value, story_id))
+        return None if props is None else story_of(props)
+
+    async def load_story_graph(self, story_id: str) -> StoryGraph | None:
+        """The story's live neighbourhood."""
+        return story_graph_of(self._graph, story_id)
+
+    async def owners(self, kind: NodeKind, node_ids: Iterable[str]) -> Mapping[str, str]:
+        """node id -> owning story id, for existing nodes of `kind`."""
+        found: dict[str, str] = {}
+        for node_id in node_ids:
+            props = self._graph.node((kind.value, node_id))
+            if props is not None:
+                found[node_id] = str(props.get("story_id", ""))
+        return found
+
+    async def neighbourhood(self, label: str, node_id: str, depth: int, limit: int) -> Neighbourhood | None:
+        """Bounded breadth-first exploration, ignoring soft-deleted nodes."""
+        return neighbourhood_of(self._graph, (label, node_id), depth, limit)
+
+    async def history(
+        self, story_id: str, *, limit: int = 100, before_version: int = 0
+    ) -> list[ChangeRecord]:
+        """Change records newest first."""
+        records = self._history.get(story_id, [])
+        if before_version > 0:
+            records = [r for r in records if r.version < before_version]
+        return list(reversed(records))[:limit]
+
+    async def commit(self, batch: WriteBatch) -> CommitResult:
+        """Apply the whole batch or nothing."""
+        async with self._lock:
+            done = self._requests.get(batch.story_id, {}).get(batch.request_id) if batch.request_id else None
+            if done is not None:
+                return CommitResult(done.version, done.current_phase, replayed=True)
+            tx = Transaction(self._graph)
+            try:
+                result = self._apply(tx, batch)
+            except BaseException:
+                tx.rollback()
+                raise
+            self._record(batch, result)
+            return result
+
+    def _apply(self, tx: Transaction, batch: WriteBatch) -> CommitResult:
+        story_key: NodeKey = (NodeKind.STORY.value, batch.story_id)
+        creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
+        if batch.story_id and self._graph.node(story_key) is None and not creates_story:
+            raise StoryMissing(f"story '{batch.story_id}' not found")
+        self._check_phase(batch, story_key)
+        for mutation in batch.mutations:
+            self._merge(tx, batch.story_id, mutation)
+        story = self._graph.node(story_key) or {}
+        version = int(story.get("context_version", 0))
+        if batch.bump_version:
+            version += 1
+            tx.set_node(story_key, {**story, "context_version": version})
+        return CommitResult(version=version, current_phase=str(story.get("current_phase", "")))
+
+    def _check_phase(self, batch: WriteBatch, story_key: NodeKey) -> None:
+        if batch.expect_phase is None:
+            return
+        actual = str((self._graph.node(story_key) or {}).get("current_phase", ""))
+        if actual != batch.expect_phase:
+            raise PreconditionFailed(f"story is in phase {actual}", actual=actual)
+
+    def _merge(self, tx: Transaction, story_id: str, m: Mutation) -> None:
+        key: NodeKey = (m.kind.value, m.node_id)
+        existing = self._graph.node(key)
+        if existing is not None and m.kind in STORY_EDGES and existing.get("story_id") != story_id:
+            raise OwnershipConflict(m.kind.value, m.node_id, str(existing.get("story_id", "")))
+        if existing is None:
+            props = {"id": m.node_id, **m.on_create, **m.fields}
+            if m.kind in TYPED_ID:
+                props[TYPED_ID[m.kind]] = m.node_id
+        else:
+            props = {**existing, **m.fields}
+        tx.set_node(key, props)
+        if m.kind in STORY_EDGES:
+            tx.merge_edge(Edge((NodeKind.STORY.value, story_id), STORY_EDGES[m.kind], key))
+        for kind in m.replace_links:
+            for edge in self._graph.out_edges(key, kind.value):
+                tx.remove_edge(edge)
+        for link in m.links:
+            target: NodeKey = (link.target_kind.value, link.target_id)
+            src, dst = (target, key) if link.incoming else (key, target)
+            tx.merge_edge(Edge(src, link.kind.value, dst))
+        if m.plan_edge is not None:
+            self._merge_plan_edge(tx, story_id, key, m.plan_edge)
+
+    def _merge_plan_edge(
+        self, tx: Transaction, story_id: str, task: NodeKey, origin: Mapping[str, object]
+    ) -> None:
+        """Why-this-task-exists metadata on (PlanVersion)-[:HAS_TASK]->(Task), else on the story's edge."""
+        plan_id = str((self._graph.node(task) or {}).get("plan_id", ""))
+        plan_key: NodeKey = (NodeKind.PLAN.value, plan_id)
+        src = (
+            plan_key
+            if plan_id and self._graph.node(plan_key) is not None
+            else (NodeKind.STORY.value, story_id)
+        )
+        tx.merge_edge(Edge(src, "HAS_TASK", task), dict(origin))
+
+    def _record(self, batch: WriteBatch, result: CommitResult) -> None:
+        if batch.bump_version and batch.history:
+            stamped = [
+                ChangeRecord(**{**r.__dict__, "version": result.version, "request_id": batch.request_id})
+                for r in batch.history
+            ]
+            self._history.setdefault(batch.story_id, []).extend(stamped)
+        if batch.request_id:
+            self._requests.setdefault(batch.story_id, {})[batch.request_id] = result

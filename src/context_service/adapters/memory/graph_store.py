@@ -1,0 +1,99 @@
+"""A minimal property graph (nodes by (label, id), typed directed edges) with an undo journal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+NodeKey = tuple[str, str]
+Props = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A directed, typed edge; identity is (src, type, dst), as with MERGE."""
+
+    src: NodeKey
+    rel_type: str
+    dst: NodeKey
+
+
+class PropertyGraph:
+    """Nodes and edges with adjacency in both directions."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[NodeKey, Props] = {}
+        self.edges: dict[Edge, Props] = {}
+        self.out: dict[NodeKey, set[Edge]] = {}
+        self.into: dict[NodeKey, set[Edge]] = {}
+
+    def node(self, key: NodeKey) -> Props | None:
+        """The node's properties, or None."""
+        return self.nodes.get(key)
+
+    def out_edges(self, key: NodeKey, rel_type: str | None = None) -> list[Edge]:
+        """Outgoing edges, optionally of one type, in stable order."""
+        edges = self.out.get(key, set())
+        return sorted((e for e in edges if rel_type is None or e.rel_type == rel_type), key=_edge_order)
+
+    def in_edges(self, key: NodeKey, rel_type: str | None = None) -> list[Edge]:
+        """Incoming edges, optionally of one type, in stable order."""
+        edges = self.into.get(key, set())
+        return sorted((e for e in edges if rel_type is None or e.rel_type == rel_type), key=_edge_order)
+
+    def put_edge(self, edge: Edge, props: Props) -> None:
+        """Insert or replace an edge."""
+        self.edges[edge] = props
+        self.out.setdefault(edge.src, set()).add(edge)
+        self.into.setdefault(edge.dst, set()).add(edge)
+
+    def drop_edge(self, edge: Edge) -> None:
+        """Remove an edge if present."""
+        self.edges.pop(edge, None)
+        self.out.get(edge.src, set()).discard(edge)
+        self.into.get(edge.dst, set()).discard(edge)
+
+
+def _edge_order(edge: Edge) -> tuple[str, NodeKey, NodeKey]:
+    return (edge.rel_type, edge.src, edge.dst)
+
+
+class Transaction:
+    """Applies changes to a graph and remembers how to undo them."""
+
+    def __init__(self, graph: PropertyGraph) -> None:
+        self._graph = graph
+        self._undo: list[tuple[str, Any, Any]] = []
+
+    def set_node(self, key: NodeKey, props: Mapping[str, Any]) -> None:
+        """Create or replace a node's properties."""
+        self._undo.append(("node", key, self._graph.nodes.get(key)))
+        self._graph.nodes[key] = dict(props)
+
+    def merge_edge(self, edge: Edge, props: Mapping[str, Any] | None = None) -> None:
+        """Create the edge if missing; merge properties into it."""
+        if edge.src not in self._graph.nodes or edge.dst not in self._graph.nodes:
+            raise LookupError(f"edge {edge.rel_type} between missing nodes")
+        old = self._graph.edges.get(edge)
+        self._undo.append(("edge", edge, old))
+        self._graph.put_edge(edge, {**(old or {}), **(props or {})})
+
+    def remove_edge(self, edge: Edge) -> None:
+        """Remove an edge."""
+        self._undo.append(("edge", edge, self._graph.edges.get(edge)))
+        self._graph.drop_edge(edge)
+
+    def rollback(self) -> None:
+        """Undo every change, newest first."""
+        for kind, key, old in reversed(self._undo):
+            if kind == "node":
+                if old is None:
+                    self._graph.nodes.pop(key, None)
+                else:
+                    self._graph.nodes[key] = old
+            elif old is None:
+                self._graph.drop_edge(key)
+            else:
+                self._graph.put_edge(key, old)
+        self._undo.clear()

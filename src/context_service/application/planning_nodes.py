@@ -1,0 +1,58 @@
+"""Project and epic upserts (the planning hierarchy above stories), idempotent by id."""
+
+from __future__ import annotations
+
+from context_service.domain.limits import limit_text, require_id, require_text
+from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, WriteBatch
+from context_service.ports.graph import GraphWriter
+from context_service.ports.system import Clock
+
+
+class RegisterPlanning:
+    """MERGE Project and Epic nodes and link stories to epics."""
+
+    def __init__(self, *, writer: GraphWriter, clock: Clock) -> None:
+        self._writer = writer
+        self._clock = clock
+
+    async def project(self, project_id: str, name: str, description: str = "", owner: str = "") -> None:
+        """Upsert a project."""
+        project_id = require_id(project_id, "project_id")
+        fields = {
+            "name": require_text(name, "name"),
+            "description": limit_text(description, "description"),
+            "owner": owner,
+            "status": "ACTIVE",
+        }
+        mutation = Mutation(
+            NodeKind.PROJECT, project_id, fields=fields, on_create={"created_at_ms": self._clock.now_ms()}
+        )
+        await self._writer.commit(WriteBatch("", (mutation,)))
+
+    async def epic(self, epic_id: str, project_id: str, title: str, description: str = "") -> None:
+        """Upsert an epic under its project."""
+        epic_id = require_id(epic_id, "epic_id")
+        project_id = require_id(project_id, "project_id")
+        fields = {
+            "project_id": project_id,
+            "title": require_text(title, "title"),
+            "description": limit_text(description, "description"),
+            "status": "ACTIVE",
+        }
+        link = Link(LinkKind.HAS_EPIC, NodeKind.PROJECT, project_id, incoming=True)
+        mutation = Mutation(
+            NodeKind.EPIC,
+            epic_id,
+            fields=fields,
+            on_create={"created_at_ms": self._clock.now_ms()},
+            links=(link,),
+        )
+        await self._writer.commit(WriteBatch("", (mutation,)))
+
+    async def link_story(self, epic_id: str, story_id: str) -> None:
+        """(Epic)-[:CONTAINS_STORY]->(Story), and the story's epic_id."""
+        link = Link(LinkKind.CONTAINS_STORY, NodeKind.EPIC, require_id(epic_id, "epic_id"), incoming=True)
+        mutation = Mutation(
+            NodeKind.STORY, require_id(story_id, "story_id"), fields={"epic_id": epic_id}, links=(link,)
+        )
+        await self._writer.commit(WriteBatch(story_id, (mutation,)))

@@ -1,0 +1,30 @@
+"""The set of wired use cases handed to inbound adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from context_service.application.add_project_decision import AddProjectDecision
+from context_service.application.create_story import CreateStory
+from context_service.application.create_task import CreateTask
+from context_service.application.get_context import GetContext
+from context_service.application.get_graph_relationships import GetGraphRelationships
+from context_service.application.rehydrate_session import RehydrateSession
+from context_service.application.transition_phase import TransitionPhase
+from context_service.application.update_context import UpdateContext
+from context_service.application.validate_scope import ValidateScope
+
+
+@dataclass(frozen=True)
+class UseCases:
+    """One instance of each use case."""
+
+    get_context: GetContext
+    update_context: UpdateContext
+    rehydrate_session: RehydrateSession
+    validate_scope: ValidateScope
+    create_story: CreateStory
+    create_task: CreateTask
+    add_project_decision: AddProjectDecision
+    transition_phase: TransitionPhase
+    get_graph_relationships: GetGraphRelationships

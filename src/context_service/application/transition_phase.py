@@ -1,0 +1,104 @@
+"""TransitionPhase: move a story to another phase, recording the transition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from context_service.application.common import RequestMeta, publish_updated, require_phase, require_story
+from context_service.domain.errors import FailedPrecondition, NotFound
+from context_service.domain.limits import limit_text, require_id
+from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
+from context_service.domain.timefmt import iso_from_ms
+from context_service.ports.errors import PreconditionFailed, StoryMissing
+from context_service.ports.events import EventPublisher
+from context_service.ports.graph import GraphWriter, StoryReader
+from context_service.ports.planning import SpecWriter
+from context_service.ports.system import Clock, IdGenerator
+
+
+@dataclass(frozen=True)
+class PhaseChanged:
+    """TransitionPhase output."""
+
+    story_id: str
+    current_phase: str
+    transitioned_at: str
+
+
+class TransitionPhase:
+    """Checks the expected phase inside the write, so concurrent transitions cannot both win."""
+
+    def __init__(
+        self,
+        *,
+        stories: StoryReader,
+        writer: GraphWriter,
+        specs: SpecWriter,
+        publisher: EventPublisher,
+        ids: IdGenerator,
+        clock: Clock,
+    ) -> None:
+        self._stories = stories
+        self._writer = writer
+        self._specs = specs
+        self._publisher = publisher
+        self._ids = ids
+        self._clock = clock
+
+    async def execute(
+        self,
+        story_id: str,
+        from_phase: str,
+        to_phase: str,
+        rationale: str = "",
+        meta: RequestMeta | None = None,
+    ) -> PhaseChanged:
+        """Record the transition and announce it."""
+        story_id = require_id(story_id, "story_id")
+        target = require_phase(to_phase, "to_phase")
+        expected = require_phase(from_phase, "from_phase") if from_phase.strip() else None
+        rationale = limit_text(rationale, "rationale").strip()
+        story = await require_story(self._stories, story_id)
+        source = expected.value if expected is not None else story.current_phase
+        if expected is not None and expected.value != story.current_phase:
+            raise _wrong_phase(story_id, story.current_phase, expected.value)
+        now_ms = self._clock.now_ms()
+        now = iso_from_ms(now_ms)
+        transition_id = f"PT-{story_id}-{now_ms}-{self._ids.hex(6)}"
+        transition = Mutation(
+            NodeKind.TRANSITION,
+            transition_id,
+            on_create={
+                "story_id": story_id,
+                "from_phase": source,
+                "to_phase": target.value,
+                "rationale": rationale,
+                "transitioned_at": now,
+                "ts_ms": now_ms,
+            },
+        )
+        story_update = Mutation(
+            NodeKind.STORY, story_id, fields={"current_phase": target.value, "updated_at": now}
+        )
+        batch = WriteBatch(story_id, (transition, story_update), expect_phase=source)
+        try:
+            committed = await self._writer.commit(batch)
+        except PreconditionFailed as exc:
+            raise _wrong_phase(story_id, exc.actual, source) from None
+        except StoryMissing:
+            raise NotFound("story", story_id) from None
+        await self._specs.merge_spec(story_id, {"current_phase": target.value})
+        await publish_updated(
+            self._publisher,
+            story_id=story_id,
+            version=committed.version,
+            changed=[("PHASE", transition_id)],
+            event_key=transition_id,
+            now_ms=now_ms,
+            meta=meta or RequestMeta(),
+        )
+        return PhaseChanged(story_id, target.value, now)
+
+
+def _wrong_phase(story_id: str, actual: str, expected: str) -> FailedPrecondition:
+    return FailedPrecondition(f"story '{story_id}' is in phase {actual}, not {expected}")

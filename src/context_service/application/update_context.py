@@ -1,0 +1,190 @@
+"""UpdateContext: apply an agent's changes in one transaction and bump the story's version once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from context_service.application.common import RequestMeta, publish_updated, require_story_graph, version_hash
+from context_service.domain.changes import (
+    ChangePlanner,
+    ChangeRejected,
+    PlannedChange,
+    RawChange,
+    plan_change,
+)
+from context_service.domain.errors import Aborted, InvalidArgument, NotFound
+from context_service.domain.limits import MAX_CHANGES, MAX_PAYLOAD_BYTES, optional_id, require_id
+from context_service.domain.model import ChangeRecord, StoryGraph
+from context_service.domain.mutations import NodeKind, WriteBatch
+from context_service.domain.policy import ScopePolicy
+from context_service.domain.timefmt import iso_from_ms, parse_iso
+from context_service.ports.errors import StoryMissing
+from context_service.ports.events import EventPublisher
+from context_service.ports.graph import GraphWriter, OwnerLookup, StoryReader
+from context_service.ports.kv import KeyValueStore
+from context_service.ports.system import Clock
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+IDEMPOTENCY_PREFIX = "ctx:idem:update"
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    """UpdateContext input."""
+
+    story_id: str
+    task_id: str
+    role: str
+    changes: tuple[RawChange, ...]
+    timestamp: str = ""
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """The story's version after the call, its hash, and one warning per skipped change."""
+
+    version: int
+    hash: str
+    warnings: tuple[str, ...]
+
+
+class UpdateContext:
+    """Validates changes one by one, commits the valid ones atomically, records history, announces it."""
+
+    def __init__(
+        self,
+        *,
+        policy: ScopePolicy,
+        stories: StoryReader,
+        owners: OwnerLookup,
+        writer: GraphWriter,
+        idempotency: KeyValueStore,
+        publisher: EventPublisher,
+        clock: Clock,
+    ) -> None:
+        self._policy = policy
+        self._stories = stories
+        self._owners = owners
+        self._writer = writer
+        self._kv = idempotency
+        self._publisher = publisher
+        self._clock = clock
+
+    async def execute(self, request: UpdateRequest, meta: RequestMeta | None = None) -> UpdateResult:
+        """Exactly-once per idempotency key: same key and content replays, other content is ABORTED."""
+        meta = meta or RequestMeta()
+        story_id = self._validate(request)
+        fingerprint = _fingerprint(request)
+        key = f"{IDEMPOTENCY_PREFIX}:{story_id}:{meta.idempotency_key}" if meta.idempotency_key else ""
+        if key:
+            stored = await self._kv.get(key)
+            if stored is not None:
+                return _replay(stored, fingerprint)
+        result = await self._apply(story_id, request, meta)
+        if key:
+            record = {"fingerprint": fingerprint, "response": asdict(result)}
+            await self._kv.set(key, record, ttl=IDEMPOTENCY_TTL_SECONDS)
+        return result
+
+    def _validate(self, request: UpdateRequest) -> str:
+        story_id = require_id(request.story_id, "story_id")
+        optional_id(request.task_id, "task_id")
+        if request.role.strip():
+            self._policy.require_role(request.role)
+        if len(request.changes) > MAX_CHANGES:
+            raise InvalidArgument(f"at most {MAX_CHANGES} changes per call", field="changes")
+        for change in request.changes:
+            if len(change.payload.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+                raise InvalidArgument(
+                    f"payload of {change.entity_id.strip() or 'a change'} exceeds {MAX_PAYLOAD_BYTES} bytes",
+                    field="changes.payload",
+                )
+        if request.timestamp.strip() and parse_iso(request.timestamp) is None:
+            raise InvalidArgument("timestamp must be ISO-8601", field="timestamp")
+        return story_id
+
+    async def _apply(self, story_id: str, request: UpdateRequest, meta: RequestMeta) -> UpdateResult:
+        graph = await require_story_graph(self._stories, story_id)
+        now_ms = self._clock.now_ms()
+        planned, warnings = await self._plan(graph, request.changes, now_ms)
+        if not planned:
+            version = graph.story.context_version
+            return UpdateResult(version, version_hash(story_id, version), tuple(warnings))
+        role = self._policy.normalise_role(request.role) or ""
+        history = tuple(_record(p, role, request.task_id.strip(), iso_from_ms(now_ms)) for p in planned)
+        batch = WriteBatch(
+            story_id=story_id,
+            mutations=tuple(p.mutation for p in planned),
+            bump_version=True,
+            history=history,
+            request_id=meta.idempotency_key,
+        )
+        try:
+            committed = await self._writer.commit(batch)
+        except StoryMissing:
+            raise NotFound("story", story_id) from None
+        if not committed.replayed:
+            await publish_updated(
+                self._publisher,
+                story_id=story_id,
+                version=committed.version,
+                changed=[(p.entity_type.value, p.entity_id) for p in planned],
+                event_key=f"v{committed.version}",
+                now_ms=now_ms,
+                meta=meta,
+            )
+        return UpdateResult(committed.version, version_hash(story_id, committed.version), tuple(warnings))
+
+    async def _plan(
+        self, graph: StoryGraph, changes: Sequence[RawChange], now_ms: int
+    ) -> tuple[list[PlannedChange], list[str]]:
+        story_id = graph.story.story_id
+        foreign = {}
+        for kind in (NodeKind.TASK, NodeKind.DECISION, NodeKind.MILESTONE, NodeKind.PLAN):
+            owners = await self._owners.owners(kind, {c.entity_id.strip() for c in changes})
+            foreign.update({(kind, i): s for i, s in owners.items() if s != story_id})
+        planner = ChangePlanner(graph, now_ms, iso_from_ms(now_ms), self._policy.normalise_role, foreign)
+        planned: list[PlannedChange] = []
+        warnings: list[str] = []
+        for change in changes:
+            try:
+                planned.append(plan_change(planner, change))
+            except ChangeRejected as exc:
+                warnings.append(f"Failed to process {change.entity_id.strip() or '(no id)'}: {exc}")
+        return planned, warnings
+
+
+def _record(p: PlannedChange, role: str, task_id: str, now_iso: str) -> ChangeRecord:
+    after = json.dumps(
+        {"fields": dict(p.mutation.fields), "links": [repr(link) for link in p.mutation.links]},
+        sort_keys=True,
+    )
+    return ChangeRecord(
+        version=0,
+        role=role,
+        task_id=task_id,
+        operation=p.operation.value,
+        entity_type=p.entity_type.value,
+        entity_id=p.entity_id,
+        reason=p.reason,
+        timestamp=now_iso,
+        digest_after=hashlib.sha256(after.encode()).hexdigest()[:16],
+    )
+
+
+def _fingerprint(request: UpdateRequest) -> str:
+    canonical = json.dumps(asdict(request), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _replay(stored: dict[str, object] | object, fingerprint: str) -> UpdateResult:
+    record = stored if isinstance(stored, dict) else {}
+    if record.get("fingerprint") != fingerprint:
+        raise Aborted("idempotency-key was already used with different content")
+    response = record.get("response")
+    if not isinstance(response, dict):
+        raise Aborted("idempotency record is unreadable; retry with a new key")
+    return UpdateResult(int(response["version"]), str(response["hash"]), tuple(response.get("warnings", ())))

@@ -1,0 +1,51 @@
+"""ValidateScope: compare provided scopes with the policy for a role and phase (never an RPC error)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from context_service.domain.policy import ScopePolicy
+from context_service.domain.vocabulary import parse_phase
+
+
+@dataclass(frozen=True)
+class ScopeVerdict:
+    """Whether the provided scopes match the policy exactly, and why not."""
+
+    allowed: bool
+    missing: tuple[str, ...]
+    extra: tuple[str, ...]
+    reason: str
+
+
+class ValidateScope:
+    """Checks a set of scopes against the role/phase policy."""
+
+    def __init__(self, *, policy: ScopePolicy) -> None:
+        self._policy = policy
+
+    async def execute(self, role: str, phase: str, provided_scopes: Sequence[str]) -> ScopeVerdict:
+        """Missing and extra scopes (sorted); unknown role/phase or no policy: not allowed, all extra."""
+        provided = sorted({s.strip() for s in provided_scopes if s.strip()})
+        canonical_role = self._policy.normalise_role(role)
+        canonical_phase = parse_phase(phase)
+        if canonical_role is None:
+            return ScopeVerdict(False, (), tuple(provided), f"Unknown role '{role.strip()}'")
+        if canonical_phase is None:
+            return ScopeVerdict(False, (), tuple(provided), f"Unknown phase '{phase.strip()}'")
+        expected = self._policy.scopes_for(canonical_role, canonical_phase)
+        if expected is None:
+            reason = f"No scope policy for role '{canonical_role}' in phase {canonical_phase.value}"
+            return ScopeVerdict(False, (), tuple(provided), reason)
+        missing = sorted(set(expected) - set(provided))
+        extra = sorted(set(provided) - set(expected))
+        reasons = []
+        if missing:
+            reasons.append("Missing required scopes: " + ", ".join(missing))
+        if extra:
+            reasons.append("Extra scopes not allowed: " + ", ".join(extra))
+        allowed = not reasons
+        return ScopeVerdict(
+            allowed, tuple(missing), tuple(extra), "All scopes are allowed" if allowed else "; ".join(reasons)
+        )

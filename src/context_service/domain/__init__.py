@@ -1,0 +1,1 @@
+"""Pure domain: vocabulary, policy, entities, rendering, redaction, budgets. Standard library only."""

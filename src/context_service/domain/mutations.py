@@ -1,0 +1,111 @@
+"""Graph writes as data: MERGE-style mutations committed together in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from context_service.domain.model import ChangeRecord
+
+Scalar = str | int | float | bool
+
+
+class NodeKind(StrEnum):
+    """Graph labels the service writes (a fixed whitelist: labels are never built from input)."""
+
+    STORY = "Story"
+    TASK = "Task"
+    DECISION = "Decision"
+    MILESTONE = "Event"
+    PLAN = "PlanVersion"
+    TRANSITION = "PhaseTransition"
+    PROJECT = "Project"
+    EPIC = "Epic"
+
+
+class LinkKind(StrEnum):
+    """Relationship types the service writes (a fixed whitelist)."""
+
+    DEPENDS_ON = "DEPENDS_ON"
+    INFLUENCED_BY = "INFLUENCED_BY"
+    SUPERSEDES = "SUPERSEDES"
+    GOVERNS = "GOVERNS"
+    RELATES_TO = "RELATES_TO"
+    HAS_EPIC = "HAS_EPIC"
+    CONTAINS_STORY = "CONTAINS_STORY"
+
+
+# Structural edge from the story to each story-scoped node kind.
+STORY_EDGES: dict[NodeKind, str] = {
+    NodeKind.TASK: "HAS_TASK",
+    NodeKind.DECISION: "HAS_DECISION",
+    NodeKind.MILESTONE: "HAS_MILESTONE",
+    NodeKind.PLAN: "HAS_PLAN",
+    NodeKind.TRANSITION: "HAS_PHASE",
+}
+# The legacy typed id property of each label, written beside `id`.
+TYPED_ID: dict[NodeKind, str] = {
+    NodeKind.STORY: "story_id",
+    NodeKind.TASK: "task_id",
+    NodeKind.PLAN: "plan_id",
+    NodeKind.PROJECT: "project_id",
+    NodeKind.EPIC: "epic_id",
+}
+
+DECISION_RELATIONS = frozenset(
+    {LinkKind.DEPENDS_ON, LinkKind.SUPERSEDES, LinkKind.GOVERNS, LinkKind.RELATES_TO}
+)
+
+
+@dataclass(frozen=True)
+class Link:
+    """An edge between the mutated node and another node of the story (outgoing unless `incoming`)."""
+
+    kind: LinkKind
+    target_kind: NodeKind
+    target_id: str
+    incoming: bool = False
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """MERGE a node by id under the story: `on_create` only when new, then `fields`; optional links.
+
+    `replace_links` lists link kinds whose existing outgoing edges are removed before `links` are merged.
+    `plan_edge` carries the (PlanVersion)-[:HAS_TASK {...}]->(Task) metadata for a task.
+    """
+
+    kind: NodeKind
+    node_id: str
+    fields: Mapping[str, Scalar] = field(default_factory=dict)
+    on_create: Mapping[str, Scalar] = field(default_factory=dict)
+    links: tuple[Link, ...] = ()
+    replace_links: tuple[LinkKind, ...] = ()
+    plan_edge: Mapping[str, Scalar] | None = None
+
+
+@dataclass(frozen=True)
+class WriteBatch:
+    """Everything one use case writes, committed atomically (`story_id` empty: planning nodes only).
+
+    - `expect_phase`: commit only if the story's current phase equals it (else PreconditionFailed).
+    - `bump_version`: increase the story's context_version by one and stamp `history` with it.
+    - `request_id`: when already recorded for the story, nothing is written (exactly-once retries).
+    """
+
+    story_id: str
+    mutations: tuple[Mutation, ...]
+    expect_phase: str | None = None
+    bump_version: bool = False
+    history: tuple[ChangeRecord, ...] = ()
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What a committed batch left behind."""
+
+    version: int
+    current_phase: str
+    replayed: bool = False

@@ -1,0 +1,141 @@
+"""Prompt assembly: blocks, serialisation, content version and token-budget fitting."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from context_service.domain.rendering import Section
+
+BLOCK_SEPARATOR = "\n\n---\n\n"
+TokenCount = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class PromptBlocks:
+    """The three prompt blocks served to an agent."""
+
+    system: str
+    context: str
+    tools: str
+
+
+@dataclass(frozen=True)
+class FittedPrompt:
+    """The final prompt: blocks, their serialisation, its token count and what the budget cut."""
+
+    blocks: PromptBlocks
+    text: str
+    token_count: int
+    dropped: tuple[str, ...] = ()
+
+
+def system_text(role: str, title: str) -> str:
+    """The system block for a role working on a case."""
+    return (
+        f"You are the {role} agent working on case '{title}'. "
+        "Follow constraints and acceptance criteria. Provide only necessary steps."
+    )
+
+
+def serialise(blocks: PromptBlocks) -> str:
+    """Each non-empty block under its heading, blocks joined by a rule."""
+    parts = [
+        f"# {name}\n\n{text}"
+        for name, text in (("System", blocks.system), ("Context", blocks.context), ("Tools", blocks.tools))
+        if text
+    ]
+    return BLOCK_SEPARATOR.join(parts)
+
+
+def content_version(text: str) -> str:
+    """First 16 hex characters of the SHA-256 of `text`."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def context_block(sections: Sequence[Section]) -> str:
+    """The context block: sections separated by blank lines."""
+    return "\n\n".join(s.text for s in sections)
+
+
+def fit_to_budget(
+    system: str, sections: Sequence[Section], tools: str, budget: int, count: TokenCount
+) -> FittedPrompt:
+    """Drop whole sections (lowest rank first), then lines, so the prompt never exceeds `budget` tokens."""
+    kept = list(sections)
+    fitted = _assemble(system, kept, tools, count)
+    if budget <= 0 or fitted.token_count <= budget:
+        return fitted
+    dropped: list[str] = []
+    for victim in sorted((s for s in kept if s.drop_rank is not None), key=_drop_order(kept)):
+        kept.remove(victim)
+        dropped.append(victim.name)
+        fitted = _assemble(system, kept, tools, count)
+        if fitted.token_count <= budget:
+            return _with_dropped(fitted, dropped)
+    return _with_dropped(_truncate_lines(system, kept, tools, budget, count), dropped)
+
+
+def _drop_order(sections: list[Section]) -> Callable[[Section], tuple[int, int]]:
+    """Lowest rank first; within a rank, later sections first."""
+    position = {id(s): i for i, s in enumerate(sections)}
+    return lambda s: (s.drop_rank if s.drop_rank is not None else 1 << 30, -position[id(s)])
+
+
+def _assemble(system: str, sections: Sequence[Section], tools: str, count: TokenCount) -> FittedPrompt:
+    blocks = PromptBlocks(system=system, context=context_block(sections), tools=tools)
+    text = serialise(blocks)
+    return FittedPrompt(blocks=blocks, text=text, token_count=count(text))
+
+
+def _with_dropped(fitted: FittedPrompt, dropped: list[str]) -> FittedPrompt:
+    return FittedPrompt(fitted.blocks, fitted.text, fitted.token_count, (*dropped, *fitted.dropped))
+
+
+def _truncate_lines(
+    system: str, sections: Sequence[Section], tools: str, budget: int, count: TokenCount
+) -> FittedPrompt:
+    """Keep the longest prefix of context lines that fits; the first line (the case header) always stays."""
+    lines = context_block(sections).split("\n")
+
+    def build(keep: int, tools_text: str = tools, system_text_: str = system) -> FittedPrompt:
+        blocks = PromptBlocks(system=system_text_, context="\n".join(lines[:keep]).rstrip(), tools=tools_text)
+        text = serialise(blocks)
+        return FittedPrompt(blocks=blocks, text=text, token_count=count(text))
+
+    low, high = 1, len(lines)
+    while low < high:  # largest prefix that fits, assuming counts grow with the prefix
+        mid = (low + high + 1) // 2
+        if build(mid).token_count <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    while low > 1 and build(low).token_count > budget:  # BPE is not strictly monotone: step back
+        low -= 1
+    cut = [f"{s.name} (truncated)" for s in _touched(sections, low)]
+    for candidate in (build(low), build(low, tools_text=""), build(low, tools_text="", system_text_="")):
+        if candidate.token_count <= budget:
+            return FittedPrompt(candidate.blocks, candidate.text, candidate.token_count, tuple(cut))
+    return _hard_cut(build(1, tools_text="", system_text_=""), budget, count, cut)
+
+
+def _touched(sections: Sequence[Section], kept_lines: int) -> list[Section]:
+    """Sections that lost at least one line when only `kept_lines` context lines remain."""
+    touched, start = [], 0
+    for section in sections:
+        end = start + len(section.lines)
+        if end > kept_lines:
+            touched.append(section)
+        start = end + 1  # the blank line between sections
+    return touched
+
+
+def _hard_cut(fitted: FittedPrompt, budget: int, count: TokenCount, cut: list[str]) -> FittedPrompt:
+    """Last resort for absurdly small budgets: shorten the case header line character by character."""
+    context = fitted.blocks.context
+    while context and count(serialise(PromptBlocks("", context, ""))) > budget:
+        context = context[: max(0, len(context) - max(1, len(context) // 8))]
+    blocks = PromptBlocks(system="", context=context, tools="")
+    text = serialise(blocks)
+    return FittedPrompt(blocks, text, count(text), (*cut, "Case (truncated)"))

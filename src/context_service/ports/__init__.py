@@ -1,0 +1,1 @@
+"""Outbound ports: small async Protocols, one capability each, speaking domain types only."""
