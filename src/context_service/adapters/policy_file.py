@@ -12,7 +12,7 @@ from context_service.domain.policy import PolicyError, ScopePolicy, policy_from_
 
 def default_policy_text() -> str:
     """The packaged default policy (inside the wheel), else the repository's config/ copy."""
-    packaged = importlib.resources.files("context_service") / "config" / "prompt_scopes.yaml"
+    packaged = importlib.resources.files("context_service") / "data" / "prompt_scopes.yaml"
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
     repo_copy = Path(__file__).resolve().parents[3] / "config" / "prompt_scopes.yaml"
