@@ -27,6 +27,8 @@ def load_policy(path: Path | None = None) -> ScopePolicy:
         document = yaml.safe_load(text)
     except OSError as exc:
         raise PolicyError(f"cannot read scope policy {where}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"scope policy {where} is not UTF-8 text") from exc
     except yaml.YAMLError as exc:
         raise PolicyError(f"scope policy {where} is not valid YAML: {exc}") from exc
     try:

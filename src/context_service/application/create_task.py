@@ -93,7 +93,11 @@ class CreateTask:
             payload, False, story_id, iso_from_ms(self._clock.now_ms()), self._policy.normalise_role
         )
         links = tuple(Link(LinkKind.DEPENDS_ON, NodeKind.TASK, d) for d in deps)
-        mutation = Mutation(NodeKind.TASK, task_id, on_create={**on_create, **fields}, links=links)
+        # SET everything (not only on create): a soft-deleted task with this id comes back as new.
+        everything = {**on_create, **fields}
+        mutation = Mutation(
+            NodeKind.TASK, task_id, fields=everything, links=links, replace_links=(LinkKind.DEPENDS_ON,)
+        )
         try:
             await self._writer.commit(WriteBatch(story_id, (mutation,)))
         except StoryMissing:

@@ -147,6 +147,8 @@ def _payload(raw: str) -> dict[str, Any]:
         parsed = json.loads(raw)
     except ValueError:
         raise ChangeRejected("payload is not valid JSON") from None
+    except RecursionError:  # a pathologically deep document must not escape as a crash
+        raise ChangeRejected("payload is nested too deeply") from None
     if not isinstance(parsed, dict):
         raise ChangeRejected("payload must be a JSON object")
     return parsed
@@ -167,8 +169,10 @@ def _decision(planner: ChangePlanner, entity_id: str, payload: dict[str, Any], e
     links = [_link(planner, LinkKind.INFLUENCED_BY, NodeKind.TASK, t, incoming=True) for t in tasks]
     for kind in sorted(DECISION_RELATIONS):
         links += [_link(planner, kind, NodeKind.DECISION, d) for d in _ids(payload, kind.value.lower())]
-    for relation in payload.get("relations") or []:
-        links.append(_relation(planner, relation))
+    relations = payload.get("relations") or []
+    if not isinstance(relations, list):
+        raise ChangeRejected("relations must be a list of objects with 'to' and 'type'")
+    links += [_relation(planner, relation) for relation in relations]
     return Mutation(NodeKind.DECISION, entity_id, fields, on_create, tuple(links))
 
 

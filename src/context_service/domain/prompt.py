@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from context_service.domain.rendering import Section
 
 BLOCK_SEPARATOR = "\n\n---\n\n"
+JOIN_SLACK = 2
 TokenCount = Callable[[str], int]
 
 
@@ -62,18 +63,31 @@ def context_block(sections: Sequence[Section]) -> str:
 def fit_to_budget(
     system: str, sections: Sequence[Section], tools: str, budget: int, count: TokenCount
 ) -> FittedPrompt:
-    """Drop whole sections (lowest rank first), then lines, so the prompt never exceeds `budget` tokens."""
-    kept = list(sections)
-    fitted = _assemble(system, kept, tools, count)
+    """Drop whole sections (lowest rank first), then lines, so the prompt never exceeds `budget` tokens.
+
+    Sections are counted once and cuts are chosen from those (nearly additive) counts; every choice is
+    then verified with a real count of the whole prompt, so the estimate never decides the outcome.
+    """
+    fitted = _assemble(system, sections, tools, count)
     if budget <= 0 or fitted.token_count <= budget:
         return fitted
+    sizes = {id(s): count(s.text) for s in sections}
+    frame = count(serialise(PromptBlocks(system, "x", tools))) - 1  # everything but the sections
+    per_seam = (fitted.token_count - frame - sum(sizes.values())) / max(1, len(sections) - 1)
+    kept = list(sections)
     dropped: list[str] = []
     for victim in sorted((s for s in kept if s.drop_rank is not None), key=_drop_order(kept)):
+        estimate = frame + sum(sizes[id(s)] for s in kept) + per_seam * (len(kept) - 1)
+        # Joining sections can merge or split a token at each seam, so allow a little slack per seam.
+        if estimate <= budget + JOIN_SLACK * len(kept):
+            fitted = _assemble(system, kept, tools, count)
+            if fitted.token_count <= budget:
+                return _with_dropped(fitted, dropped)
         kept.remove(victim)
         dropped.append(victim.name)
-        fitted = _assemble(system, kept, tools, count)
-        if fitted.token_count <= budget:
-            return _with_dropped(fitted, dropped)
+    fitted = _assemble(system, kept, tools, count)
+    if fitted.token_count <= budget:
+        return _with_dropped(fitted, dropped)
     return _with_dropped(_truncate_lines(system, kept, tools, budget, count), dropped)
 
 
@@ -104,20 +118,25 @@ def _truncate_lines(
         text = serialise(blocks)
         return FittedPrompt(blocks=blocks, text=text, token_count=count(text))
 
-    low, high = 1, len(lines)
-    while low < high:  # largest prefix that fits, assuming counts grow with the prefix
-        mid = (low + high + 1) // 2
-        if build(mid).token_count <= budget:
-            low = mid
-        else:
-            high = mid - 1
-    while low > 1 and build(low).token_count > budget:  # BPE is not strictly monotone: step back
-        low -= 1
-    cut = [f"{s.name} (truncated)" for s in _touched(sections, low)]
-    for candidate in (build(low), build(low, tools_text=""), build(low, tools_text="", system_text_="")):
+    keep = _estimated_prefix(lines, budget - (build(1).token_count - count(lines[0])), count)
+    while keep > 1 and build(keep).token_count > budget:  # the estimate can be a little optimistic
+        keep = max(1, keep - max(1, keep // 16))
+    cut = [f"{s.name} (truncated)" for s in _touched(sections, keep)]
+    for candidate in (build(keep), build(keep, tools_text=""), build(keep, tools_text="", system_text_="")):
         if candidate.token_count <= budget:
             return FittedPrompt(candidate.blocks, candidate.text, candidate.token_count, tuple(cut))
     return _hard_cut(build(1, tools_text="", system_text_=""), budget, count, cut)
+
+
+def _estimated_prefix(lines: list[str], room: int, count: TokenCount) -> int:
+    """How many leading lines fit in `room` tokens, counting each line (plus its newline) once."""
+    used, keep = 0, 1
+    for line in lines[1:]:
+        used += count(line + "\n")
+        if used > room:
+            break
+        keep += 1
+    return keep
 
 
 def _touched(sections: Sequence[Section], kept_lines: int) -> list[Section]:

@@ -1,0 +1,412 @@
+"""Use-case tests through the composition root's wiring, on in-memory adapters and fakes of our own ports."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from context_service.adapters.memory.graph import InMemoryGraph
+from context_service.adapters.memory.planning import InMemoryPlanningStore
+from context_service.adapters.policy_file import load_policy
+from context_service.adapters.tokenizer import CharEstimateCounter
+from context_service.application.common import RequestMeta
+from context_service.application.create_task import TaskRequest
+from context_service.application.get_context import ContextRequest
+from context_service.application.rehydrate_session import RehydrateRequest
+from context_service.application.update_context import UpdateRequest
+from context_service.bootstrap import Container, memory_adapters, wire
+from context_service.domain.changes import RawChange
+from context_service.domain.errors import Aborted
+from context_service.domain.model import PlanningReadModel, Story, StoryGraph
+from context_service.domain.policy import ScopePolicy
+from context_service.ports.errors import StoreUnavailable
+from context_service.ports.events import OutboundEvent
+from tests.support.fakes import FixedClock, SequentialIds
+
+STORY_ID = "S-UC-1"
+IDEMPOTENCY_KEY = "retry-key-1"
+ALL_ROLES = ("architect", "developer", "devops", "qa", "data")
+
+
+class CountingGraph(InMemoryGraph):
+    """The in-memory graph, recording every story read so tests can assert round trips."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    async def get_story(self, story_id: str) -> Story | None:
+        """Record, then read."""
+        self.reads.append("get_story")
+        return await super().get_story(story_id)
+
+    async def load_story_graph(self, story_id: str) -> StoryGraph | None:
+        """Record, then read."""
+        self.reads.append("load_story_graph")
+        return await super().load_story_graph(story_id)
+
+
+class CountingPlanningStore(InMemoryPlanningStore):
+    """The in-memory planning read-models, recording every batched load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads: list[tuple[str, tuple[str, ...]]] = []
+
+    async def load(self, story_id: str, roles: Iterable[str]) -> PlanningReadModel:
+        """Record, then load."""
+        roles = tuple(roles)
+        self.loads.append((story_id, roles))
+        return await super().load(story_id, roles)
+
+
+class FailingPublisher:
+    """An EventPublisher whose broker is down."""
+
+    def __init__(self) -> None:
+        self.attempts: list[OutboundEvent] = []
+
+    async def publish(self, event: OutboundEvent) -> None:
+        """Record the attempt, then fail as an unreachable broker does."""
+        self.attempts.append(event)
+        raise StoreUnavailable("broker unreachable", backend="fake", operation="publish")
+
+
+@pytest.fixture(scope="module")
+def policy() -> ScopePolicy:
+    """The packaged default policy."""
+    return load_policy()
+
+
+def build(policy: ScopePolicy, **replace: Any) -> Container:
+    """Wire the in-memory backend (fixed clock, sequential ids), replacing some adapters.
+
+    The character estimate stands in for cl100k_base: these tests are about data flow, not token counts,
+    and loading the vocabulary per test would cost a third of a second.
+    """
+    adapters = memory_adapters(
+        graph=CountingGraph(), clock=FixedClock(), ids=SequentialIds(), tokens=CharEstimateCounter()
+    )
+    return wire(dataclasses.replace(adapters, **replace), policy)
+
+
+async def seed(container: Container) -> None:
+    """A story with one task per default role, one decision and a summary."""
+    uc = container.use_cases
+    await uc.create_story.execute(STORY_ID, "Checkout flow", "Pay with a card")
+    for i, role in enumerate(ALL_ROLES, start=1):
+        await uc.create_task.execute(
+            TaskRequest(STORY_ID, f"T-{i}", f"Task for {role}", role=role, priority=i)
+        )
+    await uc.update_context.execute(
+        UpdateRequest(
+            STORY_ID,
+            "",
+            "architect",
+            (RawChange("CREATE", "DECISION", "D-1", '{"title": "Use Stripe", "task_ids": "T-1,T-2"}'),),
+        )
+    )
+
+
+def graph_of(container: Container) -> CountingGraph:
+    """The counting graph behind a container."""
+    graph = container.adapters.graph
+    assert isinstance(graph, CountingGraph)
+    return graph
+
+
+def update(*changes: RawChange) -> UpdateRequest:
+    """An UpdateContext request from the developer on the seeded story."""
+    return UpdateRequest(STORY_ID, "T-2", "developer", changes)
+
+
+DONE = RawChange("UPDATE", "SUBTASK", "T-2", '{"status": "DONE"}', "finished")
+BLOCKED = RawChange("UPDATE", "SUBTASK", "T-2", '{"status": "BLOCKED"}', "stuck")
+
+
+# --- UpdateContext idempotency ----------------------------------------------------------------------
+
+
+async def test_update_with_an_idempotency_key_stores_its_response_in_the_kv(policy: ScopePolicy) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+
+    # Act
+    result = await container.use_cases.update_context.execute(
+        update(DONE), RequestMeta(idempotency_key=IDEMPOTENCY_KEY)
+    )
+
+    # Assert
+    stored = await container.adapters.kv.get(f"ctx:idem:update:{STORY_ID}:{IDEMPOTENCY_KEY}")
+    assert stored is not None
+    assert stored["response"] == {"version": result.version, "hash": result.hash, "warnings": []}
+
+
+async def test_retry_with_the_same_key_and_content_returns_the_same_result(policy: ScopePolicy) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+    meta = RequestMeta(idempotency_key=IDEMPOTENCY_KEY)
+    first = await container.use_cases.update_context.execute(update(DONE), meta)
+
+    # Act
+    second = await container.use_cases.update_context.execute(update(DONE), meta)
+
+    # Assert
+    assert second == first
+
+
+async def test_retry_with_the_same_key_and_content_adds_no_history_and_no_version(
+    policy: ScopePolicy,
+) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+    meta = RequestMeta(idempotency_key=IDEMPOTENCY_KEY)
+    await container.use_cases.update_context.execute(update(DONE), meta)
+
+    # Act
+    await container.use_cases.update_context.execute(update(DONE), meta)
+
+    # Assert
+    graph = graph_of(container)
+    story = await graph.get_story(STORY_ID)
+    history = await graph.history(STORY_ID)
+    assert story is not None
+    assert (story.context_version, [r.entity_id for r in history]) == (2, ["T-2", "D-1"])
+
+
+async def test_retry_after_the_kv_record_is_lost_still_commits_once(policy: ScopePolicy) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+    meta = RequestMeta(idempotency_key=IDEMPOTENCY_KEY)
+    first = await container.use_cases.update_context.execute(update(DONE), meta)
+    await container.adapters.kv.delete(f"ctx:idem:update:{STORY_ID}:{IDEMPOTENCY_KEY}")
+
+    # Act
+    second = await container.use_cases.update_context.execute(update(DONE), meta)
+
+    # Assert
+    history = await graph_of(container).history(STORY_ID)
+    assert (second.version, second.hash, len(history)) == (first.version, first.hash, 2)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param(update(BLOCKED), id="other-change"),
+        pytest.param(update(DONE, BLOCKED), id="extra-change"),
+        pytest.param(UpdateRequest(STORY_ID, "T-2", "qa", (DONE,)), id="other-role"),
+        pytest.param(UpdateRequest(STORY_ID, "T-1", "developer", (DONE,)), id="other-task"),
+    ],
+)
+async def test_same_key_with_different_content_is_aborted(policy: ScopePolicy, other: UpdateRequest) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+    meta = RequestMeta(idempotency_key=IDEMPOTENCY_KEY)
+    await container.use_cases.update_context.execute(update(DONE), meta)
+
+    # Act
+    with pytest.raises(Aborted, match="different content"):
+        await container.use_cases.update_context.execute(other, meta)
+
+
+async def test_aborted_retry_changes_nothing(policy: ScopePolicy) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+    meta = RequestMeta(idempotency_key=IDEMPOTENCY_KEY)
+    await container.use_cases.update_context.execute(update(DONE), meta)
+
+    # Act
+    with pytest.raises(Aborted):
+        await container.use_cases.update_context.execute(update(BLOCKED), meta)
+
+    # Assert
+    graph = await graph_of(container).load_story_graph(STORY_ID)
+    assert graph is not None
+    t2 = graph.task("T-2")
+    assert t2 is not None
+    assert (graph.story.context_version, t2.status) == (2, "DONE")
+
+
+async def test_updates_without_a_key_each_commit(policy: ScopePolicy) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+    await container.use_cases.update_context.execute(update(DONE))
+
+    # Act
+    second = await container.use_cases.update_context.execute(update(DONE))
+
+    # Assert
+    assert second.version == 3
+
+
+# --- UpdateContext and events -----------------------------------------------------------------------
+
+
+async def test_publish_failure_does_not_fail_update_context(policy: ScopePolicy) -> None:
+    # Arrange
+    publisher = FailingPublisher()
+    container = build(policy, publisher=publisher)
+    await seed(container)
+
+    # Act
+    result = await container.use_cases.update_context.execute(update(DONE))
+
+    # Assert
+    assert (result.version, result.warnings, len(publisher.attempts)) == (2, (), 2)
+
+
+async def test_change_is_committed_even_when_publishing_fails(policy: ScopePolicy) -> None:
+    # Arrange
+    container = build(policy, publisher=FailingPublisher())
+    await seed(container)
+
+    # Act
+    await container.use_cases.update_context.execute(update(DONE))
+
+    # Assert
+    graph = graph_of(container)
+    loaded = await graph.load_story_graph(STORY_ID)
+    history = await graph.history(STORY_ID)
+    assert loaded is not None
+    t2 = loaded.task("T-2")
+    assert t2 is not None
+    assert (t2.status, loaded.story.context_version, history[0].entity_id, history[0].version) == (
+        "DONE",
+        2,
+        "T-2",
+        2,
+    )
+
+
+async def test_malformed_change_becomes_a_warning_and_the_valid_ones_commit(policy: ScopePolicy) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+    malformed = RawChange("CREATE", "DECISION", "D-9", '{"title": "x", "relations": 5}')
+
+    # Act
+    result = await container.use_cases.update_context.execute(update(malformed, DONE))
+
+    # Assert
+    assert result.version == 2
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith("Failed to process D-9: ")
+
+
+# --- read round trips -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("roles", [ALL_ROLES, ("DEV", "ARCH", "TESTER", "OPS", "data")])
+async def test_rehydrate_loads_the_graph_once_for_all_roles(
+    policy: ScopePolicy, roles: tuple[str, ...]
+) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+    graph = graph_of(container)
+    graph.reads.clear()
+
+    # Act
+    await container.use_cases.rehydrate_session.execute(
+        RehydrateRequest(STORY_ID, roles, include_timeline=True, include_summaries=True)
+    )
+
+    # Assert
+    assert graph.reads == ["load_story_graph"]
+
+
+async def test_rehydrate_loads_the_planning_read_models_once_for_all_roles(policy: ScopePolicy) -> None:
+    # Arrange
+    planning = CountingPlanningStore()
+    container = build(policy, planning=planning)
+    await seed(container)
+    planning.loads.clear()
+
+    # Act
+    await container.use_cases.rehydrate_session.execute(
+        RehydrateRequest(STORY_ID, ALL_ROLES, include_timeline=True, include_summaries=True)
+    )
+
+    # Assert
+    assert planning.loads == [(STORY_ID, ALL_ROLES)]
+
+
+async def test_rehydrate_builds_a_pack_for_every_requested_role(policy: ScopePolicy) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+
+    # Act
+    result = await container.use_cases.rehydrate_session.execute(RehydrateRequest(STORY_ID, ALL_ROLES))
+
+    # Assert
+    assert sorted(result.packs) == sorted(ALL_ROLES)
+
+
+GET_CONTEXT_CASES = [
+    pytest.param(ContextRequest(STORY_ID, "developer", "BUILD"), id="developer-build"),
+    pytest.param(ContextRequest(STORY_ID, "architect", "DESIGN"), id="architect-design"),
+    pytest.param(ContextRequest(STORY_ID, "qa", "TEST", subtask_id="T-4"), id="qa-test-with-subtask"),
+    pytest.param(
+        ContextRequest(STORY_ID, "devops", "BUILD", token_budget=60), id="devops-build-tight-budget"
+    ),
+]
+
+
+@pytest.mark.parametrize("request_", GET_CONTEXT_CASES)
+async def test_get_context_reads_the_graph_once_per_call(
+    policy: ScopePolicy, request_: ContextRequest
+) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+    graph = graph_of(container)
+    graph.reads.clear()
+
+    # Act
+    await container.use_cases.get_context.execute(request_)
+
+    # Assert
+    assert graph.reads == ["load_story_graph"]
+
+
+@pytest.mark.parametrize("request_", GET_CONTEXT_CASES)
+async def test_get_context_loads_the_planning_read_models_once_per_call(
+    policy: ScopePolicy, request_: ContextRequest
+) -> None:
+    # Arrange
+    planning = CountingPlanningStore()
+    container = build(policy, planning=planning)
+    await seed(container)
+    planning.loads.clear()
+
+    # Act
+    await container.use_cases.get_context.execute(request_)
+
+    # Assert
+    assert len(planning.loads) == 1
+
+
+async def test_repeated_get_context_calls_read_the_graph_once_each(policy: ScopePolicy) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+    graph = graph_of(container)
+    graph.reads.clear()
+
+    # Act
+    for _ in range(3):
+        await container.use_cases.get_context.execute(ContextRequest(STORY_ID, "developer", "BUILD"))
+
+    # Assert
+    assert graph.reads == ["load_story_graph"] * 3
