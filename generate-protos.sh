@@ -6,12 +6,15 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python="${PYTHON:-python3}"
 out="${1:-$here/src}"
 mkdir -p "$out"
-# The mypy-protobuf plugins live beside the interpreter that has grpcio-tools.
+# The mypy-protobuf plugins: beside the interpreter (a venv), else on PATH (pip's isolated build env).
 bindir="$("$python" -c 'import os, sys; print(os.path.dirname(sys.executable))')"
+plugin() {
+  if [ -x "$bindir/$1" ]; then echo "$bindir/$1"; else command -v "$1"; fi
+}
 mapfile -t protos < <(cd "$here/specs" && find . -name '*.proto' | sed 's|^\./||' | sort)
 (cd "$here/specs" && "$python" -m grpc_tools.protoc -I . \
   --python_out="$out" --grpc_python_out="$out" \
-  --plugin=protoc-gen-mypy="$bindir/protoc-gen-mypy" --plugin=protoc-gen-mypy_grpc="$bindir/protoc-gen-mypy_grpc" \
+  --plugin=protoc-gen-mypy="$(plugin protoc-gen-mypy)" --plugin=protoc-gen-mypy_grpc="$(plugin protoc-gen-mypy_grpc)" \
   --mypy_out="$out" --mypy_grpc_out="$out" \
   "${protos[@]}")
 # Package markers so the stubs import as regular packages (and ship inside the wheel).

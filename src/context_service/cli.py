@@ -82,7 +82,9 @@ async def _serve(settings: Settings, *, demo: bool) -> int:
     async with build_container(settings) as container:
         if demo or settings.seed_demo:
             await seed_demo(container)
-        if not settings.enable_nats:
+        if settings.enable_nats:
+            log.warning("nats_unavailable", detail="this build has no NATS integration yet: serving gRPC only")
+        else:
             log.info("nats_disabled", detail="ENABLE_NATS=false: serving gRPC only")
         server = GrpcServer(
             use_cases=container.use_cases,

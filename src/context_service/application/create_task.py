@@ -74,7 +74,7 @@ class CreateTask:
         existing = graph.task(task_id)
         if existing is not None:
             return TaskCreated(task_id, story_id, existing.status)
-        owner = (await self._owners.owners(NodeKind.TASK, [task_id])).get(task_id)
+        owner = (await self._owners.owners([(NodeKind.TASK, task_id)])).get((NodeKind.TASK, task_id))
         if owner is not None and owner != story_id:
             raise AlreadyExists(f"task '{task_id}' already exists in story '{owner}'")
         missing = [d for d in deps if graph.task(d) is None]

@@ -142,10 +142,10 @@ class UpdateContext:
         self, graph: StoryGraph, changes: Sequence[RawChange], now_ms: int
     ) -> tuple[list[PlannedChange], list[str]]:
         story_id = graph.story.story_id
-        foreign = {}
-        for kind in (NodeKind.TASK, NodeKind.DECISION, NodeKind.MILESTONE, NodeKind.PLAN):
-            owners = await self._owners.owners(kind, {c.entity_id.strip() for c in changes})
-            foreign.update({(kind, i): s for i, s in owners.items() if s != story_id})
+        ids = {c.entity_id.strip() for c in changes}
+        kinds = (NodeKind.TASK, NodeKind.DECISION, NodeKind.MILESTONE, NodeKind.PLAN)
+        owners = await self._owners.owners((kind, i) for kind in kinds for i in ids)
+        foreign = {key: owner for key, owner in owners.items() if owner != story_id}
         planner = ChangePlanner(graph, now_ms, iso_from_ms(now_ms), self._policy.normalise_role, foreign)
         planned: list[PlannedChange] = []
         warnings: list[str] = []

@@ -24,8 +24,8 @@ class StoryReader(Protocol):
 class OwnerLookup(Protocol):
     """Which story owns each of some node ids (to refuse cross-story id reuse)."""
 
-    async def owners(self, kind: NodeKind, node_ids: Iterable[str]) -> Mapping[str, str]:
-        """node id -> owning story id, for the ids that exist."""
+    async def owners(self, nodes: Iterable[tuple[NodeKind, str]]) -> Mapping[tuple[NodeKind, str], str]:
+        """(kind, id) -> owning story id, for the nodes that exist; one round trip for all of them."""
         ...
 
 

@@ -48,13 +48,13 @@ class InMemoryGraph:
         """The story's live neighbourhood."""
         return story_graph_of(self._graph, story_id)
 
-    async def owners(self, kind: NodeKind, node_ids: Iterable[str]) -> Mapping[str, str]:
-        """node id -> owning story id, for existing nodes of `kind`."""
-        found: dict[str, str] = {}
-        for node_id in node_ids:
+    async def owners(self, nodes: Iterable[tuple[NodeKind, str]]) -> Mapping[tuple[NodeKind, str], str]:
+        """(kind, id) -> owning story id, for existing nodes."""
+        found: dict[tuple[NodeKind, str], str] = {}
+        for kind, node_id in nodes:
             props = self._graph.node((kind.value, node_id))
             if props is not None:
-                found[node_id] = str(props.get("story_id", ""))
+                found[(kind, node_id)] = str(props.get("story_id", ""))
         return found
 
     async def neighbourhood(self, label: str, node_id: str, depth: int, limit: int) -> Neighbourhood | None:
