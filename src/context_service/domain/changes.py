@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -118,6 +118,8 @@ def plan_change(planner: ChangePlanner, raw: RawChange) -> PlannedChange:
         mutation = _delete(planner, kind, entity_id)
     else:
         mutation = _BUILDERS[entity_type](planner, entity_id, payload, exists)
+        if not exists:  # new, or soft-deleted: SET the create-time defaults too, so it comes back live
+            mutation = replace(mutation, fields={**mutation.on_create, **mutation.fields})
         planner.live[kind].add(entity_id)
     return PlannedChange(operation, entity_type, entity_id, raw.reason.strip(), mutation)
 
