@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from context_service.domain.policy import ScopePolicy
-from context_service.domain.vocabulary import parse_phase
+from context_service.domain.vocabulary import parse_phase, parse_scope
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class ValidateScope:
 
     async def execute(self, role: str, phase: str, provided_scopes: Sequence[str]) -> ScopeVerdict:
         """Missing and extra scopes (sorted); unknown role/phase or no policy: not allowed, all extra."""
-        provided = sorted({s.strip() for s in provided_scopes if s.strip()})
+        provided = sorted({_canonical(s) for s in provided_scopes if s.strip()})
         canonical_role = self._policy.normalise_role(role)
         canonical_phase = parse_phase(phase)
         if canonical_role is None:
@@ -49,3 +49,9 @@ class ValidateScope:
         return ScopeVerdict(
             allowed, tuple(missing), tuple(extra), "All scopes are allowed" if allowed else "; ".join(reasons)
         )
+
+
+def _canonical(raw: str) -> str:
+    """A known scope in its canonical spelling (case-insensitive); anything else trimmed as given."""
+    scope = parse_scope(raw)
+    return scope.value if scope is not None else raw.strip()

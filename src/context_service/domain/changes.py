@@ -181,6 +181,9 @@ def _decision(planner: ChangePlanner, entity_id: str, payload: dict[str, Any], e
 def _task(planner: ChangePlanner, entity_id: str, payload: dict[str, Any], exists: bool) -> Mutation:
     story_id = planner.graph.story.story_id
     fields, on_create = task_fields(payload, exists, story_id, planner.now_iso, planner.normalise_role)
+    plan_id = payload.get("plan_id")
+    if plan_id and str(plan_id).strip() not in planner.live[NodeKind.PLAN]:
+        raise ChangeRejected(f"plan '{str(plan_id).strip()}' of this story not found")
     deps = _ids(payload, "dependencies") if "dependencies" in payload else _ids(payload, "depends_on")
     if entity_id in deps:
         raise ChangeRejected("a task cannot depend on itself")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from context_service.domain import selection as sel
 from context_service.domain.model import (
@@ -13,6 +13,7 @@ from context_service.domain.model import (
     StoryGraph,
     Task,
 )
+from context_service.domain.redaction import redact
 
 ARCHITECT_BASE_BUDGET = 8192
 DEFAULT_BASE_BUDGET = 4096
@@ -79,7 +80,9 @@ class StoryStats:
 def case_header(graph: StoryGraph) -> CaseHeader:
     """The pack's case header."""
     s = graph.story
-    return CaseHeader(s.story_id, s.title, s.description, s.status, s.created_at, s.created_by)
+    return CaseHeader(
+        s.story_id, redact(s.title), redact(s.description), s.status, s.created_at, s.created_by
+    )
 
 
 def plan_header(graph: StoryGraph, planning: PlanningReadModel) -> PlanHeader:
@@ -103,10 +106,22 @@ def token_budget_hint(role: str, subtasks: int, decisions: int) -> int:
     return base + min(BUDGET_GROWTH_CAP, 256 * subtasks + 128 * decisions)
 
 
+def _clean_task(task: Task) -> Task:
+    return replace(task, title=redact(task.title), description=redact(task.description))
+
+
+def _clean_decision(decision: Decision) -> Decision:
+    return replace(decision, title=redact(decision.title), rationale=redact(decision.rationale))
+
+
+def _clean_milestone(milestone: Milestone) -> Milestone:
+    return replace(milestone, description=redact(milestone.description))
+
+
 def build_pack(graph: StoryGraph, planning: PlanningReadModel, role: str, options: PackOptions) -> RolePack:
-    """One role's pack from data loaded once for all roles."""
-    subtasks = sel.role_tasks(graph, role)
-    decisions = sel.rehydration_decisions(graph, role)
+    """One role's pack from data loaded once for all roles; free text is redacted as in GetContext."""
+    subtasks = [_clean_task(t) for t in sel.role_tasks(graph, role)]
+    decisions = [_clean_decision(d) for d in sel.rehydration_decisions(graph, role)]
     impacted = tuple((d.decision_id, t.task_id, t.title) for d, t in sel.impacted_pairs(decisions, subtasks))
     milestones = (
         sel.timeline(graph, planning.timeline, options.timeline_events) if options.include_timeline else []
@@ -119,8 +134,8 @@ def build_pack(graph: StoryGraph, planning: PlanningReadModel, role: str, option
         decisions=tuple(decisions),
         decision_deps=tuple(sel.edges_from(graph, decisions)),
         impacted=impacted,
-        milestones=tuple(milestones),
-        last_summary=planning.summary_for(role) if options.include_summaries else "",
+        milestones=tuple(_clean_milestone(m) for m in milestones),
+        last_summary=redact(planning.summary_for(role)) if options.include_summaries else "",
         token_budget_hint=token_budget_hint(role, len(subtasks), len(decisions)),
     )
 

@@ -67,6 +67,7 @@ def fit_to_budget(
 
     Sections are counted once and cuts are chosen from those (nearly additive) counts; every choice is
     then verified with a real count of the whole prompt, so the estimate never decides the outcome.
+    When dropping the last section freed more room than needed, its leading lines fill that room.
     """
     fitted = _assemble(system, sections, tools, count)
     if budget <= 0 or fitted.token_count <= budget:
@@ -82,13 +83,48 @@ def fit_to_budget(
         if estimate <= budget + JOIN_SLACK * len(kept):
             fitted = _assemble(system, kept, tools, count)
             if fitted.token_count <= budget:
-                return _with_dropped(fitted, dropped)
+                return _refill(_Fit(system, tools, budget, count), sections, kept, fitted, dropped)
         kept.remove(victim)
         dropped.append(victim.name)
     fitted = _assemble(system, kept, tools, count)
     if fitted.token_count <= budget:
         return _with_dropped(fitted, dropped)
     return _with_dropped(_truncate_lines(system, kept, tools, budget, count), dropped)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """The fixed inputs of one budget fitting."""
+
+    system: str
+    tools: str
+    budget: int
+    count: TokenCount
+
+
+MIN_REFILL_ROOM = 16
+
+
+def _refill(
+    fit: _Fit, sections: Sequence[Section], kept: list[Section], fitted: FittedPrompt, dropped: list[str]
+) -> FittedPrompt:
+    """Put back the leading lines of the last dropped section where the freed room allows."""
+    room = fit.budget - fitted.token_count
+    if not dropped or room < MIN_REFILL_ROOM:
+        return _with_dropped(fitted, dropped)
+    kept_ids = {id(s) for s in kept}
+    victim = next(s for s in sections if s.name == dropped[-1] and id(s) not in kept_ids)
+    keep = _estimated_prefix(
+        list(victim.lines), room - JOIN_SLACK - fit.count(victim.lines[0] + "\n\n"), fit.count
+    )
+    while keep >= 2:  # the heading and at least one line, or nothing
+        partial = Section(victim.name, victim.lines[:keep], victim.drop_rank)
+        ordered = [partial if s is victim else s for s in sections if s is victim or id(s) in kept_ids]
+        candidate = _assemble(fit.system, ordered, fit.tools, fit.count)
+        if candidate.token_count <= fit.budget:
+            return _with_dropped(candidate, [*dropped[:-1], f"{victim.name} (truncated)"])
+        keep -= max(1, keep // 8)
+    return _with_dropped(fitted, dropped)
 
 
 def _drop_order(sections: list[Section]) -> Callable[[Section], tuple[int, int]]:
@@ -110,22 +146,31 @@ def _with_dropped(fitted: FittedPrompt, dropped: list[str]) -> FittedPrompt:
 def _truncate_lines(
     system: str, sections: Sequence[Section], tools: str, budget: int, count: TokenCount
 ) -> FittedPrompt:
-    """Keep the longest prefix of context lines that fits; the first line (the case header) always stays."""
+    """Keep the longest prefix of context lines that fits; the first line (the case header) always stays.
+
+    If even the case header does not fit beside them, the tools block goes, then the system block.
+    """
     lines = context_block(sections).split("\n")
 
-    def build(keep: int, tools_text: str = tools, system_text_: str = system) -> FittedPrompt:
+    def build(keep: int, system_text_: str, tools_text: str) -> FittedPrompt:
         blocks = PromptBlocks(system=system_text_, context="\n".join(lines[:keep]).rstrip(), tools=tools_text)
         text = serialise(blocks)
         return FittedPrompt(blocks=blocks, text=text, token_count=count(text))
 
-    keep = _estimated_prefix(lines, budget - (build(1).token_count - count(lines[0])), count)
-    while keep > 1 and build(keep).token_count > budget:  # the estimate can be a little optimistic
-        keep = max(1, keep - max(1, keep // 16))
-    cut = [f"{s.name} (truncated)" for s in _touched(sections, keep)]
-    for candidate in (build(keep), build(keep, tools_text=""), build(keep, tools_text="", system_text_="")):
-        if candidate.token_count <= budget:
-            return FittedPrompt(candidate.blocks, candidate.text, candidate.token_count, tuple(cut))
-    return _hard_cut(build(1, tools_text="", system_text_=""), budget, count, cut)
+    variants = ((system, tools, ()), (system, "", ("Tools",)), ("", "", ("Tools", "System")))
+    for system_text_, tools_text, blocks_dropped in variants:
+        frame = build(1, system_text_, tools_text).token_count
+        if frame > budget:
+            continue
+        keep = _estimated_prefix(lines, budget - frame, count)
+        # The per-line estimate can be a little optimistic: step back until the real count fits.
+        while keep > 1 and build(keep, system_text_, tools_text).token_count > budget:
+            keep = max(1, keep - max(1, keep // 16))
+        candidate = build(keep, system_text_, tools_text)
+        cut = tuple(f"{s.name} (truncated)" for s in _touched(sections, keep))
+        return FittedPrompt(candidate.blocks, candidate.text, candidate.token_count, (*cut, *blocks_dropped))
+    cut_all = [f"{s.name} (truncated)" for s in _touched(sections, 1)] + ["Tools", "System"]
+    return _hard_cut(build(1, "", ""), budget, count, cut_all)
 
 
 def _estimated_prefix(lines: list[str], room: int, count: TokenCount) -> int:
@@ -151,10 +196,10 @@ def _touched(sections: Sequence[Section], kept_lines: int) -> list[Section]:
 
 
 def _hard_cut(fitted: FittedPrompt, budget: int, count: TokenCount, cut: list[str]) -> FittedPrompt:
-    """Last resort for absurdly small budgets: shorten the case header line character by character."""
+    """Last resort for absurdly small budgets: shorten the case header line from its end."""
     context = fitted.blocks.context
     while context and count(serialise(PromptBlocks("", context, ""))) > budget:
         context = context[: max(0, len(context) - max(1, len(context) // 8))]
     blocks = PromptBlocks(system="", context=context, tools="")
     text = serialise(blocks)
-    return FittedPrompt(blocks, text, count(text), (*cut, "Case (truncated)"))
+    return FittedPrompt(blocks, text, count(text), tuple(dict.fromkeys((*cut, "Case (truncated)"))))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from context_service.domain import selection as sel
 from context_service.domain.model import Decision, PlanningReadModel, StoryGraph, Task
+from context_service.domain.redaction import redact
 from context_service.domain.timefmt import iso_from_ms
 from context_service.domain.vocabulary import Phase, Scope
 
@@ -185,7 +186,8 @@ def _milestones(data: RenderInput) -> Section:
 
 
 def _summary(data: RenderInput) -> Section:
-    text = data.planning.summary_for(data.role)
+    # Redact before cutting: a cut through a secret would leave a fragment no pattern recognises.
+    text = redact(data.planning.summary_for(data.role))
     if len(text) > SUMMARY_LIMIT:
         text = text[: SUMMARY_LIMIT - 1] + "…"
     return _section("Last summary:", text.splitlines() if text else [], 0)
@@ -211,8 +213,10 @@ def _current_subtask(data: RenderInput, task: Task) -> Section:
 
 
 def _may_see_description(data: RenderInput, task: Task) -> bool:
-    """Full task text only where the policy already grants it (own task, or all subtasks in full)."""
-    return task.role == data.role or Scope.SUBTASKS_ALL in data.scopes
+    """Full task text only where a full subtask scope already covers the task (compact scopes never)."""
+    if Scope.SUBTASKS_ALL in data.scopes:
+        return True
+    return task.role == data.role and Scope.SUBTASKS_ROLE in data.scopes
 
 
 _RENDERERS: dict[Scope, Callable[[RenderInput], Section]] = {

@@ -137,11 +137,9 @@ class InMemoryGraph:
         """Why-this-task-exists metadata on (PlanVersion)-[:HAS_TASK]->(Task), else on the story's edge."""
         plan_id = str((self._graph.node(task) or {}).get("plan_id", ""))
         plan_key: NodeKey = (NodeKind.PLAN.value, plan_id)
-        src = (
-            plan_key
-            if plan_id and self._graph.node(plan_key) is not None
-            else (NodeKind.STORY.value, story_id)
-        )
+        plan = self._graph.node(plan_key) if plan_id else None
+        own_plan = plan is not None and plan.get("story_id") == story_id  # never link into another story
+        src = plan_key if own_plan else (NodeKind.STORY.value, story_id)
         tx.merge_edge(Edge(src, "HAS_TASK", task), dict(origin))
 
     def _record(self, batch: WriteBatch, result: CommitResult) -> None:
