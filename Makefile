@@ -33,7 +33,7 @@ run: gen ## start the service on the in-memory backend with the demo project
 
 dev: run ## alias of run for now
 
-lint: gen ## ruff, import contracts, buf lint and buf breaking
+lint: gen typecheck ## ruff, mypy --strict, import contracts, buf lint and buf breaking
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from context_service.application.common import require_story_graph
+from context_service.application.common import commit, require_story_graph
 from context_service.domain.changes_fields import metadata_json
-from context_service.domain.errors import InvalidArgument, NotFound
+from context_service.domain.errors import InvalidArgument
 from context_service.domain.limits import MAX_METADATA_ENTRIES, limit_text, require_id, require_text
 from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, Scalar, WriteBatch
 from context_service.domain.timefmt import iso_from_ms
-from context_service.ports.errors import StoryMissing
 from context_service.ports.graph import GraphWriter, StoryReader
 from context_service.ports.system import Clock, IdGenerator
 
@@ -59,26 +58,36 @@ class AddProjectDecision:
             )
         decision_type = request.decision_type.strip().upper()
         new_id = decision_id(decision_type, self._ids.hex(6))
-        now_ms = self._clock.now_ms()
-        on_create: dict[str, Scalar] = {
-            "story_id": story_id,
-            "title": title,
-            "rationale": limit_text(request.rationale, "rationale").strip(),
-            "status": "ACCEPTED",
-            "decision_type": decision_type,
-            "alternatives_considered": limit_text(
-                request.alternatives_considered, "alternatives_considered"
-            ).strip(),
-            "decided_by": metadata.get("role") or metadata.get("winner") or "UNKNOWN",
-            "decided_at": iso_from_ms(now_ms),
-            "created_at_ms": now_ms,
-            "metadata": metadata_json(dict(metadata)),
-        }
+        fields = _decision_fields(
+            request, story_id, title, decision_type, metadata=metadata, now_ms=self._clock.now_ms()
+        )
         links = tuple(Link(LinkKind.INFLUENCED_BY, NodeKind.TASK, t, incoming=True) for t in task_ids)
-        try:
-            await self._writer.commit(
-                WriteBatch(story_id, (Mutation(NodeKind.DECISION, new_id, on_create=on_create, links=links),))
-            )
-        except StoryMissing:
-            raise NotFound("story", story_id) from None
+        mutation = Mutation(NodeKind.DECISION, new_id, on_create=fields, links=links)
+        await commit(self._writer, WriteBatch(story_id, (mutation,)))
         return new_id
+
+
+def _decision_fields(
+    request: DecisionRequest,
+    story_id: str,
+    title: str,
+    decision_type: str,
+    *,
+    metadata: Mapping[str, str],
+    now_ms: int,
+) -> dict[str, Scalar]:
+    """Every stored property of a new decision; decided_by from metadata role or winner."""
+    return {
+        "story_id": story_id,
+        "title": title,
+        "rationale": limit_text(request.rationale, "rationale").strip(),
+        "status": "ACCEPTED",
+        "decision_type": decision_type,
+        "alternatives_considered": limit_text(
+            request.alternatives_considered, "alternatives_considered"
+        ).strip(),
+        "decided_by": metadata.get("role") or metadata.get("winner") or "UNKNOWN",
+        "decided_at": iso_from_ms(now_ms),
+        "created_at_ms": now_ms,
+        "metadata": metadata_json(dict(metadata)),
+    }

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from context_service.application.common import commit, require_story_graph
 from context_service.domain.changes_fields import task_fields
-from context_service.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from context_service.domain.errors import AlreadyExists, InvalidArgument
 from context_service.domain.limits import limit_text, require_id, require_text
 from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.timefmt import iso_from_ms
-from context_service.ports.errors import OwnershipConflict, StoryMissing
 from context_service.ports.graph import GraphWriter, OwnerLookup, StoryReader
 from context_service.ports.system import Clock
 
@@ -68,9 +68,7 @@ class CreateTask:
         deps = self._dependencies(task_id, request.dependencies)
         if request.priority < 0 or request.estimated_hours < 0:
             raise InvalidArgument("priority and estimated_hours must not be negative", field="priority")
-        graph = await self._stories.load_story_graph(story_id)
-        if graph is None:
-            raise NotFound("story", story_id)
+        graph = await require_story_graph(self._stories, story_id)
         existing = graph.task(task_id)
         if existing is not None:
             return TaskCreated(task_id, story_id, existing.status)
@@ -82,29 +80,30 @@ class CreateTask:
             raise InvalidArgument(
                 "unknown dependencies in this story: " + ", ".join(missing), field="dependencies"
             )
-        payload = {
+        payload: dict[str, str | int] = {
             "title": title,
             "description": limit_text(request.description, "description").strip(),
             "role": role,
             "priority": request.priority,
             "estimated_hours": request.estimated_hours,
         }
-        fields, on_create = task_fields(
-            payload, False, story_id, iso_from_ms(self._clock.now_ms()), self._policy.normalise_role
-        )
-        links = tuple(Link(LinkKind.DEPENDS_ON, NodeKind.TASK, d) for d in deps)
-        # SET everything (not only on create): a soft-deleted task with this id comes back as new.
-        everything = {**on_create, **fields}
-        mutation = Mutation(
-            NodeKind.TASK, task_id, fields=everything, links=links, replace_links=(LinkKind.DEPENDS_ON,)
-        )
-        try:
-            await self._writer.commit(WriteBatch(story_id, (mutation,)))
-        except StoryMissing:
-            raise NotFound("story", story_id) from None
-        except OwnershipConflict as exc:
-            raise AlreadyExists(str(exc)) from None
+        await commit(self._writer, WriteBatch(story_id, (self._mutation(story_id, task_id, payload, deps),)))
         return TaskCreated(task_id, story_id, "PENDING")
+
+    def _mutation(
+        self, story_id: str, task_id: str, payload: dict[str, str | int], deps: tuple[str, ...]
+    ) -> Mutation:
+        """SET everything (not only on create): a soft-deleted task with this id comes back as new."""
+        now = iso_from_ms(self._clock.now_ms())
+        fields, on_create = task_fields(payload, False, story_id, now, self._policy.normalise_role)
+        links = tuple(Link(LinkKind.DEPENDS_ON, NodeKind.TASK, d) for d in deps)
+        return Mutation(
+            NodeKind.TASK,
+            task_id,
+            fields={**on_create, **fields},
+            links=links,
+            replace_links=(LinkKind.DEPENDS_ON,),
+        )
 
     def _dependencies(self, task_id: str, raw: Sequence[str]) -> tuple[str, ...]:
         deps = tuple(dict.fromkeys(require_id(d, "dependencies") for d in raw))

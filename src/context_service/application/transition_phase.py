@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from context_service.application.common import RequestMeta, publish_updated, require_phase, require_story
-from context_service.domain.errors import FailedPrecondition, NotFound
+from context_service.application.common import (
+    RequestMeta,
+    commit,
+    publish_updated,
+    require_phase,
+    require_story,
+)
+from context_service.domain.errors import FailedPrecondition
 from context_service.domain.limits import limit_text, require_id
 from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
 from context_service.domain.timefmt import iso_from_ms
-from context_service.ports.errors import PreconditionFailed, StoryMissing
+from context_service.ports.errors import PreconditionFailed
 from context_service.ports.events import EventPublisher
 from context_service.ports.graph import GraphWriter, StoryReader
 from context_service.ports.planning import SpecWriter
@@ -63,30 +69,14 @@ class TransitionPhase:
         if expected is not None and expected.value != story.current_phase:
             raise _wrong_phase(story_id, story.current_phase, expected.value)
         now_ms = self._clock.now_ms()
-        now = iso_from_ms(now_ms)
         transition_id = f"PT-{story_id}-{now_ms}-{self._ids.hex(6)}"
-        transition = Mutation(
-            NodeKind.TRANSITION,
-            transition_id,
-            on_create={
-                "story_id": story_id,
-                "from_phase": source,
-                "to_phase": target.value,
-                "rationale": rationale,
-                "transitioned_at": now,
-                "ts_ms": now_ms,
-            },
+        batch = _transition_batch(
+            story_id, transition_id, source, target.value, rationale=rationale, now_ms=now_ms
         )
-        story_update = Mutation(
-            NodeKind.STORY, story_id, fields={"current_phase": target.value, "updated_at": now}
-        )
-        batch = WriteBatch(story_id, (transition, story_update), expect_phase=source)
         try:
-            committed = await self._writer.commit(batch)
+            committed = await commit(self._writer, batch)
         except PreconditionFailed as exc:
             raise _wrong_phase(story_id, exc.actual, source) from None
-        except StoryMissing:
-            raise NotFound("story", story_id) from None
         await self._specs.merge_spec(story_id, {"current_phase": target.value})
         await publish_updated(
             self._publisher,
@@ -97,7 +87,28 @@ class TransitionPhase:
             now_ms=now_ms,
             meta=meta or RequestMeta(),
         )
-        return PhaseChanged(story_id, target.value, now)
+        return PhaseChanged(story_id, target.value, iso_from_ms(now_ms))
+
+
+def _transition_batch(
+    story_id: str, transition_id: str, source: str, target: str, *, rationale: str, now_ms: int
+) -> WriteBatch:
+    """The PhaseTransition node and the story's new phase, committed only if the phase is still `source`."""
+    now = iso_from_ms(now_ms)
+    transition = Mutation(
+        NodeKind.TRANSITION,
+        transition_id,
+        on_create={
+            "story_id": story_id,
+            "from_phase": source,
+            "to_phase": target,
+            "rationale": rationale,
+            "transitioned_at": now,
+            "ts_ms": now_ms,
+        },
+    )
+    story_update = Mutation(NodeKind.STORY, story_id, fields={"current_phase": target, "updated_at": now})
+    return WriteBatch(story_id, (transition, story_update), expect_phase=source)
 
 
 def _wrong_phase(story_id: str, actual: str, expected: str) -> FailedPrecondition:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import asdict
 
 from context_service.application.create_task import TaskRequest
 from context_service.application.get_context import ContextRequest, ContextResult
 from context_service.application.rehydrate_session import RehydrateRequest, Rehydration
 from context_service.application.update_context import UpdateRequest, UpdateResult
 from context_service.domain.changes import RawChange
-from context_service.domain.model import GraphEntity, GraphLink, Neighbourhood
+from context_service.domain.model import Decision, GraphEntity, GraphLink, Neighbourhood, Task
 from context_service.domain.packs import RolePack
 from fleet.context.v1 import context_pb2 as pb
 
@@ -60,48 +61,37 @@ def rehydrate_request(msg: pb.RehydrateSessionRequest) -> RehydrateRequest:
     )
 
 
+def _subtask(t: Task) -> pb.Subtask:
+    return pb.Subtask(
+        subtask_id=t.task_id,
+        title=t.title,
+        description=t.description,
+        role=t.role,
+        status=t.status,
+        dependencies=list(t.dependencies),
+        priority=t.priority,
+    )
+
+
+def _decision(d: Decision) -> pb.Decision:
+    return pb.Decision(
+        id=d.decision_id,
+        title=d.title,
+        rationale=d.rationale,
+        status=d.status,
+        decided_by=d.decided_by,
+        decided_at=d.decided_at,
+    )
+
+
 def _pack(pack: RolePack) -> pb.RoleContextPack:
-    h, plan = pack.case_header, pack.plan_header
+    """Domain pack -> RoleContextPack (header dataclasses share the proto's field names)."""
     return pb.RoleContextPack(
         role=pack.role,
-        case_header=pb.CaseHeader(
-            case_id=h.case_id,
-            title=h.title,
-            description=h.description,
-            status=h.status,
-            created_at=h.created_at,
-            created_by=h.created_by,
-        ),
-        plan_header=pb.PlanHeader(
-            plan_id=plan.plan_id,
-            version=plan.version,
-            status=plan.status,
-            total_subtasks=plan.total_subtasks,
-            completed_subtasks=plan.completed_subtasks,
-        ),
-        subtasks=[
-            pb.Subtask(
-                subtask_id=t.task_id,
-                title=t.title,
-                description=t.description,
-                role=t.role,
-                status=t.status,
-                dependencies=list(t.dependencies),
-                priority=t.priority,
-            )
-            for t in pack.subtasks
-        ],
-        decisions=[
-            pb.Decision(
-                id=d.decision_id,
-                title=d.title,
-                rationale=d.rationale,
-                status=d.status,
-                decided_by=d.decided_by,
-                decided_at=d.decided_at,
-            )
-            for d in pack.decisions
-        ],
+        case_header=pb.CaseHeader(**asdict(pack.case_header)),
+        plan_header=pb.PlanHeader(**asdict(pack.plan_header)),
+        subtasks=[_subtask(t) for t in pack.subtasks],
+        decisions=[_decision(d) for d in pack.decisions],
         decision_deps=[
             pb.DecisionRelation(src_id=e.src_id, dst_id=e.dst_id, relation_type=e.relation_type)
             for e in pack.decision_deps
