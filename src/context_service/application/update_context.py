@@ -24,7 +24,7 @@ from context_service.domain.timefmt import iso_from_ms, parse_iso
 from context_service.ports.errors import StoryMissing
 from context_service.ports.events import EventPublisher
 from context_service.ports.graph import GraphWriter, OwnerLookup, StoryReader
-from context_service.ports.kv import KeyValueStore
+from context_service.ports.kv import JsonObject, KeyValueStore
 from context_service.ports.system import Clock
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -180,8 +180,8 @@ def _fingerprint(request: UpdateRequest) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _replay(stored: dict[str, object] | object, fingerprint: str) -> UpdateResult:
-    record = stored if isinstance(stored, dict) else {}
+def _replay(record: JsonObject, fingerprint: str) -> UpdateResult:
+    """The stored response for the same content; ABORTED for other content under the same key."""
     if record.get("fingerprint") != fingerprint:
         raise Aborted("idempotency-key was already used with different content")
     response = record.get("response")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
@@ -144,10 +145,7 @@ class InMemoryGraph:
 
     def _record(self, batch: WriteBatch, result: CommitResult) -> None:
         if batch.bump_version and batch.history:
-            stamped = [
-                ChangeRecord(**{**r.__dict__, "version": result.version, "request_id": batch.request_id})
-                for r in batch.history
-            ]
+            stamped = [replace(r, version=result.version, request_id=batch.request_id) for r in batch.history]
             self._history.setdefault(batch.story_id, []).extend(stamped)
         if batch.request_id:
             self._requests.setdefault(batch.story_id, {})[batch.request_id] = result
