@@ -75,21 +75,22 @@ def fit_to_budget(
     sizes = {id(s): count(s.text) for s in sections}
     frame = count(serialise(PromptBlocks(system, "x", tools))) - 1  # everything but the sections
     per_seam = (fitted.token_count - frame - sum(sizes.values())) / max(1, len(sections) - 1)
+    fit = _Fit(system, tools, budget, count)
     kept = list(sections)
-    dropped: list[str] = []
-    for victim in sorted((s for s in kept if s.drop_rank is not None), key=_drop_order(kept)):
+    removed: list[Section] = []
+    droppable = sorted((s for s in kept if s.drop_rank is not None), key=_drop_order(kept))
+    victims: list[Section | None] = [*droppable, None]  # None: nothing left, only the real count decides
+    for victim in victims:
         estimate = frame + sum(sizes[id(s)] for s in kept) + per_seam * (len(kept) - 1)
         # Joining sections can merge or split a token at each seam, so allow a little slack per seam.
-        if estimate <= budget + JOIN_SLACK * len(kept):
+        if victim is None or estimate <= budget + JOIN_SLACK * len(kept):
             fitted = _assemble(system, kept, tools, count)
             if fitted.token_count <= budget:
-                return _refill(_Fit(system, tools, budget, count), sections, kept, fitted, dropped)
-        kept.remove(victim)
-        dropped.append(victim.name)
-    fitted = _assemble(system, kept, tools, count)
-    if fitted.token_count <= budget:
-        return _with_dropped(fitted, dropped)
-    return _with_dropped(_truncate_lines(system, kept, tools, budget, count), dropped)
+                return _refill(fit, sections, kept, fitted, removed)
+        if victim is not None:
+            kept.remove(victim)
+            removed.append(victim)
+    return _with_dropped(_truncate_lines(system, kept, tools, budget, count), [s.name for s in removed])
 
 
 @dataclass(frozen=True)
@@ -106,17 +107,17 @@ MIN_REFILL_ROOM = 16
 
 
 def _refill(
-    fit: _Fit, sections: Sequence[Section], kept: list[Section], fitted: FittedPrompt, dropped: list[str]
+    fit: _Fit, sections: Sequence[Section], kept: list[Section], fitted: FittedPrompt, removed: list[Section]
 ) -> FittedPrompt:
     """Put back the leading lines of the last dropped section where the freed room allows."""
+    dropped = [s.name for s in removed]
     room = fit.budget - fitted.token_count
-    if not dropped or room < MIN_REFILL_ROOM:
+    if not removed or room < MIN_REFILL_ROOM:
         return _with_dropped(fitted, dropped)
+    victim = removed[-1]
     kept_ids = {id(s) for s in kept}
-    victim = next(s for s in sections if s.name == dropped[-1] and id(s) not in kept_ids)
-    keep = _estimated_prefix(
-        list(victim.lines), room - JOIN_SLACK - fit.count(victim.lines[0] + "\n\n"), fit.count
-    )
+    room -= JOIN_SLACK + fit.count(victim.lines[0] + "\n\n")
+    keep = _estimated_prefix(list(victim.lines), room, fit.count)
     while keep >= 2:  # the heading and at least one line, or nothing
         partial = Section(victim.name, victim.lines[:keep], victim.drop_rank)
         ordered = [partial if s is victim else s for s in sections if s is victim or id(s) in kept_ids]
