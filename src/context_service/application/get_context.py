@@ -9,8 +9,7 @@ from context_service.domain.errors import InvalidArgument, NotFound
 from context_service.domain.limits import optional_id, require_id
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.prompt import PromptBlocks, content_version, fit_to_budget, system_text
-from context_service.domain.redaction import redact
-from context_service.domain.rendering import RenderInput, Section, render_sections
+from context_service.domain.rendering import RenderInput, render_sections
 from context_service.ports.graph import StoryReader
 from context_service.ports.planning import PlanningReader
 from context_service.ports.system import TokenCounter
@@ -69,9 +68,7 @@ class GetContext:
         if subtask_id and focus is None:
             raise NotFound("subtask", subtask_id)
         planning = await self._planning.load(story_id, [role])
-        sections = [
-            _redacted(s) for s in render_sections(RenderInput(graph, planning, role, phase, scopes, focus))
-        ]
+        sections = render_sections(RenderInput(graph, planning, role, phase, scopes, focus))
         fitted = fit_to_budget(
             system_text(role, graph.story.title),
             sections,
@@ -88,9 +85,3 @@ class GetContext:
             tokenizer=self._tokens.name,
             dropped_sections=fitted.dropped,
         )
-
-
-def _redacted(section: Section) -> Section:
-    """Redaction runs over the whole section text (multi-line secrets included) before budgeting."""
-    lines = tuple(redact(section.text).split("\n"))
-    return Section(name=section.name, lines=lines, drop_rank=section.drop_rank)

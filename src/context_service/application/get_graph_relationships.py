@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
-
 from context_service.domain.errors import InvalidArgument, NotFound
 from context_service.domain.limits import require_id
-from context_service.domain.model import GraphEntity, Neighbourhood
-from context_service.domain.redaction import redact
+from context_service.domain.model import Neighbourhood
 from context_service.ports.graph import RelationshipReader
 
 NODE_TYPES = {"project": "Project", "epic": "Epic", "story": "Story", "task": "Task"}
@@ -42,18 +38,4 @@ class GetGraphRelationships:
         found = await self._relationships.neighbourhood(label, node_id, clamp_depth(depth), MAX_NEIGHBOURS)
         if found is None:
             raise NotFound(label.lower(), node_id)
-        return Neighbourhood(
-            node=_clean_node(found.node),
-            neighbours=tuple(_clean_node(n) for n in found.neighbours),
-            links=tuple(replace(link, properties=_clean(link.properties)) for link in found.links),
-            truncated=found.truncated,
-        )
-
-
-def _clean(properties: Mapping[str, object]) -> dict[str, object]:
-    """Graph text reaches agents too: redact every string property."""
-    return {k: redact(v) if isinstance(v, str) else v for k, v in properties.items()}
-
-
-def _clean_node(entity: GraphEntity) -> GraphEntity:
-    return GraphEntity(entity.node_id, entity.label, _clean(entity.properties))
+        return found.redacted()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from context_service.domain.redaction import redact
 from context_service.domain.vocabulary import DELETED, DONE_STATUSES
 
 UNSET_PRIORITY_RANK = 1 << 30
@@ -228,6 +229,19 @@ class Neighbourhood:
     neighbours: tuple[GraphEntity, ...]
     links: tuple[GraphLink, ...]
     truncated: bool = False
+
+    def redacted(self) -> Neighbourhood:
+        """The same neighbourhood with every string property redacted (graph text reaches agents too)."""
+        return Neighbourhood(
+            node=replace(self.node, properties=_redact_values(self.node.properties)),
+            neighbours=tuple(replace(n, properties=_redact_values(n.properties)) for n in self.neighbours),
+            links=tuple(replace(link, properties=_redact_values(link.properties)) for link in self.links),
+            truncated=self.truncated,
+        )
+
+
+def _redact_values(properties: Mapping[str, object]) -> dict[str, object]:
+    return {k: redact(v) if isinstance(v, str) else v for k, v in properties.items()}
 
 
 def is_live(status: str) -> bool:

@@ -48,7 +48,7 @@ class RenderInput:
 
 
 def render_sections(data: RenderInput) -> list[Section]:
-    """Sections for the granted scopes in policy order; the current subtask right after the case header."""
+    """Redacted sections for the granted scopes in policy order; the current subtask right after the case."""
     sections: list[Section] = []
     for scope in data.scopes:
         sections.append(_RENDERERS[scope](data))
@@ -56,7 +56,12 @@ def render_sections(data: RenderInput) -> list[Section]:
             sections.append(_current_subtask(data, data.focus))
     if data.focus is not None and Scope.CASE_HEADER not in data.scopes:
         sections.insert(0, _current_subtask(data, data.focus))
-    return sections
+    return [_redacted(s) for s in sections]
+
+
+def _redacted(section: Section) -> Section:
+    """Redaction runs over the whole section text, so multi-line secrets (PEM blocks) are caught."""
+    return Section(section.name, tuple(redact(section.text).split("\n")), section.drop_rank)
 
 
 def _section(heading: str, body: list[str], rank: int | None) -> Section:
