@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,9 +21,7 @@ class Settings(BaseSettings):
     graph_backend: Literal["memory"] = Field(default="memory", alias="GRAPH_BACKEND")
     kv_backend: Literal["memory"] = Field(default="memory", alias="KV_BACKEND")
     enable_nats: bool = Field(default=False, alias="ENABLE_NATS")
-    nats_url: str = Field(default="nats://nats:4222", alias="NATS_URL")
     prompt_scopes_path: Path | None = Field(default=None, alias="PROMPT_SCOPES_PATH")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
     log_format: Literal["json", "console", "auto"] = Field(default="auto", alias="LOG_FORMAT")
-    neo4j_password: SecretStr | None = Field(default=None, alias="NEO4J_PASSWORD")
     seed_demo: bool = Field(default=False, alias="SEED_DEMO")

@@ -158,10 +158,7 @@ class UpdateContext:
 
 
 def _record(p: PlannedChange, role: str, task_id: str, now_iso: str) -> ChangeRecord:
-    after = json.dumps(
-        {"fields": dict(p.mutation.fields), "links": [repr(link) for link in p.mutation.links]},
-        sort_keys=True,
-    )
+    """The history entry of an applied change; the adapter stamps it with the committed version."""
     return ChangeRecord(
         version=0,
         role=role,
@@ -171,7 +168,6 @@ def _record(p: PlannedChange, role: str, task_id: str, now_iso: str) -> ChangeRe
         entity_id=p.entity_id,
         reason=p.reason,
         timestamp=now_iso,
-        digest_after=hashlib.sha256(after.encode()).hexdigest()[:16],
     )
 
 

@@ -193,8 +193,6 @@ class ChangeRecord:
     reason: str
     timestamp: str
     request_id: str = ""
-    digest_before: str = ""
-    digest_after: str = ""
 
 
 @dataclass(frozen=True)
