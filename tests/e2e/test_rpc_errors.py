@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import grpc
 import pytest
 
+from context_service.adapters.memory.graph import InMemoryGraph
+from context_service.domain.model import StoryGraph
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc as pb_grpc
 from tests.e2e.builders import (
@@ -21,7 +24,7 @@ from tests.e2e.builders import (
     update_request,
     updated_events,
 )
-from tests.support.harness import Service
+from tests.support.harness import Service, running_service
 
 Call = Callable[[pb_grpc.ContextServiceStub], Awaitable[object]]
 KNOWN_ROLES = "architect, data, developer, devops, qa"
@@ -378,15 +381,32 @@ async def test_context_for_a_pair_without_policy_is_failed_precondition(service:
 # Deadlines
 
 
-async def test_a_call_with_a_tiny_deadline_is_ok_or_deadline_exceeded_never_internal(
-    service: Service,
-) -> None:
-    await create_story(service)
-    request = pb.GetContextRequest(story_id=STORY_ID, role="developer", phase="BUILD")
+class StalledGraph(InMemoryGraph):
+    """A graph whose story load never finishes, and which notes when the waiting call is cancelled."""
 
-    code = await status_of(service.stub.GetContext(request, timeout=0.000_001))
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled = asyncio.Event()
 
-    assert code in {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}
+    async def load_story_graph(self, story_id: str) -> StoryGraph | None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return None
+
+
+async def test_a_passed_deadline_cancels_the_work_on_the_server() -> None:
+    graph = StalledGraph()
+    async with running_service(graph=graph) as service:
+        await create_story(service)
+        request = pb.GetContextRequest(story_id=STORY_ID, role="developer", phase="BUILD")
+
+        code = await status_of(service.stub.GetContext(request, timeout=0.2))
+
+        assert code is grpc.StatusCode.DEADLINE_EXCEEDED
+        await asyncio.wait_for(graph.cancelled.wait(), timeout=10)  # hangs (and fails) if work went on
 
 
 async def test_the_service_keeps_serving_after_a_deadline_was_exceeded(service: Service) -> None:

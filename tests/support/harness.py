@@ -57,10 +57,10 @@ class Service:
 
 @asynccontextmanager
 async def running_service(
-    *, clock: Clock | None = None, ids: IdGenerator | None = None
+    *, clock: Clock | None = None, ids: IdGenerator | None = None, graph: InMemoryGraph | None = None
 ) -> AsyncIterator[Service]:
-    """Start the service on 127.0.0.1:0 over the in-memory backend; stop it on exit."""
-    adapters = memory_adapters(clock=clock or FixedClock(step_ms=1), ids=ids or SequentialIds())
+    """Start the service on 127.0.0.1:0 over the in-memory backend (or a graph fake); stop it on exit."""
+    adapters = memory_adapters(graph=graph, clock=clock or FixedClock(step_ms=1), ids=ids or SequentialIds())
     container = wire(adapters, load_policy())
     server = GrpcServer(use_cases=container.use_cases, host="127.0.0.1", port=0, grace_seconds=1)
     async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
