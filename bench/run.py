@@ -108,6 +108,18 @@ async def scenarios(stub: context_pb2_grpc.ContextServiceStub) -> dict[str, dict
             pb.UpdateContextRequest(story_id="BENCH-M", role="developer", changes=[change])
         )
 
+    def create_task() -> Awaitable[object]:
+        n = next(counter)
+        return stub.CreateTask(
+            pb.CreateTaskRequest(
+                story_id="BENCH-L",
+                task_id=f"BENCH-L-X{n}",
+                title=f"Extra task {n}",
+                role="developer",
+                dependencies=["BENCH-L-T0"],
+            )
+        )
+
     rehydrate = pb.RehydrateSessionRequest(case_id="BENCH-L", roles=list(ROLES), include_timeline=True)
     return {
         "GetContext medium developer": await measure(get("BENCH-M", "developer"), 400, 8),
@@ -115,6 +127,7 @@ async def scenarios(stub: context_pb2_grpc.ContextServiceStub) -> dict[str, dict
         "GetContext large architect budget 2000": await measure(get("BENCH-L", "architect", 2000), 100, 4),
         "GetContext large qa (compact)": await measure(get("BENCH-L", "qa"), 200, 8),
         "UpdateContext medium, 1 change": await measure(update, 400, 8),
+        "CreateTask into the large story": await measure(create_task, 400, 8),
         "RehydrateSession large, 5 roles": await measure(lambda: stub.RehydrateSession(rehydrate), 100, 4),
     }
 

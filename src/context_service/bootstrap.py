@@ -31,7 +31,7 @@ from context_service.ports.events import EventPublisher
 from context_service.ports.graph import (
     GraphWriter,
     HistoryReader,
-    OwnerLookup,
+    NodeLocator,
     RelationshipReader,
     StoryReader,
 )
@@ -40,7 +40,7 @@ from context_service.ports.planning import HandoffWriter, PlanningReader, SpecWr
 from context_service.ports.system import Clock, IdGenerator, TokenCounter
 
 
-class GraphStore(StoryReader, OwnerLookup, RelationshipReader, GraphWriter, HistoryReader, Protocol):
+class GraphStore(StoryReader, NodeLocator, RelationshipReader, GraphWriter, HistoryReader, Protocol):
     """Every graph port at once (what a graph adapter provides)."""
 
 
@@ -98,7 +98,7 @@ def wire(adapters: Adapters, policy: ScopePolicy) -> Container:
         update_context=UpdateContext(
             policy=policy,
             stories=a.graph,
-            owners=a.graph,
+            nodes=a.graph,
             writer=a.graph,
             idempotency=a.kv,
             publisher=a.publisher,
@@ -109,8 +109,8 @@ def wire(adapters: Adapters, policy: ScopePolicy) -> Container:
         ),
         validate_scope=ValidateScope(policy=policy),
         create_story=CreateStory(stories=a.graph, writer=a.graph, specs=a.planning, clock=a.clock),
-        create_task=CreateTask(policy=policy, stories=a.graph, owners=a.graph, writer=a.graph, clock=a.clock),
-        add_project_decision=AddProjectDecision(stories=a.graph, writer=a.graph, ids=a.ids, clock=a.clock),
+        create_task=CreateTask(policy=policy, nodes=a.graph, writer=a.graph, clock=a.clock),
+        add_project_decision=AddProjectDecision(nodes=a.graph, writer=a.graph, ids=a.ids, clock=a.clock),
         transition_phase=TransitionPhase(
             stories=a.graph, writer=a.graph, specs=a.planning, publisher=a.publisher, ids=a.ids, clock=a.clock
         ),

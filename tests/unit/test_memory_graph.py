@@ -417,7 +417,7 @@ async def test_batch_on_an_unknown_story_writes_nothing() -> None:
         await graph.commit(WriteBatch("S-404", (task("T-9", story_id="S-404"),), bump_version=True))
 
     # Assert
-    assert (await snapshot(graph), await graph.owners([(NodeKind.TASK, "T-9")])) == (before, {})
+    assert (await snapshot(graph), await graph.locate([(NodeKind.TASK, "T-9")])) == (before, {})
 
 
 async def test_batch_creating_its_story_is_not_story_missing() -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from context_service.application.common import commit, require_story_graph
+from context_service.application.common import commit, locate_tasks
 from context_service.domain.changes_fields import metadata_json
 from context_service.domain.errors import InvalidArgument
 from context_service.domain.limits import MAX_METADATA_ENTRIES, limit_text, require_id, require_text
 from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, Scalar, WriteBatch
 from context_service.domain.timefmt import iso_from_ms
-from context_service.ports.graph import GraphWriter, StoryReader
+from context_service.ports.graph import GraphWriter, NodeLocator
 from context_service.ports.system import Clock, IdGenerator
 
 
@@ -36,8 +36,8 @@ def decision_id(decision_type: str, hex6: str) -> str:
 class AddProjectDecision:
     """Creates a Decision node with its rationale, alternatives and metadata."""
 
-    def __init__(self, *, stories: StoryReader, writer: GraphWriter, ids: IdGenerator, clock: Clock) -> None:
-        self._stories = stories
+    def __init__(self, *, nodes: NodeLocator, writer: GraphWriter, ids: IdGenerator, clock: Clock) -> None:
+        self._nodes = nodes
         self._writer = writer
         self._ids = ids
         self._clock = clock
@@ -48,10 +48,12 @@ class AddProjectDecision:
         title = require_text(request.title, "title")
         if len(request.metadata) > MAX_METADATA_ENTRIES:
             raise InvalidArgument(f"at most {MAX_METADATA_ENTRIES} metadata entries", field="metadata")
-        graph = await require_story_graph(self._stories, story_id)
         metadata = {k: limit_text(v, f"metadata.{k}") for k, v in request.metadata.items()}
-        task_ids = [t.strip() for t in metadata.get("task_ids", "").split(",") if t.strip()]
-        missing = [t for t in task_ids if graph.task(t) is None]
+        task_ids = list(
+            dict.fromkeys(t.strip() for t in metadata.get("task_ids", "").split(",") if t.strip())
+        )
+        tasks = await locate_tasks(self._nodes, story_id, task_ids)
+        missing = [t for t in task_ids if t not in tasks or not tasks[t].live_in(story_id)]
         if missing:
             raise InvalidArgument(
                 "task_ids not in this story: " + ", ".join(missing), field="metadata.task_ids"

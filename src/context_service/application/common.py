@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from context_service.domain.errors import AlreadyExists, InvalidArgument, NotFound
-from context_service.domain.model import Story, StoryGraph
-from context_service.domain.mutations import CommitResult, WriteBatch
+from context_service.domain.model import Located, Story, StoryGraph
+from context_service.domain.mutations import CommitResult, NodeKind, WriteBatch
 from context_service.domain.timefmt import iso_from_ms
 from context_service.domain.vocabulary import Phase, known_phases, parse_phase
 from context_service.ports.errors import OwnershipConflict, PortError, StoryMissing
 from context_service.ports.events import EventPublisher, OutboundEvent
-from context_service.ports.graph import GraphWriter, StoryReader
+from context_service.ports.graph import GraphWriter, NodeLocator, StoryReader
 
 log = structlog.get_logger()
 UPDATED_SUBJECT = "context.events.updated"
@@ -50,6 +50,14 @@ async def commit(writer: GraphWriter, batch: WriteBatch) -> CommitResult:
         raise NotFound("story", batch.story_id) from None
     except OwnershipConflict as exc:
         raise AlreadyExists(str(exc)) from None
+
+
+async def locate_tasks(nodes: NodeLocator, story_id: str, task_ids: Iterable[str]) -> dict[str, Located]:
+    """Where each of `task_ids` lives, checking in the same round trip that the story exists (NOT_FOUND)."""
+    found = await nodes.locate([(NodeKind.STORY, story_id), *((NodeKind.TASK, t) for t in task_ids)])
+    if (NodeKind.STORY, story_id) not in found:
+        raise NotFound("story", story_id)
+    return {node_id: where for (kind, node_id), where in found.items() if kind is NodeKind.TASK}
 
 
 async def require_story(stories: StoryReader, story_id: str) -> Story:

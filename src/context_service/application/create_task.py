@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from context_service.application.common import commit, require_story_graph
+from context_service.application.common import commit, locate_tasks
 from context_service.domain.changes_fields import task_fields
 from context_service.domain.errors import AlreadyExists, InvalidArgument
 from context_service.domain.limits import limit_text, require_id, require_text
 from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.timefmt import iso_from_ms
-from context_service.ports.graph import GraphWriter, OwnerLookup, StoryReader
+from context_service.ports.graph import GraphWriter, NodeLocator
 from context_service.ports.system import Clock
 
 MAX_DEPENDENCIES = 100
@@ -48,14 +48,12 @@ class CreateTask:
         self,
         *,
         policy: ScopePolicy,
-        stories: StoryReader,
-        owners: OwnerLookup,
+        nodes: NodeLocator,
         writer: GraphWriter,
         clock: Clock,
     ) -> None:
         self._policy = policy
-        self._stories = stories
-        self._owners = owners
+        self._nodes = nodes
         self._writer = writer
         self._clock = clock
 
@@ -68,14 +66,13 @@ class CreateTask:
         deps = self._dependencies(task_id, request.dependencies)
         if request.priority < 0 or request.estimated_hours < 0:
             raise InvalidArgument("priority and estimated_hours must not be negative", field="priority")
-        graph = await require_story_graph(self._stories, story_id)
-        existing = graph.task(task_id)
-        if existing is not None:
+        tasks = await locate_tasks(self._nodes, story_id, [task_id, *deps])
+        existing = tasks.get(task_id)
+        if existing is not None and existing.story_id != story_id:
+            raise AlreadyExists(f"task '{task_id}' already exists in story '{existing.story_id}'")
+        if existing is not None and existing.live_in(story_id):
             return TaskCreated(task_id, story_id, existing.status)
-        owner = (await self._owners.owners([(NodeKind.TASK, task_id)])).get((NodeKind.TASK, task_id))
-        if owner is not None and owner != story_id:
-            raise AlreadyExists(f"task '{task_id}' already exists in story '{owner}'")
-        missing = [d for d in deps if graph.task(d) is None]
+        missing = [d for d in deps if d not in tasks or not tasks[d].live_in(story_id)]
         if missing:
             raise InvalidArgument(
                 "unknown dependencies in this story: " + ", ".join(missing), field="dependencies"

@@ -23,7 +23,7 @@ from context_service.domain.policy import ScopePolicy
 from context_service.domain.timefmt import iso_from_ms, parse_iso
 from context_service.ports.errors import StoryMissing
 from context_service.ports.events import EventPublisher
-from context_service.ports.graph import GraphWriter, OwnerLookup, StoryReader
+from context_service.ports.graph import GraphWriter, NodeLocator, StoryReader
 from context_service.ports.kv import JsonObject, KeyValueStore
 from context_service.ports.system import Clock
 
@@ -59,7 +59,7 @@ class UpdateContext:
         *,
         policy: ScopePolicy,
         stories: StoryReader,
-        owners: OwnerLookup,
+        nodes: NodeLocator,
         writer: GraphWriter,
         idempotency: KeyValueStore,
         publisher: EventPublisher,
@@ -67,7 +67,7 @@ class UpdateContext:
     ) -> None:
         self._policy = policy
         self._stories = stories
-        self._owners = owners
+        self._nodes = nodes
         self._writer = writer
         self._kv = idempotency
         self._publisher = publisher
@@ -144,8 +144,8 @@ class UpdateContext:
         story_id = graph.story.story_id
         ids = {c.entity_id.strip() for c in changes}
         kinds = (NodeKind.TASK, NodeKind.DECISION, NodeKind.MILESTONE, NodeKind.PLAN)
-        owners = await self._owners.owners((kind, i) for kind in kinds for i in ids)
-        foreign = {key: owner for key, owner in owners.items() if owner != story_id}
+        located = await self._nodes.locate((kind, i) for kind in kinds for i in ids)
+        foreign = {key: where.story_id for key, where in located.items() if where.story_id != story_id}
         planner = ChangePlanner(graph, now_ms, iso_from_ms(now_ms), self._policy.normalise_role, foreign)
         planned: list[PlannedChange] = []
         warnings: list[str] = []

@@ -242,6 +242,18 @@ def _redact_values(properties: Mapping[str, object]) -> dict[str, object]:
     return {k: redact(v) if isinstance(v, str) else v for k, v in properties.items()}
 
 
+@dataclass(frozen=True)
+class Located:
+    """Where a node lives: its owning story and its status."""
+
+    story_id: str
+    status: str
+
+    def live_in(self, story_id: str) -> bool:
+        """True when the node belongs to `story_id` and is not soft-deleted."""
+        return self.story_id == story_id and is_live(self.status)
+
+
 def is_live(status: str) -> bool:
     """False for soft-deleted entities."""
     return status.upper() != DELETED

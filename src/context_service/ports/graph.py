@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from context_service.domain.model import ChangeRecord, Neighbourhood, Story, StoryGraph
+from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import CommitResult, NodeKind, WriteBatch
 
 
@@ -21,11 +21,11 @@ class StoryReader(Protocol):
         ...
 
 
-class OwnerLookup(Protocol):
-    """Which story owns each of some node ids (to refuse cross-story id reuse)."""
+class NodeLocator(Protocol):
+    """Owner and status of some nodes, without loading a whole story."""
 
-    async def owners(self, nodes: Iterable[tuple[NodeKind, str]]) -> Mapping[tuple[NodeKind, str], str]:
-        """(kind, id) -> owning story id, for the nodes that exist; one round trip for all of them."""
+    async def locate(self, nodes: Iterable[tuple[NodeKind, str]]) -> Mapping[tuple[NodeKind, str], Located]:
+        """(kind, id) -> where it lives, for the nodes that exist (a story owns itself); one round trip."""
         ...
 
 

@@ -10,7 +10,7 @@ from typing import Self
 
 from context_service.adapters.memory.graph_store import Edge, NodeKey, PropertyGraph, Transaction
 from context_service.adapters.memory.graph_views import neighbourhood_of, story_graph_of, story_of
-from context_service.domain.model import ChangeRecord, Neighbourhood, Story, StoryGraph
+from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import (
     STORY_EDGES,
     TYPED_ID,
@@ -49,13 +49,13 @@ class InMemoryGraph:
         """The story's live neighbourhood."""
         return story_graph_of(self._graph, story_id)
 
-    async def owners(self, nodes: Iterable[tuple[NodeKind, str]]) -> Mapping[tuple[NodeKind, str], str]:
-        """(kind, id) -> owning story id, for existing nodes."""
-        found: dict[tuple[NodeKind, str], str] = {}
+    async def locate(self, nodes: Iterable[tuple[NodeKind, str]]) -> Mapping[tuple[NodeKind, str], Located]:
+        """(kind, id) -> owning story and status, for existing nodes."""
+        found: dict[tuple[NodeKind, str], Located] = {}
         for kind, node_id in nodes:
             props = self._graph.node((kind.value, node_id))
             if props is not None:
-                found[(kind, node_id)] = str(props.get("story_id", ""))
+                found[(kind, node_id)] = Located(str(props.get("story_id", "")), str(props.get("status", "")))
         return found
 
     async def neighbourhood(self, label: str, node_id: str, depth: int, limit: int) -> Neighbourhood | None:
