@@ -8,6 +8,8 @@ import pytest
 
 from tests.support.harness import Service, running_service
 
+pytest_plugins = ["tests.support.servers"]
+
 
 @pytest.fixture
 async def service() -> AsyncIterator[Service]:

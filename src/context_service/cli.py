@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_error(exc: ValidationError) -> str:
+    """One line naming the variable and what is wrong with it."""
+    error = exc.errors()[0]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{error['loc'][0]}: {message}" if error["loc"] else message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the command; exit non-zero with one clear line on bad configuration."""
     args = _parser().parse_args(argv)
@@ -58,11 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        error = exc.errors()[0]
-        name = str(error["loc"][0]) if error["loc"] else "settings"
-        print(f"context-service: invalid configuration: {name}: {error['msg']}", file=sys.stderr)
+        print(f"context-service: invalid configuration: {describe_error(exc)}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.observability.log_level, settings.observability.log_format)
     try:
         return asyncio.run(_serve(settings, demo=args.demo))
     except PolicyError as exc:
@@ -82,7 +87,7 @@ async def _serve(settings: Settings, *, demo: bool) -> int:
     async with build_container(settings) as container:
         if demo or settings.seed_demo:
             await seed_demo(container)
-        if settings.enable_nats:
+        if settings.nats.enabled:
             log.warning(
                 "nats_unavailable", detail="this build has no NATS integration yet: serving gRPC only"
             )
@@ -90,10 +95,10 @@ async def _serve(settings: Settings, *, demo: bool) -> int:
             log.info("nats_disabled", detail="ENABLE_NATS=false: serving gRPC only")
         server = GrpcServer(
             use_cases=container.use_cases,
-            host=settings.grpc_host,
-            port=settings.grpc_port,
-            max_message_bytes=settings.grpc_max_message_bytes,
-            grace_seconds=settings.shutdown_grace_seconds,
+            host=settings.grpc.host,
+            port=settings.grpc.port,
+            max_message_bytes=settings.grpc.max_message_bytes,
+            grace_seconds=settings.grpc.shutdown_grace_seconds,
         )
         async with server:
             if demo:

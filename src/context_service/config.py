@@ -1,27 +1,192 @@
-"""Settings: one typed object built once from the environment (legacy variable names kept)."""
+"""Settings: one typed object built once from the environment (legacy variable names kept).
+
+Each adapter receives only its own section. Secrets are `SecretStr`, read from the variable itself or from
+the file named by `<VARIABLE>_FILE` (a mounted Kubernetes Secret).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+GraphBackend = Literal["neo4j", "falkordb", "memory"]
+KvBackend = Literal["memory", "cachetools", "valkey", "sqlite"]
 
-class Settings(BaseSettings):
-    """Every knob of the service; nothing else reads os.environ."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+class _Section(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True
+    )
 
-    grpc_host: str = Field(default="0.0.0.0", alias="GRPC_HOST")
-    grpc_port: int = Field(default=50054, ge=0, le=65535, alias="GRPC_PORT")
-    grpc_max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, alias="GRPC_MAX_MESSAGE_BYTES")
+
+def _secret_from_file(value: SecretStr | None, path: Path | None, variable: str) -> SecretStr | None:
+    """The secret itself, else the stripped content of its `_FILE` (unreadable file: a clear error)."""
+    if value is not None or path is None:
+        return value
+    try:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise ValueError(f"{variable}_FILE: cannot read {path}: {exc.strerror}") from None
+
+
+class GrpcSettings(_Section):
+    """The gRPC server: address, limits, shutdown, TLS and token authentication."""
+
+    host: str = Field(default="0.0.0.0", alias="GRPC_HOST")
+    port: int = Field(default=50054, ge=0, le=65535, alias="GRPC_PORT")
+    max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, alias="GRPC_MAX_MESSAGE_BYTES")
+    max_concurrent_rpcs: int = Field(default=256, ge=1, alias="GRPC_MAX_CONCURRENT_RPCS")
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, alias="SHUTDOWN_GRACE_SECONDS")
-    graph_backend: Literal["memory"] = Field(default="memory", alias="GRAPH_BACKEND")
-    kv_backend: Literal["memory"] = Field(default="memory", alias="KV_BACKEND")
-    enable_nats: bool = Field(default=False, alias="ENABLE_NATS")
-    prompt_scopes_path: Path | None = Field(default=None, alias="PROMPT_SCOPES_PATH")
+    tls_cert_file: Path | None = Field(default=None, alias="GRPC_TLS_CERT_FILE")
+    tls_key_file: Path | None = Field(default=None, alias="GRPC_TLS_KEY_FILE")
+    tls_client_ca_file: Path | None = Field(default=None, alias="GRPC_TLS_CLIENT_CA_FILE")
+    auth_tokens_file: Path | None = Field(default=None, alias="GRPC_AUTH_TOKENS_FILE")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> GrpcSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE must be set together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("GRPC_TLS_CLIENT_CA_FILE (mutual TLS) needs GRPC_TLS_CERT_FILE and _KEY_FILE")
+        return self
+
+
+class Neo4jSettings(_Section):
+    """The Neo4j graph backend (official async driver)."""
+
+    uri: str = Field(default="bolt://neo4j:7687", alias="NEO4J_URI")
+    user: str = Field(default="neo4j", alias="NEO4J_USER")
+    password: SecretStr | None = Field(default=None, alias="NEO4J_PASSWORD")
+    password_file: Path | None = Field(default=None, alias="NEO4J_PASSWORD_FILE")
+    database: str = Field(default="neo4j", alias="NEO4J_DATABASE")
+    max_pool_size: int = Field(default=50, ge=1, alias="NEO4J_MAX_POOL_SIZE")
+    trusted_ca_file: Path | None = Field(default=None, alias="NEO4J_TRUSTED_CA_FILE")
+
+    @model_validator(mode="after")
+    def _from_file(self) -> Neo4jSettings:
+        self.password = _secret_from_file(self.password, self.password_file, "NEO4J_PASSWORD")
+        return self
+
+
+class FalkorSettings(_Section):
+    """The FalkorDB graph backend (its own protocol, pooled asyncio client)."""
+
+    url: str = Field(default="redis://localhost:6380", alias="FALKORDB_URL")
+    graph: str = Field(default="context", min_length=1, alias="FALKORDB_GRAPH")
+    max_connections: int = Field(default=16, ge=1, alias="FALKORDB_MAX_CONNECTIONS")
+
+
+class ValkeySettings(_Section):
+    """Valkey (Redis protocol): planning read-models and, with KV_BACKEND=valkey, the key-value store."""
+
+    url: str | None = Field(default=None, alias="VALKEY_URL")
+    host: str = Field(default="redis", alias="REDIS_HOST")
+    port: int = Field(default=6379, ge=1, le=65535, alias="REDIS_PORT")
+    username: str | None = Field(default=None, alias="REDIS_USERNAME")
+    password: SecretStr | None = Field(default=None, alias="REDIS_PASSWORD")
+    password_file: Path | None = Field(default=None, alias="REDIS_PASSWORD_FILE")
+    tls: bool = Field(default=False, alias="REDIS_TLS")
+    tls_ca_file: Path | None = Field(default=None, alias="REDIS_TLS_CA_FILE")
+    db: int = Field(default=0, ge=0, alias="REDIS_DB")
+    max_connections: int = Field(default=32, ge=1, alias="REDIS_MAX_CONNECTIONS")
+
+    @model_validator(mode="after")
+    def _from_file(self) -> ValkeySettings:
+        self.password = _secret_from_file(self.password, self.password_file, "REDIS_PASSWORD")
+        return self
+
+    @property
+    def address(self) -> str:
+        """The connection URL (VALKEY_URL wins; credentials are passed separately, never in the URL)."""
+        if self.url:
+            return self.url
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{self.host}:{self.port}/{self.db}"
+
+
+class KvSettings(_Section):
+    """The key-value context store (idempotency records, dedup markers, outbox, caches)."""
+
+    backend: KvBackend | None = Field(default=None, alias="KV_BACKEND")
+    sqlite_path: Path = Field(default=Path("context-kv.sqlite3"), alias="KV_SQLITE_PATH")
+    cache_max_entries: int = Field(default=10_000, ge=1, alias="KV_CACHE_MAX_ENTRIES")
+    key_prefix: str = Field(default="ctx:", alias="KV_KEY_PREFIX")
+
+
+class NatsSettings(_Section):
+    """NATS JetStream (planning and orchestration events, request/response subjects)."""
+
+    enabled: bool = Field(default=True, alias="ENABLE_NATS")
+    url: str = Field(default="nats://nats:4222", alias="NATS_URL")
+    creds_file: Path | None = Field(default=None, alias="NATS_CREDS")
+    tls_ca_file: Path | None = Field(default=None, alias="NATS_TLS_CA_FILE")
+    fetch_batch: int = Field(default=32, ge=1, le=1024, alias="NATS_FETCH_BATCH")
+    max_deliver: int = Field(default=5, ge=1, alias="NATS_MAX_DELIVER")
+    ack_wait_seconds: float = Field(default=30.0, gt=0, alias="NATS_ACK_WAIT_SECONDS")
+
+
+class ObservabilitySettings(_Section):
+    """Logs, Prometheus metrics and OpenTelemetry tracing."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
     log_format: Literal["json", "console", "auto"] = Field(default="auto", alias="LOG_FORMAT")
+    metrics_port: int = Field(default=9090, ge=0, le=65535, alias="METRICS_PORT")
+    metrics_host: str = Field(default="0.0.0.0", alias="METRICS_HOST")
+    traces_exporter: Literal["none", "otlp", "console"] = Field(default="none", alias="OTEL_TRACES_EXPORTER")
+    otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    service_name: str = Field(default="context-service", alias="OTEL_SERVICE_NAME")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """Tracing is off unless an exporter is configured (an OTLP endpoint alone selects OTLP)."""
+        return self.traces_exporter != "none" or self.otlp_endpoint is not None
+
+
+class StoreSettings(_Section):
+    """Timeouts and start-up retries shared by every store adapter."""
+
+    timeout_seconds: float = Field(default=2.0, gt=0, alias="STORE_TIMEOUT_SECONDS")
+    startup_retry_seconds: float = Field(default=30.0, ge=0, alias="STORE_STARTUP_RETRY_SECONDS")
+    health_interval_seconds: float = Field(default=2.0, gt=0, alias="HEALTH_CHECK_INTERVAL_SECONDS")
+
+
+class Settings(_Section):
+    """Every knob of the service; nothing else reads os.environ."""
+
+    graph_backend: GraphBackend = Field(default="neo4j", alias="GRAPH_BACKEND")
+    prompt_scopes_path: Path | None = Field(default=None, alias="PROMPT_SCOPES_PATH")
     seed_demo: bool = Field(default=False, alias="SEED_DEMO")
+    grpc: GrpcSettings = Field(default_factory=GrpcSettings)
+    neo4j: Neo4jSettings = Field(default_factory=Neo4jSettings)
+    falkordb: FalkorSettings = Field(default_factory=FalkorSettings)
+    valkey: ValkeySettings = Field(default_factory=ValkeySettings)
+    kv: KvSettings = Field(default_factory=KvSettings)
+    nats: NatsSettings = Field(default_factory=NatsSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    stores: StoreSettings = Field(default_factory=StoreSettings)
+
+    @model_validator(mode="after")
+    def _required_for_backend(self) -> Settings:
+        if self.graph_backend == "neo4j" and self.neo4j.password is None:
+            raise ValueError("NEO4J_PASSWORD (or NEO4J_PASSWORD_FILE) is required when GRAPH_BACKEND=neo4j")
+        return self
+
+    @property
+    def kv_backend(self) -> KvBackend:
+        """KV_BACKEND, else valkey, or memory when the whole service runs in memory."""
+        if self.kv.backend is not None:
+            return self.kv.backend
+        return "memory" if self.graph_backend == "memory" else "valkey"
+
+    @property
+    def uses_valkey(self) -> bool:
+        """Valkey holds the planning read-models unless everything runs in memory."""
+        return self.graph_backend != "memory" or self.kv_backend == "valkey"

