@@ -9,7 +9,12 @@ import pytest
 from context_service.adapters.memory.graph import InMemoryGraph
 from context_service.domain.model import ChangeRecord, Neighbourhood, StoryGraph
 from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, WriteBatch
-from context_service.ports.errors import OwnershipConflict, PreconditionFailed, StoryMissing
+from context_service.ports.errors import (
+    DanglingLink,
+    OwnershipConflict,
+    PreconditionFailed,
+    StoryMissing,
+)
 
 STORY_A = "S-A"
 STORY_B = "S-B"
@@ -214,7 +219,7 @@ async def test_request_ids_are_scoped_per_story() -> None:
 async def test_failed_batch_does_not_consume_its_request_id() -> None:
     # Arrange
     graph = await seeded()
-    with pytest.raises(LookupError):
+    with pytest.raises(DanglingLink):
         await graph.commit(WriteBatch(STORY_A, (task("T-3", "T-404"),), bump_version=True, request_id="r-1"))
 
     # Act
@@ -362,7 +367,7 @@ async def test_batch_failing_midway_rolls_back_every_earlier_mutation() -> None:
     )
 
     # Act
-    with pytest.raises(LookupError, match="missing nodes"):
+    with pytest.raises(DanglingLink, match="missing nodes"):
         await graph.commit(batch)
 
     # Assert

@@ -42,5 +42,9 @@ class OwnershipConflict(PortError):
         self.owner = owner
 
 
+class DanglingLink(PortError):
+    """A write batch links to a node that does not exist (the whole batch is rolled back)."""
+
+
 class StoryMissing(PortError):
     """A write batch names a story that does not exist."""

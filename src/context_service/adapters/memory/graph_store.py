@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from context_service.ports.errors import DanglingLink
+
 NodeKey = tuple[str, str]
 Props = dict[str, Any]
 
@@ -74,7 +76,7 @@ class Transaction:
     def merge_edge(self, edge: Edge, props: Mapping[str, Any] | None = None) -> None:
         """Create the edge if missing; merge properties into it."""
         if edge.src not in self._graph.nodes or edge.dst not in self._graph.nodes:
-            raise LookupError(f"edge {edge.rel_type} between missing nodes")
+            raise DanglingLink(f"edge {edge.rel_type} between missing nodes")
         old = self._graph.edges.get(edge)
         self._undo.append(("edge", edge, old))
         self._graph.put_edge(edge, {**(old or {}), **(props or {})})
