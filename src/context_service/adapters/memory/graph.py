@@ -8,8 +8,8 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
-from context_service.adapters.memory.graph_store import Edge, NodeKey, PropertyGraph, Transaction
-from context_service.adapters.memory.graph_views import neighbourhood_of, story_graph_of, story_of
+from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, Transaction
+from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import (
     STORY_EDGES,

@@ -1,4 +1,4 @@
-"""Projections of the in-memory property graph into domain snapshots."""
+"""Projections of a property graph into domain snapshots (every graph adapter projects through these)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from collections import deque
 from typing import Any
 
-from context_service.adapters.memory.graph_store import NodeKey, PropertyGraph, Props
+from context_service.adapters.property_graph.store import NodeKey, PropertyGraph, Props
 from context_service.domain.model import (
     Decision,
     DecisionEdge,

@@ -1,0 +1,1 @@
+"""The Cypher catalogue, commit planning and the engine-independent graph adapter."""

@@ -1,0 +1,126 @@
+"""Every read the graph ports need, written once in the openCypher subset FalkorDB and Neo4j both accept.
+
+Values travel only as parameters. Labels and relationship types that must appear in the text come from the
+fixed whitelists of `domain.mutations` (never from input), checked again here before interpolation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from context_service.domain.mutations import STORY_EDGES, LinkKind, NodeKind
+
+Params = dict[str, Any]
+
+# Bookkeeping kept beside the story, never traversed as part of the knowledge graph.
+CHANGE_LABEL = "ContextChange"
+COMMIT_LABEL = "CommitRecord"
+HAS_CHANGE = "HAS_CHANGE"
+HAS_COMMIT = "HAS_COMMIT"
+# Node properties the adapters keep for themselves (stripped from every projection).
+REVISION = "_rev"
+
+NODE_LABELS = frozenset(k.value for k in NodeKind)
+SCHEMA_LABELS = tuple(sorted(NODE_LABELS | {CHANGE_LABEL, COMMIT_LABEL}))
+STORY_RELATIONS = tuple(sorted(set(STORY_EDGES.values())))
+TRAVERSABLE = tuple(sorted(set(STORY_EDGES.values()) | {k.value for k in LinkKind}))
+MAX_DEPTH = 3
+# Candidate nodes fetched for a neighbourhood before the exact bounded walk runs in the adapter.
+NEIGHBOURHOOD_FETCH_FACTOR = 4
+
+
+def label(name: str) -> str:
+    """A whitelisted node label, safe to interpolate."""
+    if name not in NODE_LABELS:
+        raise ValueError(f"label {name!r} is not in the whitelist")
+    return name
+
+
+def relation(name: str) -> str:
+    """A whitelisted relationship type, safe to interpolate."""
+    if name not in TRAVERSABLE:
+        raise ValueError(f"relationship type {name!r} is not in the whitelist")
+    return name
+
+
+GET_STORY = "MATCH (s:Story {id: $id}) RETURN properties(s) AS story"
+
+# The whole story neighbourhood in one round trip: the story, every node hanging off it by a structural edge,
+# and every edge around those nodes (dependencies, influences, decision relations, plan edges) with the node
+# at the other end. The adapter rebuilds a small property graph from it and projects it like the memory store.
+LOAD_STORY = """
+MATCH (s:Story {id: $id})
+OPTIONAL MATCH (s)-[r]->(c) WHERE type(r) IN $story_relations
+OPTIONAL MATCH (c)-[e]-(x) WHERE x <> s AND type(e) IN $traversable
+WITH s, r, c, collect(CASE WHEN e IS NULL THEN NULL ELSE [
+  type(e), labels(startNode(e))[0], startNode(e).id, labels(endNode(e))[0], endNode(e).id, properties(e),
+  labels(x)[0], properties(x)] END) AS around
+RETURN properties(s) AS story, collect(CASE WHEN c IS NULL THEN NULL ELSE
+  [type(r), labels(c)[0], properties(c), properties(r), around] END) AS children
+"""
+
+HISTORY = f"""
+MATCH (s:Story {{id: $id}})-[:{HAS_CHANGE}]->(c:{CHANGE_LABEL})
+WHERE $before = 0 OR c.version < $before
+RETURN properties(c) AS change ORDER BY c.version DESC, c.seq DESC LIMIT $limit
+"""
+
+
+def story_params(story_id: str) -> Params:
+    """Parameters of LOAD_STORY."""
+    return {"id": story_id, "story_relations": list(STORY_RELATIONS), "traversable": list(TRAVERSABLE)}
+
+
+def _locate_branch(i: int, name: str) -> str:
+    """Nodes of one label by id; a task also reports which story owns its plan."""
+    plan = "OPTIONAL MATCH (p:PlanVersion {id: n.plan_id}) " if name == NodeKind.TASK.value else ""
+    extra = "[p.story_id]" if plan else "null"
+    return (
+        f"MATCH (n:{label(name)}) WHERE n.id IN $ids{i} {plan}"
+        f"RETURN '{name}' AS label, n.id AS id, n.story_id AS owner, n.status AS status, "
+        f"n.plan_id AS plan_id, {extra} AS extra"
+    )
+
+
+def locate(ids_by_label: Mapping[str, Iterable[str]]) -> tuple[str, Params]:
+    """Owner, status and plan of nodes of several labels: one UNION ALL branch per label, one round trip."""
+    branches, params = [], {}
+    for i, (name, ids) in enumerate(sorted(ids_by_label.items())):
+        params[f"ids{i}"] = sorted(set(ids))
+        branches.append(_locate_branch(i, name))
+    return "\nUNION ALL\n".join(branches), params
+
+
+PREFLIGHT_STORY = f"""
+MATCH (s:Story {{id: $story}})
+OPTIONAL MATCH (s)-[:{HAS_COMMIT}]->(c:{COMMIT_LABEL} {{id: $commit}})
+RETURN '' AS label, s.id AS id, s.story_id AS owner, s.status AS status, null AS plan_id,
+  [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0), c.version, c.current_phase]
+  AS extra
+"""
+
+
+def preflight(story_id: str, commit_id: str, ids_by_label: Mapping[str, Iterable[str]]) -> tuple[str, Params]:
+    """What a commit must know before writing, in one round trip: the story and every node it touches."""
+    text, params = locate(ids_by_label) if ids_by_label else ("", {})
+    if story_id:
+        text = PREFLIGHT_STORY + (f"UNION ALL\n{text}" if text else "")
+        params |= {"story": story_id, "commit": commit_id}
+    return text, params
+
+
+def neighbourhood(start_label: str, depth: int) -> str:
+    """Candidate nodes within `depth` hops over knowledge edges, and the edges among them."""
+    hops = max(1, min(MAX_DEPTH, depth))
+    types = "|".join(relation(t) for t in TRAVERSABLE)
+    return f"""
+MATCH (n:{label(start_label)} {{id: $id}})
+OPTIONAL MATCH (n)-[:{types}*1..{hops}]-(m)
+WITH n, collect(DISTINCT m) AS found
+WITH [n] + found[..$cap] AS nodes, size(found) > $cap AS capped
+UNWIND nodes AS a
+OPTIONAL MATCH (a)-[r:{types}]->(b) WHERE b IN nodes
+RETURN labels(a)[0] AS label, properties(a) AS props, capped,
+  collect(CASE WHEN r IS NULL THEN NULL ELSE [type(r), labels(b)[0], b.id, properties(r)] END) AS out
+"""

@@ -1,0 +1,264 @@
+"""A write batch as one Cypher statement, after the checks the in-memory store makes while applying it.
+
+The preflight read tells what exists; `plan_commit` replays the batch against that knowledge (raising the same
+port errors as the memory store, before anything is written) and emits one statement. The statement only
+applies if the story's revision is still the one the preflight saw, so a concurrent writer makes it match no
+row and the adapter retries: a single statement is atomic on both engines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from context_service.adapters.cypher.catalogue import (
+    CHANGE_LABEL,
+    COMMIT_LABEL,
+    HAS_CHANGE,
+    HAS_COMMIT,
+    REVISION,
+    Params,
+    label,
+    preflight,
+    relation,
+)
+from context_service.domain.mutations import (
+    STORY_EDGES,
+    TYPED_ID,
+    CommitResult,
+    Mutation,
+    NodeKind,
+    WriteBatch,
+)
+from context_service.ports.errors import DanglingLink, OwnershipConflict, PreconditionFailed, StoryMissing
+
+NodeKey = tuple[str, str]
+STORY = NodeKind.STORY.value
+PLAN = NodeKind.PLAN.value
+
+
+@dataclass
+class NodeState:
+    """What the commit needs to know about a node: owner story, plan, and the story owning that plan."""
+
+    owner: str = ""
+    plan_id: str = ""
+    plan_owner: str | None = None
+
+
+@dataclass
+class StoryState:
+    """The story's phase, version and revision, and the result of a request already committed."""
+
+    phase: str = ""
+    version: int = 0
+    revision: int = 0
+    replay: CommitResult | None = None
+
+
+@dataclass
+class Known:
+    """Everything the preflight found."""
+
+    story: StoryState | None = None
+    nodes: dict[NodeKey, NodeState] = field(default_factory=dict)
+
+
+def commit_id(batch: WriteBatch) -> str:
+    """The id of the record that makes a request exactly-once."""
+    return f"{batch.story_id}|{batch.request_id}"
+
+
+def preflight_query(batch: WriteBatch) -> tuple[str, Params]:
+    """The read that precedes a commit: every mutated node, link target and referenced plan."""
+    ids: dict[str, set[str]] = {}
+    for m in batch.mutations:
+        ids.setdefault(m.kind.value, set()).add(m.node_id)
+        for link in m.links:
+            ids.setdefault(link.target_kind.value, set()).add(link.target_id)
+        plan_id = {**m.on_create, **m.fields}.get("plan_id")
+        if m.plan_edge is not None and plan_id:
+            ids.setdefault(PLAN, set()).add(str(plan_id))
+    return preflight(batch.story_id, commit_id(batch), ids)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
+    """Rows of the preflight query as a `Known`."""
+    known = Known()
+    for name, node_id, owner, _status, plan_id, extra in rows:
+        if name == "":
+            phase, version, revision, done_version, done_phase = extra
+            replay = (
+                None if done_version is None else CommitResult(int(done_version), _text(done_phase), True)
+            )
+            known.story = StoryState(_text(phase), int(version), int(revision), replay)
+            continue
+        plan_owner = None if extra is None or extra[0] is None else str(extra[0])
+        known.nodes[(name, str(node_id))] = NodeState(_text(owner), _text(plan_id), plan_owner)
+    return known
+
+
+class _Builder:
+    """Accumulates clauses and parameters of the write statement."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.params: Params = {}
+
+    def param(self, name: str, value: Any) -> str:
+        self.params[name] = value
+        return f"${name}"
+
+
+def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
+    """Check the batch as the memory store would, then the one statement that applies it."""
+    _check_story(batch, known)
+    nodes = dict(known.nodes)
+    if batch.story_id and known.story is not None:
+        nodes[(STORY, batch.story_id)] = NodeState(owner=batch.story_id)
+    b = _Builder()
+    _open_story(b, batch, known.story)
+    for i, m in enumerate(batch.mutations):
+        _mutation(b, i, batch.story_id, m, nodes)
+    _finish(b, batch, known.story)
+    return "\n".join(b.lines), b.params
+
+
+def _check_story(batch: WriteBatch, known: Known) -> None:
+    creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
+    if batch.story_id and known.story is None and not creates_story:
+        raise StoryMissing(f"story '{batch.story_id}' not found")
+    if batch.expect_phase is not None:
+        actual = known.story.phase if known.story is not None else ""
+        if actual != batch.expect_phase:
+            raise PreconditionFailed(f"story is in phase {actual}", actual=actual)
+
+
+def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
+    if not batch.story_id:
+        b.lines.append("WITH 0 AS s")
+        return
+    sid = b.param("story", batch.story_id)
+    rev = b.param("rev", story.revision if story is not None else 0)
+    if story is None:
+        b.lines.append(
+            f"MERGE (s:Story {{id: {sid}}}) ON CREATE SET s.{REVISION} = 0 WITH s WHERE s.{REVISION} = {rev}"
+        )
+    else:
+        b.lines.append(f"MATCH (s:Story {{id: {sid}}}) WHERE coalesce(s.{REVISION}, 0) = {rev}")
+    b.lines.append(f"SET s.{REVISION} = {rev} + 1")
+
+
+def _mutation(b: _Builder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
+    key: NodeKey = (m.kind.value, m.node_id)
+    existing = nodes.get(key)
+    if existing is not None and m.kind in STORY_EDGES and existing.owner != story_id:
+        raise OwnershipConflict(m.kind.value, m.node_id, existing.owner)
+    props: dict[str, Any] = (
+        dict(m.fields) if existing is not None else {"id": m.node_id, **m.on_create, **m.fields}
+    )
+    if existing is None and m.kind in TYPED_ID:
+        props[TYPED_ID[m.kind]] = m.node_id
+    state = existing or NodeState()
+    nodes[key] = NodeState(
+        owner=_text(props.get("story_id", state.owner)),
+        plan_id=_text(props.get("plan_id", state.plan_id)),
+        plan_owner=state.plan_owner,
+    )
+    var = "s" if key == (STORY, story_id) else f"n{i}"
+    if var != "s":
+        b.lines.append(f"MERGE ({var}:{label(m.kind.value)} {{id: {b.param(f'id{i}', m.node_id)}}})")
+    b.lines.append(f"SET {var} += {b.param(f'p{i}', props)}")
+    if m.kind in STORY_EDGES:
+        _require(nodes, (STORY, story_id), STORY_EDGES[m.kind])
+        b.lines.append(f"MERGE (s)-[:{relation(STORY_EDGES[m.kind])}]->({var})")
+    _replace_links(b, i, var, m)
+    _links(b, i, var, m, nodes)
+    if m.plan_edge is not None:
+        _plan_edge(b, i, var, story_id=story_id, m=m, nodes=nodes)
+    b.lines.append("WITH s")
+
+
+def _scope(var: str) -> str:
+    """The variables carried to the next clause (the story, and the mutated node unless it is the story)."""
+    return "s" if var == "s" else f"s, {var}"
+
+
+def _require(nodes: dict[NodeKey, NodeState], key: NodeKey, rel_type: str) -> None:
+    if key not in nodes:
+        raise DanglingLink(f"edge {rel_type} between missing nodes")
+
+
+def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
+    for j, kind in enumerate(m.replace_links):
+        old = f"old{i}_{j}"
+        b.lines.append(
+            f"WITH {_scope(var)} OPTIONAL MATCH ({var})-[{old}:{relation(kind.value)}]->() "
+            f"WITH {_scope(var)}, collect({old}) AS {old}s FOREACH (o IN {old}s | DELETE o)"
+        )
+
+
+def _links(b: _Builder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
+    for j, link in enumerate(m.links):
+        _require(nodes, (link.target_kind.value, link.target_id), link.kind.value)
+        target = f"t{i}_{j}"
+        tid = b.param(f"t{i}_{j}", link.target_id)
+        rel = relation(link.kind.value)
+        pattern = f"({target})-[:{rel}]->({var})" if link.incoming else f"({var})-[:{rel}]->({target})"
+        node = f"({target}:{label(link.target_kind.value)} {{id: {tid}}})"
+        b.lines.append(f"WITH {_scope(var)} MATCH {node} MERGE {pattern}")
+
+
+def _plan_edge(
+    b: _Builder, i: int, var: str, *, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
+) -> None:
+    """Why-this-task-exists metadata on (PlanVersion)-[:HAS_TASK]->(Task), else on the story's edge."""
+    task = nodes[(m.kind.value, m.node_id)]
+    plan = nodes.get((PLAN, task.plan_id)) if task.plan_id else None
+    owner = plan.owner if plan is not None else task.plan_owner if task.plan_id else None
+    props = b.param(f"pe{i}", dict(m.plan_edge or {}))
+    if owner == story_id:  # never link into another story's plan
+        pid = b.param(f"plan{i}", task.plan_id)
+        b.lines.append(
+            f"WITH {_scope(var)} MATCH (pl{i}:PlanVersion {{id: {pid}}}) "
+            f"MERGE (pl{i})-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}"
+        )
+    else:
+        b.lines.append(f"MERGE (s)-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}")
+
+
+def _finish(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
+    if not batch.story_id:
+        b.lines.append("RETURN 0 AS version, '' AS phase")
+        return
+    version = (story.version if story is not None else 0) + (1 if batch.bump_version else 0)
+    if batch.bump_version:
+        b.lines.append(f"SET s.context_version = {b.param('version', version)}")
+        records = [
+            {
+                **asdict(r),
+                "version": version,
+                "request_id": batch.request_id,
+                "story_id": batch.story_id,
+                "seq": n,
+                "id": f"{batch.story_id}:{version}:{n}",
+            }
+            for n, r in enumerate(batch.history)
+        ]
+        b.lines.append(
+            f"FOREACH (h IN {b.param('history', records)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "
+            f"SET c += h MERGE (s)-[:{HAS_CHANGE}]->(c))"
+        )
+    b.lines.append("RETURN coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase")
+    if batch.request_id:
+        b.lines.insert(
+            -1,
+            f"MERGE (cr:{COMMIT_LABEL} {{id: {b.param('commit', commit_id(batch))}}}) "
+            f"SET cr.version = s.context_version, cr.current_phase = s.current_phase, "
+            f"cr.story_id = s.id MERGE (s)-[:{HAS_COMMIT}]->(cr)",
+        )

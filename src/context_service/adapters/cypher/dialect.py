@@ -1,0 +1,38 @@
+"""The few places FalkorDB and Neo4j need different Cypher: schema statements and write locking.
+
+Everything else (reads, MERGE writes, traversals) is the shared catalogue; times and ids are computed by the
+service, so no engine-specific time or id functions are used anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from context_service.adapters.cypher.catalogue import REVISION, SCHEMA_LABELS
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Engine-specific statements."""
+
+    name: str
+    schema: tuple[str, ...]
+    # Run first in a commit's transaction: takes the story's write lock so the preflight reads are stable.
+    lock_story: str | None = None
+
+
+FALKORDB = Dialect(
+    name="falkordb",
+    # Uniqueness constraints are created through GRAPH.CONSTRAINT (not Cypher) once these indexes exist.
+    schema=tuple(f"CREATE INDEX FOR (n:{label}) ON (n.id)" for label in SCHEMA_LABELS),
+)
+
+NEO4J = Dialect(
+    name="neo4j",
+    schema=tuple(
+        f"CREATE CONSTRAINT ctx_{label.lower()}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE"
+        for label in SCHEMA_LABELS
+    ),
+    # Read-committed isolation: without the lock two transactions could both pass the revision check.
+    lock_story=f"MATCH (s:Story {{id: $story}}) SET s.{REVISION} = coalesce(s.{REVISION}, 0)",
+)

@@ -1,0 +1,148 @@
+"""Every graph port over Cypher, for any engine that can run a statement (FalkorDB and Neo4j subclass it).
+
+Reads rebuild a small property graph from one query's rows and project it with the same code as the
+in-memory store, so every backend serves byte-identical snapshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from context_service.adapters.cypher import catalogue as q
+from context_service.adapters.cypher.commit import plan_commit, preflight_query, read_preflight
+from context_service.adapters.cypher.dialect import Dialect
+from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph
+from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
+from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
+from context_service.domain.mutations import CommitResult, NodeKind, WriteBatch
+from context_service.ports.errors import StoreUnavailable
+
+Rows = list[list[Any]]
+Execute = Callable[[str, q.Params], Awaitable[Rows]]
+T = TypeVar("T")
+COMMIT_ATTEMPTS = 30
+CHANGE_FIELDS = tuple(ChangeRecord.__dataclass_fields__)
+
+
+def public(props: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Node or edge properties without the adapter's own bookkeeping."""
+    return {k: v for k, v in (props or {}).items() if not k.startswith("_")}
+
+
+class _Contended(Exception):
+    """The story changed between the preflight and the write; run the commit again."""
+
+
+class CypherGraph:
+    """Graph ports on top of `_read` and `_write` that an engine adapter provides."""
+
+    backend = "cypher"
+
+    def __init__(self, *, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._story_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def _read(self, query: str, params: q.Params, operation: str) -> Rows:
+        """Run a read statement; engine adapters translate driver errors into port errors."""
+        raise NotImplementedError
+
+    async def _write(self, work: Callable[[Execute], Awaitable[T]], operation: str) -> T:
+        """Run `work` with a statement runner inside one write unit (a transaction if the engine has one)."""
+        raise NotImplementedError
+
+    async def get_story(self, story_id: str) -> Story | None:
+        """The story node, or None."""
+        rows = await self._read(q.GET_STORY, {"id": story_id}, "get_story")
+        return story_of(public(rows[0][0])) if rows else None
+
+    async def load_story_graph(self, story_id: str) -> StoryGraph | None:
+        """The story's live neighbourhood, in one round trip."""
+        rows = await self._read(q.LOAD_STORY, q.story_params(story_id), "load_story")
+        if not rows:
+            return None
+        story_props, children = rows[0]
+        graph = PropertyGraph()
+        story: NodeKey = (NodeKind.STORY.value, story_id)
+        graph.nodes[story] = public(story_props)
+        for rel_type, label, props, rel_props, around in children:
+            child: NodeKey = (label, str(props["id"]))
+            graph.nodes[child] = public(props)
+            graph.put_edge(Edge(story, rel_type, child), public(rel_props))
+            for e_type, s_label, s_id, d_label, d_id, e_props, x_label, x_props in around:
+                graph.nodes.setdefault((x_label, str(x_props["id"])), public(x_props))
+                graph.put_edge(Edge((s_label, str(s_id)), e_type, (d_label, str(d_id))), public(e_props))
+        return story_graph_of(graph, story_id)
+
+    async def locate(self, nodes: Iterable[tuple[NodeKind, str]]) -> Mapping[tuple[NodeKind, str], Located]:
+        """(kind, id) -> owning story and status, for existing nodes; one round trip."""
+        ids: dict[str, list[str]] = {}
+        for kind, node_id in nodes:
+            ids.setdefault(kind.value, []).append(node_id)
+        if not ids:
+            return {}
+        text, params = q.locate(ids)
+        rows = await self._read(text, params, "locate")
+        return {
+            (NodeKind(label), str(node_id)): Located(str(owner or ""), str(status or ""))
+            for label, node_id, owner, status, _plan, _extra in rows
+        }
+
+    async def neighbourhood(self, label: str, node_id: str, depth: int, limit: int) -> Neighbourhood | None:
+        """Candidates within `depth` hops from the engine, then the exact bounded walk of the memory store."""
+        if label not in q.NODE_LABELS:
+            return None
+        params = {"id": node_id, "cap": limit * q.NEIGHBOURHOOD_FETCH_FACTOR}
+        rows = await self._read(q.neighbourhood(label, depth), params, "neighbourhood")
+        if not rows:
+            return None
+        graph = PropertyGraph()
+        capped = False
+        for a_label, a_props, was_capped, _out in rows:
+            capped = capped or bool(was_capped)
+            graph.nodes[(a_label, str(a_props["id"]))] = public(a_props)
+        for a_label, a_props, _capped, out in rows:
+            for rel_type, b_label, b_id, r_props in out:
+                graph.put_edge(
+                    Edge((a_label, str(a_props["id"])), rel_type, (b_label, str(b_id))), public(r_props)
+                )
+        found = neighbourhood_of(graph, (label, node_id), depth, limit)
+        if found is not None and capped and not found.truncated:
+            found = Neighbourhood(found.node, found.neighbours, found.links, truncated=True)
+        return found
+
+    async def history(
+        self, story_id: str, *, limit: int = 100, before_version: int = 0
+    ) -> list[ChangeRecord]:
+        """Change records newest first."""
+        params = {"id": story_id, "before": before_version, "limit": limit}
+        rows = await self._read(q.HISTORY, params, "history")
+        return [ChangeRecord(**{f: row[0][f] for f in CHANGE_FIELDS}) for row in rows]
+
+    async def commit(self, batch: WriteBatch) -> CommitResult:
+        """Apply the whole batch in one statement or nothing; retried while another writer wins the story."""
+        lock = self._story_locks.setdefault(batch.story_id, asyncio.Lock())
+        async with lock:  # writers in this process queue here instead of contending in the engine
+            for attempt in range(COMMIT_ATTEMPTS):
+                try:
+                    return await self._write(lambda run: self._commit_once(run, batch), "commit")
+                except _Contended:
+                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # jitter only
+        raise StoreUnavailable("the story is being written too often; retry", backend=self.backend)
+
+    async def _commit_once(self, run: Execute, batch: WriteBatch) -> CommitResult:
+        if self.dialect.lock_story and batch.story_id:
+            await run(self.dialect.lock_story, {"story": batch.story_id})
+        text, params = preflight_query(batch)
+        known = read_preflight(await run(text, params) if text else [])
+        if batch.request_id and known.story is not None and known.story.replay is not None:
+            return known.story.replay
+        text, params = plan_commit(batch, known)
+        rows: Sequence[Sequence[Any]] = await run(text, params)
+        if not rows:
+            raise _Contended
+        version, phase = rows[0]
+        return CommitResult(version=int(version), current_phase=str(phase))

@@ -1,0 +1,1 @@
+"""Graph ports on FalkorDB."""

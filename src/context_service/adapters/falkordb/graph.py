@@ -1,0 +1,151 @@
+"""The graph ports on FalkorDB: its own protocol through the official asyncio client, one connection pool.
+
+FalkorDB runs each statement atomically under its write lock, so a commit is one statement guarded by the
+story's revision (see adapters.cypher.commit). Its Bolt endpoint is never used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import redis.exceptions as redis_errors
+import structlog
+from falkordb.asyncio import FalkorDB
+from falkordb.exceptions import SchemaVersionMismatchException
+
+from context_service.adapters.cypher import catalogue as q
+from context_service.adapters.cypher.dialect import FALKORDB
+from context_service.adapters.cypher.graph import CypherGraph, Execute, Rows
+from context_service.observability.metrics import store_call
+from context_service.ports.errors import PortError, StoreTimeout, StoreUnavailable
+
+log = structlog.get_logger()
+T = TypeVar("T")
+BACKEND = "falkordb"
+_UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.BusyLoadingError, ConnectionError, OSError)
+
+
+class FalkorGraph(CypherGraph):
+    """Async context manager: connects, checks the server and ensures the schema on enter; closes on exit."""
+
+    backend = BACKEND
+    name = "graph"
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        graph: str,
+        password: str | None = None,
+        max_connections: int = 16,
+        timeout_seconds: float = 2.0,
+    ) -> None:
+        super().__init__(dialect=FALKORDB)
+        self._url = url
+        self._graph_name = graph
+        self._password = password
+        self._max_connections = max_connections
+        self._timeout = timeout_seconds
+        self._db: Any = None
+        self._graph: Any = None
+
+    async def __aenter__(self) -> Self:
+        """Open the pool, verify the server answers, ensure indexes and constraints."""
+        self._db = FalkorDB.from_url(
+            self._url,
+            password=self._password,
+            max_connections=self._max_connections,
+            socket_timeout=self._timeout,
+            socket_connect_timeout=self._timeout,
+        )
+        self._graph = self._db.select_graph(self._graph_name)
+        try:
+            await self.ping()
+            await self.migrate()
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close every pooled connection."""
+        await self._close()
+
+    async def _close(self) -> None:
+        if self._db is not None:
+            await self._db.connection.aclose()
+            self._db = self._graph = None
+
+    async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        """One store call: timed, bounded by the store timeout, driver errors translated once."""
+        async with store_call(BACKEND, operation):
+            try:
+                async with asyncio.timeout(self._timeout):
+                    return await call()
+            except (TimeoutError, redis_errors.TimeoutError) as exc:
+                raise StoreTimeout(
+                    "FalkorDB did not answer in time", backend=BACKEND, operation=operation
+                ) from exc
+            except _UNAVAILABLE as exc:
+                raise StoreUnavailable(
+                    "FalkorDB is unavailable", backend=BACKEND, operation=operation
+                ) from exc
+            except redis_errors.RedisError as exc:
+                raise PortError(
+                    f"FalkorDB rejected {operation}", backend=BACKEND, operation=operation
+                ) from exc
+
+    async def _statement(self, text: str, params: q.Params, *, read_only: bool) -> Rows:
+        if self._graph is None:
+            raise StoreUnavailable("FalkorDB adapter is closed", backend=BACKEND)
+        run = self._graph.ro_query if read_only else self._graph.query
+        try:
+            result = await run(text, params)
+        except SchemaVersionMismatchException:
+            result = await run(text, params)  # the client refreshed its schema view; the retry is safe
+        return [list(row) for row in result.result_set]
+
+    async def _read(self, query: str, params: q.Params, operation: str) -> Rows:
+        """A read-only statement."""
+        return await self._guarded(operation, lambda: self._statement(query, params, read_only=True))
+
+    async def _write(self, work: Callable[[Execute], Awaitable[T]], operation: str) -> T:
+        """Each statement is atomic on FalkorDB; the commit's revision guard makes the pair safe."""
+
+        async def run(text: str, params: q.Params) -> Rows:
+            return await self._statement(text, params, read_only=False)
+
+        return await self._guarded(operation, lambda: work(run))
+
+    async def ping(self) -> None:
+        """Return when FalkorDB answers."""
+        await self._guarded("ping", self._db.connection.ping)
+
+    async def migrate(self) -> None:
+        """Idempotent schema step: an index and a uniqueness constraint on `id` for every label."""
+        await self._guarded("migrate", self._ensure_schema)
+
+    async def _ensure_schema(self) -> None:
+        for statement in self.dialect.schema:
+            try:
+                await self._graph.query(statement)
+            except redis_errors.ResponseError as exc:
+                if "already indexed" not in str(exc):
+                    raise
+        constrained = {(c["label"], tuple(c["properties"])) for c in await self._graph.list_constraints()}
+        for label in q.SCHEMA_LABELS:
+            if (label, ("id",)) not in constrained:
+                await self._graph.create_node_unique_constraint(label, "id")
+
+    async def drop(self) -> None:
+        """Delete the whole graph (tests and `dev --reset`)."""
+        try:
+            await self._guarded("drop", self._graph.delete)
+        except PortError as exc:
+            if "empty key" not in str(exc.__cause__):
+                raise

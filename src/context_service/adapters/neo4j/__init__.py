@@ -1,0 +1,1 @@
+"""Graph ports on Neo4j 5."""
