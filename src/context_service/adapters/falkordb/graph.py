@@ -13,8 +13,11 @@ from typing import Any, Self, TypeVar
 
 import redis.exceptions as redis_errors
 import structlog
-from falkordb.asyncio import FalkorDB
+from falkordb.asyncio.graph import AsyncGraph
 from falkordb.exceptions import SchemaVersionMismatchException
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.dialect import FALKORDB
@@ -54,14 +57,22 @@ class FalkorGraph(CypherGraph):
 
     async def __aenter__(self) -> Self:
         """Open the pool, verify the server answers, ensure indexes and constraints."""
-        self._db = FalkorDB.from_url(
+        pool = BlockingConnectionPool.from_url(
             self._url,
             password=self._password,
             max_connections=self._max_connections,
+            timeout=self._timeout,  # waiting for a free pooled connection
             socket_timeout=self._timeout,
             socket_connect_timeout=self._timeout,
+            decode_responses=True,
+            # One immediate retry on a dropped connection (a restarted server), none with backoff: the
+            # driver's default would wait seconds and hide an outage behind the store timeout.
+            retry=Retry(NoBackoff(), retries=1, supported_errors=(redis_errors.ConnectionError,)),
         )
-        self._graph = self._db.select_graph(self._graph_name)
+        # The client's own constructor probes for a cluster with a blocking call; a standalone server
+        # needs only the graph API over this pool.
+        self._db = Redis.from_pool(pool)
+        self._graph = AsyncGraph(self._db, self._graph_name)
         try:
             await self.ping()
             await self.migrate()
@@ -78,7 +89,7 @@ class FalkorGraph(CypherGraph):
 
     async def _close(self) -> None:
         if self._db is not None:
-            await self._db.connection.aclose()
+            await self._db.aclose()
             self._db = self._graph = None
 
     async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -124,7 +135,7 @@ class FalkorGraph(CypherGraph):
 
     async def ping(self) -> None:
         """Return when FalkorDB answers."""
-        await self._guarded("ping", self._db.connection.ping)
+        await self._guarded("ping", self._db.ping)
 
     async def migrate(self) -> None:
         """Idempotent schema step: an index and a uniqueness constraint on `id` for every label."""

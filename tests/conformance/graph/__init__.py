@@ -1,0 +1,1 @@
+"""Graph port conformance suite: every graph adapter passes the same behavioural tests."""
