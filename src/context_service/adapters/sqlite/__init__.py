@@ -1,0 +1,1 @@
+"""SQLite adapters: the durable single-node key-value store."""

@@ -1,0 +1,1 @@
+"""Valkey adapters: the pooled client, the key-value store and the planning read-models."""

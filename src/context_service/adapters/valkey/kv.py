@@ -1,0 +1,174 @@
+"""KeyValueStore on Valkey: each key one JSON document with its version, written by Lua scripts.
+
+A document is `{"version":N,"value":<the JSON value>}` with the version first, so a script reads the
+version with one pattern match and never re-encodes the value (Lua's cjson would turn 2**62 into a float
+and `[]` into `{}`). Writes bump the version atomically; TTLs are PX milliseconds; listing uses SCAN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from redis import exceptions as rx
+from redis.asyncio import Redis
+
+from context_service.adapters.kv_glob import literal_prefix, matching
+from context_service.adapters.valkey.client import BACKEND, ValkeyClient
+from context_service.ports.errors import PortError, VersionConflict
+from context_service.ports.kv import JsonObject, Versioned
+
+# write(key, version, value, ttl): ttl nil = no expiry (clears an old one), > 0 = PX, <= 0 = already expired.
+_PRELUDE = """
+local function version_of(doc)
+  if not doc then return 0 end
+  return tonumber(string.match(doc, '^{"version":(%d+),')) or 0
+end
+local function write(key, version, value, ttl)
+  local doc = '{"version":' .. version .. ',"value":' .. value .. '}'
+  if ttl == nil then redis.call('SET', key, doc)
+  elseif ttl > 0 then redis.call('SET', key, doc, 'PX', ttl)
+  else redis.call('DEL', key) end
+end
+local ttl = tonumber(ARGV[1])
+"""
+# KEYS: the keys; ARGV: ttl, then one value per key.
+_SET = (
+    _PRELUDE
+    + """
+for i, key in ipairs(KEYS) do
+  write(key, version_of(redis.call('GET', key)) + 1, ARGV[i + 1], ttl)
+end
+return #KEYS
+"""
+)
+# KEYS[1]: the key; ARGV: ttl, expected version, value. Returns {1, new version} or {0, current version}.
+_CAS = (
+    _PRELUDE
+    + """
+local current = version_of(redis.call('GET', KEYS[1]))
+if current ~= tonumber(ARGV[2]) then return {0, current} end
+write(KEYS[1], current + 1, ARGV[3], ttl)
+return {1, current + 1}
+"""
+)
+_SCAN_COUNT = 1000
+
+
+class _Lua:
+    """A script run by its SHA1; sent whole (and cached again) when the server does not know it yet."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._sha = hashlib.sha1(text.encode()).hexdigest()
+
+    async def __call__(self, redis: Redis, keys: list[str], args: list[str]) -> Any:
+        try:
+            return await redis.evalsha(self._sha, len(keys), *keys, *args)
+        except rx.NoScriptError:
+            return await redis.eval(self._text, len(keys), *keys, *args)
+
+
+def _ttl_arg(ttl: float | None) -> str:
+    if ttl is None:
+        return ""
+    return "0" if ttl <= 0 else str(max(1, math.ceil(ttl * 1000)))
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\*?[]" else c for c in text)
+
+
+def _decode(raw: str, operation: str) -> Versioned:
+    try:
+        doc = json.loads(raw)
+        return Versioned(doc["value"], int(doc["version"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PortError(
+            f"valkey {operation}: not a stored document", backend=BACKEND, operation=operation
+        ) from exc
+
+
+class ValkeyKeyValueStore:
+    """JSON mappings under `prefix` + key; `list_keys` adds and strips the prefix transparently."""
+
+    def __init__(self, *, client: ValkeyClient, prefix: str = "ctx:kv:") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._set = _Lua(_SET)
+        self._cas = _Lua(_CAS)
+
+    def _key(self, key: str) -> str:
+        return self._prefix + key
+
+    async def get(self, key: str) -> JsonObject | None:
+        """The value, or None when absent or expired."""
+        found = await self.get_versioned(key)
+        return None if found is None else found.value
+
+    async def get_versioned(self, key: str) -> Versioned | None:
+        """The value with its version, or None when absent or expired."""
+        async with self._client.call("kv.get") as redis:
+            raw = await redis.get(self._key(key))
+            return None if raw is None else _decode(str(raw), "kv.get")
+
+    async def set(self, key: str, value: JsonObject, ttl: float | None = None) -> None:
+        """Write (overwrite) a value; without `ttl` the key no longer expires."""
+        await self.set_many({key: value}, ttl)
+
+    async def delete(self, key: str) -> None:
+        """Remove a key; an absent key is not an error."""
+        await self.delete_many([key])
+
+    async def list_keys(self, pattern: str) -> list[str]:
+        """Live keys matching a glob, sorted (SCAN narrowed by the pattern's literal prefix)."""
+        match = _glob_escape(self._prefix + literal_prefix(pattern)) + "*"
+        async with self._client.call("kv.list_keys") as redis:
+            found = [str(k) async for k in redis.scan_iter(match=match, count=_SCAN_COUNT)]
+        return matching((k.removeprefix(self._prefix) for k in found), pattern)
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, JsonObject]:
+        """The live values of those keys that exist (one MGET)."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        async with self._client.call("kv.get_many") as redis:
+            raws = await redis.mget([self._key(k) for k in wanted])
+            return {
+                k: _decode(str(raw), "kv.get_many").value
+                for k, raw in zip(wanted, raws, strict=True)
+                if raw is not None
+            }
+
+    async def set_many(self, items: Mapping[str, JsonObject], ttl: float | None = None) -> None:
+        """Write several values atomically (one script call)."""
+        if not items:
+            return
+        keys = [self._key(k) for k in items]
+        values = [json.dumps(dict(v)) for v in items.values()]
+        async with self._client.call("kv.set") as redis:
+            await self._set(redis, keys, [_ttl_arg(ttl), *values])
+
+    async def delete_many(self, keys: Iterable[str]) -> None:
+        """Remove several keys (one DEL)."""
+        names = [self._key(k) for k in keys]
+        if not names:
+            return
+        async with self._client.call("kv.delete") as redis:
+            await redis.delete(*names)
+
+    async def compare_and_set(
+        self, key: str, expected_version: int, value: JsonObject, ttl: float | None = None
+    ) -> int:
+        """Write only if the stored version equals `expected_version` (0 = absent); the new version."""
+        args = [_ttl_arg(ttl), str(expected_version), json.dumps(dict(value))]
+        async with self._client.call("kv.cas") as redis:
+            written, version = await self._cas(redis, [self._key(key)], args)
+        if not written:
+            raise VersionConflict(
+                f"version is {version}, expected {expected_version}", backend=BACKEND, operation="kv.cas"
+            )
+        return int(version)

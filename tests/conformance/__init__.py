@@ -1,0 +1,1 @@
+"""Conformance suites: one test body run against every adapter of a port."""

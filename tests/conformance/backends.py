@@ -1,0 +1,121 @@
+"""How the conformance suites open each adapter, over storage that outlives one opening."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from context_service.adapters.cache.kv import CachetoolsKeyValueStore
+from context_service.adapters.memory.kv import InMemoryKeyValueStore
+from context_service.adapters.sqlite.kv import SqliteKeyValueStore
+from context_service.adapters.valkey.client import ValkeyClient
+from context_service.adapters.valkey.kv import ValkeyKeyValueStore
+from context_service.config import ValkeySettings
+from context_service.local_servers import LocalServer
+from context_service.ports.kv import KeyValueStore
+
+STORE_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class KvBackend:
+    """An adapter under test: `open()` gives a fresh adapter over the same underlying storage."""
+
+    name: str
+    open: Callable[[], AbstractAsyncContextManager[KeyValueStore]]
+
+
+def valkey_settings(server: LocalServer) -> ValkeySettings:
+    """Settings that point at a local server."""
+    return ValkeySettings(VALKEY_URL=server.url)
+
+
+def unique_prefix() -> str:
+    """A key prefix of one test, with glob-special characters the adapter must treat literally."""
+    return f"ctx:test:[{uuid.uuid4().hex}]*?:"
+
+
+@asynccontextmanager
+async def valkey_client(
+    server: LocalServer, timeout_seconds: float = STORE_TIMEOUT
+) -> AsyncIterator[ValkeyClient]:
+    """An open client of a local server."""
+    async with ValkeyClient(settings=valkey_settings(server), timeout_seconds=timeout_seconds) as client:
+        yield client
+
+
+def memory_backend() -> KvBackend:
+    """The in-memory adapter (not durable: every open is a new, empty store)."""
+
+    @asynccontextmanager
+    async def open_store() -> AsyncIterator[KeyValueStore]:
+        yield InMemoryKeyValueStore()
+
+    return KvBackend("memory", open_store)
+
+
+def cachetools_backend() -> KvBackend:
+    """The cachetools adapter (not durable)."""
+
+    @asynccontextmanager
+    async def open_store() -> AsyncIterator[KeyValueStore]:
+        yield CachetoolsKeyValueStore(max_entries=10_000)
+
+    return KvBackend("cachetools", open_store)
+
+
+def valkey_backend(server: LocalServer, prefix: str | None = None) -> KvBackend:
+    """The Valkey adapter under one key prefix; reopening is a new client of the same server."""
+    chosen = prefix or unique_prefix()
+
+    @asynccontextmanager
+    async def open_store() -> AsyncIterator[KeyValueStore]:
+        async with valkey_client(server) as client:
+            yield ValkeyKeyValueStore(client=client, prefix=chosen)
+
+    return KvBackend("valkey", open_store)
+
+
+def sqlite_backend(path: Path) -> KvBackend:
+    """The SQLite adapter over one database file."""
+
+    @asynccontextmanager
+    async def open_store() -> AsyncIterator[KeyValueStore]:
+        async with SqliteKeyValueStore(path=path, timeout_seconds=STORE_TIMEOUT) as store:
+            yield store
+
+    return KvBackend("sqlite", open_store)
+
+
+def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> KvBackend:
+    """The backend of a parameter name (the Valkey server is started only when a test needs it)."""
+    if name == "memory":
+        return memory_backend()
+    if name == "cachetools":
+        return cachetools_backend()
+    if name == "valkey":
+        return valkey_backend(request.getfixturevalue("valkey"))
+    if name == "sqlite":
+        return sqlite_backend(tmp_path / "kv.sqlite3")
+    raise ValueError(f"unknown backend {name}")
+
+
+async def sleep_until(moment: float) -> None:
+    """Sleep until `time.monotonic()` has passed `moment` (TTL checks wait exactly as long as they must)."""
+    await asyncio.sleep(max(0.0, moment - time.monotonic()))
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 10.0, what: str) -> None:
+    """Poll an async check until it is true; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not reached within {within:.0f}s")
+        await asyncio.sleep(0.05)

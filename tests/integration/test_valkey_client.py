@@ -1,0 +1,179 @@
+"""The Valkey client against private valkey-servers: connectivity, outages, hangs, credentials, metrics."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import exceptions as rx
+
+from context_service.adapters.valkey.client import ValkeyClient
+from context_service.adapters.valkey.kv import ValkeyKeyValueStore
+from context_service.adapters.valkey.planning import ValkeyPlanningStore
+from context_service.config import ValkeySettings
+from context_service.domain.model import Milestone
+from context_service.local_servers import LocalServer, free_port, valkey_server
+from context_service.observability.metrics import REGISTRY
+from context_service.ports.errors import PortError, StoreTimeout, StoreUnavailable
+from tests.conformance.backends import valkey_client, valkey_settings
+from tests.support.servers import start_or_fail
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def private_valkey(tmp_path: Path) -> Iterator[LocalServer]:
+    """A valkey-server of this test alone, which the test may stop, pause and start again."""
+    server = start_or_fail(valkey_server(tmp_path))
+    yield server
+    server.stop()
+
+
+def sample(name: str, **labels: str) -> float:
+    """A metric sample of the process registry (0 when never observed)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_entering_the_client_pings_and_it_is_the_valkey_health_probe(valkey: LocalServer) -> None:
+    # Act
+    async with valkey_client(valkey) as client:
+        await client.ping()
+
+    # Assert
+    assert client.name == "valkey"
+
+
+async def test_entering_a_client_of_an_unreachable_server_raises_store_unavailable() -> None:
+    # Arrange
+    client = ValkeyClient(
+        settings=ValkeySettings(VALKEY_URL=f"redis://127.0.0.1:{free_port()}"), timeout_seconds=1
+    )
+
+    # Act
+    with pytest.raises(StoreUnavailable) as raised:
+        await client.__aenter__()
+
+    # Assert
+    assert (raised.value.backend, raised.value.operation) == ("valkey", "ping")
+    assert isinstance(raised.value.__cause__, rx.ConnectionError)
+
+
+async def test_a_closed_client_raises_store_unavailable(valkey: LocalServer) -> None:
+    # Arrange
+    async with valkey_client(valkey) as client:
+        pass
+
+    # Act
+    with pytest.raises(StoreUnavailable):
+        await client.ping()
+
+
+def every_call(kv: ValkeyKeyValueStore, planning: ValkeyPlanningStore) -> list[Callable[[], Awaitable[Any]]]:
+    """One call of each adapter method."""
+    return [
+        lambda: kv.get("k"),
+        lambda: kv.get_versioned("k"),
+        lambda: kv.set("k", {"v": 1}, ttl=5),
+        lambda: kv.delete("k"),
+        lambda: kv.list_keys("*"),
+        lambda: kv.get_many(["k", "j"]),
+        lambda: kv.set_many({"k": {"v": 1}}),
+        lambda: kv.delete_many(["k"]),
+        lambda: kv.compare_and_set("k", 0, {"v": 1}),
+        lambda: planning.load("S", ["qa"]),
+        lambda: planning.merge_spec("S", {"title": "t"}),
+        lambda: planning.save_handoff("S", 1, {"b": 1}, 60),
+        lambda: planning.append_planning_event("S", Milestone("e", "d", 1)),
+    ]
+
+
+async def test_a_stopped_server_raises_port_errors_and_the_same_client_recovers_on_restart(
+    private_valkey: LocalServer,
+) -> None:
+    # Arrange
+    async with valkey_client(private_valkey, timeout_seconds=1) as client:
+        kv = ValkeyKeyValueStore(client=client)
+        calls = every_call(kv, ValkeyPlanningStore(client=client))
+        for call in calls:
+            await call()  # every connection of the pool has been used once
+        private_valkey.stop()
+
+        # Act
+        failures = []
+        for call in calls:
+            with pytest.raises(PortError) as raised:
+                await call()
+            failures.append(raised.value)
+        private_valkey.start()
+        await kv.set("back", {"v": 1})
+
+        # Assert
+        assert all(isinstance(f, StoreUnavailable | StoreTimeout) for f in failures)
+        assert all(isinstance(f.__cause__, rx.RedisError | OSError) for f in failures)
+        assert await kv.get("back") == {"v": 1}
+
+
+async def test_a_server_that_stops_answering_raises_store_timeout(private_valkey: LocalServer) -> None:
+    # Arrange
+    assert private_valkey.process is not None
+    pid = private_valkey.process.pid
+    async with valkey_client(private_valkey, timeout_seconds=0.3) as client:
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            # Act
+            with pytest.raises(StoreTimeout) as raised:
+                await client.ping()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+        # Assert
+        assert isinstance(raised.value.__cause__, rx.TimeoutError)
+        await client.ping()  # answers again once the server resumes
+
+
+async def test_credentials_from_the_settings_authenticate(private_valkey: LocalServer) -> None:
+    # Arrange
+    async with valkey_client(private_valkey) as admin, admin.call("test.config") as redis:
+        await redis.config_set("requirepass", "s3cret pass")  # after start: the readiness probe sends no AUTH
+    url = private_valkey.url
+    right = ValkeySettings(VALKEY_URL=url, REDIS_USERNAME="default", REDIS_PASSWORD="s3cret pass")
+    wrong = ValkeySettings(VALKEY_URL=url, REDIS_PASSWORD="nope")
+
+    # Act
+    async with ValkeyClient(settings=right, timeout_seconds=1) as client:
+        await client.ping()
+    with pytest.raises(StoreUnavailable) as raised:
+        await ValkeyClient(settings=wrong, timeout_seconds=1).__aenter__()
+
+    # Assert
+    assert "s3cret" not in str(raised.value)
+
+
+async def test_store_calls_are_timed_and_failures_counted_by_port_error(tmp_path: Path) -> None:
+    # Arrange
+    server = start_or_fail(valkey_server(tmp_path))
+    latency_before = sample("context_store_call_seconds_count", backend="valkey", operation="kv.get")
+    errors_before = sample(
+        "context_store_errors_total", backend="valkey", operation="kv.get", error="StoreUnavailable"
+    )
+    async with ValkeyClient(settings=valkey_settings(server), timeout_seconds=1) as client:
+        kv = ValkeyKeyValueStore(client=client)
+        await kv.get("k")
+        server.stop()
+
+        # Act
+        with pytest.raises(StoreUnavailable):
+            await kv.get("k")
+
+    # Assert
+    assert (
+        sample("context_store_call_seconds_count", backend="valkey", operation="kv.get") == latency_before + 2
+    )
+    errors = sample(
+        "context_store_errors_total", backend="valkey", operation="kv.get", error="StoreUnavailable"
+    )
+    assert errors == errors_before + 1
