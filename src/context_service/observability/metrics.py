@@ -1,6 +1,7 @@
 """Prometheus metrics of the service, and the one wrapper every store call goes through.
 
-Metric objects live in one registry per process (`REGISTRY`), exposed on METRICS_PORT at /metrics.
+Metric objects live in one registry per process (`REGISTRY`), exposed on METRICS_PORT at /metrics by
+`MetricsServer`. The RPC metric names are part of the deploy/ canary analysis: do not rename them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from opentelemetry import trace
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -29,16 +31,66 @@ STORE_ERRORS = Counter(
     ("backend", "operation", "error"),
     registry=REGISTRY,
 )
+RPC_REQUESTS = Counter(
+    "context_grpc_requests_total",
+    "Finished gRPC calls by short method name and status code name.",
+    ("method", "code"),
+    registry=REGISTRY,
+)
+RPC_DURATION = Histogram(
+    "context_grpc_request_duration_seconds",
+    "Server-side gRPC call latency by short method name and status code name.",
+    ("method", "code"),
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+RPC_IN_FLIGHT = Gauge(
+    "context_grpc_in_flight_requests",
+    "gRPC calls being handled right now, by short method name.",
+    ("method",),
+    registry=REGISTRY,
+)
+CACHE_REQUESTS = Counter(
+    "context_cache_requests_total",
+    "Cache look-ups by cache name and result (hit or miss).",
+    ("cache", "result"),
+    registry=REGISTRY,
+)
+
+# Store spans are named by the instrumentation scope, not by the backend, so one tracer serves all of them.
+_TRACER_NAME = "context_service.stores"
+
+
+def record_rpc(method: str, code: str, seconds: float) -> None:
+    """Count one finished RPC and observe its latency."""
+    RPC_REQUESTS.labels(method, code).inc()
+    RPC_DURATION.labels(method, code).observe(seconds)
+
+
+def record_cache(cache: str, *, hit: bool) -> None:
+    """Count one cache look-up as a hit or a miss."""
+    CACHE_REQUESTS.labels(cache, "hit" if hit else "miss").inc()
 
 
 @asynccontextmanager
 async def store_call(backend: str, operation: str) -> AsyncIterator[None]:
-    """Time one store call and count its failure (by exception class name)."""
-    started = time.perf_counter()
-    try:
-        yield
-    except BaseException as exc:
-        STORE_ERRORS.labels(backend, operation, type(exc).__name__).inc()
-        raise
-    finally:
-        STORE_LATENCY.labels(backend, operation).observe(time.perf_counter() - started)
+    """Time one store call, count its failure (by exception class name) and trace it as a CLIENT span."""
+    tracer = trace.get_tracer(_TRACER_NAME)
+    attributes = {"db.system": backend, "db.operation": operation}
+    # Exception messages from drivers may quote queries or values: record only the class name.
+    with tracer.start_as_current_span(
+        f"{backend} {operation}",
+        kind=trace.SpanKind.CLIENT,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        started = time.perf_counter()
+        try:
+            yield
+        except BaseException as exc:
+            STORE_ERRORS.labels(backend, operation, type(exc).__name__).inc()
+            span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+            raise
+        finally:
+            STORE_LATENCY.labels(backend, operation).observe(time.perf_counter() - started)

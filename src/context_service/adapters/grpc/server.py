@@ -1,7 +1,14 @@
-"""The gRPC server: ContextService, health and reflection on one port, as an async context manager."""
+"""The gRPC server: ContextService, health and reflection on one port, as an async context manager.
+
+Health service names: "" and `fleet.context.v1.ContextService` report the overall status (SERVING while every
+dependency is serving and the server is not shutting down); each dependency has its own name,
+`context-service.<name>` (e.g. `context-service.graph`), set through `set_dependency`.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
@@ -10,12 +17,16 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from context_service.adapters.grpc.interceptors import AdmissionInterceptor
 from context_service.adapters.grpc.servicer import ContextServicer
 from context_service.application.services import UseCases
 from fleet.context.v1 import context_pb2, context_pb2_grpc
 
 log = structlog.get_logger()
 SERVICE_NAME = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
+DEPENDENCY_PREFIX = "context-service."
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class GrpcServer:
@@ -29,23 +40,36 @@ class GrpcServer:
         port: int = 50054,
         max_message_bytes: int = 8 * 1024 * 1024,
         grace_seconds: float = 10.0,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        credentials: grpc.ServerCredentials | None = None,
+        max_concurrent_rpcs: int | None = None,
+        drain_quiet_seconds: float = 0.1,
     ) -> None:
+        """Interceptors run in the given order, then admission (concurrency limit, draining)."""
         self._use_cases = use_cases
         self._address = f"{host}:{port}"
         self._max_message_bytes = max_message_bytes
         self._grace = grace_seconds
+        self._credentials = credentials
+        self._drain_quiet = drain_quiet_seconds
+        self.admission = AdmissionInterceptor(limit=max_concurrent_rpcs)
+        self._interceptors = (*interceptors, self.admission)
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._server: grpc.aio.Server | None = None
+        self._serving = True
+        self._dependencies: dict[str, bool] = {}
+        self._overall: bool | None = None
+        self._shutting_down = False
 
     async def __aenter__(self) -> Self:
-        """Bind, start, report SERVING."""
+        """Bind, start, report the overall status (SERVING unless a dependency is down)."""
         options = [
             ("grpc.max_receive_message_length", self._max_message_bytes),
             ("grpc.max_send_message_length", self._max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
-        server = grpc.aio.server(options=options)
+        server = grpc.aio.server(options=options, interceptors=self._interceptors)
         context_pb2_grpc.add_ContextServiceServicer_to_server(
             ContextServicer(use_cases=self._use_cases), server
         )
@@ -56,20 +80,36 @@ class GrpcServer:
             reflection.SERVICE_NAME,
         )
         reflection.enable_server_reflection(names, server)
-        self.port = server.add_insecure_port(self._address)
+        if self._credentials is None:
+            self.port = server.add_insecure_port(self._address)
+        else:
+            self.port = server.add_secure_port(self._address, self._credentials)
         await server.start()
         self._server = server
-        await self.set_serving(True)
-        log.info("grpc_started", address=self._address, port=self.port)
+        await self._publish()
+        log.info("grpc_started", address=self._address, port=self.port, tls=self._credentials is not None)
         return self
 
     async def set_serving(self, serving: bool) -> None:
-        """Overall and ContextService health."""
-        status = (
-            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
+        """Force the overall status down (False) or let it follow the dependencies again (True)."""
+        self._serving = serving
+        await self._publish()
+
+    async def set_dependency(self, name: str, serving: bool) -> None:
+        """Report one dependency (`context-service.<name>`) and recompute the overall status."""
+        self._dependencies[name] = serving
+        await self.health.set(DEPENDENCY_PREFIX + name, _SERVING if serving else _NOT_SERVING)
+        await self._publish()
+
+    async def _publish(self) -> None:
+        """Overall ("" and ContextService) = serving flag, every dependency serving, not shutting down."""
+        overall = self._serving and all(self._dependencies.values()) and not self._shutting_down
         for name in ("", SERVICE_NAME):
-            await self.health.set(name, status)
+            await self.health.set(name, _SERVING if overall else _NOT_SERVING)
+        if overall != self._overall:
+            down = sorted(name for name, ok in self._dependencies.items() if not ok)
+            log.info("readiness", serving=overall, unavailable=down)
+            self._overall = overall
 
     async def wait(self) -> None:
         """Block until the server terminates."""
@@ -79,10 +119,16 @@ class GrpcServer:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        """NOT_SERVING, stop accepting, let in-flight RPCs finish within the grace period."""
+        """NOT_SERVING, refuse new calls, let admitted ones finish within the grace period, then stop."""
         if self._server is None:
             return
+        self._shutting_down = True
+        # NOT_SERVING everywhere first, and frozen there: later set() calls are ignored by the servicer.
         await self.health.enter_graceful_shutdown()
-        await self._server.stop(self._grace)
+        log.info("grpc_draining", grace_seconds=self._grace, in_flight=self.admission.active)
+        started = time.monotonic()
+        drained = await self.admission.drain(grace=self._grace, quiet=self._drain_quiet)
+        remaining = max(0.0, self._grace - (time.monotonic() - started))
+        await self._server.stop(remaining)
         self._server = None
-        log.info("grpc_stopped")
+        log.info("grpc_stopped", drained=drained)

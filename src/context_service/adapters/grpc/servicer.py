@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 import uuid
@@ -12,10 +13,12 @@ import grpc
 import structlog
 
 from context_service.adapters.grpc import mappers
+from context_service.adapters.grpc.interceptors import status_code_of
 from context_service.adapters.grpc.status import status_for
 from context_service.application.add_project_decision import DecisionRequest
 from context_service.application.common import RequestMeta
 from context_service.application.services import UseCases
+from context_service.observability.tracing import current_trace_id
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc as pb_grpc
 
@@ -39,6 +42,26 @@ def request_meta(context: grpc.aio.ServicerContext) -> RequestMeta:
     )
 
 
+def _log_context(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    """Correlation id and (when tracing is on) trace id, bound for every log line of the call."""
+    bound = {"correlation_id": request_meta(context).correlation_id}
+    trace_id = current_trace_id()
+    if trace_id:
+        bound["trace_id"] = trace_id
+    return bound
+
+
+def _log_rpc(method: str, request: Any, code: grpc.StatusCode, started: float) -> None:
+    """The canonical line: ids and outcome only, never the request's payload or the rendered context."""
+    log.info(
+        "rpc",
+        method=method,
+        story_id=getattr(request, "story_id", "") or getattr(request, "case_id", ""),
+        code=code.name,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
 def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
     """Map errors through the status table and write one canonical log line per call."""
     method = handler.__name__
@@ -47,22 +70,20 @@ def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
     async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
         started = time.perf_counter()
         code = grpc.StatusCode.OK
-        try:
-            return await handler(self, request, context)
-        except Exception as exc:
-            code, message = status_for(exc)
-            if code is grpc.StatusCode.INTERNAL:
-                log.exception("rpc_failed", method=method)
-            await context.abort(code, message)
-            raise  # unreachable: abort raises
-        finally:
-            log.info(
-                "rpc",
-                method=method,
-                story_id=getattr(request, "story_id", "") or getattr(request, "case_id", ""),
-                code=code.name,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+        with structlog.contextvars.bound_contextvars(**_log_context(context)):
+            try:
+                return await handler(self, request, context)
+            except asyncio.CancelledError as exc:
+                code = status_code_of(context, exc)  # the client went away or its deadline passed
+                raise
+            except Exception as exc:
+                code, message = status_for(exc)
+                if code is grpc.StatusCode.INTERNAL:
+                    log.exception("rpc_failed", method=method)
+                await context.abort(code, message)
+                raise  # unreachable: abort raises
+            finally:
+                _log_rpc(method, request, code, started)
 
     return wrapper
 

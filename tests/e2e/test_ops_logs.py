@@ -1,0 +1,90 @@
+"""Canonical RPC log lines: correlation and trace ids present; payloads, tokens and context text absent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import structlog
+from opentelemetry.sdk.trace import TracerProvider
+
+from context_service.adapters.grpc.interceptors import TokenAuthInterceptor, TracingInterceptor
+from context_service.adapters.grpc.security import TokenFile
+from fleet.context.v1 import context_pb2 as pb
+from tests.e2e.builders import change, update_request
+from tests.support.harness import Service, running_service
+
+TOKEN = "tok-SECRET-4a1b9e"
+WRONG_TOKEN = "tok-WRONG-77c0d1"
+STORY = "STORY-LOGS-1"
+TITLE = "Title-MARK-5e2a"
+DESCRIPTION = "Description-MARK-c81f"
+PAYLOAD_TEXT = "Payload-MARK-0b3d"
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+CORRELATION_ID = "corr-logs-42"
+METADATA = (
+    ("authorization", f"Bearer {TOKEN}"),
+    ("x-correlation-id", CORRELATION_ID),
+    ("traceparent", f"00-{TRACE_ID}-b7ad6b7169203331-01"),
+)
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[Service]:
+    """A service with tracing (its own provider) and token authentication."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(TOKEN + "\n", encoding="utf-8")
+    interceptors = [
+        TracingInterceptor(tracer_provider=TracerProvider()),
+        TokenAuthInterceptor(tokens=TokenFile(path=tokens)),
+    ]
+    async with running_service(interceptors=interceptors) as svc:
+        yield svc
+
+
+async def scripted_calls(service: Service) -> list[str]:
+    """Create, update (with a payload), read (rendering the context), and one refused call; rendered text."""
+    stub = service.stub
+    await stub.CreateStory(
+        pb.CreateStoryRequest(story_id=STORY, title=TITLE, description=DESCRIPTION, initial_phase="BUILD"),
+        metadata=METADATA,
+    )
+    milestone = change("CREATE", "MILESTONE", "M-1", {"event_type": "review", "description": PAYLOAD_TEXT})
+    await stub.UpdateContext(update_request(milestone, story_id=STORY), metadata=METADATA)
+    read = pb.GetContextRequest(story_id=STORY, role="developer", phase="BUILD")
+    rendered = await stub.GetContext(read, metadata=METADATA)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub.GetContext(read, metadata=(("authorization", f"Bearer {WRONG_TOKEN}"),))
+    return [rendered.context]
+
+
+async def captured(service: Service) -> tuple[list[MutableMapping[str, Any]], list[str]]:
+    """Every log entry (with contextvars merged, as configured logging does) of the scripted calls."""
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
+        rendered = await scripted_calls(service)
+    return entries, rendered
+
+
+async def test_each_canonical_rpc_line_carries_the_correlation_and_trace_ids(service: Service) -> None:
+    entries, _ = await captured(service)
+
+    canonical = [entry for entry in entries if entry["event"] == "rpc"]
+
+    assert [entry["method"] for entry in canonical] == ["CreateStory", "UpdateContext", "GetContext"]
+    assert {entry["correlation_id"] for entry in canonical} == {CORRELATION_ID}
+    assert {entry["trace_id"] for entry in canonical} == {TRACE_ID}
+    assert all(entry["code"] == "OK" and entry["story_id"] == STORY for entry in canonical)
+
+
+async def test_no_log_line_holds_a_payload_a_token_or_context_text(service: Service) -> None:
+    entries, rendered = await captured(service)
+
+    text = json.dumps(entries, default=str)
+
+    assert TITLE in rendered[0]  # the context did render the marked title
+    for secret in (TOKEN, WRONG_TOKEN, TITLE, DESCRIPTION, PAYLOAD_TEXT, rendered[0]):
+        assert secret not in text

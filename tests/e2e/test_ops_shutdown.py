@@ -1,0 +1,139 @@
+"""`context-service serve` under load gets SIGTERM: admitted calls finish OK, the rest are UNAVAILABLE."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from fleet.context.v1 import context_pb2 as pb
+from fleet.context.v1 import context_pb2_grpc as pb_grpc
+from tests.e2e.builders import change, update_request
+
+GRACE_SECONDS = 5
+CLIENTS = 50
+STORY = "US-101"  # from the demo project
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+MILESTONE = {"event_type": "review", "description": "Load test checkpoint"}
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    """The service as a subprocess (in-memory backend, demo seeded, JSON logs to a file)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GRAPH_BACKEND": "memory",
+        "ENABLE_NATS": "false",
+        "GRPC_HOST": "127.0.0.1",
+        "GRPC_PORT": str(port),
+        "METRICS_PORT": "0",
+        "SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS),
+        "SEED_DEMO": "true",
+        "LOG_FORMAT": "json",
+    }
+    log_path = tmp_path / "stderr.jsonl"
+    command = [str(Path(sys.executable).with_name("context-service")), "serve"]
+    # A file, not a pipe: a pipe nobody reads would fill up and block the server.
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+    yield process, port, log_path
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+async def wait_until_serving(target: str, process: subprocess.Popen[bytes]) -> None:
+    """Poll the health service (bounded) until the server reports SERVING."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for _ in range(300):
+            assert process.poll() is None, "the service exited during start-up"
+            try:
+                if (await health.Check(health_pb2.HealthCheckRequest(), timeout=1)).status == SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("the service never reported SERVING")
+
+
+async def client(target: str, number: int, ok: list[int]) -> list[grpc.StatusCode]:
+    """Alternate GetContext and UpdateContext until a call is not OK; the status of every call."""
+    read = pb.GetContextRequest(story_id=STORY, role="developer", phase="BUILD")
+    codes: list[grpc.StatusCode] = []
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.ContextServiceStub(channel)
+        for step in itertools.count():
+            write = update_request(
+                change("CREATE", "MILESTONE", f"M-{number}-{step}", MILESTONE), story_id=STORY
+            )
+            try:
+                await (
+                    stub.GetContext(read, timeout=10) if step % 2 else stub.UpdateContext(write, timeout=10)
+                )
+            except grpc.aio.AioRpcError as error:
+                codes.append(error.code())
+                return codes
+            codes.append(grpc.StatusCode.OK)
+            ok[0] += 1
+    raise AssertionError("unreachable")
+
+
+async def health_until_not_serving(target: str) -> list[int]:
+    """Watch the overall health until it reports NOT_SERVING (then stop watching, so shutdown can finish)."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        seen = [(await watch.read()).status]
+        while seen[-1] != NOT_SERVING:
+            seen.append((await watch.read()).status)
+        watch.cancel()
+        return seen
+
+
+async def test_sigterm_under_load_finishes_admitted_calls_and_refuses_the_rest_cleanly(
+    served: tuple[subprocess.Popen[bytes], int, Path],
+) -> None:
+    process, port, log_path = served
+    target = f"127.0.0.1:{port}"
+    await wait_until_serving(target, process)
+    ok = [0]
+    watcher = asyncio.ensure_future(health_until_not_serving(target))
+    clients = [asyncio.ensure_future(client(target, n, ok)) for n in range(CLIENTS)]
+    for _ in range(1000):  # bounded: let the load build up before the signal
+        if ok[0] >= 5 * CLIENTS:
+            break
+        await asyncio.sleep(0.01)
+
+    process.send_signal(signal.SIGTERM)
+    codes = await asyncio.wait_for(asyncio.gather(*clients), timeout=30)
+    health = await asyncio.wait_for(watcher, timeout=30)
+    exit_code = await asyncio.to_thread(process.wait, GRACE_SECONDS)
+
+    assert exit_code == 0
+    assert health == [SERVING, NOT_SERVING]
+    assert ok[0] >= 5 * CLIENTS
+    assert all(set(calls[:-1]) == {grpc.StatusCode.OK} or len(calls) == 1 for calls in codes)
+    assert {calls[-1] for calls in codes} == {grpc.StatusCode.UNAVAILABLE}
+    lines = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line]
+    assert {line["code"] for line in lines if line["event"] == "rpc"} == {"OK"}
+    assert not [line for line in lines if line["level"] in {"error", "critical"}]
