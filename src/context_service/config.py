@@ -113,7 +113,8 @@ class KvSettings(_Section):
     backend: KvBackend | None = Field(default=None, alias="KV_BACKEND")
     sqlite_path: Path = Field(default=Path("context-kv.sqlite3"), alias="KV_SQLITE_PATH")
     cache_max_entries: int = Field(default=10_000, ge=1, alias="KV_CACHE_MAX_ENTRIES")
-    key_prefix: str = Field(default="ctx:", alias="KV_KEY_PREFIX")
+    # The service's keys already start with "ctx:"; this adds a namespace in front (e.g. per environment).
+    key_prefix: str = Field(default="", alias="KV_KEY_PREFIX")
 
 
 class NatsSettings(_Section):
@@ -133,7 +134,8 @@ class ObservabilitySettings(_Section):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
     log_format: Literal["json", "console", "auto"] = Field(default="auto", alias="LOG_FORMAT")
-    metrics_port: int = Field(default=9090, ge=0, le=65535, alias="METRICS_PORT")
+    metrics_enabled: bool = Field(default=True, alias="METRICS_ENABLED")
+    metrics_port: int = Field(default=9090, ge=0, le=65535, alias="METRICS_PORT")  # 0: any free port
     metrics_host: str = Field(default="0.0.0.0", alias="METRICS_HOST")
     traces_exporter: Literal["none", "otlp", "console"] = Field(default="none", alias="OTEL_TRACES_EXPORTER")
     otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")

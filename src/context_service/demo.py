@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from context_service.adapters.memory.planning import InMemoryPlanningStore
+from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.application.add_project_decision import DecisionRequest
 from context_service.application.create_task import TaskRequest
 from context_service.application.update_context import UpdateRequest
@@ -113,10 +114,20 @@ async def _decisions_and_milestones(container: Container) -> None:
         RawChange("UPDATE", "SUBTASK", "T-101-ARCH", json.dumps({"status": "DONE"}), "design finished"),
     )
     await uc.update_context.execute(UpdateRequest(STORY_A, "T-101-ARCH", "architect", changes))
-    planning = container.adapters.planning
-    if isinstance(planning, InMemoryPlanningStore):
-        planning.put_summary(STORY_A, "Gateway boundary agreed; API work started; rollout waits on the API.")
-        planning.put_summary(STORY_A, "POST /checkout skeleton exists; idempotency next.", role="developer")
+    await _seed_planning(container.adapters.planning)
+
+
+async def _seed_planning(planning: object) -> None:
+    """What the planning service would have written: summaries and a planning stream event."""
+    if not isinstance(planning, InMemoryPlanningStore | ValkeyPlanningStore):
+        return
+    writes = (
+        planning.put_summary(STORY_A, "Gateway boundary agreed; API work started; rollout waits on the API."),
+        planning.put_summary(STORY_A, "POST /checkout skeleton exists; idempotency next.", role="developer"),
         planning.append_planning_event(
             STORY_A, Milestone("plan_approved", "Plan PLAN-101 approved", 1_793_613_600_000, "planner")
-        )
+        ),
+    )
+    for write in writes:
+        if write is not None:  # the Valkey store writes asynchronously, the memory store at once
+            await write

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from context_service.adapters.memory.planning import InMemoryPlanningStore
 from context_service.domain.model import Milestone
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
@@ -400,25 +400,45 @@ class Builder:
         await self.stub.TransitionPhase(request)
 
 
+class PlanningSeeder(Protocol):
+    """How the planning service would seed the read-models (sync in memory, async on Valkey)."""
+
+    def put_draft(self, story_id: str, draft: Mapping[str, Any]) -> Awaitable[None] | None:
+        """Store a draft plan."""
+
+    def put_summary(self, story_id: str, summary: str, role: str = "") -> Awaitable[None] | None:
+        """Store a last session summary."""
+
+    def append_planning_event(self, story_id: str, event: Milestone) -> Awaitable[None] | None:
+        """Append a planning stream event."""
+
+
+async def _done(result: Awaitable[None] | None) -> None:
+    if result is not None:
+        await result
+
+
 async def build_fixture_project(
-    stub: context_pb2_grpc.ContextServiceStub, planning: InMemoryPlanningStore
+    stub: context_pb2_grpc.ContextServiceStub, planning: PlanningSeeder
 ) -> FixtureProject:
     """Create the three stories and seed their planning read-models, always in the same order."""
     project = FixtureProject()
     b = Builder(stub, project)
     await b.story(SMALL, "Health endpoint", "Expose /healthz so the LB can drain bad pods.", SMALL_TASKS)
     await b.decisions(SMALL, SMALL_DECISIONS)
-    planning.put_draft(
-        SMALL, {"plan_id": "PLAN-S-DRAFT", "version": 1, "status": "DRAFT", "rationale": "Two steps."}
+    await _done(
+        planning.put_draft(
+            SMALL, {"plan_id": "PLAN-S-DRAFT", "version": 1, "status": "DRAFT", "rationale": "Two steps."}
+        )
     )
 
     await b.story(MEDIUM, "Checkout rewrite", "Split checkout out of the monolith.", MEDIUM_TASKS)
     await b.decisions(MEDIUM, MEDIUM_DECISIONS)
     await b.update(MEDIUM, "architect", MEDIUM_CHANGES)
-    planning.put_summary(MEDIUM, MEDIUM_SUMMARY)
-    planning.put_summary(MEDIUM, MEDIUM_DEVELOPER_SUMMARY, role="developer")
+    await _done(planning.put_summary(MEDIUM, MEDIUM_SUMMARY))
+    await _done(planning.put_summary(MEDIUM, MEDIUM_DEVELOPER_SUMMARY, role="developer"))
     event = Milestone("plan_approved", "Council approved plan v1", october_ms(6), actor="po-bot")
-    planning.append_planning_event(MEDIUM, event)
+    await _done(planning.append_planning_event(MEDIUM, event))
     await b.transition(MEDIUM, "BUILD", "Design signed off by the council")
 
     rng = random.Random(20261101)
@@ -429,9 +449,13 @@ async def build_fixture_project(
     await b.update(LARGE, "architect", LARGE_PLANS + large_milestones())
     await b.update(LARGE, "architect", large_decision_edges(rng, decisions))
     await b.update(LARGE, "developer", large_progress(rng, tasks))
-    planning.put_summary(LARGE, LARGE_SUMMARY)
-    planning.put_summary(LARGE, LARGE_QA_SUMMARY, role="qa")
+    await _done(planning.put_summary(LARGE, LARGE_SUMMARY))
+    await _done(planning.put_summary(LARGE, LARGE_QA_SUMMARY, role="qa"))
     for day, kind, description in LARGE_PLANNING_EVENTS:
-        planning.append_planning_event(LARGE, Milestone(kind, description, october_ms(day, 15), "planner"))
+        await _done(
+            planning.append_planning_event(
+                LARGE, Milestone(kind, description, october_ms(day, 15), "planner")
+            )
+        )
     await b.transition(LARGE, "BUILD", "Architecture council approved plan v2")
     return project

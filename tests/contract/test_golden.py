@@ -14,6 +14,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,13 +25,18 @@ import pytest
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from context_service.bootstrap import Adapters, memory_adapters
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
 from tests.contract.fixture_project import FixtureProject, build_fixture_project
+from tests.support.backends import falkordb_valkey_adapters
 from tests.support.fakes import FixedClock, SequentialIds
 from tests.support.harness import running_service
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
+# Every backend must give byte-identical responses: the memory store, and FalkorDB with Valkey.
+BACKENDS = ("memory", "falkordb+valkey")
+VALKEY_DB = {"small": 1, "medium": 2, "large": 3}  # the shared key formats have no prefix to isolate by
 CASES = sorted(GOLDEN_DIR.glob("*/*.json"))
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 RPCS = tuple(pb.DESCRIPTOR.services_by_name["ContextService"].methods_by_name)
@@ -55,25 +61,40 @@ class CaseRun:
 
 
 class GoldenRuns:
-    """Runs each story-size directory once (fresh service, fixture, cases in file-name order) and caches it.
+    """Runs each story-size directory once per backend (fresh service, fixture, cases in file-name order).
 
     Every test then only compares its own case, so tests pass in any order or alone.
     """
 
-    def __init__(self) -> None:
-        self._runs: dict[Path, dict[str, CaseRun]] = {}
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self._request = request
+        self._runs: dict[tuple[str, Path], dict[str, CaseRun]] = {}
 
-    async def run(self, path: Path) -> CaseRun:
-        """The run of the case stored at `path`."""
-        if path.parent not in self._runs:
-            self._runs[path.parent] = await _run_directory(_load_directory(path.parent))
-        return self._runs[path.parent][path.name]
+    async def run(self, path: Path, backend: str) -> CaseRun:
+        """The run of the case stored at `path` on `backend`."""
+        key = (backend, path.parent)
+        if key not in self._runs:
+            async with self._adapters(backend, path.parent.name) as adapters:
+                self._runs[key] = await _run_directory(_load_directory(path.parent), adapters)
+        return self._runs[key][path.name]
+
+    def _adapters(self, backend: str, size: str) -> AbstractAsyncContextManager[Adapters]:
+        clock, ids = FixedClock(start_ms=CLOCK_START_MS, step_ms=1), SequentialIds()
+        if backend == "memory":
+            return nullcontext(memory_adapters(clock=clock, ids=ids))
+        return falkordb_valkey_adapters(
+            falkordb=self._request.getfixturevalue("falkordb"),
+            valkey=self._request.getfixturevalue("valkey"),
+            valkey_db=VALKEY_DB[size],
+            clock=clock,
+            ids=ids,
+        )
 
 
 @pytest.fixture(scope="session")
-def golden_runs() -> GoldenRuns:
+def golden_runs(request: pytest.FixtureRequest) -> GoldenRuns:
     """One cache of directory runs for the whole session."""
-    return GoldenRuns()
+    return GoldenRuns(request)
 
 
 def _case_id(path: Path) -> str:
@@ -93,11 +114,10 @@ def _load_directory(directory: Path) -> dict[str, CaseRun]:
     return runs
 
 
-async def _run_directory(runs: dict[str, CaseRun]) -> dict[str, CaseRun]:
+async def _run_directory(runs: dict[str, CaseRun], adapters: Adapters) -> dict[str, CaseRun]:
     """One fresh service, the fixture project, then every case in order (later cases see earlier writes)."""
-    clock = FixedClock(start_ms=CLOCK_START_MS, step_ms=1)
-    async with running_service(clock=clock, ids=SequentialIds()) as service:
-        project = await build_fixture_project(service.stub, service.planning)
+    async with running_service(adapters=adapters) as service:
+        project = await build_fixture_project(service.stub, service.planning_store)
         for run in runs.values():
             if run.failure is not None:
                 continue
@@ -222,9 +242,14 @@ def _rewrite(path: Path, case: Mapping[str, Any], observed: Mapping[str, Any]) -
     path.write_text(_canonical(record), encoding="utf-8")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("path", CASES, ids=[_case_id(p) for p in CASES])
-async def test_golden_case_matches_recorded_response(path: Path, golden_runs: GoldenRuns) -> None:
-    run = await golden_runs.run(path)
+async def test_golden_case_matches_recorded_response(
+    path: Path, backend: str, golden_runs: GoldenRuns
+) -> None:
+    if UPDATE and backend != "memory":
+        pytest.skip("goldens are recorded on the memory backend; the others must match them")
+    run = await golden_runs.run(path, backend)
     if run.failure is not None:
         raise run.failure
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -13,7 +13,7 @@ from context_service.adapters.memory.events import InMemoryEventPublisher
 from context_service.adapters.memory.graph import InMemoryGraph
 from context_service.adapters.memory.planning import InMemoryPlanningStore
 from context_service.adapters.policy_file import load_policy
-from context_service.bootstrap import Adapters, Container, memory_adapters, wire
+from context_service.bootstrap import Adapters, Container, PlanningStore, memory_adapters, wire
 from context_service.ports.system import Clock, IdGenerator
 from fleet.context.v1 import context_pb2_grpc
 from tests.support.fakes import FixedClock, SequentialIds
@@ -48,6 +48,11 @@ class Service:
         return planning
 
     @property
+    def planning_store(self) -> PlanningStore:
+        """The planning read-models, whichever backend holds them."""
+        return self.adapters.planning
+
+    @property
     def events(self) -> InMemoryEventPublisher:
         """Everything the service published."""
         publisher = self.adapters.publisher
@@ -57,11 +62,43 @@ class Service:
 
 @asynccontextmanager
 async def running_service(
-    *, clock: Clock | None = None, ids: IdGenerator | None = None, graph: InMemoryGraph | None = None
+    *,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    graph: InMemoryGraph | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    credentials: grpc.ServerCredentials | None = None,
+    channel_credentials: grpc.ChannelCredentials | None = None,
+    max_concurrent_rpcs: int | None = None,
+    drain_quiet_seconds: float = 0.0,
+    adapters: Adapters | None = None,
 ) -> AsyncIterator[Service]:
-    """Start the service on 127.0.0.1:0 over the in-memory backend (or a graph fake); stop it on exit."""
-    adapters = memory_adapters(graph=graph, clock=clock or FixedClock(step_ms=1), ids=ids or SequentialIds())
+    """Start the service on 127.0.0.1:0 (in-memory backend, a graph fake, or `adapters`); stop it on exit.
+
+    With `credentials` the server speaks TLS and the client channel uses `channel_credentials`. Shutdown
+    does not wait for arrivals to go quiet unless asked: tests stop the server right after their last call.
+    """
+    if adapters is None:
+        adapters = memory_adapters(
+            graph=graph, clock=clock or FixedClock(step_ms=1), ids=ids or SequentialIds()
+        )
     container = wire(adapters, load_policy())
-    server = GrpcServer(use_cases=container.use_cases, host="127.0.0.1", port=0, grace_seconds=1)
-    async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    server = GrpcServer(
+        use_cases=container.use_cases,
+        host="127.0.0.1",
+        port=0,
+        grace_seconds=1,
+        interceptors=interceptors,
+        credentials=credentials,
+        max_concurrent_rpcs=max_concurrent_rpcs,
+        drain_quiet_seconds=drain_quiet_seconds,
+    )
+    async with server, _channel(f"127.0.0.1:{server.port}", channel_credentials) as channel:
         yield Service(context_pb2_grpc.ContextServiceStub(channel), channel, container, server)
+
+
+def _channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
+    """An insecure channel, or a TLS one when credentials are given."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(target)
+    return grpc.aio.secure_channel(target, credentials)

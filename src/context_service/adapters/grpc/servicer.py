@@ -35,7 +35,9 @@ Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 def request_meta(context: grpc.aio.ServicerContext) -> RequestMeta:
     """Correlation id and idempotency key from the invocation metadata."""
     metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    correlation = next((metadata[k] for k in CORRELATION_KEYS if metadata.get(k)), "") or uuid.uuid4().hex
+    bound = structlog.contextvars.get_contextvars().get("correlation_id", "")
+    given = next((metadata[k] for k in CORRELATION_KEYS if metadata.get(k)), "")
+    correlation = given or bound or uuid.uuid4().hex  # the id the call's log line already carries
     key = metadata.get(IDEMPOTENCY_KEY, "").strip()
     return RequestMeta(
         correlation_id=correlation[:MAX_METADATA_VALUE], idempotency_key=key[:MAX_METADATA_VALUE]

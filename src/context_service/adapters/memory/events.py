@@ -18,3 +18,10 @@ class InMemoryEventPublisher:
             return
         self._keys.add(event.idempotency_key)
         self.events.append(event)
+
+
+class DiscardingEventPublisher:
+    """For a gRPC-only service (ENABLE_NATS=false): events have nowhere to go and are dropped."""
+
+    async def publish(self, event: OutboundEvent) -> None:
+        """Drop the event."""

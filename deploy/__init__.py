@@ -1,0 +1,1 @@
+"""Kubernetes deployment of context-service: kustomize base, overlays and the offline check."""
