@@ -10,7 +10,7 @@ import pytest
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from context_service.adapters.grpc.server import DEPENDENCY_PREFIX, SERVICE_NAME
+from context_service.adapters.grpc.server import DEPENDENCY_PREFIX, LIVENESS, SERVICE_NAME
 from context_service.adapters.health_monitor import HealthMonitor
 from context_service.ports.errors import StoreTimeout, StoreUnavailable
 from tests.support.harness import Service
@@ -62,6 +62,13 @@ async def test_a_dependency_down_makes_the_service_not_serving(service: Service)
     assert await overall(service) == (NOT_SERVING, NOT_SERVING)
     assert await status(service, DEPENDENCY_PREFIX + "graph") == SERVING
     assert await status(service, DEPENDENCY_PREFIX + "kv") == NOT_SERVING
+
+
+async def test_liveness_stays_serving_while_a_dependency_is_down(service: Service) -> None:
+    await service.server.set_dependency("graph", False)
+
+    assert await overall(service) == (NOT_SERVING, NOT_SERVING)
+    assert await status(service, LIVENESS) == SERVING
 
 
 async def test_the_service_serves_again_once_every_dependency_recovers(service: Service) -> None:

@@ -25,6 +25,9 @@ from fleet.context.v1 import context_pb2, context_pb2_grpc
 log = structlog.get_logger()
 SERVICE_NAME = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
 DEPENDENCY_PREFIX = "context-service."
+# SERVING from start until shutdown whatever the stores do: a liveness probe must not restart pods that
+# only wait for a database to come back.
+LIVENESS = DEPENDENCY_PREFIX + "liveness"
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -86,6 +89,7 @@ class GrpcServer:
             self.port = server.add_secure_port(self._address, self._credentials)
         await server.start()
         self._server = server
+        await self.health.set(LIVENESS, _SERVING)
         await self._publish()
         log.info("grpc_started", address=self._address, port=self.port, tls=self._credentials is not None)
         return self
