@@ -49,8 +49,8 @@ test: gen ## every test suite
 test-unit: gen ## domain and use cases with in-memory fakes
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
-test-contract: gen ## descriptor and golden contract tests
-	$(BIN)/pytest -q tests/contract $(PYTEST_ARGS)
+test-contract: gen ## descriptor, buf, golden and conformance tests
+	$(BIN)/pytest -q tests/contract tests/conformance $(PYTEST_ARGS)
 
 test-integration: gen ## adapters against real servers, and the assembled service
 	$(BIN)/pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
