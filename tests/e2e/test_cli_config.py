@@ -1,0 +1,122 @@
+"""The console entry point: a bad setting stops start-up with one line naming it; migrate is idempotent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from context_service.adapters.cypher.catalogue import SCHEMA_LABELS
+from context_service.local_servers import LocalServer, free_port
+
+pytestmark = pytest.mark.e2e
+SETTINGS_PREFIXES = ("GRPC_", "GRAPH_", "NEO4J_", "FALKORDB_", "REDIS_", "VALKEY_", "KV_", "NATS_", "ENABLE_")
+
+
+def run_cli(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `context-service` with a clean environment plus `env`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_PREFIXES)}
+    return subprocess.run(
+        [sys.executable, "-m", "context_service", *args],
+        env={**base, "LOG_FORMAT": "json", "METRICS_ENABLED": "false", **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """The lines the CLI itself printed to stderr (not log lines)."""
+    return [line for line in done.stderr.splitlines() if line.startswith("context-service:")]
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"GRAPH_BACKEND": "neo4j"}, "NEO4J_PASSWORD"),
+        ({"GRAPH_BACKEND": "memory", "GRPC_PORT": "abc"}, "GRPC_PORT"),
+        ({"GRAPH_BACKEND": "memory", "GRPC_PORT": "70000"}, "GRPC_PORT"),
+        ({"GRAPH_BACKEND": "bogus"}, "GRAPH_BACKEND"),
+        ({"GRAPH_BACKEND": "memory", "KV_BACKEND": "etcd"}, "KV_BACKEND"),
+        (
+            {"GRAPH_BACKEND": "memory", "PROMPT_SCOPES_PATH": "/nonexistent/policy.yaml"},
+            "/nonexistent/policy.yaml",
+        ),
+        ({"GRAPH_BACKEND": "neo4j", "NEO4J_PASSWORD_FILE": "/nonexistent/secret"}, "NEO4J_PASSWORD_FILE"),
+        ({"GRAPH_BACKEND": "memory", "GRPC_TLS_CERT_FILE": "/tmp/cert.pem"}, "GRPC_TLS_KEY_FILE"),
+    ],
+    ids=[
+        "neo4j-without-password",
+        "port-not-a-number",
+        "port-out-of-range",
+        "unknown-graph-backend",
+        "unknown-kv-backend",
+        "unreadable-policy",
+        "unreadable-password-file",
+        "tls-cert-without-key",
+    ],
+)
+def test_bad_configuration_exits_with_one_line_naming_the_problem(env: dict[str, str], named: str) -> None:
+    done = run_cli("serve", "--demo", **env)
+
+    assert done.returncode == 2
+    assert len(error_lines(done)) == 1
+    assert named in error_lines(done)[0]
+
+
+def test_a_graph_store_that_never_comes_up_stops_start_up_after_the_retry_bound() -> None:
+    unused = free_port()
+
+    done = run_cli(
+        "serve",
+        GRAPH_BACKEND="falkordb",
+        FALKORDB_URL=f"redis://127.0.0.1:{unused}",
+        STORE_STARTUP_RETRY_SECONDS="0.5",
+        STORE_TIMEOUT_SECONDS="0.5",
+    )
+
+    assert done.returncode == 2
+    assert error_lines(done) == [
+        line for line in error_lines(done) if "graph store (falkordb) is unreachable after 0.5s" in line
+    ]
+    assert len(error_lines(done)) == 1
+
+
+async def test_migrate_creates_the_schema_and_can_run_again(falkordb: LocalServer) -> None:
+    graph = f"migrate-{uuid.uuid4().hex}"
+    env = {"GRAPH_BACKEND": "falkordb", "FALKORDB_URL": falkordb.url, "FALKORDB_GRAPH": graph}
+
+    first = await asyncio.to_thread(run_cli, "migrate", **env)
+    second = await asyncio.to_thread(run_cli, "migrate", **env)
+
+    assert (first.returncode, second.returncode) == (0, 0)
+    indexed = await _indexed_labels(falkordb, graph)
+    assert indexed == set(SCHEMA_LABELS)
+
+
+async def _indexed_labels(server: LocalServer, graph: str) -> set[str]:
+    client = Redis.from_url(server.url, decode_responses=True)
+    try:
+        rows = await client.execute_command("GRAPH.RO_QUERY", graph, "CALL db.indexes()")
+        await client.execute_command("GRAPH.DELETE", graph)
+    finally:
+        await client.aclose()
+    return {row[0] for row in rows[1]}
+
+
+def test_the_scope_policy_path_in_the_error_is_the_one_configured(tmp_path: Path) -> None:
+    broken = tmp_path / "policy.yaml"
+    broken.write_text("phases: [not, a, mapping]\n", encoding="utf-8")
+
+    done = run_cli("serve", GRAPH_BACKEND="memory", PROMPT_SCOPES_PATH=str(broken))
+
+    assert done.returncode == 2
+    assert len(error_lines(done)) == 1
+    assert str(broken) in error_lines(done)[0]
