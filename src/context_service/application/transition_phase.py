@@ -11,9 +11,10 @@ from context_service.application.common import (
     require_phase,
     require_story,
 )
+from context_service.application.fleet_batches import transition_mutations
 from context_service.domain.errors import FailedPrecondition
 from context_service.domain.limits import limit_text, require_id
-from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
+from context_service.domain.mutations import WriteBatch
 from context_service.domain.timefmt import iso_from_ms
 from context_service.ports.errors import PreconditionFailed
 from context_service.ports.events import EventPublisher
@@ -95,21 +96,8 @@ def _transition_batch(
     story_id: str, transition_id: str, source: str, target: str, *, rationale: str, now_ms: int
 ) -> WriteBatch:
     """The PhaseTransition node and the story's new phase, committed only if the phase is still `source`."""
-    now = iso_from_ms(now_ms)
-    transition = Mutation(
-        NodeKind.TRANSITION,
-        transition_id,
-        on_create={
-            "story_id": story_id,
-            "from_phase": source,
-            "to_phase": target,
-            "rationale": rationale,
-            "transitioned_at": now,
-            "ts_ms": now_ms,
-        },
-    )
-    story_update = Mutation(NodeKind.STORY, story_id, fields={"current_phase": target, "updated_at": now})
-    return WriteBatch(story_id, (transition, story_update), expect_phase=source)
+    mutations = transition_mutations(story_id, transition_id, (source, target), rationale, now_ms)
+    return WriteBatch(story_id, mutations, expect_phase=source)
 
 
 def _wrong_phase(story_id: str, actual: str, expected: str) -> FailedPrecondition:

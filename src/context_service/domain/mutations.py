@@ -22,6 +22,8 @@ class NodeKind(StrEnum):
     TRANSITION = "PhaseTransition"
     PROJECT = "Project"
     EPIC = "Epic"
+    PLAN_APPROVAL = "PlanApproval"
+    TASK_DISPATCH = "TaskDispatch"
 
 
 class LinkKind(StrEnum):
@@ -34,6 +36,8 @@ class LinkKind(StrEnum):
     RELATES_TO = "RELATES_TO"
     HAS_EPIC = "HAS_EPIC"
     CONTAINS_STORY = "CONTAINS_STORY"
+    APPROVES = "APPROVES"
+    DISPATCHES = "DISPATCHES"
 
 
 # Structural edge from the story to each story-scoped node kind.
@@ -43,6 +47,8 @@ STORY_EDGES: dict[NodeKind, str] = {
     NodeKind.MILESTONE: "HAS_MILESTONE",
     NodeKind.PLAN: "HAS_PLAN",
     NodeKind.TRANSITION: "HAS_PHASE",
+    NodeKind.PLAN_APPROVAL: "HAS_APPROVAL",
+    NodeKind.TASK_DISPATCH: "HAS_DISPATCH",
 }
 # The legacy typed id property of each label, written beside `id`.
 TYPED_ID: dict[NodeKind, str] = {

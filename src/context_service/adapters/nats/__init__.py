@@ -1,0 +1,1 @@
+"""NATS JetStream edge: streams, durable pull consumers (decode → use case → ack policy), outbox publisher."""

@@ -1,0 +1,230 @@
+"""EventPublisher with an outbox: record in the key-value store, send at once, re-send from a relay.
+
+Every message carries its idempotency key as `Nats-Msg-Id`, so JetStream drops the copies a re-send makes.
+Publishing never raises to the caller: the committed work that announced the event must not fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import structlog
+
+from context_service.adapters.nats.connection import NatsConnection
+from context_service.adapters.nats.envelope import MSG_ID_HEADER, encode_envelope, outbound_headers
+from context_service.ports.errors import PortError
+from context_service.ports.events import OutboundEvent
+from context_service.ports.kv import JsonObject, KeyValueStore
+from context_service.ports.system import Clock
+
+log = structlog.get_logger()
+OUTBOX_PREFIX = "ctx:outbox:"
+OUTBOX_TTL_SECONDS = 7 * 24 * 3600
+FLUSH_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message ready for JetStream: subject, body and headers (with its Nats-Msg-Id)."""
+
+    subject: str
+    data: bytes
+    headers: Mapping[str, str]
+
+    @property
+    def msg_id(self) -> str:
+        """The JetStream de-duplication id."""
+        return self.headers.get(MSG_ID_HEADER, "")
+
+    def record(self, recorded_ms: int) -> dict[str, Any]:
+        """The outbox record (JSON-compatible)."""
+        return {
+            "subject": self.subject,
+            "data": base64.b64encode(self.data).decode("ascii"),
+            "headers": dict(self.headers),
+            "recorded_ms": recorded_ms,
+        }
+
+    @classmethod
+    def from_record(cls, record: JsonObject) -> OutboundMessage:
+        """Rebuild a message from its outbox record (ValueError when unreadable)."""
+        headers = record.get("headers")
+        if not isinstance(headers, dict) or not isinstance(record.get("subject"), str):
+            raise ValueError("outbox record has no subject or headers")
+        data = base64.b64decode(str(record.get("data", "")), validate=True)
+        return cls(str(record["subject"]), data, {str(k): str(v) for k, v in headers.items()})
+
+
+def outbox_key(recorded_ms: int, msg_id: str) -> str:
+    """Time-ordered key of an outbox record (the digest keeps arbitrary ids out of key patterns)."""
+    digest = hashlib.sha256(msg_id.encode("utf-8")).hexdigest()[:16]
+    return f"{OUTBOX_PREFIX}{recorded_ms:013d}:{digest}"
+
+
+class OutboxPublisher:
+    """Records, sends when connected, and forgets after JetStream's acknowledgement."""
+
+    def __init__(
+        self,
+        *,
+        kv: KeyValueStore,
+        clock: Clock,
+        ttl_seconds: float = OUTBOX_TTL_SECONDS,
+        send_timeout: float = 2.0,
+    ) -> None:
+        self._kv = kv
+        self._clock = clock
+        self._ttl = ttl_seconds
+        self._send_timeout = send_timeout
+        self._connection: NatsConnection | None = None
+        self._sending: set[str] = set()
+
+    def attach(self, connection: NatsConnection | None) -> None:
+        """Send through this connection from now on (None: only record, the relay sends later)."""
+        self._connection = connection
+
+    def message_of(self, event: OutboundEvent) -> OutboundMessage:
+        """The envelope of an event as a message."""
+        data = encode_envelope(event, now_ms=self._clock.now_ms())
+        return OutboundMessage(event.subject, data, outbound_headers(event.idempotency_key))
+
+    async def publish(self, event: OutboundEvent) -> None:
+        """Hand the event over; delivery is retried from the outbox until JetStream acknowledges it."""
+        await self.send(self.message_of(event))
+
+    async def respond(self, event: OutboundEvent, reply_to: str = "") -> None:
+        """Publish a response on its subject, and to the requester's reply inbox when it named one."""
+        message = self.message_of(event)
+        if reply_to and self._connection is not None:
+            try:  # the waiting requester first; a lost reply is not retried (the requester times out)
+                await self._connection.publish_core(reply_to, message.data, message.headers)
+            except PortError as exc:
+                log.warning("reply_failed", subject=event.subject, error=type(exc).__name__)
+        await self.send(message)
+
+    async def send(self, message: OutboundMessage) -> None:
+        """Record the message, try to send it now, forget it once acknowledged; never raises."""
+        key = outbox_key(self._clock.now_ms(), message.msg_id)
+        recorded = await self._record(key, message)
+        self._sending.add(key)
+        try:
+            sent = await self._try_send(message)
+        finally:
+            self._sending.discard(key)
+        if sent and recorded:
+            await self._forget([key])
+        elif not sent and not recorded:
+            log.error("event_lost", subject=message.subject, msg_id=message.msg_id)
+
+    async def flush(self, limit: int = FLUSH_LIMIT) -> int:
+        """Re-send pending records, oldest first, until one fails; the number sent (PortError if KV fails)."""
+        keys = [k for k in await self._kv.list_keys(f"{OUTBOX_PREFIX}*") if k not in self._sending]
+        keys = keys[:limit]
+        records = await self._kv.get_many(keys)
+        done: list[str] = []
+        for key in keys:
+            record = records.get(key)
+            if record is None:
+                continue
+            try:
+                message = OutboundMessage.from_record(record)
+            except ValueError:
+                log.error("outbox_record_unreadable", key=key)
+                done.append(key)
+                continue
+            if not await self._try_send(message):
+                break
+            done.append(key)
+        await self._forget(done)
+        return len(done)
+
+    async def pending(self) -> int:
+        """How many records wait in the outbox."""
+        return len(await self._kv.list_keys(f"{OUTBOX_PREFIX}*"))
+
+    async def _record(self, key: str, message: OutboundMessage) -> bool:
+        try:
+            await self._kv.set(key, message.record(self._clock.now_ms()), ttl=self._ttl)
+        except PortError as exc:
+            log.warning("outbox_record_failed", subject=message.subject, error=type(exc).__name__)
+            return False
+        return True
+
+    async def _try_send(self, message: OutboundMessage) -> bool:
+        connection = self._connection
+        if connection is None or not connection.connected:
+            return False
+        try:
+            await connection.publish(
+                message.subject, message.data, message.headers, ack_timeout=self._send_timeout
+            )
+        except PortError as exc:
+            log.info("publish_deferred", subject=message.subject, error=type(exc).__name__)
+            return False
+        return True
+
+    async def _forget(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        try:
+            await self._kv.delete_many(keys)
+        except PortError as exc:
+            # The relay re-sends them later; JetStream drops the duplicates by Nats-Msg-Id.
+            log.warning("outbox_forget_failed", count=len(keys), error=type(exc).__name__)
+
+
+class OutboxRelay:
+    """Background re-sender: every `interval` seconds, and at once when woken (after a reconnect)."""
+
+    def __init__(self, *, publisher: OutboxPublisher, interval: float = 5.0) -> None:
+        self._publisher = publisher
+        self._interval = interval
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Re-send now (e.g. NATS is back)."""
+        self._wake.set()
+
+    async def __aenter__(self) -> Self:
+        """Start relaying."""
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop after one last pass (so what is pending leaves before the connection drains)."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sent = await self._publisher.flush()
+            except PortError as exc:
+                log.warning("outbox_relay_failed", error=type(exc).__name__)
+                sent = 0
+            if sent:
+                log.info("outbox_relayed", count=sent)
+            if self._stopping:
+                return
+            if sent < FLUSH_LIMIT:
+                await self._sleep()
+
+    async def _sleep(self) -> None:
+        try:
+            async with asyncio.timeout(self._interval):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+        self._wake.clear()

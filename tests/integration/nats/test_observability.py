@@ -1,0 +1,87 @@
+"""One canonical log line per consumed message (never its payload) and per-consumer counters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import MutableMapping
+from typing import Any
+
+import pytest
+import structlog
+from nats.aio.client import Client
+
+from tests.integration.nats.support import Ids, counter, eventually, publish, running_app
+
+pytestmark = pytest.mark.integration
+SUBJECT, DURABLE = "planning.project.created", "context-planning-project-created"
+MARK = "Payload-MARK-9f3c"
+
+
+def project(ids: Ids) -> dict[str, Any]:
+    """A project.created payload whose description is a marker that must never be logged."""
+    return {
+        "project_id": ids.project,
+        "name": "Shop",
+        "description": MARK,
+        "status": "active",
+        "owner": "ana",
+        "created_at_ms": 1,
+    }
+
+
+async def consume_one(nats_url: str, nc: Client, ids: Ids) -> list[MutableMapping[str, Any]]:
+    """Publish one event, wait for it to be applied; the log entries written meanwhile."""
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
+        async with running_app(nats_url) as app:
+            await publish(nc, SUBJECT, project(ids), key=f"k-{ids.run}", correlation_id=f"corr-{ids.run}")
+            await eventually(lambda: _applied(app.graph, ids))
+    return entries
+
+
+async def test_a_consumed_message_writes_one_canonical_line(nats_url: str, nc: Client) -> None:
+    # Arrange
+    ids = Ids.new()
+
+    # Act
+    entries = await consume_one(nats_url, nc, ids)
+
+    # Assert
+    [line] = [e for e in entries if e["event"] == "nats_message"]
+    assert {
+        k: line[k] for k in ("subject", "consumer", "story_id", "correlation_id", "outcome", "delivery")
+    } == {
+        "subject": SUBJECT,
+        "consumer": DURABLE,
+        "story_id": ids.project,
+        "correlation_id": f"corr-{ids.run}",
+        "outcome": "processed",
+        "delivery": 1,
+    }
+    assert line["duration_ms"] >= 0
+
+
+async def test_no_log_line_holds_the_message_payload(nats_url: str, nc: Client) -> None:
+    # Arrange
+    ids = Ids.new()
+
+    # Act
+    entries = await consume_one(nats_url, nc, ids)
+
+    # Assert
+    assert MARK not in json.dumps(entries, default=str)
+
+
+async def test_a_processed_message_is_counted_for_its_consumer(nats_url: str, nc: Client) -> None:
+    # Arrange
+    ids = Ids.new()
+    before = counter("processed", DURABLE)
+
+    # Act
+    await consume_one(nats_url, nc, ids)
+
+    # Assert
+    assert counter("processed", DURABLE) == before + 1
+
+
+async def _applied(graph: Any, ids: Ids) -> bool:
+    return await graph.neighbourhood("Project", ids.project, 1, 10) is not None
