@@ -29,8 +29,12 @@ Context Service is listening on {address} (demo project loaded). Try, from anoth
   .venv/bin/context-service call GetContext --json '{{"story_id": "US-101", "role": "developer", "phase": "BUILD"}}'
   .venv/bin/context-service call RehydrateSession --json '{{"case_id": "US-101", "roles": ["architect", "qa"], "include_timeline": true}}'
   .venv/bin/context-service call GetGraphRelationships --json '{{"node_id": "EPIC-CHECKOUT", "node_type": "Epic", "depth": 2}}'
-
+{extra}
 Press Ctrl-C to stop.
+"""
+DEV_EXTRA = """  .venv/bin/context-service publish planning.story.created --url {nats} --json '{{"story_id": "US-103", "epic_id": "EPIC-CHECKOUT", "title": "Refunds"}}'
+
+Local servers (data in {data}): {servers}
 """
 
 
@@ -137,7 +141,9 @@ def _dev(args: argparse.Namespace) -> int:
         configure_logging(settings.observability.log_level, settings.observability.log_format)
         for server in stack.servers:
             log.info("local_server_started", server=server.name, url=server.url, data=str(server.data_dir))
-        return asyncio.run(_serve(settings, demo=True))
+        servers = ", ".join(f"{s.name} {s.url}" for s in stack.servers)
+        extra = DEV_EXTRA.format(nats=settings.nats.url, data=stack.data_dir, servers=servers)
+        return asyncio.run(_serve(settings, demo=True, extra=extra))
 
 
 async def _migrate(settings: Settings) -> int:
@@ -149,7 +155,7 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
-async def _serve(settings: Settings, *, demo: bool) -> int:
+async def _serve(settings: Settings, *, demo: bool, extra: str = "") -> int:
     from context_service.bootstrap import running  # noqa: PLC0415 — keep `call` start-up light
     from context_service.demo import seed_demo  # noqa: PLC0415
 
@@ -161,7 +167,7 @@ async def _serve(settings: Settings, *, demo: bool) -> int:
         log.info("nats_disabled", detail="ENABLE_NATS=false: serving gRPC only")
     async with running(settings, seed=seed_demo if demo or settings.seed_demo else None) as server:
         if demo:
-            print(EXAMPLES.format(address=f"localhost:{server.port}"), flush=True)
+            print(EXAMPLES.format(address=f"localhost:{server.port}", extra=extra), flush=True)
         await stop.wait()
         log.info("shutdown_requested")
     return 0
