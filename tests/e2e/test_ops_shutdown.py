@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc as pb_grpc
 from tests.e2e.builders import change, update_request
+from tests.support.process import wait_until_serving
 
 GRACE_SECONDS = 5
 CLIENTS = 50
@@ -60,21 +61,6 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]
     if process.poll() is None:
         process.kill()
         process.wait()
-
-
-async def wait_until_serving(target: str, process: subprocess.Popen[bytes]) -> None:
-    """Poll the health service (bounded) until the server reports SERVING."""
-    async with grpc.aio.insecure_channel(target) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        for _ in range(300):
-            assert process.poll() is None, "the service exited during start-up"
-            try:
-                if (await health.Check(health_pb2.HealthCheckRequest(), timeout=1)).status == SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the service never reported SERVING")
 
 
 async def client(target: str, number: int, ok: list[int]) -> list[grpc.StatusCode]:

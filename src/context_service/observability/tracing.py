@@ -1,15 +1,16 @@
-"""OpenTelemetry tracing: provider set-up from settings, and W3C trace-context helpers for message headers.
+"""OpenTelemetry tracing: provider set-up from settings, W3C trace-context helpers and messaging spans.
 
 Tracing is off unless an exporter is configured. `configure_tracing` installs the provider process-wide
-(store spans and the gRPC interceptor use the global provider); `tracing` does the same as an async context
-manager that flushes and shuts the provider down on exit.
+(store spans, messaging spans and the gRPC interceptor use the global provider); `tracing` does the same as an
+async context manager that flushes and shuts the provider down on exit. nats-py has no OTel instrumentation,
+so the NATS adapters open their PRODUCER and CONSUMER spans through `publish_span` and `process_span`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, MutableMapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, MutableMapping
+from contextlib import asynccontextmanager, contextmanager
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -20,6 +21,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from context_service.config import ObservabilitySettings
 
 OTLP_PACKAGE = "opentelemetry-exporter-otlp-proto-grpc"
+# One tracer (named by the instrumentation scope, not the subject) serves every messaging span.
+MESSAGING_TRACER = "context_service.messaging"
+# No semantic convention names how processing a message ended; these attributes are the service's own.
+OUTCOME_ATTRIBUTE = "context.message.outcome"
+DELIVERY_ATTRIBUTE = "context.message.delivery"
 
 
 class TracingUnavailable(RuntimeError):
@@ -88,3 +94,58 @@ def current_trace_id() -> str:
     """The current trace id as 32 hex digits, or "" outside any valid span."""
     span_context = trace.get_current_span().get_span_context()
     return format(span_context.trace_id, "032x") if span_context.is_valid else ""
+
+
+def trace_fields() -> dict[str, str]:
+    """Log fields naming the current trace: {"trace_id": ...}, or none outside any valid span."""
+    trace_id = current_trace_id()
+    return {"trace_id": trace_id} if trace_id else {}
+
+
+@contextmanager
+def publish_span(subject: str, msg_id: str) -> Iterator[trace.Span]:
+    """A PRODUCER span for handing one message over; headers injected inside it name it as the parent."""
+    attributes = {
+        "messaging.system": "nats",
+        "messaging.operation.type": "publish",
+        "messaging.destination.name": subject,
+        "messaging.message.id": msg_id,
+    }
+    with trace.get_tracer(MESSAGING_TRACER).start_as_current_span(
+        f"publish {subject}",
+        kind=trace.SpanKind.PRODUCER,
+        attributes=attributes,
+        record_exception=False,  # exception text may carry message data
+        set_status_on_exception=False,
+    ) as span:
+        yield span
+
+
+@contextmanager
+def process_span(subject: str, parent: Context, *, consumer: str, delivery: int) -> Iterator[trace.Span]:
+    """A CONSUMER span for processing one message, child of the trace context its headers carried."""
+    attributes: dict[str, str | int] = {
+        "messaging.system": "nats",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": subject,
+        "messaging.consumer.group.name": consumer,
+        DELIVERY_ATTRIBUTE: delivery,
+    }
+    with trace.get_tracer(MESSAGING_TRACER).start_as_current_span(
+        f"process {subject}",
+        context=parent,
+        kind=trace.SpanKind.CONSUMER,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        yield span
+
+
+def record_outcome(span: trace.Span, outcome: str, *, error: str = "", fault: bool = False) -> None:
+    """How processing a message ended; `error` is a low-cardinality code, `fault` marks the span failed."""
+    span.set_attribute(OUTCOME_ATTRIBUTE, outcome)
+    if error:
+        span.set_attribute("error.type", error)
+    if fault:
+        span.set_status(trace.StatusCode.ERROR, error or outcome)

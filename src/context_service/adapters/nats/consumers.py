@@ -2,6 +2,7 @@
 
 Order per message: effect → response → dedup record → ack. A crash anywhere before the ack redelivers the
 message; the dedup record (or, without it, the idempotent write) makes the second delivery change nothing.
+Each message is processed in a CONSUMER span continuing its headers' trace; its log lines carry the trace id.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import nats.js.errors
 import structlog
@@ -35,6 +35,7 @@ from context_service.adapters.nats.outcomes import Action, verdict
 from context_service.adapters.nats.publisher import OutboxPublisher
 from context_service.adapters.nats.settle import ConsumerSettings, settle
 from context_service.adapters.nats.streams import stream_of
+from context_service.observability.tracing import process_span, record_outcome, trace_fields
 from context_service.ports.errors import PortError, StoreTimeout
 from context_service.ports.kv import KeyValueStore
 
@@ -44,6 +45,8 @@ API_TIMEOUT_SECONDS = 2.0
 # Test seam: called after the effect, before the dedup record and the ack; False leaves the message
 # unacknowledged, as a process that stopped at that point would.
 AfterEffect = Callable[[str, str], Awaitable[bool]]
+# Verdict codes that are the service's fault, not the sender's (as for RPCs): the message's span is an error.
+FAULT_CODES = frozenset({"DEADLINE_EXCEEDED", "UNAVAILABLE", "INTERNAL"})
 
 
 def dedup_key(subject: str, idempotency_key: str) -> str:
@@ -59,6 +62,7 @@ class _Line:
     correlation_id: str = ""
     outcome: str = "failed"
     reason: str = ""
+    error: str = ""
 
 
 class Consumer:
@@ -168,11 +172,19 @@ class Consumer:
             return []  # nothing to fetch within the timeout (or the server is away: the loop polls again)
 
     async def _handle(self, msg: Msg) -> None:
-        started = time.perf_counter()
+        """One message inside its CONSUMER span, with the span's trace id bound for every log line."""
         delivery = msg.metadata.num_delivered or 1
+        parent = extract_context(msg.headers)
+        with process_span(msg.subject, parent, consumer=self.route.durable, delivery=delivery) as span:
+            line = _Line()
+            with structlog.contextvars.bound_contextvars(**trace_fields()):
+                await self._handle_traced(msg, delivery, line)
+            record_outcome(span, line.outcome, error=line.error, fault=line.error in FAULT_CODES)
+
+    async def _handle_traced(self, msg: Msg, delivery: int, line: _Line) -> None:
+        started = time.perf_counter()
         if delivery > 1:
             metrics.REDELIVERED.labels(self.route.durable).inc()
-        line = _Line()
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         try:
             await self._process(msg, delivery, line)
@@ -205,7 +217,6 @@ class Consumer:
             envelope = decode_envelope(msg.data)
             line.correlation_id = envelope.correlation_id
             line.story_id = str(envelope.payload.get(self.route.key_field, ""))
-            extract_context(msg.headers)
             await self._apply(msg, envelope, line)
         except Exception as exc:  # every failure is settled by the policy table
             await self._fail(msg, delivery, envelope, exc, line)
@@ -245,7 +256,7 @@ class Consumer:
     ) -> None:
         found = verdict(exc)
         metrics.FAILED.labels(self.route.durable).inc()
-        line.reason = found.reason
+        line.reason, line.error = found.reason, found.code
         if found.code == "INTERNAL":
             log.error("consumer_handler_failed", consumer=self.route.durable, exc_info=exc)
         if found.action is Action.RETRY and delivery < self._settings.max_deliver:
@@ -273,26 +284,3 @@ class Consumer:
     def _fallback_id(self, msg: Msg, name: str) -> str:
         """An envelope id read loosely from an invalid message, else its stream position."""
         return peek(msg.data, name) or f"{msg.metadata.stream}:{msg.metadata.sequence.stream}"
-
-
-class ConsumerGroup:
-    """Every consumer of one runtime: started together, stopped together after their in-flight messages."""
-
-    def __init__(self, consumers: list[Consumer]) -> None:
-        self.consumers = consumers
-
-    async def __aenter__(self) -> Self:
-        """Bind them all, then let them fetch; if one cannot bind, stop the others and raise."""
-        results = await asyncio.gather(*(c.start() for c in self.consumers), return_exceptions=True)
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:
-            await self.__aexit__(None, None, None)
-            raise failed[0]
-        log.info("nats_consumers_started", count=len(self.consumers))
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        """Stop them all (each finishes the batch in hand)."""
-        await asyncio.gather(*(consumer.stop() for consumer in self.consumers))

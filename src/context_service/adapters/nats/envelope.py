@@ -1,7 +1,9 @@
 """The fleet envelope (04 §4.2) and message headers: decoding, validation and encoding in one place.
 
-Header building and reading happen only here, so trace context (W3C `traceparent`) can be injected into and
-extracted from every message by filling in `inject_headers` and `extract_context`.
+Header building and reading happen only here: `inject_headers` writes the current W3C trace context
+(`traceparent`, `tracestate`) into every outbound message when its headers are built — for an event, when it
+is recorded in the outbox, so a later re-send by the relay still names the span that caused it — and
+`extract_context` reads it back from every consumed message.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.context import Context
+
 from context_service.domain.timefmt import iso_from_ms, ms_from_iso
+from context_service.observability.tracing import extract, inject
 from context_service.ports.events import OutboundEvent
 
 PRODUCER = "context-service"
@@ -19,6 +24,7 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 # JetStream does not keep a message's reply subject, so requesters name their reply inbox in this header.
 REPLY_TO_HEADER = "Reply-To"
 TRACEPARENT_HEADER = "traceparent"
+TRACE_HEADERS = frozenset({TRACEPARENT_HEADER, "tracestate"})
 REQUIRED_TEXT = ("event_type", "idempotency_key", "correlation_id", "timestamp", "producer")
 MAX_KEY_LENGTH = 256
 
@@ -135,11 +141,20 @@ def outbound_headers(msg_id: str, extra: Mapping[str, str] | None = None) -> dic
 
 
 def inject_headers(headers: dict[str, str]) -> None:
-    """Hook: add W3C trace context (`traceparent`) of the current span; nothing until tracing lands."""
+    """Put the current span's trace context on the headers; outside any span, leave them as they are."""
+    current: dict[str, str] = {}
+    inject(current)
+    if not current:
+        return
+    # Copied headers (a dead-letter copy keeps the original's) may spell them differently: keep one of each.
+    for name in [name for name in headers if name.lower() in TRACE_HEADERS]:
+        del headers[name]
+    headers.update(current)
 
 
-def extract_context(headers: Mapping[str, str] | None) -> None:
-    """Hook: continue the trace named by an inbound `traceparent`; nothing until tracing lands."""
+def extract_context(headers: Mapping[str, str] | None) -> Context:
+    """The trace context an inbound message's `traceparent` names (an empty context when it has none)."""
+    return extract(headers)
 
 
 def reply_address(headers: Mapping[str, str] | None) -> str:

@@ -1,7 +1,9 @@
 """EventPublisher with an outbox: record in the key-value store, send at once, re-send from a relay.
 
 Every message carries its idempotency key as `Nats-Msg-Id`, so JetStream drops the copies a re-send makes.
-Publishing never raises to the caller: the committed work that announced the event must not fail.
+Publishing never raises to the caller: the committed work that announced the event must not fail. Each
+hand-over is a PRODUCER span; the message's headers (with its `traceparent`) are built inside it and kept in
+the outbox record, so a re-send by the relay continues the trace of the work that recorded it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import structlog
 
 from context_service.adapters.nats.connection import NatsConnection
 from context_service.adapters.nats.envelope import MSG_ID_HEADER, encode_envelope, outbound_headers
+from context_service.observability.tracing import publish_span
 from context_service.ports.errors import PortError
 from context_service.ports.events import OutboundEvent
 from context_service.ports.kv import JsonObject, KeyValueStore
@@ -96,17 +99,19 @@ class OutboxPublisher:
 
     async def publish(self, event: OutboundEvent) -> None:
         """Hand the event over; delivery is retried from the outbox until JetStream acknowledges it."""
-        await self.send(self.message_of(event))
+        with publish_span(event.subject, event.idempotency_key):
+            await self.send(self.message_of(event))
 
     async def respond(self, event: OutboundEvent, reply_to: str = "") -> None:
         """Publish a response on its subject, and to the requester's reply inbox when it named one."""
-        message = self.message_of(event)
-        if reply_to and self._connection is not None:
-            try:  # the waiting requester first; a lost reply is not retried (the requester times out)
-                await self._connection.publish_core(reply_to, message.data, message.headers)
-            except PortError as exc:
-                log.warning("reply_failed", subject=event.subject, error=type(exc).__name__)
-        await self.send(message)
+        with publish_span(event.subject, event.idempotency_key):
+            message = self.message_of(event)
+            if reply_to and self._connection is not None:
+                try:  # the waiting requester first; a lost reply is not retried (the requester times out)
+                    await self._connection.publish_core(reply_to, message.data, message.headers)
+                except PortError as exc:
+                    log.warning("reply_failed", subject=event.subject, error=type(exc).__name__)
+            await self.send(message)
 
     async def send(self, message: OutboundMessage) -> None:
         """Record the message, try to send it now, forget it once acknowledged; never raises."""

@@ -11,7 +11,8 @@ from types import TracebackType
 from typing import Self
 
 from context_service.adapters.nats.connection import NatsConnection
-from context_service.adapters.nats.consumers import AfterEffect, Consumer, ConsumerGroup
+from context_service.adapters.nats.consumer_group import ConsumerGroup
+from context_service.adapters.nats.consumers import AfterEffect, Consumer
 from context_service.adapters.nats.handlers import Route, build_routes
 from context_service.adapters.nats.publisher import OutboxPublisher, OutboxRelay
 from context_service.adapters.nats.settle import ConsumerSettings
