@@ -46,6 +46,7 @@ GRACE_SECONDS = 5
 SUBJECT = "orchestration.deliberation.completed"
 STREAM, DURABLE = "ORCHESTRATOR_EVENTS", "context-orch-deliberation-completed"
 STORIES, EVENTS = 4, 160  # each event is one deliberation with one decision, spread over the stories
+BURST_STORIES, BURST_EVENTS = 10, 1000  # two processes sharing the durables
 CLIENTS = 8
 SERVING = health_pb2.HealthCheckResponse.SERVING
 MILESTONE = {"event_type": "review", "description": "Load test checkpoint"}
@@ -143,11 +144,11 @@ def serve(stores: Stores, name: str) -> Iterator[Served]:
                 process.wait()
 
 
-async def create_stories(stores: Stores, target: str) -> None:
+async def create_stories(stores: Stores, target: str, stories: int = STORIES) -> None:
     """The burst's stories, each with the task its decisions influence, and the clients' story (gRPC)."""
     async with grpc.aio.insecure_channel(target) as channel:
         stub = pb_grpc.ContextServiceStub(channel)
-        for story_id in [*(stores.story(n) for n in range(STORIES)), stores.load_story]:
+        for story_id in [*(stores.story(n) for n in range(stories)), stores.load_story]:
             await stub.CreateStory(pb.CreateStoryRequest(story_id=story_id, title=f"Story {story_id}"))
             task = pb.CreateTaskRequest(
                 story_id=story_id, task_id=f"{story_id}-T", title="Build it", role="developer"
@@ -155,17 +156,17 @@ async def create_stories(stores: Stores, target: str) -> None:
             await stub.CreateTask(task)
 
 
-def story_of(stores: Stores, n: int) -> str:
+def story_of(stores: Stores, n: int, stories: int = STORIES) -> str:
     """The story the n-th event updates."""
-    return stores.story(n % STORIES)
+    return stores.story(n % stories)
 
 
-async def publish_events(nc: Client, stores: Stores, numbers: range) -> None:
+async def publish_events(nc: Client, stores: Stores, numbers: range, stories: int = STORIES) -> None:
     """Deliberations `numbers`, each with its own decision, idempotency key and correlation id."""
     js, now_ms = nc.jetstream(), SystemClock().now_ms()
     acks = []
     for n in numbers:
-        story = story_of(stores, n)
+        story = story_of(stores, n, stories)
         event = envelope_event(
             SUBJECT,
             deliberation(story, f"{story}-T", f"DEC-{stores.run}-{n}"),
@@ -177,12 +178,12 @@ async def publish_events(nc: Client, stores: Stores, numbers: range) -> None:
     await asyncio.gather(*acks)  # every event stored (a failed publish fails the test here)
 
 
-async def unsettled(nc: Client) -> int:
+async def unsettled(nc: Client, events: int = EVENTS) -> int:
     """Messages of the durable not yet acknowledged (waiting or in flight); all of them before it exists."""
     try:
         info = await nc.jetstream().consumer_info(STREAM, DURABLE)
     except nats.js.errors.NotFoundError:
-        return EVENTS
+        return events
     return (info.num_pending or 0) + (info.num_ack_pending or 0)
 
 
@@ -225,9 +226,11 @@ class Applied:
     announced: list[int]
 
     @classmethod
-    def expected(cls, stores: Stores, n: int, baseline: int) -> Applied:
+    def expected(
+        cls, stores: Stores, n: int, baseline: int, events: int = EVENTS, stories: int = STORIES
+    ) -> Applied:
         """Each of the story's deliberations applied once: one version, one entry, one announcement."""
-        decisions = sorted(f"DEC-{stores.run}-{e}" for e in range(n, EVENTS, STORIES))
+        decisions = sorted(f"DEC-{stores.run}-{e}" for e in range(n, events, stories))
         versions = list(range(baseline + 1, baseline + len(decisions) + 1))
         return cls(baseline + len(decisions), decisions, versions)
 
@@ -240,7 +243,7 @@ async def version_of(stores: Stores, story_id: str) -> int:
 
 async def applied(stores: Stores, story_id: str, announcements: list[dict[str, Any]]) -> Applied:
     """The story's state in the graph, and the versions context.events.updated announced for it."""
-    history = await stores.graph.history(story_id, limit=10 * EVENTS)
+    history = await stores.graph.history(story_id, limit=10 * BURST_EVENTS)
     return Applied(
         version=await version_of(stores, story_id),
         decisions=sorted(entry.entity_id for entry in history if entry.entity_type == "DECISION"),
@@ -287,3 +290,39 @@ async def test_sigterm_mid_burst_exits_cleanly_and_no_consumed_message_is_lost_o
     assert processed == Counter(f"corr-{stores.run}-{n}" for n in range(EVENTS))
     assert {line["outcome"] for line in messages} <= {"processed", "deduplicated"}
     assert not [line for line in lines if line["level"] in {"error", "critical"}]
+
+
+async def test_two_service_processes_sharing_the_durables_apply_each_of_a_thousand_events_once(
+    stores: Stores,
+) -> None:
+    # Arrange
+    stories = [stores.story(n) for n in range(BURST_STORIES)]
+    async with nats_client(stores.nats_url) as nc:
+        with serve(stores, "one") as one, serve(stores, "two") as two:
+            await wait_until_serving(one.target, one.process)
+            await wait_until_serving(two.target, two.process)
+            await create_stories(stores, one.target, BURST_STORIES)
+            baseline = [await version_of(stores, story_id) for story_id in stories]
+
+            # Act
+            await publish_events(nc, stores, range(BURST_EVENTS), BURST_STORIES)
+            await eventually(_settled(nc), within=120)
+        announced = [p["payload"] for p in payloads_of(await stream_messages(nc, "context.events.updated"))]
+
+    # Assert
+    assert [await applied(stores, story_id, announced) for story_id in stories] == [
+        Applied.expected(stores, n, baseline[n], BURST_EVENTS, BURST_STORIES) for n in range(BURST_STORIES)
+    ]
+    per_process = [
+        Counter(line["outcome"] for line in served.lines() if line["event"] == "nats_message")
+        for served in (one, two)
+    ]
+    assert sum(c["processed"] for c in per_process) == BURST_EVENTS
+    assert all(c["processed"] > 0 for c in per_process)  # both replicas took a share of the work
+
+
+def _settled(nc: Client) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await unsettled(nc, BURST_EVENTS) == 0
+
+    return check
