@@ -29,6 +29,7 @@ from context_service.application.fleet_inputs import (
     TaskCreated,
     TaskDispatched,
 )
+from context_service.application.planning_nodes import epic_mutation, project_mutation
 from context_service.domain.errors import AlreadyExists, InvalidArgument, NotFound
 from context_service.domain.limits import limit_text, optional_id, require_id, require_text
 from context_service.domain.mutations import CommitResult, Link, LinkKind, Mutation, NodeKind, WriteBatch
@@ -75,35 +76,26 @@ class FleetEvents:
 
     async def project_created(self, event: ProjectCreated, meta: EventMeta) -> None:
         """Upsert the project."""
-        fields = {
-            "name": require_text(event.name, "name"),
-            "description": limit_text(event.description, "description").strip(),
-            "status": enum_value(event.status, "ACTIVE"),
-            "owner": event.owner.strip(),
-        }
-        project = Mutation(
-            NodeKind.PROJECT,
-            require_id(event.project_id, "project_id"),
-            fields=fields,
-            on_create={"created_at_ms": event.created_at_ms or meta.occurred_at_ms},
+        project = project_mutation(
+            event.project_id,
+            name=event.name,
+            description=event.description,
+            owner=event.owner,
+            status=enum_value(event.status, "ACTIVE"),
+            created_at_ms=event.created_at_ms or meta.occurred_at_ms,
         )
         await self._commit(WriteBatch("", (project,)))
 
     async def epic_created(self, event: EpicCreated, meta: EventMeta) -> None:
         """Upsert the epic under its project (which must be known)."""
         project_id = require_id(event.project_id, "project_id")
-        fields = {
-            "project_id": project_id,
-            "title": require_text(event.title, "title"),
-            "description": limit_text(event.description, "description").strip(),
-            "status": enum_value(event.status, "ACTIVE"),
-        }
-        epic = Mutation(
-            NodeKind.EPIC,
-            require_id(event.epic_id, "epic_id"),
-            fields=fields,
-            on_create={"created_at_ms": event.created_at_ms or meta.occurred_at_ms},
-            links=(Link(LinkKind.HAS_EPIC, NodeKind.PROJECT, project_id, incoming=True),),
+        epic = epic_mutation(
+            event.epic_id,
+            project_id=project_id,
+            title=event.title,
+            description=event.description,
+            status=enum_value(event.status, "ACTIVE"),
+            created_at_ms=event.created_at_ms or meta.occurred_at_ms,
         )
         await self._commit(WriteBatch("", (epic,)), parent=("project", project_id))
 

@@ -8,6 +8,44 @@ from context_service.ports.graph import GraphWriter
 from context_service.ports.system import Clock
 
 
+def project_mutation(
+    project_id: str, *, name: str, description: str, owner: str, status: str, created_at_ms: int
+) -> Mutation:
+    """Upsert of a project node (validated), created_at_ms kept from its first write."""
+    fields = {
+        "name": require_text(name, "name"),
+        "description": limit_text(description, "description").strip(),
+        "owner": owner.strip(),
+        "status": status,
+    }
+    return Mutation(
+        NodeKind.PROJECT,
+        require_id(project_id, "project_id"),
+        fields=fields,
+        on_create={"created_at_ms": created_at_ms},
+    )
+
+
+def epic_mutation(
+    epic_id: str, *, project_id: str, title: str, description: str, status: str, created_at_ms: int
+) -> Mutation:
+    """Upsert of an epic node (validated) and its (Project)-[:HAS_EPIC]->(Epic) edge."""
+    project_id = require_id(project_id, "project_id")
+    fields = {
+        "project_id": project_id,
+        "title": require_text(title, "title"),
+        "description": limit_text(description, "description").strip(),
+        "status": status,
+    }
+    return Mutation(
+        NodeKind.EPIC,
+        require_id(epic_id, "epic_id"),
+        fields=fields,
+        on_create={"created_at_ms": created_at_ms},
+        links=(Link(LinkKind.HAS_EPIC, NodeKind.PROJECT, project_id, incoming=True),),
+    )
+
+
 class RegisterPlanning:
     """MERGE Project and Epic nodes and link stories to epics."""
 
@@ -17,35 +55,25 @@ class RegisterPlanning:
 
     async def project(self, project_id: str, name: str, description: str = "", owner: str = "") -> None:
         """Upsert a project."""
-        project_id = require_id(project_id, "project_id")
-        fields = {
-            "name": require_text(name, "name"),
-            "description": limit_text(description, "description"),
-            "owner": owner,
-            "status": "ACTIVE",
-        }
-        mutation = Mutation(
-            NodeKind.PROJECT, project_id, fields=fields, on_create={"created_at_ms": self._clock.now_ms()}
+        mutation = project_mutation(
+            project_id,
+            name=name,
+            description=description,
+            owner=owner,
+            status="ACTIVE",
+            created_at_ms=self._clock.now_ms(),
         )
         await self._writer.commit(WriteBatch("", (mutation,)))
 
     async def epic(self, epic_id: str, project_id: str, title: str, description: str = "") -> None:
         """Upsert an epic under its project."""
-        epic_id = require_id(epic_id, "epic_id")
-        project_id = require_id(project_id, "project_id")
-        fields = {
-            "project_id": project_id,
-            "title": require_text(title, "title"),
-            "description": limit_text(description, "description"),
-            "status": "ACTIVE",
-        }
-        link = Link(LinkKind.HAS_EPIC, NodeKind.PROJECT, project_id, incoming=True)
-        mutation = Mutation(
-            NodeKind.EPIC,
+        mutation = epic_mutation(
             epic_id,
-            fields=fields,
-            on_create={"created_at_ms": self._clock.now_ms()},
-            links=(link,),
+            project_id=project_id,
+            title=title,
+            description=description,
+            status="ACTIVE",
+            created_at_ms=self._clock.now_ms(),
         )
         await self._writer.commit(WriteBatch("", (mutation,)))
 
