@@ -13,6 +13,7 @@ from context_service.domain.changes import (
     ChangeRejected,
     PlannedChange,
     RawChange,
+    entity_kind,
     plan_change,
 )
 from context_service.domain.errors import Aborted, InvalidArgument, NotFound
@@ -29,6 +30,8 @@ from context_service.ports.system import Clock
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 IDEMPOTENCY_PREFIX = "ctx:idem:update"
+# Labels a change's id may already hold in another story (a story id is checked by the story load itself).
+LOCATED_KINDS = frozenset({NodeKind.TASK, NodeKind.DECISION, NodeKind.MILESTONE, NodeKind.PLAN})
 
 
 @dataclass(frozen=True)
@@ -141,12 +144,8 @@ class UpdateContext:
     async def _plan(
         self, graph: StoryGraph, changes: Sequence[RawChange], now_ms: int
     ) -> tuple[list[PlannedChange], list[str]]:
-        story_id = graph.story.story_id
-        ids = {c.entity_id.strip() for c in changes}
-        kinds = (NodeKind.TASK, NodeKind.DECISION, NodeKind.MILESTONE, NodeKind.PLAN)
-        located = await self._nodes.locate((kind, i) for kind in kinds for i in ids)
-        foreign = {key: where.story_id for key, where in located.items() if where.story_id != story_id}
-        planner = ChangePlanner(graph, now_ms, iso_from_ms(now_ms), self._policy.normalise_role, foreign)
+        planner = ChangePlanner(graph, now_ms, iso_from_ms(now_ms), self._policy.normalise_role)
+        planner.foreign = await self._foreign(planner, changes)
         planned: list[PlannedChange] = []
         warnings: list[str] = []
         for change in changes:
@@ -155,6 +154,22 @@ class UpdateContext:
             except ChangeRejected as exc:
                 warnings.append(f"Failed to process {change.entity_id.strip() or '(no id)'}: {exc}")
         return planned, warnings
+
+    async def _foreign(
+        self, planner: ChangePlanner, changes: Sequence[RawChange]
+    ) -> dict[tuple[NodeKind, str], str]:
+        """Owners of the changed ids that another story holds; ids live in this story need no lookup."""
+        story_id = planner.graph.story.story_id
+        unknown = {
+            (kind, change.entity_id.strip())
+            for change in changes
+            if (kind := entity_kind(change.entity_type)) in LOCATED_KINDS
+            and change.entity_id.strip() not in planner.live[kind]
+        }
+        if not unknown:
+            return {}
+        located = await self._nodes.locate(sorted(unknown))
+        return {key: where.story_id for key, where in located.items() if where.story_id != story_id}
 
 
 def _record(p: PlannedChange, role: str, task_id: str, now_iso: str) -> ChangeRecord:

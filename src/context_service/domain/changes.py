@@ -124,6 +124,14 @@ def plan_change(planner: ChangePlanner, raw: RawChange) -> PlannedChange:
     return PlannedChange(operation, entity_type, entity_id, raw.reason.strip(), mutation)
 
 
+def entity_kind(raw_entity_type: str) -> NodeKind | None:
+    """The graph label a change's entity type writes, or None for an unknown type."""
+    try:
+        return NODE_OF[_entity_type(raw_entity_type)]
+    except ChangeRejected:
+        return None
+
+
 def _operation(raw: str) -> Operation:
     try:
         return Operation(raw.strip().upper())
