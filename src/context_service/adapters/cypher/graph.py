@@ -19,7 +19,8 @@ from context_service.adapters.property_graph.store import Edge, NodeKey, Propert
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import CommitResult, NodeKind, WriteBatch
-from context_service.ports.errors import StoreUnavailable
+from context_service.observability.metrics import store_call
+from context_service.ports.errors import PortError, StoreTimeout, StoreUnavailable
 
 Rows = list[list[Any]]
 Execute = Callable[[str, q.Params], Awaitable[Rows]]
@@ -41,13 +42,34 @@ class CypherGraph:
     """Graph ports on top of `_read` and `_write` that an engine adapter provides."""
 
     backend = "cypher"
+    engine = "the graph store"
+    # The engine's driver exceptions, translated once in `_guarded` (timeouts before unavailability).
+    timeout_errors: tuple[type[BaseException], ...] = ()
+    unavailable_errors: tuple[type[BaseException], ...] = ()
+    rejected_errors: tuple[type[BaseException], ...] = ()
 
-    def __init__(self, *, dialect: Dialect) -> None:
+    def __init__(self, *, dialect: Dialect, timeout_seconds: float) -> None:
         self.dialect = dialect
+        self._timeout = timeout_seconds
         self._story_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
+    async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        """One store call: timed, bounded by the store timeout, driver errors translated into port errors."""
+        where = {"backend": self.backend, "operation": operation}
+        async with store_call(self.backend, operation):
+            timeouts: tuple[type[BaseException], ...] = (TimeoutError, *self.timeout_errors)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    return await call()
+            except timeouts as exc:
+                raise StoreTimeout(f"{self.engine} did not answer in time", **where) from exc
+            except self.unavailable_errors as exc:
+                raise StoreUnavailable(f"{self.engine} is unavailable", **where) from exc
+            except self.rejected_errors as exc:
+                raise PortError(f"{self.engine} rejected {operation}", **where) from exc
+
     async def _read(self, query: str, params: q.Params, operation: str) -> Rows:
-        """Run a read statement; engine adapters translate driver errors into port errors."""
+        """Run a read statement (engine adapters run it through `_guarded`)."""
         raise NotImplementedError
 
     async def _write(self, work: Callable[[Execute], Awaitable[T]], operation: str) -> T:

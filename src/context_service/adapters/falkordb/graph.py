@@ -6,7 +6,6 @@ story's revision (see adapters.cypher.commit). Its Bolt endpoint is never used.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -22,8 +21,7 @@ from redis.backoff import NoBackoff
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.dialect import FALKORDB
 from context_service.adapters.cypher.graph import CypherGraph, Execute, Rows
-from context_service.observability.metrics import store_call
-from context_service.ports.errors import PortError, StoreTimeout, StoreUnavailable
+from context_service.ports.errors import PortError, StoreUnavailable
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -35,7 +33,11 @@ class FalkorGraph(CypherGraph):
     """Async context manager: connects, checks the server and ensures the schema on enter; closes on exit."""
 
     backend = BACKEND
+    engine = "FalkorDB"
     name = "graph"
+    timeout_errors = (redis_errors.TimeoutError,)
+    unavailable_errors = _UNAVAILABLE
+    rejected_errors = (redis_errors.RedisError,)
 
     def __init__(
         self,
@@ -46,12 +48,11 @@ class FalkorGraph(CypherGraph):
         max_connections: int = 16,
         timeout_seconds: float = 2.0,
     ) -> None:
-        super().__init__(dialect=FALKORDB)
+        super().__init__(dialect=FALKORDB, timeout_seconds=timeout_seconds)
         self._url = url
         self._graph_name = graph
         self._password = password
         self._max_connections = max_connections
-        self._timeout = timeout_seconds
         self._db: Any = None
         self._graph: Any = None
 
@@ -91,25 +92,6 @@ class FalkorGraph(CypherGraph):
         if self._db is not None:
             await self._db.aclose()
             self._db = self._graph = None
-
-    async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
-        """One store call: timed, bounded by the store timeout, driver errors translated once."""
-        async with store_call(BACKEND, operation):
-            try:
-                async with asyncio.timeout(self._timeout):
-                    return await call()
-            except (TimeoutError, redis_errors.TimeoutError) as exc:
-                raise StoreTimeout(
-                    "FalkorDB did not answer in time", backend=BACKEND, operation=operation
-                ) from exc
-            except _UNAVAILABLE as exc:
-                raise StoreUnavailable(
-                    "FalkorDB is unavailable", backend=BACKEND, operation=operation
-                ) from exc
-            except redis_errors.RedisError as exc:
-                raise PortError(
-                    f"FalkorDB rejected {operation}", backend=BACKEND, operation=operation
-                ) from exc
 
     async def _statement(self, text: str, params: q.Params, *, read_only: bool) -> Rows:
         if self._graph is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
@@ -14,8 +13,7 @@ import neo4j.exceptions as neo4j_errors
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.dialect import NEO4J
 from context_service.adapters.cypher.graph import CypherGraph, Execute, Rows
-from context_service.observability.metrics import store_call
-from context_service.ports.errors import PortError, StoreTimeout, StoreUnavailable
+from context_service.ports.errors import StoreUnavailable
 
 T = TypeVar("T")
 BACKEND = "neo4j"
@@ -37,7 +35,10 @@ class Neo4jGraph(CypherGraph):
     """Async context manager: opens the driver, verifies connectivity and ensures the schema on enter."""
 
     backend = BACKEND
+    engine = "Neo4j"
     name = "graph"
+    unavailable_errors = _UNAVAILABLE
+    rejected_errors = (neo4j_errors.Neo4jError,)
 
     def __init__(
         self,
@@ -50,12 +51,11 @@ class Neo4jGraph(CypherGraph):
         timeout_seconds: float = 5.0,
         trusted_ca_file: Path | None = None,
     ) -> None:
-        super().__init__(dialect=NEO4J)
+        super().__init__(dialect=NEO4J, timeout_seconds=timeout_seconds)
         self._uri = uri
         self._auth = (user, password)
         self._database = database
         self._pool = max_pool_size
-        self._timeout = timeout_seconds
         self._ca = trusted_ca_file
         self._driver: neo4j.AsyncDriver | None = None
 
@@ -90,21 +90,6 @@ class Neo4jGraph(CypherGraph):
         if self._driver is None:
             raise StoreUnavailable("Neo4j adapter is closed", backend=BACKEND)
         return self._driver
-
-    async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
-        """One store call: timed, bounded by the store timeout, driver errors translated once."""
-        async with store_call(BACKEND, operation):
-            try:
-                async with asyncio.timeout(self._timeout):
-                    return await call()
-            except TimeoutError as exc:
-                raise StoreTimeout(
-                    "Neo4j did not answer in time", backend=BACKEND, operation=operation
-                ) from exc
-            except _UNAVAILABLE as exc:
-                raise StoreUnavailable("Neo4j is unavailable", backend=BACKEND, operation=operation) from exc
-            except neo4j_errors.Neo4jError as exc:
-                raise PortError(f"Neo4j rejected {operation}", backend=BACKEND, operation=operation) from exc
 
     async def _read(self, query: str, params: q.Params, operation: str) -> Rows:
         """A read in a managed read transaction."""
