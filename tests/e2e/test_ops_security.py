@@ -125,7 +125,7 @@ def token_file(tmp_path: Path) -> Path:
 @pytest.fixture
 async def guarded(token_file: Path) -> AsyncIterator[Service]:
     """A service that requires a bearer token from `token_file`."""
-    auth = TokenAuthInterceptor(tokens=TokenFile(path=token_file))
+    auth = TokenAuthInterceptor(tokens=TokenFile(path=token_file, recheck_seconds=0))
     async with running_service(interceptors=[auth]) as service:
         yield service
 
@@ -190,6 +190,19 @@ async def test_tokens_stay_accepted_while_the_file_is_briefly_missing(
     code = await token_call(guarded, TOKEN)
 
     assert code is grpc.StatusCode.OK
+
+
+def test_a_rotated_token_file_is_looked_for_at_most_once_per_recheck_interval(token_file: Path) -> None:
+    clock = [100.0]
+    tokens = TokenFile(path=token_file, recheck_seconds=1.0, monotonic=lambda: clock[0])
+    token_file.write_text(f"{ROTATED}\n", encoding="utf-8")
+
+    clock[0] += 0.5
+    within_interval = tokens.accepts(ROTATED)
+    clock[0] += 0.6
+    after_interval = tokens.accepts(ROTATED)
+
+    assert (within_interval, after_interval) == (False, True)
 
 
 def test_an_unreadable_token_file_is_a_clear_error_naming_the_variable(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import grpc
@@ -53,9 +54,17 @@ def _parse(raw: bytes) -> tuple[bytes, ...]:
 class TokenFile:
     """Accepted bearer tokens from a file, re-read whenever the file changes (a rotated Secret)."""
 
-    def __init__(self, *, path: Path) -> None:
-        """Read the file now: an unreadable file stops start-up with a clear error."""
+    def __init__(
+        self, *, path: Path, recheck_seconds: float = 1.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Read the file now: an unreadable file stops start-up with a clear error.
+
+        Changes are looked for at most every `recheck_seconds`, so calls do not each stat the file.
+        """
         self._path = path
+        self._recheck = recheck_seconds
+        self._now = monotonic
+        self._checked_at = monotonic()
         self._tokens = _parse(_read(path, "GRPC_AUTH_TOKENS_FILE"))
         self._stamp = self._stat()
         self._unreadable = False
@@ -74,6 +83,10 @@ class TokenFile:
 
     def _refresh(self) -> None:
         """Re-read on change; keep the last good tokens while the file is briefly missing or unreadable."""
+        now = self._now()
+        if now - self._checked_at < self._recheck:
+            return
+        self._checked_at = now
         try:
             stamp = self._stat()
             if stamp == self._stamp:
