@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.harness import Service, running_service
 
-pytest_plugins = ["tests.support.servers"]
+pytest_plugins = ["tests.support.servers", "tests.support.spans"]
 
 
 @pytest.fixture
