@@ -118,16 +118,17 @@ async def _decisions_and_milestones(container: Container) -> None:
 
 
 async def _seed_planning(planning: object) -> None:
-    """What the planning service would have written: summaries and a planning stream event."""
+    """What the planning service would have written: summaries and a planning stream event.
+
+    Seeding is not part of the service's ports (other services write these read-models), so only the stores
+    the service ships are seeded.
+    """
     if not isinstance(planning, InMemoryPlanningStore | ValkeyPlanningStore):
         return
-    writes = (
-        planning.put_summary(STORY_A, "Gateway boundary agreed; API work started; rollout waits on the API."),
-        planning.put_summary(STORY_A, "POST /checkout skeleton exists; idempotency next.", role="developer"),
-        planning.append_planning_event(
-            STORY_A, Milestone("plan_approved", "Plan PLAN-101 approved", 1_793_613_600_000, "planner")
-        ),
+    await planning.put_summary(
+        STORY_A, "Gateway boundary agreed; API work started; rollout waits on the API."
     )
-    for write in writes:
-        if write is not None:  # the Valkey store writes asynchronously, the memory store at once
-            await write
+    await planning.put_summary(STORY_A, "POST /checkout skeleton exists; idempotency next.", role="developer")
+    await planning.append_planning_event(
+        STORY_A, Milestone("plan_approved", "Plan PLAN-101 approved", 1_793_613_600_000, "planner")
+    )

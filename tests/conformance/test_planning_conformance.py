@@ -45,33 +45,11 @@ class Planning(Protocol):
     async def put_summary(self, story_id: str, summary: str, role: str = "") -> None: ...
 
 
-class AwaitableMemoryPlanning:
-    """The in-memory store with its seeding helpers awaitable, in the Valkey store's shape."""
-
-    def __init__(self) -> None:
-        self.memory = InMemoryPlanningStore()
-        self.load = self.memory.load
-        self.merge_spec = self.memory.merge_spec
-        self.save_handoff = self.memory.save_handoff
-
-    async def handoff(self, key: str) -> dict[str, Any] | None:
-        return self.memory.handoff(key)
-
-    async def put_draft(self, story_id: str, draft: Mapping[str, Any]) -> None:
-        self.memory.put_draft(story_id, draft)
-
-    async def append_planning_event(self, story_id: str, event: Milestone) -> None:
-        self.memory.append_planning_event(story_id, event)
-
-    async def put_summary(self, story_id: str, summary: str, role: str = "") -> None:
-        self.memory.put_summary(story_id, summary, role)
-
-
 @pytest.fixture(params=["memory", pytest.param("valkey", marks=pytest.mark.integration)])
 async def planning(request: pytest.FixtureRequest) -> AsyncIterator[Planning]:
     """Each planning store in turn (the Valkey one on the session server)."""
     if request.param == "memory":
-        yield AwaitableMemoryPlanning()
+        yield InMemoryPlanningStore()
         return
     async with valkey_client(request.getfixturevalue("valkey")) as client:
         yield ValkeyPlanningStore(client=client)

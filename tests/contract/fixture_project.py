@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -401,21 +401,16 @@ class Builder:
 
 
 class PlanningSeeder(Protocol):
-    """How the planning service would seed the read-models (sync in memory, async on Valkey)."""
+    """How the planning service would seed the read-models (the memory and Valkey stores both can)."""
 
-    def put_draft(self, story_id: str, draft: Mapping[str, Any]) -> Awaitable[None] | None:
+    async def put_draft(self, story_id: str, draft: Mapping[str, Any]) -> None:
         """Store a draft plan."""
 
-    def put_summary(self, story_id: str, summary: str, role: str = "") -> Awaitable[None] | None:
+    async def put_summary(self, story_id: str, summary: str, role: str = "") -> None:
         """Store a last session summary."""
 
-    def append_planning_event(self, story_id: str, event: Milestone) -> Awaitable[None] | None:
+    async def append_planning_event(self, story_id: str, event: Milestone) -> None:
         """Append a planning stream event."""
-
-
-async def _done(result: Awaitable[None] | None) -> None:
-    if result is not None:
-        await result
 
 
 async def build_fixture_project(
@@ -426,19 +421,17 @@ async def build_fixture_project(
     b = Builder(stub, project)
     await b.story(SMALL, "Health endpoint", "Expose /healthz so the LB can drain bad pods.", SMALL_TASKS)
     await b.decisions(SMALL, SMALL_DECISIONS)
-    await _done(
-        planning.put_draft(
-            SMALL, {"plan_id": "PLAN-S-DRAFT", "version": 1, "status": "DRAFT", "rationale": "Two steps."}
-        )
+    await planning.put_draft(
+        SMALL, {"plan_id": "PLAN-S-DRAFT", "version": 1, "status": "DRAFT", "rationale": "Two steps."}
     )
 
     await b.story(MEDIUM, "Checkout rewrite", "Split checkout out of the monolith.", MEDIUM_TASKS)
     await b.decisions(MEDIUM, MEDIUM_DECISIONS)
     await b.update(MEDIUM, "architect", MEDIUM_CHANGES)
-    await _done(planning.put_summary(MEDIUM, MEDIUM_SUMMARY))
-    await _done(planning.put_summary(MEDIUM, MEDIUM_DEVELOPER_SUMMARY, role="developer"))
+    await planning.put_summary(MEDIUM, MEDIUM_SUMMARY)
+    await planning.put_summary(MEDIUM, MEDIUM_DEVELOPER_SUMMARY, role="developer")
     event = Milestone("plan_approved", "Council approved plan v1", october_ms(6), actor="po-bot")
-    await _done(planning.append_planning_event(MEDIUM, event))
+    await planning.append_planning_event(MEDIUM, event)
     await b.transition(MEDIUM, "BUILD", "Design signed off by the council")
 
     rng = random.Random(20261101)
@@ -449,13 +442,11 @@ async def build_fixture_project(
     await b.update(LARGE, "architect", LARGE_PLANS + large_milestones())
     await b.update(LARGE, "architect", large_decision_edges(rng, decisions))
     await b.update(LARGE, "developer", large_progress(rng, tasks))
-    await _done(planning.put_summary(LARGE, LARGE_SUMMARY))
-    await _done(planning.put_summary(LARGE, LARGE_QA_SUMMARY, role="qa"))
+    await planning.put_summary(LARGE, LARGE_SUMMARY)
+    await planning.put_summary(LARGE, LARGE_QA_SUMMARY, role="qa")
     for day, kind, description in LARGE_PLANNING_EVENTS:
-        await _done(
-            planning.append_planning_event(
-                LARGE, Milestone(kind, description, october_ms(day, 15), "planner")
-            )
+        await planning.append_planning_event(
+            LARGE, Milestone(kind, description, october_ms(day, 15), "planner")
         )
     await b.transition(LARGE, "BUILD", "Architecture council approved plan v2")
     return project

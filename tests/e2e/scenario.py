@@ -294,7 +294,7 @@ async def _seed_timeline(service: Service, story_id: str, tag: str) -> list[str]
         ),
     )
     planning_text = f"planning-event-{tag}"
-    service.planning.append_planning_event(
+    await service.planning.append_planning_event(
         story_id, Milestone(event_type="plan_approved", description=planning_text, ts_ms=PLANNING_EVENT_MS)
     )
     transition_text = f"transition-why-{tag}"
@@ -327,9 +327,9 @@ async def build_story(service: Service, story_id: str, tag: str | None = None) -
     )
     story_summary = f"story-summary-{tag}"
     role_summaries = {role: f"{role}-summary-{tag}" for role in ("architect", "developer")}
-    service.planning.put_summary(story_id, story_summary)
+    await service.planning.put_summary(story_id, story_summary)
     for role, text in role_summaries.items():
-        service.planning.put_summary(story_id, text, role=role)
+        await service.planning.put_summary(story_id, text, role=role)
     return SeededStory(
         story_id=story_id,
         title=title,

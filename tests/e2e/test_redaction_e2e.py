@@ -147,7 +147,7 @@ async def plant(svc: Service, secret: Secret) -> None:
             metadata={"note": planted(secret, "metadata"), "task_ids": task_id_of(secret)},
         )
     )
-    svc.planning.put_summary(story_id, planted(secret, "summary"))
+    await svc.planning.put_summary(story_id, planted(secret, "summary"))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -245,7 +245,7 @@ async def test_a_private_key_cut_by_the_summary_limit_leaks_none_of_its_body(ser
     pem = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(body) + "\n-----END PRIVATE KEY-----"
     prefix = ("Session notes before the key. " * 30)[:740]
     await service.stub.CreateStory(pb.CreateStoryRequest(story_id="RED-CUT", title="Long summary"))
-    service.planning.put_summary("RED-CUT", f"{prefix} {pem} trailing words")
+    await service.planning.put_summary("RED-CUT", f"{prefix} {pem} trailing words")
 
     response = await service.stub.GetContext(
         pb.GetContextRequest(story_id="RED-CUT", role="architect", phase="DESIGN")

@@ -307,7 +307,7 @@ async def test_a_role_without_influencing_decisions_falls_back_to_the_five_most_
 async def test_timeline_defaults_to_the_latest_fifty_events_in_ascending_order(service: Service) -> None:
     await create_story(service)
     for n in range(60):
-        service.planning.append_planning_event(
+        await service.planning.append_planning_event(
             STORY_ID, Milestone("plan.step", f"step {n}", 1_793_534_500_000 + n, actor="planner")
         )
 
@@ -321,7 +321,7 @@ async def test_timeline_defaults_to_the_latest_fifty_events_in_ascending_order(s
 async def test_timeline_events_limit_is_honoured(service: Service) -> None:
     await create_story(service)
     for n in range(5):
-        service.planning.append_planning_event(
+        await service.planning.append_planning_event(
             STORY_ID, Milestone("plan.step", f"step {n}", 1_793_534_500_000 + n, actor="planner")
         )
 
@@ -347,7 +347,7 @@ async def test_timeline_includes_graph_milestones_and_phase_transitions(service:
 
 async def test_without_include_timeline_there_are_no_milestones(service: Service) -> None:
     await create_story(service)
-    service.planning.append_planning_event(STORY_ID, Milestone("plan.step", "step", 1_793_534_500_000))
+    await service.planning.append_planning_event(STORY_ID, Milestone("plan.step", "step", 1_793_534_500_000))
 
     response = await rehydrate(service, "qa", include_timeline=False, timeline_events=10)
 
@@ -357,8 +357,8 @@ async def test_without_include_timeline_there_are_no_milestones(service: Service
 
 async def test_summaries_prefer_the_role_summary_over_the_story_summary(service: Service) -> None:
     await create_story(service)
-    service.planning.put_summary(STORY_ID, "Story summary")
-    service.planning.put_summary(STORY_ID, "Developer summary", role="developer")
+    await service.planning.put_summary(STORY_ID, "Story summary")
+    await service.planning.put_summary(STORY_ID, "Developer summary", role="developer")
 
     response = await rehydrate(service, "developer", "qa", include_summaries=True)
 
@@ -368,7 +368,7 @@ async def test_summaries_prefer_the_role_summary_over_the_story_summary(service:
 
 async def test_without_include_summaries_there_is_no_summary(service: Service) -> None:
     await create_story(service)
-    service.planning.put_summary(STORY_ID, "Story summary")
+    await service.planning.put_summary(STORY_ID, "Story summary")
 
     response = await rehydrate(service, "developer")
 
@@ -439,8 +439,8 @@ async def test_persist_bundle_stores_the_bundle_by_timestamp_and_as_latest(servi
 
     response = await rehydrate(service, "developer", persist_bundle=True)
 
-    stamped = service.planning.handoff(f"swe:case:{STORY_ID}:handoff:{response.generated_at_ms}")
-    latest = service.planning.handoff(f"swe:case:{STORY_ID}:handoff:latest")
+    stamped = await service.planning.handoff(f"swe:case:{STORY_ID}:handoff:{response.generated_at_ms}")
+    latest = await service.planning.handoff(f"swe:case:{STORY_ID}:handoff:latest")
     assert stamped is not None
     assert stamped == latest
     assert stamped["case_id"] == STORY_ID
@@ -453,4 +453,4 @@ async def test_without_persist_bundle_nothing_is_stored(service: Service) -> Non
 
     await rehydrate(service, "developer")
 
-    assert service.planning.handoff(f"swe:case:{STORY_ID}:handoff:latest") is None
+    assert await service.planning.handoff(f"swe:case:{STORY_ID}:handoff:latest") is None

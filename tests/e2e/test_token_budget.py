@@ -134,7 +134,7 @@ async def build_large_story(svc: Service) -> None:
         "CREATE", "PLAN", f"{STORY_ID}-PLAN", {"version": 3, "status": "APPROVED", "rationale": FILLER}
     )
     await apply_changes(svc, STORY_ID, *edges, *milestones, plan)
-    svc.planning.put_summary(STORY_ID, " ".join([FILLER] * 6))
+    await svc.planning.put_summary(STORY_ID, " ".join([FILLER] * 6))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -46,22 +46,22 @@ class InMemoryPlanningStore:
         for suffix in (str(generated_at_ms), "latest"):
             self._handoffs[f"swe:case:{story_id}:handoff:{suffix}"] = (copy.deepcopy(dict(bundle)), expires)
 
-    def handoff(self, key: str) -> dict[str, Any] | None:
+    async def handoff(self, key: str) -> dict[str, Any] | None:
         """A persisted bundle by its full key, unless expired."""
         found = self._handoffs.get(key)
         if found is None or found[1] <= self._now():
             return None
         return copy.deepcopy(found[0])
 
-    def put_draft(self, story_id: str, draft: Mapping[str, Any]) -> None:
+    async def put_draft(self, story_id: str, draft: Mapping[str, Any]) -> None:
         """Seed a draft plan (as the planning service would)."""
         self._drafts[story_id] = copy.deepcopy(dict(draft))
 
-    def append_planning_event(self, story_id: str, event: Milestone) -> None:
+    async def append_planning_event(self, story_id: str, event: Milestone) -> None:
         """Seed a planning stream event (as the planning service would)."""
         self._streams.setdefault(story_id, []).append(event)
 
-    def put_summary(self, story_id: str, summary: str, role: str = "") -> None:
+    async def put_summary(self, story_id: str, summary: str, role: str = "") -> None:
         """Seed the last session summary, for the story or one role."""
         if role:
             self._role_summaries[(story_id, role)] = summary
