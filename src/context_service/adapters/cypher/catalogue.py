@@ -49,13 +49,16 @@ GET_STORY = "MATCH (s:Story {id: $id}) RETURN properties(s) AS story"
 # The whole story neighbourhood in one round trip: the story, every node hanging off it by a structural edge,
 # and every edge around those nodes (dependencies, influences, decision relations, plan edges) with the node
 # at the other end. The adapter rebuilds a small property graph from it and projects it like the memory store.
+# The story's own nodes arrive once, as children: an edge between two of them is sent only from its start
+# node, and the far end's properties only when it belongs elsewhere (this halves the reply of a large story).
 LOAD_STORY = """
 MATCH (s:Story {id: $id})
 OPTIONAL MATCH (s)-[r]->(c) WHERE type(r) IN $story_relations
-OPTIONAL MATCH (c)-[e]-(x) WHERE x <> s AND type(e) IN $traversable
+OPTIONAL MATCH (c)-[e]-(x)
+WHERE x <> s AND type(e) IN $traversable AND (startNode(e) = c OR coalesce(x.story_id, '') <> s.id)
 WITH s, r, c, collect(CASE WHEN e IS NULL THEN NULL ELSE [
   type(e), labels(startNode(e))[0], startNode(e).id, labels(endNode(e))[0], endNode(e).id, properties(e),
-  labels(x)[0], properties(x)] END) AS around
+  labels(x)[0], x.id, CASE WHEN x.story_id = s.id THEN NULL ELSE properties(x) END] END) AS around
 RETURN properties(s) AS story, collect(CASE WHEN c IS NULL THEN NULL ELSE
   [type(r), labels(c)[0], properties(c), properties(r), around] END) AS children
 """

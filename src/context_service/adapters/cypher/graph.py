@@ -94,8 +94,9 @@ class CypherGraph:
             child: NodeKey = (label, str(props["id"]))
             graph.nodes[child] = public(props)
             graph.put_edge(Edge(story, rel_type, child), public(rel_props))
-            for e_type, s_label, s_id, d_label, d_id, e_props, x_label, x_props in around:
-                graph.nodes.setdefault((x_label, str(x_props["id"])), public(x_props))
+            for e_type, s_label, s_id, d_label, d_id, e_props, x_label, x_id, x_props in around:
+                if x_props is not None:  # None: a node of this story, which arrives as a child itself
+                    graph.nodes.setdefault((x_label, str(x_id)), public(x_props))
                 graph.put_edge(Edge((s_label, str(s_id)), e_type, (d_label, str(d_id))), public(e_props))
         return story_graph_of(graph, story_id)
 
