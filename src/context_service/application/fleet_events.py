@@ -167,8 +167,11 @@ class FleetEvents:
 
     async def deliberation_completed(self, event: DeliberationCompleted, meta: EventMeta) -> int:
         """Upsert each decision, bump the story's version once (with history), announce; the new version."""
-        task_id = require_id(event.task_id, "task_id")
-        story_id = await self._owner(NodeKind.TASK, task_id, event.story_id)
+        task_id = optional_id(event.task_id, "task_id")  # a story-level deliberation names no task
+        if task_id:
+            story_id = await self._owner(NodeKind.TASK, task_id, event.story_id)
+        else:
+            story_id = require_id(event.story_id, "story_id")
         planned = decision_mutations(
             story_id, task_id, event.decisions, self._role(event.role), meta.occurred_at_ms
         )
