@@ -160,7 +160,7 @@ class PlannedDecisions:
 def decision_mutations(
     story_id: str, task_id: str, decisions: Sequence[DeliberatedDecision], role: str, at_ms: int
 ) -> PlannedDecisions:
-    """Decision upserts: id given or DEC-{task or story id}-{index}; INFLUENCED_BY from the affected subtask."""
+    """Decision upserts: id given or DEC-{task or story id}-{index}; INFLUENCED_BY from the affected task."""
     if not decisions:
         raise InvalidArgument("decisions must not be empty", field="decisions")
     if len(decisions) > MAX_CHANGES:

@@ -285,7 +285,7 @@ async def test_a_message_the_service_refuses_ends_its_span_dead_lettered_without
 ) -> None:
     # Arrange
     caller, ids = Caller.new(), Ids.new()
-    invalid = {**project(ids.project), "description": None}  # a required field missing: the sender's fault
+    invalid = {**project(ids.project), "name": None}  # a required field missing: the sender's fault
 
     # Act
     async with running_app(nats_url):
