@@ -7,7 +7,8 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from context_service.adapters.nats.advisories import EXHAUSTED_REASON
-from tests.integration.nats.support import Ids, eventually, publish, running_app, stream_messages
+from tests.integration.nats.support import Ids, publish, running_app, stream_messages
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 SUBJECT = "planning.project.created"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -10,7 +10,8 @@ from nats.aio.client import Client
 
 from context_service.adapters.nats.client import envelope_event, request
 from context_service.adapters.system import SystemClock
-from tests.integration.nats.support import App, Ids, eventually, publish, running_app, seed_story
+from tests.integration.nats.support import App, Ids, publish, running_app, seed_story
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 NOW = "2026-11-21T10:00:00Z"
@@ -35,6 +36,19 @@ async def applied(app: App, label: str, node_id: str, **expected: object) -> Map
     return found
 
 
+MINIMAL: dict[str, Callable[[Ids], tuple[str, dict[str, Any]]]] = {
+    "project": lambda ids: ("planning.project.created", {"project_id": ids.project, "name": "Shop"}),
+    "epic": lambda ids: (
+        "planning.epic.created",
+        {"epic_id": ids.epic, "project_id": ids.project, "title": "Pay"},
+    ),
+    "story": lambda ids: (
+        "planning.story.created",
+        {"story_id": ids.story, "epic_id": ids.epic, "name": "Card"},
+    ),
+}
+
+
 async def send(nc: Client, subject: str, payload: dict[str, Any], ids: Ids) -> None:
     await publish(nc, subject, payload, key=f"{subject}-{ids.run}")
 
@@ -57,7 +71,7 @@ async def test_a_project_event_with_only_id_and_name_is_applied_with_defaults(
     ids = Ids.new()
     async with running_app(nats_url) as app:
         # Act
-        await send(nc, "planning.project.created", {"project_id": ids.project, "name": "Shop"}, ids)
+        await send(nc, *MINIMAL["project"](ids), ids)
 
         # Assert
         project = await applied(app, "Project", ids.project, name="Shop")
@@ -68,12 +82,10 @@ async def test_an_epic_event_with_only_ids_and_title_is_applied(nats_url: str, n
     # Arrange
     ids = Ids.new()
     async with running_app(nats_url) as app:
-        await send(nc, "planning.project.created", {"project_id": ids.project, "name": "Shop"}, ids)
+        await send(nc, *MINIMAL["project"](ids), ids)
 
         # Act
-        await send(
-            nc, "planning.epic.created", {"epic_id": ids.epic, "project_id": ids.project, "title": "Pay"}, ids
-        )
+        await send(nc, *MINIMAL["epic"](ids), ids)
 
         # Assert
         epic = await applied(app, "Epic", ids.epic, title="Pay")
@@ -84,15 +96,11 @@ async def test_a_story_event_with_only_ids_and_name_is_applied(nats_url: str, nc
     # Arrange
     ids = Ids.new()
     async with running_app(nats_url) as app:
-        await send(nc, "planning.project.created", {"project_id": ids.project, "name": "Shop"}, ids)
-        await send(
-            nc, "planning.epic.created", {"epic_id": ids.epic, "project_id": ids.project, "title": "Pay"}, ids
-        )
+        await send(nc, *MINIMAL["project"](ids), ids)
+        await send(nc, *MINIMAL["epic"](ids), ids)
 
         # Act
-        await send(
-            nc, "planning.story.created", {"story_id": ids.story, "epic_id": ids.epic, "name": "Card"}, ids
-        )
+        await send(nc, *MINIMAL["story"](ids), ids)
 
         # Assert
         story = await applied(app, "Story", ids.story, title="Card")

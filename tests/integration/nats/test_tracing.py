@@ -35,7 +35,8 @@ from context_service.ports.events import OutboundEvent
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
 from tests.e2e.builders import change, update_request
-from tests.integration.nats.support import FAST, FlakyGraph, Ids, eventually, running_app, stream_messages
+from tests.integration.nats.support import FAST, FlakyGraph, Ids, running_app, stream_messages
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 UPDATED = "context.events.updated"
