@@ -125,16 +125,17 @@ class UpdateContext:
             request_id=meta.idempotency_key,
         )
         committed = await self._writer.commit(batch)
-        if not committed.replayed:
-            await publish_updated(
-                self._publisher,
-                story_id=story_id,
-                version=committed.version,
-                changed=[(p.entity_type.value, p.entity_id) for p in planned],
-                event_key=f"v{committed.version}",
-                now_ms=now_ms,
-                meta=meta,
-            )
+        # A replayed commit announces again under the same key: the first announcement may have died with
+        # the process that committed; JetStream drops the copy by Nats-Msg-Id when it did not.
+        await publish_updated(
+            self._publisher,
+            story_id=story_id,
+            version=committed.version,
+            changed=[(p.entity_type.value, p.entity_id) for p in planned],
+            event_key=f"v{committed.version}",
+            now_ms=now_ms,
+            meta=meta,
+        )
         return UpdateResult(committed.version, version_hash(story_id, committed.version), tuple(warnings))
 
     async def _plan(
