@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 STUBS := src/fleet/context/v1/context_pb2.py
 PYTEST_ARGS ?=
 
-.PHONY: help setup gen run dev lint typecheck test test-unit test-integration test-contract bench image deploy-check clean
+.PHONY: help setup gen run dev lint typecheck test test-unit test-integration test-contract test-chaos soak bench image deploy-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,13 @@ test-contract: gen ## descriptor, buf, golden and conformance tests
 
 test-integration: gen ## adapters against real servers, and the assembled service
 	$(BIN)/pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
+
+test-chaos: gen ## faults under load and long fuzzing on the real local stack; figures into docs/reliability.md
+	$(BIN)/pytest -q -m chaos $(PYTEST_ARGS)
+	$(BIN)/python -m bench.reliability
+
+soak: gen ## mixed load for SOAK_SECONDS (default 1800) on the local stack; report in bench/results/soak-*.md
+	$(BIN)/python -m bench.soak
 
 bench: gen ## load scenarios; reports under bench/results/
 	$(BIN)/python -m bench.run

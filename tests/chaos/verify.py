@@ -1,0 +1,172 @@
+"""What a scenario left behind, read from the stores and the stream after the load stopped: the figures."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+from bench.load import CANARY, STORY_SUBJECT, UPDATE_SUBJECT, settled
+from bench.stack import GRAPH, STORE_TIMEOUT_S
+from context_service.adapters.falkordb.graph import FalkorGraph
+from tests.chaos.campaign import Run
+from tests.integration.nats.support import client as nats_client
+from tests.integration.nats.support import stream_messages
+from tests.support.waiting import eventually
+
+# While a dependency is down a client may see these, and only these.
+ALLOWED = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"}
+NATS_CLIENT_CODES = {"TIMEOUT", "NO_RESPONDERS"}  # a publish JetStream did not acknowledge in time
+UPDATED = "context.events.updated"
+DRAIN_WITHIN_S = 60.0
+
+
+@dataclass
+class Figures:
+    """One scenario's measurements (the JSON file and the docs table are made from these)."""
+
+    scenario: str
+    attempts: int = 0
+    errors_by_code: dict[str, int] = field(default_factory=dict)
+    unexpected_codes: dict[str, int] = field(default_factory=dict)
+    to_not_serving_s: float | None = None
+    health_back_s: float | None = None
+    recovery_s: float | None = None
+    writes_acked: int = 0
+    writes_lost: int = 0
+    writes_duplicated: int = 0
+    events_missing: int = 0
+    events_duplicated: int = 0
+    dead_lettered: int = 0
+    examples: list[str] = field(default_factory=list)  # a few keys behind a non-zero loss figure
+    leaked_log_lines: int = 0
+    measured_at: str = ""
+
+    def write(self, directory: Path) -> Path:
+        """Save as <scenario>.json."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.scenario}.json"
+        self.measured_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return path
+
+
+def count_codes(run: Run, figures: Figures) -> None:
+    """Every non-OK answer by code; those a client must never see, apart."""
+    lines = run.lines()
+    figures.attempts = len(lines)
+    codes = Counter(line["code"] for line in lines if line["code"] != "OK")
+    figures.errors_by_code = dict(sorted(codes.items()))
+    figures.unexpected_codes = {
+        code: n for code, n in codes.items() if code not in ALLOWED | NATS_CLIENT_CODES
+    }
+
+
+def acked_keys(run: Run, *ops: str) -> set[str]:
+    """Keys of the writes the load saw acknowledged."""
+    return {line["key"] for line in run.lines() if line["op"] in ops and line["code"] == "OK"}
+
+
+async def drain(run: Run) -> None:
+    """Wait (bounded) until the inbound durables are settled and the outbox is empty."""
+    async with nats_client(run.stack.nats.url) as nc:
+        for subject in (UPDATE_SUBJECT, STORY_SUBJECT):
+            what = f"{subject} settled"
+            await eventually(partial(settled, nc, subject), within=DRAIN_WITHIN_S, what=what)
+    async with Redis.from_url(f"{run.stack.valkey.url}/0") as valkey:
+
+        async def outbox_empty() -> bool:
+            return not [k async for k in valkey.scan_iter(match="ctx:outbox:*")]
+
+        await eventually(outbox_empty, within=DRAIN_WITHIN_S, what="outbox empty")
+
+
+async def check_writes(run: Run, figures: Figures) -> None:
+    """Every acknowledged write is in the graph, and nothing is applied twice."""
+    updates = acked_keys(run, "update", UPDATE_SUBJECT)
+    tasks = acked_keys(run, "task")
+    stories = acked_keys(run, STORY_SUBJECT)
+    figures.writes_acked = len(updates) + len(tasks) + len(stories)
+    url, timeout = run.stack.falkordb.url, STORE_TIMEOUT_S * 10
+    async with FalkorGraph(url=url, graph=GRAPH, timeout_seconds=timeout) as g:
+        history = await g.history(run.story, limit=1_000_000)
+        story_graph = await g.load_story_graph(run.story)
+        missing_stories = [s for s in stories if await g.get_story(s) is None]
+    applied = Counter(r.request_id for r in history if r.entity_type == "MILESTONE")
+    versions = Counter(r.version for r in history if r.entity_type == "MILESTONE")
+    assert story_graph is not None
+    task_ids = {t.task_id for t in story_graph.tasks}
+    lost = sorted(updates - set(applied)) + sorted(tasks - task_ids) + sorted(missing_stories)
+    figures.writes_lost = len(lost)
+    figures.examples += [f"write lost: {key}" for key in lost[:5]]
+    figures.writes_duplicated = sum(n - 1 for n in applied.values()) + sum(n - 1 for n in versions.values())
+
+
+async def check_events(run: Run, figures: Figures) -> None:
+    """Each acknowledged update announced exactly once, under one Nats-Msg-Id, with its own version."""
+    async with nats_client(run.stack.nats.url) as nc:
+        messages = await stream_messages(nc, UPDATED)
+        dead = await stream_messages(nc, "context.dlq.>")
+    envelopes = [json.loads(m.data) for m in messages]
+    by_cause = Counter(e["causation_id"] for e in envelopes if e["payload"]["story_id"] == run.story)
+    msg_ids = Counter((m.headers or {}).get("Nats-Msg-Id", "") for m in messages)
+    versions = Counter(e["payload"]["version"] for e in envelopes if e["payload"]["story_id"] == run.story)
+    acked = acked_keys(run, "update", UPDATE_SUBJECT)
+    missing = sorted(key for key in acked if by_cause[key] == 0)
+    figures.events_missing = len(missing)
+    figures.examples += [f"event missing: {key}" for key in missing[:5]]
+    figures.events_duplicated = (
+        sum(n - 1 for n in by_cause.values() if n > 1)
+        + sum(n - 1 for n in msg_ids.values() if n > 1)
+        + sum(n - 1 for n in versions.values() if n > 1)
+    )
+    figures.dead_lettered = len(dead)
+
+
+def scan_logs(run: Run, figures: Figures) -> list[str]:
+    """Log lines quoting the token or a payload's text (none may exist)."""
+    leaks: list[str] = []
+    for path in run.stack.logs():
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if run.stack.token in line or CANARY in line:
+                leaks.append(f"{path.name}: {line[:200]}")
+    figures.leaked_log_lines = len(leaks)
+    return leaks
+
+
+async def measure(run: Run, figures: Figures) -> Figures:
+    """Drain, then read every figure back."""
+    count_codes(run, figures)
+    await drain(run)
+    await check_writes(run, figures)
+    await check_events(run, figures)
+    scan_logs(run, figures)
+    return figures
+
+
+def timings(run: Run, figures: Figures, target: str, *, fault: str, back: str) -> None:
+    """Time to NOT_SERVING after `fault`; health back and first acknowledged write after `back`."""
+    health = run.health[target]
+    figures.to_not_serving_s = _round(health.first("NOT_SERVING", run.marks[fault]))
+    figures.health_back_s = _round(health.first("SERVING", run.marks[back]))
+    firsts = [run.first_ok(op, run.marks[back]) for op in ("update", UPDATE_SUBJECT)]
+    known = [f for f in firsts if f is not None]
+    recovered = [*known, figures.health_back_s] if len(known) == len(firsts) else []
+    figures.recovery_s = _round(max(x for x in recovered if x is not None)) if recovered else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def summary(figures: Figures) -> dict[str, Any]:
+    """The figures as a dict (for assertion messages)."""
+    return asdict(figures)
