@@ -25,6 +25,7 @@ VALKEY_DB = 4  # the golden runs use 1-3; shared key formats have no prefix to i
 NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 SERVICE = pb.DESCRIPTOR.services_by_name["ContextService"]
 METHODS = [m.name for m in SERVICE.methods]
+LONG_EXAMPLES = 1500  # make test-chaos; make test runs the 600 of the test below
 HOSTILE = [
     "\x00",
     f"{STORY}\x00",
@@ -190,6 +191,20 @@ async def _outcome(service: Service, method: str, body: bytes) -> grpc.StatusCod
 async def test_hostile_text_in_any_field_is_rejected_cleanly_or_stored_whole(
     fuzzed: Service, call: tuple[str, bytes]
 ) -> None:
+    await check_call(fuzzed, call)
+
+
+@pytest.mark.chaos
+@settings(max_examples=LONG_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(call=calls())
+async def test_many_more_hostile_calls_are_rejected_cleanly_or_stored_whole(
+    fuzzed: Service, call: tuple[str, bytes]
+) -> None:
+    await check_call(fuzzed, call)
+
+
+async def check_call(fuzzed: Service, call: tuple[str, bytes]) -> None:
+    """One call: never INTERNAL or UNKNOWN; a rejected call leaves the story's graph as it was."""
     # Arrange
     method, request = call
     before = await fuzzed.adapters.graph.load_story_graph(STORY)

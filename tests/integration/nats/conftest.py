@@ -9,29 +9,15 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from context_service.adapters.nats.streams import STREAMS, ensure_streams
 from context_service.local_servers import LocalServer, nats_server
+from tests.integration.nats.support import clean_streams
 from tests.support.servers import start_or_fail
-
-
-async def _clean(url: str) -> None:
-    """Ensure our streams, purge them and delete their consumers, so durables start from a clean slate."""
-    connection = await nats.connect(url)
-    js = connection.jetstream()
-    try:
-        await ensure_streams(js)
-        for spec in STREAMS:
-            for consumer in await js.consumers_info(spec.name):
-                await js.delete_consumer(spec.name, consumer.name)
-            await js.purge_stream(spec.name)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture
 async def nats_url(nats: LocalServer) -> str:
     """The session's nats-server, with PLANNING_EVENTS, ORCHESTRATOR_EVENTS and CONTEXT emptied."""
-    await _clean(nats.url)
+    await clean_streams(nats.url)
     return nats.url
 
 

@@ -24,6 +24,7 @@ from context_service.adapters.nats.consumers import AfterEffect
 from context_service.adapters.nats.publisher import OutboxPublisher
 from context_service.adapters.nats.runtime import Messaging
 from context_service.adapters.nats.settle import ConsumerSettings
+from context_service.adapters.nats.streams import STREAMS, ensure_streams
 from context_service.adapters.policy_file import load_policy
 from context_service.adapters.system import SystemClock
 from context_service.adapters.tokenizer import CharEstimateCounter
@@ -155,6 +156,20 @@ async def client(url: str) -> AsyncIterator[Client]:
     connection = await nats.connect(url, reconnect_time_wait=0.1, max_reconnect_attempts=-1)
     try:
         yield connection
+    finally:
+        await connection.close()
+
+
+async def clean_streams(url: str) -> None:
+    """Ensure our streams, purge them and delete their consumers, so durables start from a clean slate."""
+    connection = await nats.connect(url)
+    js = connection.jetstream()
+    try:
+        await ensure_streams(js)
+        for spec in STREAMS:
+            for consumer in await js.consumers_info(spec.name):
+                await js.delete_consumer(spec.name, consumer.name)
+            await js.purge_stream(spec.name)
     finally:
         await connection.close()
 
