@@ -220,10 +220,18 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def command(
-    *, targets: Sequence[str], nats_url: str, token: str, run_id: str, out: str, seconds: float
+    *,
+    targets: Sequence[str],
+    nats_url: str,
+    token: str,
+    run_id: str,
+    out: str,
+    seconds: float,
+    nats_pause: float = 0.04,
 ) -> list[str]:
     """The command line of a load process (story US-<run>, epic EP-<run>)."""
     argv = [sys.executable, "-m", "bench.load", "--nats", nats_url, "--token", token, "--run", run_id]
+    argv += ["--nats-pause", str(nats_pause)]
     argv += ["--story", f"US-{run_id}", "--epic", f"EP-{run_id}", "--out", out, "--seconds", str(seconds)]
     for target in targets:
         argv += ["--target", target]
