@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,20 +140,13 @@ async def loaded(run: Run, seconds: float = 90.0) -> AsyncIterator[subprocess.Po
             await asyncio.to_thread(load.wait, 40)
         except subprocess.TimeoutExpired:
             load.kill()
+            load.wait()
         stop.set()
         await asyncio.gather(*watches)
 
 
 def _acked(run: Run) -> int:
     return sum(1 for line in run.lines() if line["code"] == "OK")
-
-
-async def steady(run: Run, seconds: float) -> None:
-    """Let the load run on for a while."""
-    await asyncio.sleep(seconds)
-
-
-Fault = Callable[[Run], Awaitable[None]]
 
 
 def new_run(stack: Stack, services: list[Served]) -> Run:

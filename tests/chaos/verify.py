@@ -35,6 +35,7 @@ class Figures:
     attempts: int = 0
     errors_by_code: dict[str, int] = field(default_factory=dict)
     unexpected_codes: dict[str, int] = field(default_factory=dict)
+    outage_s: float | None = None  # from the fault until the dependency (or the successor) is back
     to_not_serving_s: float | None = None
     health_back_s: float | None = None
     recovery_s: float | None = None
@@ -152,12 +153,13 @@ async def measure(run: Run, figures: Figures) -> Figures:
     return figures
 
 
-def timings(run: Run, figures: Figures, target: str, *, fault: str, back: str) -> None:
-    """Time to NOT_SERVING after `fault`; health back and first acknowledged write after `back`."""
-    health = run.health[target]
-    figures.to_not_serving_s = _round(health.first("NOT_SERVING", run.marks[fault]))
-    figures.health_back_s = _round(health.first("SERVING", run.marks[back]))
-    firsts = [run.first_ok(op, run.marks[back]) for op in ("update", UPDATE_SUBJECT)]
+def timings(run: Run, figures: Figures, *, down: str, up: str) -> None:
+    """Time for `down` to stop serving after the fault; for `up` to serve, and writes to succeed, after the
+    dependency is back (one process, or the killed replica and its surviving peer)."""
+    figures.outage_s = _round(run.marks["back"] - run.marks["fault"])
+    figures.to_not_serving_s = _round(run.health[down].first("NOT_SERVING", run.marks["fault"]))
+    figures.health_back_s = _round(run.health[up].first("SERVING", run.marks["back"]))
+    firsts = [run.first_ok(op, run.marks["back"]) for op in ("update", UPDATE_SUBJECT)]
     known = [f for f in firsts if f is not None]
     recovered = [*known, figures.health_back_s] if len(known) == len(firsts) else []
     figures.recovery_s = _round(max(x for x in recovered if x is not None)) if recovered else None

@@ -38,7 +38,8 @@ STORY, GOOD_STORY, TASK, GOOD_TASK = "S-FUZZ", "S-GOOD", "T-FUZZ", "T-GOOD"
 PROJECT, EPIC, PLAN = "PR-FUZZ", "EP-FUZZ", "PL-FUZZ"
 VALKEY_DB = 5  # the gRPC fuzzer uses 4, the goldens 1-3
 NOW = "2026-11-21T10:00:00Z"
-HUGE_BYTES = 600_000  # under nats-server's 1 MB default max_payload
+HUGE_BYTES = 600_000
+CANARY = "canary-payload-c41f"  # under nats-server's 1 MB default max_payload
 Payload = dict[str, Any]
 
 
@@ -108,6 +109,7 @@ def hostile_payload(draw: st.DrawFn, subject: str) -> Payload:
         else:
             payload.pop(name, None)
     payload.update(draw(st.dictionaries(texts, values, max_size=2)))
+    payload.setdefault("description", CANARY)  # payload text: no log line may quote it
     return payload
 
 
@@ -158,6 +160,10 @@ class LogTail:
         ]
         return found[-1] if found else None
 
+    def quoting(self, text: str) -> list[Payload]:
+        """Lines that contain `text` anywhere."""
+        return [x for x in self.lines if text in json.dumps(x, ensure_ascii=False)]
+
     def errors(self) -> list[Payload]:
         """Error-level lines (an unexpected failure is one)."""
         return [x for x in self.lines if x.get("level") in {"error", "critical"}]
@@ -201,6 +207,7 @@ async def check_case(fuzzed: Fuzzed, subject: str, kind: str, body: bytes) -> st
     await publish(fuzzed.nc, subject, body)
     await send_good(fuzzed, subject, f"{fuzzed.cases}-{uuid.uuid4().hex[:6]}")
     assert fuzzed.log.errors() == [], fuzzed.log.errors()[:3]
+    assert fuzzed.log.quoting(CANARY) == [], fuzzed.log.quoting(CANARY)[:3]
     outcome = _hostile_outcome(fuzzed, body)
     if outcome == "dead_lettered":
         assert await fuzzed.graph.load_story_graph(STORY) == before, (subject, kind, body[:300])
