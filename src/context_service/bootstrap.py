@@ -37,6 +37,7 @@ from context_service.adapters.valkey.client import ValkeyClient
 from context_service.adapters.valkey.kv import ValkeyKeyValueStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.application.add_project_decision import AddProjectDecision
+from context_service.application.commit_step import CommitStep
 from context_service.application.create_story import CreateStory
 from context_service.application.create_task import CreateTask
 from context_service.application.fleet_events import FleetEvents
@@ -55,6 +56,7 @@ from context_service.observability.tracing import tracing
 from context_service.ports.errors import StoreTimeout, StoreUnavailable
 from context_service.ports.events import EventPublisher
 from context_service.ports.graph import (
+    CommitLog,
     GraphWriter,
     HistoryReader,
     NodeLocator,
@@ -70,7 +72,9 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 
-class GraphStore(StoryReader, NodeLocator, RelationshipReader, GraphWriter, HistoryReader, Protocol):
+class GraphStore(
+    StoryReader, NodeLocator, RelationshipReader, GraphWriter, CommitLog, HistoryReader, Protocol
+):
     """Every graph port at once (what a graph adapter provides)."""
 
 
@@ -132,34 +136,27 @@ def memory_adapters(
 def wire(adapters: Adapters, policy: ScopePolicy) -> Container:
     """Plain constructors, keyword arguments only."""
     a = adapters
+    commits = CommitStep(writer=a.graph, log=a.graph, publisher=a.publisher, clock=a.clock)
     use_cases = UseCases(
         get_context=GetContext(policy=policy, stories=a.graph, planning=a.planning, tokens=a.tokens),
         update_context=UpdateContext(
-            policy=policy,
-            stories=a.graph,
-            nodes=a.graph,
-            writer=a.graph,
-            idempotency=a.kv,
-            publisher=a.publisher,
-            clock=a.clock,
+            policy=policy, stories=a.graph, nodes=a.graph, commits=commits, idempotency=a.kv, clock=a.clock
         ),
         rehydrate_session=RehydrateSession(
             policy=policy, stories=a.graph, planning=a.planning, handoffs=a.planning, clock=a.clock
         ),
         validate_scope=ValidateScope(policy=policy),
-        create_story=CreateStory(stories=a.graph, writer=a.graph, specs=a.planning, clock=a.clock),
-        create_task=CreateTask(policy=policy, nodes=a.graph, writer=a.graph, clock=a.clock),
-        add_project_decision=AddProjectDecision(nodes=a.graph, writer=a.graph, ids=a.ids, clock=a.clock),
+        create_story=CreateStory(stories=a.graph, commits=commits, specs=a.planning, clock=a.clock),
+        create_task=CreateTask(policy=policy, nodes=a.graph, commits=commits, clock=a.clock),
+        add_project_decision=AddProjectDecision(nodes=a.graph, commits=commits, ids=a.ids, clock=a.clock),
         transition_phase=TransitionPhase(
-            stories=a.graph, writer=a.graph, specs=a.planning, publisher=a.publisher, ids=a.ids, clock=a.clock
+            stories=a.graph, commits=commits, specs=a.planning, ids=a.ids, clock=a.clock
         ),
         get_graph_relationships=GetGraphRelationships(relationships=a.graph),
     )
-    fleet_events = FleetEvents(
-        policy=policy, stories=a.graph, nodes=a.graph, writer=a.graph, publisher=a.publisher, clock=a.clock
-    )
+    fleet_events = FleetEvents(policy=policy, stories=a.graph, nodes=a.graph, commits=commits)
     return Container(
-        use_cases, RegisterPlanning(writer=a.graph, clock=a.clock), adapters, policy, fleet_events
+        use_cases, RegisterPlanning(commits=commits, clock=a.clock), adapters, policy, fleet_events
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 from context_service.adapters.memory.events import InMemoryEventPublisher
 from context_service.adapters.memory.graph import InMemoryGraph
 from context_service.adapters.policy_file import load_policy
+from context_service.application.commit_step import CommitStep
 from context_service.application.fleet_events import FleetEvents
 from context_service.application.fleet_inputs import (
     DeliberatedDecision,
@@ -51,9 +52,8 @@ def policy() -> ScopePolicy:
 def world(policy: ScopePolicy) -> World:
     """A fresh in-memory world."""
     graph, published = InMemoryGraph(), InMemoryEventPublisher()
-    events = FleetEvents(
-        policy=policy, stories=graph, nodes=graph, writer=graph, publisher=published, clock=FixedClock()
-    )
+    commits = CommitStep(writer=graph, log=graph, publisher=published, clock=FixedClock())
+    events = FleetEvents(policy=policy, stories=graph, nodes=graph, commits=commits)
     return World(events, graph, published)
 
 

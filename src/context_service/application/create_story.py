@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from context_service.application.common import require_phase
+from context_service.application.commit_step import CommitStep
+from context_service.application.common import RequestMeta, require_phase
 from context_service.domain.limits import limit_text, require_id, require_text
 from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
 from context_service.domain.timefmt import iso_from_ms
 from context_service.domain.vocabulary import Phase
-from context_service.ports.graph import GraphWriter, StoryReader
+from context_service.ports.graph import StoryReader
 from context_service.ports.planning import SpecWriter
 from context_service.ports.system import Clock
 
@@ -26,9 +27,9 @@ class StoryCreated:
 class CreateStory:
     """Writes the Story node (MERGE, created_at kept) and the story spec read-model."""
 
-    def __init__(self, *, stories: StoryReader, writer: GraphWriter, specs: SpecWriter, clock: Clock) -> None:
+    def __init__(self, *, stories: StoryReader, commits: CommitStep, specs: SpecWriter, clock: Clock) -> None:
         self._stories = stories
-        self._writer = writer
+        self._commits = commits
         self._specs = specs
         self._clock = clock
 
@@ -57,7 +58,7 @@ class CreateStory:
             "epic_id": "",
         }
         batch = WriteBatch(story_id, (Mutation(NodeKind.STORY, story_id, on_create=on_create),))
-        committed = await self._writer.commit(batch)
+        committed = await self._commits.run(batch, RequestMeta())
         spec = {
             "story_id": story_id,
             "title": title,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
-from context_service.application.common import RequestMeta, publish_updated, require_phase
+from context_service.application.commit_step import CommitStep
+from context_service.application.common import RequestMeta, require_phase
 from context_service.application.fleet_batches import (
     decision_mutations,
     dispatch_mutations,
@@ -30,16 +31,13 @@ from context_service.application.fleet_inputs import (
     TaskDispatched,
 )
 from context_service.application.planning_nodes import epic_mutation, project_mutation
-from context_service.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from context_service.domain.errors import InvalidArgument, NotFound
 from context_service.domain.limits import limit_text, optional_id, require_id, require_text
 from context_service.domain.mutations import CommitResult, Link, LinkKind, Mutation, NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.timefmt import iso_from_ms
 from context_service.domain.vocabulary import Phase
-from context_service.ports.errors import DanglingLink, OwnershipConflict, StoryMissing
-from context_service.ports.events import EventPublisher
-from context_service.ports.graph import GraphWriter, NodeLocator, StoryReader
-from context_service.ports.system import Clock
+from context_service.ports.graph import NodeLocator, StoryReader
 
 __all__ = ["EventMeta", "FleetEvents", "NotYetKnown"]
 
@@ -63,16 +61,12 @@ class FleetEvents:
         policy: ScopePolicy,
         stories: StoryReader,
         nodes: NodeLocator,
-        writer: GraphWriter,
-        publisher: EventPublisher,
-        clock: Clock,
+        commits: CommitStep,
     ) -> None:
         self._policy = policy
         self._stories = stories
         self._nodes = nodes
-        self._writer = writer
-        self._publisher = publisher
-        self._clock = clock
+        self._commits = commits
 
     async def project_created(self, event: ProjectCreated, meta: EventMeta) -> None:
         """Upsert the project."""
@@ -84,7 +78,7 @@ class FleetEvents:
             status=enum_value(event.status, "ACTIVE"),
             created_at_ms=event.created_at_ms or meta.occurred_at_ms,
         )
-        await self._commit(WriteBatch("", (project,)))
+        await self._commit(WriteBatch("", (project,)), meta)
 
     async def epic_created(self, event: EpicCreated, meta: EventMeta) -> None:
         """Upsert the epic under its project (which must be known)."""
@@ -97,7 +91,7 @@ class FleetEvents:
             status=enum_value(event.status, "ACTIVE"),
             created_at_ms=event.created_at_ms or meta.occurred_at_ms,
         )
-        await self._commit(WriteBatch("", (epic,)), parent=("project", project_id))
+        await self._commit(WriteBatch("", (epic,)), meta, parent=("project", project_id))
 
     async def story_created(self, event: StoryCreated, meta: EventMeta) -> None:
         """Upsert the story under its epic (which must be known); a new story starts in its initial phase."""
@@ -119,7 +113,7 @@ class FleetEvents:
         }
         link = Link(LinkKind.CONTAINS_STORY, NodeKind.EPIC, epic_id, incoming=True)
         story = Mutation(NodeKind.STORY, story_id, fields=fields, on_create=on_create, links=(link,))
-        await self._commit(WriteBatch(story_id, (story,)), parent=("epic", epic_id))
+        await self._commit(WriteBatch(story_id, (story,)), meta, parent=("epic", epic_id))
 
     async def task_created(self, event: TaskCreated, meta: EventMeta) -> None:
         """Upsert the task in its story (given, or its plan's) and link it to its plan."""
@@ -128,7 +122,7 @@ class FleetEvents:
         story_id = await self._owner(NodeKind.PLAN, plan_id, event.story_id)
         role = self._role(event.role)
         mutation = task_mutation(event, task_id, story_id, role, iso_from_ms(meta.occurred_at_ms))
-        await self._commit(WriteBatch(story_id, (mutation,)))
+        await self._commit(WriteBatch(story_id, (mutation,)), meta)
 
     async def story_transitioned(self, event: StoryTransitioned, meta: EventMeta) -> str:
         """Record the transition and the story's new phase, announce it; returns the transition id."""
@@ -148,9 +142,10 @@ class FleetEvents:
             limit_text(event.rationale, "rationale").strip(),
             meta.occurred_at_ms,
         )
-        batch = WriteBatch(story_id, mutations, request_id=meta.idempotency_key)
-        committed = await self._commit(batch)
-        await self._announce(story_id, committed, [("PHASE", transition_id)], transition_id, meta)
+        batch = WriteBatch(
+            story_id, mutations, request_id=meta.idempotency_key, changed=(("PHASE", transition_id),)
+        )
+        await self._commit(batch, meta, event_key=transition_id)
         return transition_id
 
     async def plan_approved(self, event: PlanApproved, meta: EventMeta) -> None:
@@ -164,7 +159,7 @@ class FleetEvents:
             comment=limit_text(event.comment, "comment").strip(),
             at_ms=meta.occurred_at_ms,
         )
-        await self._commit(WriteBatch(story_id, mutations))
+        await self._commit(WriteBatch(story_id, mutations), meta)
 
     async def deliberation_completed(self, event: DeliberationCompleted, meta: EventMeta) -> int:
         """Upsert each decision, bump the story's version once (with history), announce; the new version."""
@@ -190,11 +185,9 @@ class FleetEvents:
             bump_version=True,
             history=planned.history(found),
             request_id=meta.idempotency_key,
+            changed=tuple(("DECISION", m.node_id) for m in planned.mutations),
         )
-        committed = await self._commit(batch)
-        changed = [("DECISION", m.node_id) for m in planned.mutations]
-        await self._announce(story_id, committed, changed, f"v{committed.version}", meta)
-        return committed.version
+        return (await self._commit(batch, meta)).version
 
     async def task_dispatched(self, event: TaskDispatched, meta: EventMeta) -> None:
         """Set the task IN_PROGRESS and record the dispatch."""
@@ -215,7 +208,7 @@ class FleetEvents:
             role=self._role(event.role),
             at_ms=meta.occurred_at_ms,
         )
-        await self._commit(WriteBatch(where.story_id, mutations))
+        await self._commit(WriteBatch(where.story_id, mutations), meta)
 
     def _role(self, raw: str) -> str:
         """A known role normalised; other fleet roles are kept (lower-case) rather than losing the event."""
@@ -233,34 +226,16 @@ class FleetEvents:
             raise NotYetKnown(kind.value.lower(), node_id)
         return where.story_id
 
-    async def _commit(self, batch: WriteBatch, parent: tuple[str, str] | None = None) -> CommitResult:
-        """Commit; a missing story or parent is not known yet, a foreign id is a conflict."""
-        try:
-            return await self._writer.commit(batch)
-        except StoryMissing:
-            raise NotYetKnown("story", batch.story_id) from None
-        except DanglingLink:
-            if parent is None:
-                raise
-            raise NotYetKnown(*parent) from None
-        except OwnershipConflict as exc:
-            raise AlreadyExists(str(exc)) from None
-
-    async def _announce(
+    async def _commit(
         self,
-        story_id: str,
-        committed: CommitResult,
-        changed: list[tuple[str, str]],
-        event_key: str,
+        batch: WriteBatch,
         meta: EventMeta,
-    ) -> None:
-        """Publish context.events.updated; a replayed commit announces again under the same key."""
-        await publish_updated(
-            self._publisher,
-            story_id=story_id,
-            version=committed.version,
-            changed=changed,
-            event_key=event_key,
-            now_ms=self._clock.now_ms(),
-            meta=RequestMeta(correlation_id=meta.correlation_id, idempotency_key=meta.idempotency_key),
+        *,
+        parent: tuple[str, str] | None = None,
+        event_key: str = "",
+    ) -> CommitResult:
+        """Commit and announce; a missing story or parent is not known yet (its own event may still come)."""
+        request = RequestMeta(correlation_id=meta.correlation_id, idempotency_key=meta.idempotency_key)
+        return await self._commits.run(
+            batch, request, event_key=event_key, missing=NotYetKnown, parent=parent
         )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from context_service.application.commit_step import CommitStep
+from context_service.application.common import RequestMeta
 from context_service.domain.limits import limit_text, require_id, require_text
 from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, WriteBatch
-from context_service.ports.graph import GraphWriter
 from context_service.ports.system import Clock
 
 
@@ -49,8 +50,8 @@ def epic_mutation(
 class RegisterPlanning:
     """MERGE Project and Epic nodes and link stories to epics."""
 
-    def __init__(self, *, writer: GraphWriter, clock: Clock) -> None:
-        self._writer = writer
+    def __init__(self, *, commits: CommitStep, clock: Clock) -> None:
+        self._commits = commits
         self._clock = clock
 
     async def project(self, project_id: str, name: str, description: str = "", owner: str = "") -> None:
@@ -63,7 +64,7 @@ class RegisterPlanning:
             status="ACTIVE",
             created_at_ms=self._clock.now_ms(),
         )
-        await self._writer.commit(WriteBatch("", (mutation,)))
+        await self._commits.run(WriteBatch("", (mutation,)), RequestMeta())
 
     async def epic(self, epic_id: str, project_id: str, title: str, description: str = "") -> None:
         """Upsert an epic under its project."""
@@ -75,7 +76,7 @@ class RegisterPlanning:
             status="ACTIVE",
             created_at_ms=self._clock.now_ms(),
         )
-        await self._writer.commit(WriteBatch("", (mutation,)))
+        await self._commits.run(WriteBatch("", (mutation,)), RequestMeta())
 
     async def link_story(self, epic_id: str, story_id: str) -> None:
         """(Epic)-[:CONTAINS_STORY]->(Story), and the story's epic_id."""
@@ -83,4 +84,4 @@ class RegisterPlanning:
         mutation = Mutation(
             NodeKind.STORY, require_id(story_id, "story_id"), fields={"epic_id": epic_id}, links=(link,)
         )
-        await self._writer.commit(WriteBatch(story_id, (mutation,)))
+        await self._commits.run(WriteBatch(story_id, (mutation,)), RequestMeta())

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from context_service.application.common import (
-    RequestMeta,
-    commit,
-    publish_updated,
-    require_phase,
-    require_story,
-)
+from context_service.application.commit_step import CommitStep
+from context_service.application.common import RequestMeta, require_phase, require_story
 from context_service.application.fleet_batches import transition_mutations
 from context_service.domain.errors import FailedPrecondition
 from context_service.domain.limits import limit_text, require_id
 from context_service.domain.mutations import WriteBatch
 from context_service.domain.timefmt import iso_from_ms
 from context_service.ports.errors import PreconditionFailed
-from context_service.ports.events import EventPublisher
-from context_service.ports.graph import GraphWriter, StoryReader
+from context_service.ports.graph import StoryReader
 from context_service.ports.planning import SpecWriter
 from context_service.ports.system import Clock, IdGenerator
 
@@ -39,16 +33,14 @@ class TransitionPhase:
         self,
         *,
         stories: StoryReader,
-        writer: GraphWriter,
+        commits: CommitStep,
         specs: SpecWriter,
-        publisher: EventPublisher,
         ids: IdGenerator,
         clock: Clock,
     ) -> None:
         self._stories = stories
-        self._writer = writer
+        self._commits = commits
         self._specs = specs
-        self._publisher = publisher
         self._ids = ids
         self._clock = clock
 
@@ -76,19 +68,10 @@ class TransitionPhase:
             story_id, transition_id, source, target.value, rationale=rationale, now_ms=now_ms
         )
         try:
-            committed = await commit(self._writer, batch)
+            await self._commits.run(batch, meta or RequestMeta(), event_key=transition_id)
         except PreconditionFailed as exc:
             raise _wrong_phase(story_id, exc.actual, source) from None
         await self._specs.merge_spec(story_id, {"current_phase": target.value})
-        await publish_updated(
-            self._publisher,
-            story_id=story_id,
-            version=committed.version,
-            changed=[("PHASE", transition_id)],
-            event_key=transition_id,
-            now_ms=now_ms,
-            meta=meta or RequestMeta(),
-        )
         return PhaseChanged(story_id, target.value, iso_from_ms(now_ms))
 
 
@@ -97,7 +80,7 @@ def _transition_batch(
 ) -> WriteBatch:
     """The PhaseTransition node and the story's new phase, committed only if the phase is still `source`."""
     mutations = transition_mutations(story_id, transition_id, (source, target), rationale, now_ms)
-    return WriteBatch(story_id, mutations, expect_phase=source)
+    return WriteBatch(story_id, mutations, expect_phase=source, changed=(("PHASE", transition_id),))
 
 
 def _wrong_phase(story_id: str, actual: str, expected: str) -> FailedPrecondition:

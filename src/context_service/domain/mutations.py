@@ -98,6 +98,8 @@ class WriteBatch:
     - `expect_phase`: commit only if the story's current phase equals it (else PreconditionFailed).
     - `bump_version`: increase the story's context_version by one and stamp `history` with it.
     - `request_id`: when already recorded for the story, nothing is written (exactly-once retries).
+    - `changed`: the (entity type, id) pairs the batch announces; kept with the request's commit record so
+      a replay announces exactly what the first commit did.
     """
 
     story_id: str
@@ -106,12 +108,14 @@ class WriteBatch:
     bump_version: bool = False
     history: tuple[ChangeRecord, ...] = ()
     request_id: str = ""
+    changed: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
 class CommitResult:
-    """What a committed batch left behind."""
+    """What a committed batch left behind (`changed`: what it announces, also when replayed)."""
 
     version: int
     current_phase: str
     replayed: bool = False
+    changed: tuple[tuple[str, str], ...] = ()

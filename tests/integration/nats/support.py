@@ -30,7 +30,6 @@ from context_service.adapters.policy_file import load_policy
 from context_service.adapters.system import SystemClock
 from context_service.adapters.tokenizer import CharEstimateCounter
 from context_service.application.create_task import TaskRequest
-from context_service.application.fleet_events import FleetEvents
 from context_service.bootstrap import Container, memory_adapters, wire
 from context_service.config import NatsSettings
 from context_service.domain.model import Story
@@ -119,9 +118,7 @@ def build_app(
     publisher = OutboxPublisher(kv=kv, clock=clock)
     adapters = memory_adapters(graph=graph, clock=clock, ids=SequentialIds(), tokens=CharEstimateCounter())
     container = wire(dataclasses.replace(adapters, kv=kv, publisher=publisher), load_policy())
-    fleet = FleetEvents(
-        policy=container.policy, stories=graph, nodes=graph, writer=graph, publisher=publisher, clock=clock
-    )
+    fleet = container.fleet_events
     messaging = Messaging(
         settings=NatsSettings(NATS_URL=url),
         use_cases=container.use_cases,

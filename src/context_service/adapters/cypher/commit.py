@@ -8,6 +8,7 @@ row and the adapter retries: a single statement is atomic on both engines.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -92,15 +93,21 @@ def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     known = Known()
     for name, node_id, owner, _status, plan_id, extra in rows:
         if name == "":
-            phase, version, revision, done_version, done_phase = extra
-            replay = (
-                None if done_version is None else CommitResult(int(done_version), _text(done_phase), True)
-            )
+            phase, version, revision, *done = extra
+            replay = _replay(*done)
             known.story = StoryState(_text(phase), int(version), int(revision), replay)
             continue
         plan_owner = None if extra is None or extra[0] is None else str(extra[0])
         known.nodes[(name, str(node_id))] = NodeState(_text(owner), _text(plan_id), plan_owner)
     return known
+
+
+def _replay(version: Any, phase: Any, changed: Any) -> CommitResult | None:
+    """The commit record of a request already applied (None when there is none)."""
+    if version is None:
+        return None
+    pairs = tuple((str(t), str(i)) for t, i in json.loads(changed or "[]"))
+    return CommitResult(int(version), _text(phase), replayed=True, changed=pairs)
 
 
 class _Builder:
@@ -260,5 +267,6 @@ def _finish(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
             -1,
             f"MERGE (cr:{COMMIT_LABEL} {{id: {b.param('commit', commit_id(batch))}}}) "
             f"SET cr.version = s.context_version, cr.current_phase = s.current_phase, "
+            f"cr.changed = {b.param('changed', json.dumps(batch.changed))}, "
             f"cr.story_id = s.id MERGE (s)-[:{HAS_COMMIT}]->(cr)",
         )

@@ -145,6 +145,12 @@ class CypherGraph:
         rows = await self._read(q.HISTORY, params, "history")
         return [ChangeRecord(**{f: row[0][f] for f in CHANGE_FIELDS}) for row in rows]
 
+    async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
+        """The commit record of an applied request, or None; one round trip."""
+        text, params = preflight_query(WriteBatch(story_id, (), request_id=request_id))
+        known = read_preflight(await self._read(text, params, "committed"))
+        return known.story.replay if known.story is not None else None
+
     async def commit(self, batch: WriteBatch) -> CommitResult:
         """Apply the whole batch in one statement or nothing; retried while another writer wins the story."""
         lock = self._story_locks.setdefault(batch.story_id, asyncio.Lock())
@@ -168,4 +174,4 @@ class CypherGraph:
         if not rows:
             raise _Contended
         version, phase = rows[0]
-        return CommitResult(version=int(version), current_phase=str(phase))
+        return CommitResult(version=int(version), current_phase=str(phase), changed=batch.changed)

@@ -71,12 +71,17 @@ class InMemoryGraph:
             records = [r for r in records if r.version < before_version]
         return list(reversed(records))[:limit]
 
+    async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
+        """The recorded result of an applied request, or None."""
+        done = self._requests.get(story_id, {}).get(request_id)
+        return None if done is None else replace(done, replayed=True)
+
     async def commit(self, batch: WriteBatch) -> CommitResult:
         """Apply the whole batch or nothing."""
         async with self._lock:
-            done = self._requests.get(batch.story_id, {}).get(batch.request_id) if batch.request_id else None
+            done = await self.committed(batch.story_id, batch.request_id) if batch.request_id else None
             if done is not None:
-                return CommitResult(done.version, done.current_phase, replayed=True)
+                return done
             tx = Transaction(self._graph)
             try:
                 result = self._apply(tx, batch)
@@ -99,7 +104,8 @@ class InMemoryGraph:
         if batch.bump_version:
             version += 1
             tx.set_node(story_key, {**story, "context_version": version})
-        return CommitResult(version=version, current_phase=str(story.get("current_phase", "")))
+        phase = str(story.get("current_phase", ""))
+        return CommitResult(version=version, current_phase=phase, changed=batch.changed)
 
     def _check_phase(self, batch: WriteBatch, story_key: NodeKey) -> None:
         if batch.expect_phase is None:
