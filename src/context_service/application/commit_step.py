@@ -7,13 +7,8 @@ retry is what publishes `context.events.updated`; if it did not, the outbox and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from context_service.application.common import RequestMeta, publish_updated
-from context_service.domain.errors import AlreadyExists, NotFound
 from context_service.domain.mutations import CommitResult, WriteBatch
-from context_service.ports.errors import DanglingLink, OwnershipConflict, StoryMissing
 from context_service.ports.events import EventPublisher
 from context_service.ports.graph import CommitLog, GraphWriter
 from context_service.ports.system import Clock
@@ -36,12 +31,9 @@ class CommitStep:
         meta: RequestMeta,
         *,
         event_key: str = "",
-        missing: type[NotFound] = NotFound,
-        parent: tuple[str, str] | None = None,
     ) -> CommitResult:
-        """Commit and announce; a missing story (or `parent`, when given) raises `missing`."""
-        with _translated(batch, missing, parent):
-            committed = await self._writer.commit(batch)
+        """Commit, then announce what the batch changed (under `event_key`, by default the new version)."""
+        committed = await self._writer.commit(batch)
         await self._announce(batch.story_id, committed, meta, event_key)
         return committed
 
@@ -68,18 +60,3 @@ class CommitStep:
             now_ms=self._clock.now_ms(),
             meta=meta,
         )
-
-
-@contextmanager
-def _translated(batch: WriteBatch, missing: type[NotFound], parent: tuple[str, str] | None) -> Iterator[None]:
-    """The port's missing-story, missing-parent and foreign-id errors as domain errors."""
-    try:
-        yield
-    except StoryMissing:
-        raise missing("story", batch.story_id) from None
-    except DanglingLink:
-        if parent is None:
-            raise
-        raise missing(*parent) from None
-    except OwnershipConflict as exc:
-        raise AlreadyExists(str(exc)) from None

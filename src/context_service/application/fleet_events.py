@@ -91,7 +91,7 @@ class FleetEvents:
             status=enum_value(event.status, "ACTIVE"),
             created_at_ms=event.created_at_ms or meta.occurred_at_ms,
         )
-        await self._commit(WriteBatch("", (epic,)), meta, parent=("project", project_id))
+        await self._commit(WriteBatch("", (epic,)), meta)
 
     async def story_created(self, event: StoryCreated, meta: EventMeta) -> None:
         """Upsert the story under its epic (which must be known); a new story starts in its initial phase."""
@@ -113,7 +113,7 @@ class FleetEvents:
         }
         link = Link(LinkKind.CONTAINS_STORY, NodeKind.EPIC, epic_id, incoming=True)
         story = Mutation(NodeKind.STORY, story_id, fields=fields, on_create=on_create, links=(link,))
-        await self._commit(WriteBatch(story_id, (story,)), meta, parent=("epic", epic_id))
+        await self._commit(WriteBatch(story_id, (story,)), meta)
 
     async def task_created(self, event: TaskCreated, meta: EventMeta) -> None:
         """Upsert the task in its story (given, or its plan's) and link it to its plan."""
@@ -226,16 +226,7 @@ class FleetEvents:
             raise NotYetKnown(kind.value.lower(), node_id)
         return where.story_id
 
-    async def _commit(
-        self,
-        batch: WriteBatch,
-        meta: EventMeta,
-        *,
-        parent: tuple[str, str] | None = None,
-        event_key: str = "",
-    ) -> CommitResult:
-        """Commit and announce; a missing story or parent is not known yet (its own event may still come)."""
+    async def _commit(self, batch: WriteBatch, meta: EventMeta, *, event_key: str = "") -> CommitResult:
+        """Commit and announce through the one commit step."""
         request = RequestMeta(correlation_id=meta.correlation_id, idempotency_key=meta.idempotency_key)
-        return await self._commits.run(
-            batch, request, event_key=event_key, missing=NotYetKnown, parent=parent
-        )
+        return await self._commits.run(batch, request, event_key=event_key)

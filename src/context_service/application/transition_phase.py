@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from context_service.application.commit_step import CommitStep
 from context_service.application.common import RequestMeta, require_phase, require_story
 from context_service.application.fleet_batches import transition_mutations
-from context_service.domain.errors import FailedPrecondition
 from context_service.domain.limits import limit_text, require_id
 from context_service.domain.mutations import WriteBatch
 from context_service.domain.timefmt import iso_from_ms
-from context_service.ports.errors import PreconditionFailed
 from context_service.ports.graph import StoryReader
 from context_service.ports.planning import SpecWriter
 from context_service.ports.system import Clock, IdGenerator
@@ -67,10 +65,7 @@ class TransitionPhase:
         batch = _transition_batch(
             story_id, transition_id, source, target.value, rationale=rationale, now_ms=now_ms
         )
-        try:
-            await self._commits.run(batch, meta or RequestMeta(), event_key=transition_id)
-        except PreconditionFailed as exc:
-            raise _wrong_phase(story_id, exc.actual, source) from None
+        await self._commits.run(batch, meta or RequestMeta(), event_key=transition_id)
         await self._specs.merge_spec(story_id, {"current_phase": target.value})
         return PhaseChanged(story_id, target.value, iso_from_ms(now_ms))
 
@@ -81,7 +76,3 @@ def _transition_batch(
     """The PhaseTransition node and the story's new phase, committed only if the phase is still `source`."""
     mutations = transition_mutations(story_id, transition_id, (source, target), rationale, now_ms)
     return WriteBatch(story_id, mutations, expect_phase=source, changed=(("PHASE", transition_id),))
-
-
-def _wrong_phase(story_id: str, actual: str, expected: str) -> FailedPrecondition:
-    return FailedPrecondition(f"story '{story_id}' is in phase {actual}, not {expected}")
