@@ -10,12 +10,9 @@ from context_service.adapters.memory.events import InMemoryEventPublisher
 from context_service.adapters.policy_file import load_policy
 from context_service.adapters.tokenizer import CharEstimateCounter
 from context_service.application.common import UPDATED_SUBJECT, RequestMeta
-from context_service.application.fleet_inputs import (
-    DeliberatedDecision,
-    DeliberationCompleted,
-    EventMeta,
-    StoryTransitioned,
-)
+from context_service.application.create_story import StoryRequest
+from context_service.application.record_deliberation import DeliberatedDecision, DeliberationCompleted
+from context_service.application.transition_phase import TransitionRequest
 from context_service.application.update_context import UpdateRequest
 from context_service.bootstrap import Container, memory_adapters, wire
 from context_service.domain.changes import RawChange
@@ -60,7 +57,7 @@ async def container(outbox: CrashOnceOutbox) -> Container:
     """The in-memory service with the crashing outbox, holding one story with one task."""
     adapters = memory_adapters(clock=FixedClock(), ids=SequentialIds(), tokens=CharEstimateCounter())
     wired = wire(dataclasses.replace(adapters, publisher=outbox), load_policy())
-    await wired.use_cases.create_story.execute(STORY_ID, "Checkout")
+    await wired.use_cases.create_story.execute(StoryRequest(STORY_ID, "Checkout"))
     await wired.use_cases.update_context.execute(
         UpdateRequest(
             STORY_ID, "", "developer", (RawChange("CREATE", "SUBTASK", "T-1", '{"title": "Form"}'),)
@@ -127,13 +124,13 @@ async def test_a_redelivered_deliberation_after_a_crash_announces_once(
 ) -> None:
     # Arrange
     event = DeliberationCompleted("T-1", (DeliberatedDecision(title="Use Stripe"),), story_id=STORY_ID)
-    meta = EventMeta(idempotency_key=KEY, correlation_id="corr-1", occurred_at_ms=1_793_534_400_000)
+    meta = RequestMeta("corr-1", KEY, occurred_at_ms=1_793_534_400_000)
     with pytest.raises(Crash):
-        await container.fleet_events.deliberation_completed(event, meta)
+        await container.use_cases.record_deliberation.execute(event, meta)
 
     # Act
-    version = await container.fleet_events.deliberation_completed(event, meta)
-    await container.fleet_events.deliberation_completed(event, meta)
+    version = await container.use_cases.record_deliberation.execute(event, meta)
+    await container.use_cases.record_deliberation.execute(event, meta)
 
     # Assert
     [announced] = outbox.updated()
@@ -145,15 +142,15 @@ async def test_a_redelivered_transition_after_a_crash_announces_once(
     container: Container, outbox: CrashOnceOutbox
 ) -> None:
     # Arrange
-    event = StoryTransitioned(STORY_ID, "BUILD", from_phase="DESIGN")
-    meta = EventMeta(idempotency_key=KEY, correlation_id="corr-1", occurred_at_ms=1_793_534_400_000)
+    event = TransitionRequest(STORY_ID, "BUILD", from_phase="DESIGN")
+    meta = RequestMeta("corr-1", KEY, occurred_at_ms=1_793_534_400_000)
     with pytest.raises(Crash):
-        await container.fleet_events.story_transitioned(event, meta)
+        await container.use_cases.transition_phase.execute(event, meta)
 
     # Act
-    transition_id = await container.fleet_events.story_transitioned(event, meta)
+    changed = await container.use_cases.transition_phase.execute(event, meta)
 
     # Assert
     [announced] = outbox.updated()
-    assert announced.payload["changed"] == [{"entity_type": "PHASE", "entity_id": transition_id}]
-    assert announced.idempotency_key == f"context.updated:{STORY_ID}:{transition_id}"
+    assert announced.payload["changed"] == [{"entity_type": "PHASE", "entity_id": changed.transition_id}]
+    assert announced.idempotency_key == f"context.updated:{STORY_ID}:{changed.transition_id}"

@@ -25,30 +25,22 @@ class CommitStep:
         self._publisher = publisher
         self._clock = clock
 
-    async def run(
-        self,
-        batch: WriteBatch,
-        meta: RequestMeta,
-        *,
-        event_key: str = "",
-    ) -> CommitResult:
-        """Commit, then announce what the batch changed (under `event_key`, by default the new version)."""
+    async def run(self, batch: WriteBatch, meta: RequestMeta) -> CommitResult:
+        """Commit, then announce what the batch changed (replayed or not)."""
         committed = await self._writer.commit(batch)
-        await self._announce(batch.story_id, committed, meta, event_key)
+        await self._announce(batch.story_id, committed, meta)
         return committed
 
-    async def replayed(self, story_id: str, meta: RequestMeta, *, event_key: str = "") -> CommitResult | None:
+    async def replayed(self, story_id: str, meta: RequestMeta) -> CommitResult | None:
         """The earlier commit of this request (announced again), or None when the request is new."""
         if not meta.idempotency_key:
             return None
         done = await self._log.committed(story_id, meta.idempotency_key)
         if done is not None:
-            await self._announce(story_id, done, meta, event_key)
+            await self._announce(story_id, done, meta)
         return done
 
-    async def _announce(
-        self, story_id: str, committed: CommitResult, meta: RequestMeta, event_key: str
-    ) -> None:
+    async def _announce(self, story_id: str, committed: CommitResult, meta: RequestMeta) -> None:
         if not committed.changed:
             return
         await publish_updated(
@@ -56,7 +48,7 @@ class CommitStep:
             story_id=story_id,
             version=committed.version,
             changed=committed.changed,
-            event_key=event_key or f"v{committed.version}",
+            event_key=committed.event_key or f"v{committed.version}",
             now_ms=self._clock.now_ms(),
             meta=meta,
         )

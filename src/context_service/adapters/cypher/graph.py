@@ -174,4 +174,6 @@ class CypherGraph:
         if not rows:
             raise _Contended
         version, phase = rows[0]
-        return CommitResult(version=int(version), current_phase=str(phase), changed=batch.changed)
+        return CommitResult(
+            int(version), str(phase), changed=batch.changed, event_key=batch.announced_as(int(version))
+        )

@@ -105,7 +105,7 @@ class InMemoryGraph:
             version += 1
             tx.set_node(story_key, {**story, "context_version": version})
         phase = str(story.get("current_phase", ""))
-        return CommitResult(version=version, current_phase=phase, changed=batch.changed)
+        return CommitResult(version, phase, changed=batch.changed, event_key=batch.announced_as(version))
 
     def _check_phase(self, batch: WriteBatch, story_key: NodeKey) -> None:
         if batch.expect_phase is None:
