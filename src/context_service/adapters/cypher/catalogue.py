@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from context_service.domain.mutations import STORY_EDGES, LinkKind, NodeKind
+from context_service.domain.mutations import CONTENT_REVISION, STORY_EDGES, LinkKind, NodeKind
 
 Params = dict[str, Any]
 
@@ -19,7 +19,7 @@ COMMIT_LABEL = "CommitRecord"
 HAS_CHANGE = "HAS_CHANGE"
 HAS_COMMIT = "HAS_COMMIT"
 # Node properties the adapters keep for themselves (stripped from every projection).
-REVISION = "_rev"
+REVISION = CONTENT_REVISION
 
 NODE_LABELS = frozenset(k.value for k in NodeKind)
 SCHEMA_LABELS = tuple(sorted(NODE_LABELS | {CHANGE_LABEL, COMMIT_LABEL}))
