@@ -296,6 +296,11 @@ def record(entity_id: str, *, operation: str = "UPDATE", entity_type: str = "SUB
     )
 
 
+def plain(r: ChangeRecord) -> ChangeRecord:
+    """A stored record without what only the store knows (seq, digests), to compare with `stamped`."""
+    return replace(r, seq=0, digest_before="", digest_after="")
+
+
 def stamped(entity_id: str, version: int, request_id: str = "") -> ChangeRecord:
     """What `record(entity_id)` reads back as once committed at `version`."""
     return replace(record(entity_id), version=version, request_id=request_id)
