@@ -243,7 +243,7 @@ def expected_transition(
 
 
 def project(project_id: str, *relates_to: str, **fields: Scalar) -> Mutation:
-    """A Project as RegisterPlanning writes it (outside any story), optionally RELATES_TO others."""
+    """A Project as RecordProject writes it (outside any story), optionally RELATES_TO others."""
     values: dict[str, Scalar] = {
         "name": f"Project {project_id}",
         "description": "",
