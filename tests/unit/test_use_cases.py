@@ -201,27 +201,6 @@ async def test_retry_after_the_kv_record_is_lost_still_commits_once(policy: Scop
     )
 
 
-async def test_a_retry_replaying_the_commit_announces_the_same_version_under_the_same_key(
-    policy: ScopePolicy,
-) -> None:
-    # Arrange: the first attempt committed but its announcement and KV record were lost with its process
-    publisher = FailingPublisher()
-    container = build(policy, publisher=publisher)
-    await seed(container)
-    meta = RequestMeta(idempotency_key=IDEMPOTENCY_KEY)
-    await container.use_cases.update_context.execute(update(DONE), meta)
-    await container.adapters.kv.delete(f"ctx:idem:update:{STORY_ID}:{IDEMPOTENCY_KEY}")
-    first = publisher.attempts[-1]
-
-    # Act
-    await container.use_cases.update_context.execute(update(DONE), meta)
-
-    # Assert
-    again = publisher.attempts[-1]
-    assert again is not first
-    assert (again.idempotency_key, again.payload["version"]) == (first.idempotency_key, 2)
-
-
 @pytest.mark.parametrize(
     "other",
     [
