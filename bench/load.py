@@ -25,6 +25,7 @@ import grpc
 import nats
 from nats.aio.client import Client
 
+from bench import load_session
 from context_service.adapters.nats.client import envelope_event, publish_event
 from context_service.adapters.nats.handlers import SUBJECTS
 from context_service.adapters.nats.streams import stream_of
@@ -60,6 +61,11 @@ class Load:
     out: IO[str]
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     ops: int = 0
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The bearer token the service requires."""
+        return (("authorization", f"Bearer {self.args.token}"),)
 
     def record(self, op: str, key: str, code: str, started: float) -> None:
         """One attempt, as one line, written now."""
@@ -111,7 +117,7 @@ async def grpc_worker(load: Load, number: int) -> None:
 
 async def grpc_step(load: Load, stub: pb_grpc.ContextServiceStub, key: str, kind: int) -> None:
     """One read (kinds 0 and 2), one UpdateContext (1) or one CreateTask (3), writes until acknowledged."""
-    story, metadata = load.args.story, (("authorization", f"Bearer {load.args.token}"),)
+    story, metadata = load.args.story, load.metadata
     if kind in (0, 2):
         read = pb.GetContextRequest(story_id=story, role="developer", phase="BUILD")
         call = partial(stub.GetContext, read, metadata=metadata, timeout=CALL_TIMEOUT_S)
@@ -162,6 +168,21 @@ async def publish(nc: Client, event: OutboundEvent, clock: SystemClock) -> None:
     await publish_event(nc, event, now_ms=clock.now_ms(), ack_timeout=2.0)
 
 
+async def sessions(load: Load) -> None:
+    """The session share (two counters, each watched) while the load runs, when this build has sessions."""
+    if not load_session.available():
+        return
+    channel = grpc.aio.insecure_channel(grpc_target(load.args.target), options=CHANNEL_OPTIONS)
+    async with channel:
+        watchers = [asyncio.ensure_future(load_session.session_watcher(load, channel, n)) for n in range(2)]
+        try:
+            await asyncio.gather(*(load_session.session_worker(load, channel, n) for n in range(2)))
+        finally:
+            for watcher in watchers:
+                watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
+
+
 async def settled(nc: Client, subject: str) -> bool:
     """True once the durable of an inbound subject has nothing waiting or in flight."""
     durable = next(s.durable for s in SUBJECTS if s.subject == subject)
@@ -209,7 +230,7 @@ async def run(args: argparse.Namespace) -> None:
         try:
             await seed(args, nc)
             workers = [grpc_worker(load, n) for n in range(args.workers)]
-            tasks = [asyncio.ensure_future(w) for w in [*workers, nats_worker(load, nc)]]
+            tasks = [asyncio.ensure_future(w) for w in [*workers, nats_worker(load, nc), sessions(load)]]
             try:
                 await asyncio.wait_for(load.stop.wait(), timeout=args.seconds)
             except TimeoutError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import Counter
@@ -12,6 +13,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bench import load_session
 from bench.load import CANARY, STORY_SUBJECT, UPDATE_SUBJECT, settled
 from bench.stack import GRAPH, STORE_TIMEOUT_S
 from context_service.adapters.falkordb.graph import FalkorGraph
@@ -45,6 +47,7 @@ class Figures:
     events_missing: int = 0
     events_duplicated: int = 0
     dead_lettered: int = 0
+    session_counters: dict[str, int] = field(default_factory=dict)  # highest acknowledged value per session
     examples: list[str] = field(default_factory=list)  # a few keys behind a non-zero loss figure
     leaked_log_lines: int = 0
     measured_at: str = ""
@@ -64,9 +67,14 @@ def count_codes(run: Run, figures: Figures) -> None:
     figures.attempts = len(lines)
     codes = Counter(line["code"] for line in lines if line["code"] != "OK")
     figures.errors_by_code = dict(sorted(codes.items()))
-    figures.unexpected_codes = {
-        code: n for code, n in codes.items() if code not in ALLOWED | NATS_CLIENT_CODES
-    }
+    # ABORTED answers a compare-and-set retried after an ambiguous failure; the read after it decides.
+    unexpected = Counter(
+        line["code"]
+        for line in lines
+        if line["code"] not in {"OK", *ALLOWED, *NATS_CLIENT_CODES}
+        and not (line["op"] == load_session.CAS and line["code"] == "ABORTED")
+    )
+    figures.unexpected_codes = dict(unexpected)
 
 
 def acked_keys(run: Run, *ops: str) -> set[str]:
@@ -143,11 +151,46 @@ def scan_logs(run: Run, figures: Figures) -> list[str]:
     return leaks
 
 
+def check_sessions(run: Run, figures: Figures) -> None:
+    """Session counters: what was acknowledged is there, once (version = value); watchers saw revisions
+    in order, none twice. Reads the last value each watcher saw and the acknowledged increments."""
+    acked: dict[str, int] = {}
+    for key in acked_keys(run, load_session.CAS):
+        sid, n = key.rsplit(":", 1)
+        acked[sid] = max(acked.get(sid, 0), int(n))
+    figures.writes_acked += sum(acked.values())
+    seen: dict[str, list[int]] = {}
+    for line in run.lines():
+        if line["op"] == load_session.WATCH and line["code"] == "OK":
+            sid, revision = line["key"].rsplit(":", 1)
+            seen.setdefault(sid, []).append(int(revision))
+    disorder = sum(1 for revs in seen.values() for a, b in itertools.pairwise(revs) if b <= a)
+    figures.events_duplicated += disorder
+    figures.session_counters = dict(sorted(acked.items()))
+
+
+async def check_session_state(run: Run, figures: Figures) -> None:
+    """Each counter's stored value is at least what was acknowledged, and its version equals its value."""
+    if not figures.session_counters:
+        return
+    target = next(s.target for s in run.stack.served if s.process.poll() is None)
+    for sid, acked in figures.session_counters.items():
+        value, version = await load_session.read_counter(target, run.stack.token, sid)
+        if value < acked:
+            figures.writes_lost += acked - value
+            figures.examples.append(f"session {sid}: acknowledged {acked}, stored {value}")
+        if version != value:
+            figures.writes_duplicated += abs(version - value)
+            figures.examples.append(f"session {sid}: value {value} at version {version}")
+
+
 async def measure(run: Run, figures: Figures) -> Figures:
     """Drain, then read every figure back."""
     count_codes(run, figures)
     await drain(run)
     await check_writes(run, figures)
+    check_sessions(run, figures)
+    await check_session_state(run, figures)
     await check_events(run, figures)
     scan_logs(run, figures)
     return figures
