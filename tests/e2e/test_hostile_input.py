@@ -1,15 +1,18 @@
-"""Hostile text in every field of every v1 RPC, on FalkorDB+Valkey: never INTERNAL or UNKNOWN, never a partial
-write (a rejected call leaves the story's graph as it was)."""
+"""Hostile text in every field of every unary RPC of every service built (v1; session and admin where built),
+on FalkorDB+Valkey: never INTERNAL or UNKNOWN, never a partial write (a rejected call leaves the story's graph
+as it was)."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 import pytest
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -23,8 +26,24 @@ pytestmark = pytest.mark.e2e
 STORY, TASK = "S-FUZZ", "T-FUZZ"
 VALKEY_DB = 4  # the golden runs use 1-3; shared key formats have no prefix to isolate by
 NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
-SERVICE = pb.DESCRIPTOR.services_by_name["ContextService"]
-METHODS = [m.name for m in SERVICE.methods]
+# Every gRPC service of this build: the v1 contract, and the extension packages where they are built.
+STUB_MODULES = ("fleet.context.session.v1.session_pb2", "fleet.context.admin.v1.admin_pb2")
+
+
+def _methods() -> dict[str, MethodDescriptor]:
+    """Unary methods by name: bare for v1 (as the examples name them), `Service.Method` for the others."""
+    found = {m.name: m for m in pb.DESCRIPTOR.services_by_name["ContextService"].methods}
+    for name in STUB_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # not part of this build
+            continue
+        for service in module.DESCRIPTOR.services_by_name.values():
+            found |= {f"{service.name}.{m.name}": m for m in service.methods if not m.server_streaming}
+    return found
+
+
+METHODS = _methods()
 LONG_EXAMPLES = 1500  # make test-chaos; make test runs the 600 of the test below
 HOSTILE = [
     "\x00",
@@ -65,6 +84,12 @@ PLAUSIBLE = {  # per field name; any other string field gets plain prose
     "decision_type": ["ARCHITECTURE", "TESTING"],
     "metadata": ["role", "task_ids", "note"],
     "timestamp": ["2026-01-01T00:00:00Z", ""],
+    "session_id": ["sess-fuzz"],
+    "key": ["k1", "k2"],
+    "value_json": ['{"a": 1}', "[]"],
+    "keys": ["k1"],
+    "pattern": ["*", "k*"],
+    "document_json": ["{}"],
 }
 hostile = st.one_of(
     st.sampled_from(HOSTILE),
@@ -129,10 +154,10 @@ def _varint(n: int) -> bytes:
 
 @st.composite
 def calls(draw: Draw) -> tuple[str, bytes]:
-    """One RPC of the v1 service with every request field drawn, as the bytes sent on the wire."""
-    method = draw(st.sampled_from(METHODS))
-    descriptor = SERVICE.methods_by_name[method].input_type
-    body = _fill(draw, getattr(pb, descriptor.name)(), descriptor).SerializeToString()
+    """One unary RPC of a built service with every request field drawn, as the bytes sent on the wire."""
+    method = draw(st.sampled_from(sorted(METHODS)))
+    descriptor = METHODS[method].input_type
+    body = _fill(draw, GetMessageClass(descriptor)(), descriptor).SerializeToString()
     if draw(st.integers(0, 9)) == 0:
         body += _surrogate_field(draw, descriptor)
     return method, body
@@ -162,9 +187,9 @@ async def fuzzed(falkordb: LocalServer, valkey: LocalServer) -> AsyncIterator[Se
 
 async def _outcome(service: Service, method: str, body: bytes) -> grpc.StatusCode:
     """The status of one call sent as raw bytes (so bodies that are not valid messages reach the server)."""
-    send = service.channel.unary_unary(
-        f"/{SERVICE.full_name}/{method}", request_serializer=bytes, response_deserializer=bytes
-    )
+    rpc = METHODS[method]
+    path = f"/{rpc.containing_service.full_name}/{rpc.name}"
+    send = service.channel.unary_unary(path, request_serializer=bytes, response_deserializer=bytes)
     try:
         await send(body, timeout=30)
     except grpc.aio.AioRpcError as exc:
