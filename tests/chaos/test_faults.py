@@ -104,6 +104,7 @@ def assert_survived(figures: Figures) -> None:
     assert (figures.events_missing, figures.events_duplicated) == (0, 0), facts
     assert figures.dead_lettered == 0, facts
     assert figures.leaked_log_lines == 0, facts
+    assert figures.health_back_s is not None, facts
     assert figures.recovery_s is not None, facts
     assert figures.recovery_s <= RECOVERY_BOUND_S, facts
     assert figures.to_not_serving_s is not None, facts
