@@ -47,7 +47,7 @@ def _children(graph: PropertyGraph, story: NodeKey, rel: str) -> list[tuple[Node
 
 
 def _origin(graph: PropertyGraph, key: NodeKey) -> TaskOrigin | None:
-    edges = graph.in_edges(key, task.SHAPE.story_edge)
+    edges = graph.in_edges(key, task.LABEL.story_edge)
     edges.sort(key=lambda e: e.src[0] != NodeKind.PLAN.value)  # plan edge wins over the story's
     for edge in edges:
         origin = task.read_origin(graph.edges.get(edge) or {})
@@ -72,7 +72,7 @@ def story_graph_of(graph: PropertyGraph, story_id: str) -> StoryGraph | None:
     props = graph.node(key)
     if props is None:
         return None
-    decisions = _children(graph, key, decision.SHAPE.story_edge)
+    decisions = _children(graph, key, decision.LABEL.story_edge)
     decision_ids = {k for k, _ in decisions}
     edges = [
         DecisionEdge(e.src[1], e.dst[1], e.rel_type)
@@ -82,12 +82,12 @@ def story_graph_of(graph: PropertyGraph, story_id: str) -> StoryGraph | None:
     ]
     return StoryGraph(
         story=story_of(props),
-        tasks=tuple(_task(graph, k, p) for k, p in _children(graph, key, task.SHAPE.story_edge)),
+        tasks=tuple(_task(graph, k, p) for k, p in _children(graph, key, task.LABEL.story_edge)),
         decisions=tuple(_decision(graph, k, p) for k, p in decisions),
         decision_edges=tuple(edges),
-        plans=tuple(plan.read(p) for _, p in _children(graph, key, plan.SHAPE.story_edge)),
-        milestones=tuple(milestone.read(p) for _, p in _children(graph, key, milestone.SHAPE.story_edge)),
-        transitions=tuple(transition.read(p) for _, p in _children(graph, key, transition.SHAPE.story_edge)),
+        plans=tuple(plan.read(p) for _, p in _children(graph, key, plan.LABEL.story_edge)),
+        milestones=tuple(milestone.read(p) for _, p in _children(graph, key, milestone.LABEL.story_edge)),
+        transitions=tuple(transition.read(p) for _, p in _children(graph, key, transition.LABEL.story_edge)),
     )
 
 

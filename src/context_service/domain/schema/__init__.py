@@ -22,21 +22,21 @@ from context_service.domain.schema import (
     task_dispatch,
     transition,
 )
-from context_service.domain.schema.labels import NodeKind, Shape
+from context_service.domain.schema.labels import Label, NodeKind
 
-SHAPES: tuple[Shape, ...] = (
-    story.SHAPE,
-    task.SHAPE,
-    decision.SHAPE,
-    plan.SHAPE,
-    milestone.SHAPE,
-    transition.SHAPE,
-    plan_approval.SHAPE,
-    task_dispatch.SHAPE,
-    project.SHAPE,
-    epic.SHAPE,
+LABELS: tuple[Label, ...] = (
+    story.LABEL,
+    task.LABEL,
+    decision.LABEL,
+    plan.LABEL,
+    milestone.LABEL,
+    transition.LABEL,
+    plan_approval.LABEL,
+    task_dispatch.LABEL,
+    project.LABEL,
+    epic.LABEL,
 )
 # Structural edge from the story to each story-scoped label.
-STORY_EDGES: dict[NodeKind, str] = {s.kind: s.story_edge for s in SHAPES if s.story_edge}
+STORY_EDGES: dict[NodeKind, str] = {s.kind: s.story_edge for s in LABELS if s.story_edge}
 # The legacy typed id property of each label, written beside `id`.
-TYPED_ID: dict[NodeKind, str] = {s.kind: s.typed_id for s in SHAPES if s.typed_id}
+TYPED_ID: dict[NodeKind, str] = {s.kind: s.typed_id for s in LABELS if s.typed_id}

@@ -8,10 +8,10 @@ from typing import Any
 
 from context_service.domain.model import Decision
 from context_service.domain.schema.fields import ChangeRejected, decode, prop, put, require_title, text
-from context_service.domain.schema.labels import Fields, Link, LinkKind, NodeKind, Shape
+from context_service.domain.schema.labels import Fields, Label, Link, LinkKind, NodeKind
 from context_service.domain.timefmt import iso_from_ms
 
-SHAPE = Shape(NodeKind.DECISION, story_edge="HAS_DECISION")
+LABEL = Label(NodeKind.DECISION, story_edge="HAS_DECISION")
 # (Decision)-[r]->(Decision) relations a change may set.
 RELATIONS = frozenset({LinkKind.DEPENDS_ON, LinkKind.SUPERSEDES, LinkKind.GOVERNS, LinkKind.RELATES_TO})
 DEFAULT_STATUS, DEFAULT_DECIDED_BY, ACCEPTED = "PROPOSED", "UNKNOWN", "ACCEPTED"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from context_service.domain.schema.labels import Fields, Link, LinkKind, NodeKind, Shape
+from context_service.domain.schema.labels import Fields, Label, Link, LinkKind, NodeKind
 
-SHAPE = Shape(NodeKind.EPIC, typed_id="epic_id")
+LABEL = Label(NodeKind.EPIC, typed_id="epic_id")
 DEFAULT_STATUS = "ACTIVE"
 
 

@@ -49,7 +49,7 @@ class Link:
 
 
 @dataclass(frozen=True)
-class Shape:
+class Label:
     """A label's place in the graph: the story's edge to it (story-scoped labels) and its typed legacy id."""
 
     kind: NodeKind

@@ -7,10 +7,10 @@ from typing import Any
 
 from context_service.domain.model import Milestone
 from context_service.domain.schema.fields import ChangeRejected, decode, integer, put, text
-from context_service.domain.schema.labels import Fields, NodeKind, Shape
+from context_service.domain.schema.labels import Fields, Label, NodeKind
 from context_service.domain.timefmt import ms_from_iso
 
-SHAPE = Shape(NodeKind.MILESTONE, story_edge="HAS_MILESTONE")
+LABEL = Label(NodeKind.MILESTONE, story_edge="HAS_MILESTONE")
 
 
 def on_create(story_id: str, at_ms: int) -> Fields:

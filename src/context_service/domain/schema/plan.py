@@ -7,9 +7,9 @@ from typing import Any
 
 from context_service.domain.model import PlanVersion
 from context_service.domain.schema.fields import decode, integer, put, text
-from context_service.domain.schema.labels import Fields, NodeKind, Shape
+from context_service.domain.schema.labels import Fields, Label, NodeKind
 
-SHAPE = Shape(NodeKind.PLAN, story_edge="HAS_PLAN", typed_id="plan_id")
+LABEL = Label(NodeKind.PLAN, story_edge="HAS_PLAN", typed_id="plan_id")
 DEFAULT_STATUS, APPROVED = "DRAFT", "APPROVED"
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from context_service.domain.schema.labels import Fields, Link, LinkKind, NodeKind, Shape
+from context_service.domain.schema.labels import Fields, Label, Link, LinkKind, NodeKind
 from context_service.domain.timefmt import iso_from_ms
 
-SHAPE = Shape(NodeKind.PLAN_APPROVAL, story_edge="HAS_APPROVAL")
+LABEL = Label(NodeKind.PLAN_APPROVAL, story_edge="HAS_APPROVAL")
 
 
 def node_id(plan_id: str) -> str:

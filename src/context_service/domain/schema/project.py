@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from context_service.domain.schema.labels import Fields, NodeKind, Shape
+from context_service.domain.schema.labels import Fields, Label, NodeKind
 
-SHAPE = Shape(NodeKind.PROJECT, typed_id="project_id")
+LABEL = Label(NodeKind.PROJECT, typed_id="project_id")
 DEFAULT_STATUS = "ACTIVE"
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from context_service.domain.model import Story
 from context_service.domain.schema.fields import ChangeRejected, decode, put, text
-from context_service.domain.schema.labels import Fields, Link, LinkKind, NodeKind, Shape
+from context_service.domain.schema.labels import Fields, Label, Link, LinkKind, NodeKind
 
-SHAPE = Shape(NodeKind.STORY, typed_id="story_id")
+LABEL = Label(NodeKind.STORY, typed_id="story_id")
 # Bumped by one by every committed batch of the story, atomically with its write (the content revision: unlike
 # context_version, which only UpdateContext-style writes bump). Leading "_": the stores' own bookkeeping,
 # never shown as a node property.

@@ -15,9 +15,9 @@ from context_service.domain.schema.fields import (
     require_title,
     text,
 )
-from context_service.domain.schema.labels import Fields, Link, LinkKind, NodeKind, Scalar, Shape
+from context_service.domain.schema.labels import Fields, Label, Link, LinkKind, NodeKind, Scalar
 
-SHAPE = Shape(NodeKind.TASK, story_edge="HAS_TASK", typed_id="task_id")
+LABEL = Label(NodeKind.TASK, story_edge="HAS_TASK", typed_id="task_id")
 DEFAULT_STATUS = "PENDING"
 READ_AS = {"task_id": "id", "task_type": "type"}
 READ_DEFAULTS = {"status": DEFAULT_STATUS}

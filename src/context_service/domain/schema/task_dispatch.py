@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from context_service.domain.schema.labels import Fields, Link, LinkKind, NodeKind, Shape
+from context_service.domain.schema.labels import Fields, Label, Link, LinkKind, NodeKind
 from context_service.domain.timefmt import iso_from_ms
 
-SHAPE = Shape(NodeKind.TASK_DISPATCH, story_edge="HAS_DISPATCH")
+LABEL = Label(NodeKind.TASK_DISPATCH, story_edge="HAS_DISPATCH")
 
 
 def node_id(task_id: str, ref: str) -> str:

@@ -7,10 +7,10 @@ from typing import Any
 
 from context_service.domain.model import PhaseTransition
 from context_service.domain.schema.fields import decode
-from context_service.domain.schema.labels import Fields, NodeKind, Shape
+from context_service.domain.schema.labels import Fields, Label, NodeKind
 from context_service.domain.timefmt import iso_from_ms
 
-SHAPE = Shape(NodeKind.TRANSITION, story_edge="HAS_PHASE")
+LABEL = Label(NodeKind.TRANSITION, story_edge="HAS_PHASE")
 
 
 def on_create(story_id: str, phases: tuple[str, str], rationale: str, at_ms: int) -> Fields:
