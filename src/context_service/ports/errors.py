@@ -48,3 +48,11 @@ class DanglingLink(PortError):
 
 class StoryMissing(PortError):
     """A write batch names a story that does not exist."""
+
+
+class StoreMisconfigured(StoreUnavailable):
+    """The store refuses this service's settings (TLS, credentials, URI); retrying cannot help."""
+
+
+class CommitOutcomeUnknown(StoreUnavailable):
+    """The connection broke while a commit was acknowledged: it may or may not have been applied."""

@@ -17,12 +17,14 @@ from context_service.adapters.cypher.catalogue import (
     COMMIT_LABEL,
     HAS_CHANGE,
     HAS_COMMIT,
+    LAST_ATTEMPT,
     REVISION,
     Params,
     label,
     preflight,
     relation,
 )
+from context_service.adapters.cypher.outcome import Attempt
 from context_service.domain.mutations import (
     STORY_EDGES,
     TYPED_ID,
@@ -115,14 +117,15 @@ class _Builder:
         return f"${name}"
 
 
-def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
+def plan_commit(batch: WriteBatch, known: Known, attempt: Attempt) -> tuple[str, Params]:
     """Check the batch as the memory store would, then the one statement that applies it."""
     _check_story(batch, known)
+    attempt.revision = known.story.revision if known.story is not None else 0
     nodes = dict(known.nodes)
     if batch.story_id and known.story is not None:
         nodes[(STORY, batch.story_id)] = NodeState(owner=batch.story_id)
     b = _Builder()
-    _open_story(b, batch, known.story)
+    _open_story(b, batch, known.story, attempt.id)
     for i, m in enumerate(batch.mutations):
         _mutation(b, i, batch.story_id, m, nodes)
     _finish(b, batch, known.story)
@@ -139,7 +142,7 @@ def _check_story(batch: WriteBatch, known: Known) -> None:
             raise PreconditionFailed(f"story is in phase {actual}", actual=actual)
 
 
-def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
+def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None, attempt: str) -> None:
     if not batch.story_id:
         b.lines.append("WITH 0 AS s")
         return
@@ -151,7 +154,7 @@ def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> Non
         )
     else:
         b.lines.append(f"MATCH (s:Story {{id: {sid}}}) WHERE coalesce(s.{REVISION}, 0) = {rev}")
-    b.lines.append(f"SET s.{REVISION} = {rev} + 1")
+    b.lines.append(f"SET s.{REVISION} = {rev} + 1, s.{LAST_ATTEMPT} = {b.param('attempt', attempt)}")
 
 
 def _mutation(b: _Builder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
@@ -259,6 +262,8 @@ def _finish(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
         b.lines.insert(
             -1,
             f"MERGE (cr:{COMMIT_LABEL} {{id: {b.param('commit', commit_id(batch))}}}) "
-            f"SET cr.version = s.context_version, cr.current_phase = s.current_phase, "
+            # A story stored without these properties (legacy data) must still leave a replayable record.
+            f"SET cr.version = coalesce(s.context_version, 0), "
+            f"cr.current_phase = coalesce(s.current_phase, ''), "
             f"cr.story_id = s.id MERGE (s)-[:{HAS_COMMIT}]->(cr)",
         )
