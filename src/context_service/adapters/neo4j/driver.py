@@ -15,10 +15,10 @@ from typing import Any
 import neo4j
 import neo4j.exceptions as neo4j_errors
 
+from context_service.config import NEO4J_SCHEMES
 from context_service.ports.errors import StoreMisconfigured
 
 BACKEND = "neo4j"
-SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 # Managed-transaction retries (deadlocks, leader switches) back off from here, doubling, within the budget.
 FIRST_RETRY_DELAY = 0.05
 
@@ -33,13 +33,13 @@ class Budgets:
 
     @classmethod
     def within(cls, timeout_seconds: float) -> Budgets:
-        """A connect attempt takes at most a quarter; retries stop starting after another quarter.
+        """A connect attempt gets a quarter of the timeout; no retry starts after an eighth has passed.
 
-        Worst case (a server that accepts and never answers): one connect, one retry delay, one more connect,
-        i.e. a little over half the store timeout before the driver reports the outage itself.
+        The driver starts its retry clock after the first attempt and sleeps at most one delay (shorter than
+        the retry budget) before the last one, so even against a server that accepts connections and never
+        answers it reports the outage after 2 x connect + 2 x retry = three quarters of the store timeout.
         """
-        quarter = timeout_seconds / 4
-        return cls(connect=quarter, acquire=timeout_seconds / 2, retry=quarter)
+        return cls(connect=timeout_seconds / 4, acquire=timeout_seconds / 2, retry=timeout_seconds / 8)
 
 
 def _misconfigured(message: str) -> StoreMisconfigured:
@@ -49,8 +49,10 @@ def _misconfigured(message: str) -> StoreMisconfigured:
 def transport(uri: str, trusted_ca_file: Path | None) -> tuple[str, dict[str, Any]]:
     """The URI to hand the driver and its TLS options."""
     scheme, separator, rest = uri.partition("://")
-    if not separator or scheme not in SCHEMES:
-        raise _misconfigured(f"NEO4J_URI must start with one of {', '.join(s + '://' for s in SCHEMES)}")
+    if not separator or scheme not in NEO4J_SCHEMES:
+        raise _misconfigured(
+            f"NEO4J_URI must start with one of {', '.join(s + '://' for s in NEO4J_SCHEMES)}"
+        )
     if trusted_ca_file is None:
         return uri, {}
     base, _, security = scheme.partition("+")
