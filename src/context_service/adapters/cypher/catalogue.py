@@ -46,6 +46,7 @@ def relation(name: str) -> str:
 
 
 GET_STORY = "MATCH (s:Story {id: $id}) RETURN properties(s) AS story"
+DROP_ALL = "MATCH (n) DETACH DELETE n"  # tests: an empty graph
 
 # The whole story neighbourhood in one round trip: the story, every node hanging off it by a structural edge,
 # and every edge around those nodes (dependencies, influences, decision relations, plan edges) with the node

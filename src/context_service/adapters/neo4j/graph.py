@@ -146,4 +146,4 @@ class Neo4jGraph(CypherGraph):
 
     async def drop(self) -> None:
         """Delete every node and relationship (tests)."""
-        await self._write(lambda run: run("MATCH (n) DETACH DELETE n", {}), "drop")
+        await self._write(lambda run: run(q.DROP_ALL, {}), "drop")
