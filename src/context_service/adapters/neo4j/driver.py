@@ -39,7 +39,10 @@ class Budgets:
         the retry budget) before the last one, so even against a server that accepts connections and never
         answers it reports the outage after 2 x connect + 2 x retry = three quarters of the store timeout.
         """
-        return cls(connect=timeout_seconds / 4, acquire=timeout_seconds / 2, retry=timeout_seconds / 8)
+        quarter = timeout_seconds / 4
+        # The acquisition deadline also bounds the Bolt handshake of a new connection (driver 6.x), so it
+        # gets the same quarter: a server that accepts and never answers costs one quarter per attempt.
+        return cls(connect=quarter, acquire=quarter, retry=timeout_seconds / 8)
 
 
 def _misconfigured(message: str) -> StoreMisconfigured:
