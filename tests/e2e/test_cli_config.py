@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -189,3 +191,25 @@ def test_serve_on_a_plain_bolt_uri_with_a_ca_file_opens_with_a_tls_handshake(pki
 
     assert (done.returncode, len(error_lines(done))) == (2, 1)
     assert {first[:1] for first in listener.first_bytes} == {bytes([TLS_HANDSHAKE])}
+
+
+def test_serve_against_a_certificate_the_ca_file_does_not_sign_stops_at_once_without_retrying(
+    pki: Pki,
+) -> None:
+    presented = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    presented.load_cert_chain(pki.server.cert, pki.server.key)
+    with SilentListener(tls=presented) as listener:
+        uri = f"neo4j+s://localhost:{listener.port}"
+        started = time.monotonic()
+
+        done = run_cli(
+            "serve",
+            **NEO4J,
+            NEO4J_URI=uri,
+            NEO4J_TRUSTED_CA_FILE=str(pki.rogue_ca.cert),
+            STORE_STARTUP_RETRY_SECONDS="60",
+        )
+
+    assert (done.returncode, len(error_lines(done)), time.monotonic() - started < 30) == (2, 1, True)
+    assert "NEO4J_TRUSTED_CA_FILE" in error_lines(done)[0]
+    assert "store_not_ready" not in done.stdout + done.stderr

@@ -5,6 +5,7 @@ Every port call ends as UNAVAILABLE or DEADLINE_EXCEEDED within the store timeou
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from context_service.adapters.grpc.status import status_for
 from context_service.adapters.neo4j.graph import Neo4jGraph
 from context_service.domain.mutations import NodeKind, WriteBatch
 from context_service.local_servers import free_port
-from context_service.ports.errors import PortError, StoreTimeout, StoreUnavailable
+from context_service.ports.errors import PortError, StoreMisconfigured, StoreTimeout, StoreUnavailable
 from tests.support.sockets import BOLT_MAGIC, TLS_HANDSHAKE, SilentListener
 from tests.support.tls import Pki, make_pki
 
@@ -107,3 +108,34 @@ async def test_a_plain_scheme_without_a_ca_file_speaks_plaintext_bolt(hung: Sile
         await outcome(graph.ping())
 
         assert [first[:4] for first in hung.first_bytes][:1] == [BOLT_MAGIC]
+
+
+def server_tls(pki: Pki) -> ssl.SSLContext:
+    """What a Neo4j server with the test CA's certificate (localhost, 127.0.0.1) presents."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server.cert, pki.server.key)
+    return context
+
+
+async def test_with_the_servers_ca_the_tls_handshake_succeeds_and_bolt_runs_inside_it(pki: Pki) -> None:
+    with SilentListener(tls=server_tls(pki)) as listener:
+        async for graph in opened(f"neo4j+s://localhost:{listener.port}", pki.ca.cert):
+            await outcome(graph.ping())
+
+    assert [first[:4] for first in listener.first_bytes][:1] == [BOLT_MAGIC]
+
+
+async def test_a_server_certificate_the_ca_file_does_not_sign_stops_start_up_naming_the_setting(
+    pki: Pki,
+) -> None:
+    with SilentListener(tls=server_tls(pki)) as listener:
+        graph = Neo4jGraph(
+            uri=f"neo4j+s://localhost:{listener.port}",
+            user="neo4j",
+            password="pw",
+            timeout_seconds=TIMEOUT,
+            trusted_ca_file=pki.rogue_ca.cert,
+        )
+
+        with pytest.raises(StoreMisconfigured, match="NEO4J_TRUSTED_CA_FILE"):
+            await graph.__aenter__()

@@ -1,9 +1,14 @@
-"""A loopback TCP listener that accepts connections, keeps what clients send first, and never answers."""
+"""A loopback TCP listener that accepts connections, keeps what clients send first, and never answers.
+
+With a server TLS context it completes the TLS handshake first (a client that does not trust its certificate
+fails there), then keeps what arrives inside TLS.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 from types import TracebackType
 from typing import Self
@@ -16,7 +21,8 @@ POLL_SECONDS = 0.05
 class SilentListener:
     """Context manager: `port` accepts connections (as a hung server would); `first_bytes` is what arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self._tls = tls
         self._server = socket.create_server(("127.0.0.1", 0))
         self._server.settimeout(POLL_SECONDS)  # a blocked accept() would not notice the socket closing
         self.port: int = self._server.getsockname()[1]
@@ -47,7 +53,21 @@ class SilentListener:
             self._held.append(conn)
             self.first_bytes.append(self._first(conn))
 
-    def _first(self, conn: socket.socket) -> bytes:
+    def _secured(self, conn: socket.socket) -> socket.socket | None:
+        if self._tls is None:
+            return conn
+        conn.settimeout(5)
+        try:
+            secured = self._tls.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            return None  # the client refused the certificate (or went away)
+        self._held.append(secured)
+        return secured
+
+    def _first(self, accepted: socket.socket) -> bytes:
+        conn = self._secured(accepted)
+        if conn is None:
+            return b""
         conn.settimeout(POLL_SECONDS)
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):

@@ -153,3 +153,12 @@ def test_an_untrusted_server_certificate_is_a_setting_to_fix_not_an_outage() -> 
 
 def test_an_exception_that_is_not_the_drivers_is_left_alone() -> None:
     assert translate(ValueError("ours"), backend="neo4j", operation="test") is None
+
+
+def test_an_untrusted_certificate_behind_every_router_is_found_inside_the_routing_failure() -> None:
+    router = chained(n.ServiceUnavailable("router failed"), ssl.SSLCertVerificationError(1))
+    routing = chained(
+        n.ServiceUnavailable("Unable to retrieve routing information"), ExceptionGroup("routers", [router])
+    )
+
+    assert type(port_error(routing)) is p.StoreMisconfigured

@@ -63,16 +63,20 @@ _BY_CLASS: tuple[tuple[type[BaseException], type[PortError], str], ...] = (
 )
 
 
-def _untrusted_certificate(exc: BaseException) -> bool:
-    """True when a TLS certificate check failed somewhere down the exception chain."""
-    seen: BaseException | None = exc
-    for _ in range(8):  # the chains are short; the bound guards against cycles
-        if seen is None:
-            return False
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def _untrusted_certificate(exc: BaseException | None, depth: int = 0) -> bool:
+    """True when a TLS certificate check failed somewhere down the exception chain.
+
+    The routing driver gathers the failures of its routers in an exception group; the search looks inside.
+    """
+    if exc is None or depth > 8:  # the chains are short; the bound guards against cycles
+        return False
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return True
+    if isinstance(exc, BaseExceptionGroup) and any(
+        _untrusted_certificate(inner, depth + 1) for inner in exc.exceptions
+    ):
+        return True
+    return _untrusted_certificate(exc.__cause__ or exc.__context__, depth + 1)
 
 
 def translate(exc: BaseException, *, backend: str, operation: str) -> PortError | None:
