@@ -11,6 +11,7 @@ import pytest
 
 from context_service.adapters.grpc.status import status_for
 from context_service.adapters.neo4j.errors import translate
+from context_service.application.errors_table import report_for
 from context_service.ports import errors as p
 
 DRIVER_CLASSES = sorted(
@@ -55,7 +56,7 @@ def test_every_driver_exception_class_becomes_a_port_error(cls: type[n.GqlError]
         (n.ServiceUnavailable("down"), p.StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
         (n.RoutingServiceUnavailable("no router"), p.StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
         (n.SessionExpired("gone"), p.StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
-        (n.IncompleteCommit("cut"), p.CommitOutcomeUnknown, grpc.StatusCode.UNAVAILABLE),
+        (n.IncompleteCommit("cut"), p.CommitOutcomeUnknown, grpc.StatusCode.ABORTED),
         (n.ConnectionAcquisitionTimeoutError("busy"), p.StoreTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
         (n.ConfigurationError("bad"), p.StoreMisconfigured, grpc.StatusCode.UNAVAILABLE),
         (n.CertificateConfigurationError("bad"), p.StoreMisconfigured, grpc.StatusCode.UNAVAILABLE),
@@ -162,3 +163,18 @@ def test_an_untrusted_certificate_behind_every_router_is_found_inside_the_routin
     )
 
     assert type(port_error(routing)) is p.StoreMisconfigured
+
+
+@pytest.mark.parametrize(
+    ("exc", "retryable"),
+    [
+        (n.IncompleteCommit("cut"), False),
+        (n.ConfigurationError("bad"), True),
+        (n.ServiceUnavailable("down"), True),
+    ],
+    ids=["unknown-commit-outcome", "misconfigured", "unavailable"],
+)
+def test_the_error_table_retries_an_outage_but_never_a_write_that_may_have_landed(
+    exc: BaseException, retryable: bool
+) -> None:
+    assert report_for(port_error(exc)).retryable is retryable
