@@ -78,8 +78,9 @@ async def test_a_commit_with_a_lost_acknowledgement_is_applied_exactly_once(
         result = await graph.commit(versioned())
 
         # Assert
-        history = await graph.history(STORY)
-        assert (graph.lost, result.version, result.replayed, len(history)) == (1, 1, False, 1)
+        stamped = [(h.entity_type, h.entity_id) for h in await graph.history(STORY) if h.version == 1]
+        assert (graph.lost, result.version, result.replayed) == (1, 1, False)
+        assert sorted(stamped) == sorted(set(stamped)) != []  # one application: no record twice
 
 
 async def test_a_story_stored_without_a_version_still_replays_a_request(

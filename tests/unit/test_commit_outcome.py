@@ -13,7 +13,8 @@ MINE = Attempt("attempt-1", revision=4)
 
 def row(*, attempt: str, revision: int, recorded: bool = False) -> list[list[object]]:
     """The outcome read: last attempt, revision, version, phase, and the request's record."""
-    return [[attempt, revision, 7, "BUILD", recorded, 6, "DESIGN"]]
+    record = [6, "DESIGN", '[["Task", "T-1"]]', "key-1"] if recorded else None
+    return [[attempt, revision, 7, "BUILD", record]]
 
 
 def test_the_story_carrying_this_attempt_id_means_it_landed() -> None:
@@ -27,7 +28,7 @@ def test_a_record_of_the_request_means_it_was_applied_before() -> None:
         row(attempt="other", revision=6, recorded=True), WriteBatch("S", (), request_id="r"), MINE
     )
 
-    assert found == CommitResult(6, "DESIGN", replayed=True)
+    assert found == CommitResult(6, "DESIGN", replayed=True, changed=(("Task", "T-1"),), event_key="key-1")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from context_service.domain.mutations import STORY_EDGES, LinkKind, NodeKind
+from context_service.domain.mutations import CONTENT_REVISION, STORY_EDGES, LinkKind, NodeKind
 from context_service.domain.vocabulary import DELETED
 
 Params = dict[str, Any]
@@ -20,7 +20,7 @@ COMMIT_LABEL = "CommitRecord"
 HAS_CHANGE = "HAS_CHANGE"
 HAS_COMMIT = "HAS_COMMIT"
 # Node properties the adapters keep for themselves (stripped from every projection).
-REVISION = "_rev"
+REVISION = CONTENT_REVISION
 # The id of the last commit attempt applied to a story: tells whether an unacknowledged commit landed.
 LAST_ATTEMPT = "_attempt"
 
@@ -84,7 +84,7 @@ def _locate_branch(i: int, name: str) -> str:
     return (
         f"MATCH (n:{label(name)}) WHERE n.id IN $ids{i} {plan}"
         f"RETURN '{name}' AS label, n.id AS id, n.story_id AS owner, n.status AS status, "
-        f"n.plan_id AS plan_id, {extra} AS extra"
+        f"n.plan_id AS plan_id, {extra} AS extra, properties(n) AS props"
     )
 
 
@@ -102,7 +102,9 @@ MATCH (s:Story {{id: $story}})
 OPTIONAL MATCH (s)-[:{HAS_COMMIT}]->(c:{COMMIT_LABEL} {{id: $commit}})
 RETURN '' AS label, s.id AS id, s.story_id AS owner, s.status AS status, null AS plan_id,
   [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0),
-   CASE WHEN c IS NULL THEN null ELSE coalesce(c.version, 0) END, c.current_phase] AS extra
+   CASE WHEN c IS NULL THEN null ELSE coalesce(c.version, 0) END, c.current_phase,
+   c.changed, c.event_key]
+  AS extra, properties(s) AS props
 """
 
 # After a commit whose acknowledgement was lost: the story's revision and last attempt, and the request's
@@ -112,8 +114,8 @@ MATCH (s:Story {{id: $story}})
 OPTIONAL MATCH (s)-[:{HAS_COMMIT}]->(c:{COMMIT_LABEL} {{id: $commit}})
 RETURN s.{LAST_ATTEMPT} AS attempt, coalesce(s.{REVISION}, 0) AS revision,
   coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase,
-  c IS NOT NULL AS recorded, coalesce(c.version, 0) AS recorded_version,
-  coalesce(c.current_phase, '') AS recorded_phase
+  CASE WHEN c IS NULL THEN null ELSE [coalesce(c.version, 0), c.current_phase, c.changed, c.event_key] END
+  AS recorded
 """
 
 

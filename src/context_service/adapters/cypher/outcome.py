@@ -7,6 +7,7 @@ running it again cannot apply it twice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,15 +24,24 @@ class Attempt:
     revision: int = 0
 
 
+def replay_of(version: Any, phase: Any, changed: Any, event_key: Any) -> CommitResult | None:
+    """The commit record of a request already applied (None when there is none)."""
+    if version is None:
+        return None
+    pairs = tuple((str(t), str(i)) for t, i in json.loads(changed or "[]"))
+    text = "" if phase is None else str(phase)
+    return CommitResult(int(version), text, replayed=True, changed=pairs, event_key=str(event_key or ""))
+
+
 def read_outcome(rows: Sequence[Sequence[Any]], batch: WriteBatch, attempt: Attempt) -> CommitResult | None:
     """After a lost commit acknowledgement: the result if it landed, None if it surely did not."""
     if not rows:
         return None  # the story does not exist: the commit that would create it did not land
-    landed, revision, version, phase, recorded, recorded_version, recorded_phase = rows[0]
+    landed, revision, version, phase, recorded = rows[0]
     if landed == attempt.id:
-        return CommitResult(int(version), str(phase))
-    if recorded:
-        return CommitResult(int(recorded_version), str(recorded_phase), True)
+        return CommitResult(int(version), str(phase), changed=batch.changed, event_key=batch.event_key)
+    if recorded is not None:
+        return replay_of(*recorded)
     if batch.request_id or int(revision) == attempt.revision:
         return None  # the request's record or the revision bump would be there: safe to run again
     raise CommitOutcomeUnknown(

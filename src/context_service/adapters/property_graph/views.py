@@ -21,7 +21,7 @@ from context_service.domain.model import (
     TaskOrigin,
     is_live,
 )
-from context_service.domain.mutations import DECISION_RELATIONS, NodeKind
+from context_service.domain.mutations import CONTENT_REVISION, DECISION_RELATIONS, NodeKind
 
 
 def _s(props: Props, key: str, default: str = "") -> str:
@@ -47,6 +47,7 @@ def story_of(p: Props) -> Story:
         created_at=_s(p, "created_at"),
         updated_at=_s(p, "updated_at"),
         epic_id=_s(p, "epic_id"),
+        content_revision=_i(p, CONTENT_REVISION),
     )
 
 
@@ -174,6 +175,11 @@ def _transition(p: Props) -> PhaseTransition:
     )
 
 
+def _shown(props: Props) -> dict[str, Any]:
+    """A node's properties without the stores' own bookkeeping (names starting with "_")."""
+    return {k: v for k, v in props.items() if not k.startswith("_")}
+
+
 def _distances(graph: PropertyGraph, start: NodeKey, depth: int) -> dict[NodeKey, int]:
     """Hops from `start` to every live node within `depth`, over edges in both directions and live nodes."""
     hops = {start: 0}
@@ -205,6 +211,6 @@ def neighbourhood_of(graph: PropertyGraph, start: NodeKey, depth: int, limit: in
             key=lambda e: (e.src, e.rel_type, e.dst),
         )
     ]
-    entities = {k: GraphEntity(k[1], k[0], dict(graph.nodes[k])) for k in seen}
+    entities = {k: GraphEntity(k[1], k[0], _shown(graph.nodes[k])) for k in seen}
     neighbours = tuple(entities[k] for k in sorted(seen - {start}))
     return Neighbourhood(node=entities[start], neighbours=neighbours, links=tuple(links), truncated=truncated)
