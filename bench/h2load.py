@@ -59,7 +59,7 @@ def command(target: str, shot: Shot, log: Path) -> list[str]:
     """The h2load argv for one target: a duration (after a 1 s warm-up) or a number of requests."""
     argv = [h2load_binary(), "-c", str(shot.clients), "-m", "1", "-t", "1"]
     if isinstance(shot.amount, Seconds):
-        argv += ["-D", str(shot.amount.seconds), "--warm-up-time", "1"]
+        argv += ["-D", f"{shot.amount.seconds:g}", "--warm-up-time", "1"]
     else:
         argv += ["-n", str(shot.amount)]
     argv += ["-d", str(shot.body), "--log-file", str(log)]
