@@ -19,9 +19,10 @@ from grpc_reflection.v1alpha import reflection
 
 from context_service.adapters.grpc.admission import Admission
 from context_service.adapters.grpc.interceptors import CallInterceptor
+from context_service.adapters.grpc.registration import add_context_service
 from context_service.adapters.grpc.servicer import ContextServicer
 from context_service.application.services import UseCases
-from fleet.context.v1 import context_pb2, context_pb2_grpc
+from fleet.context.v1 import context_pb2
 
 log = structlog.get_logger()
 SERVICE_NAME = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
@@ -84,9 +85,7 @@ class GrpcServer:
             ("grpc.so_reuseport", 0),
         ]
         server = grpc.aio.server(options=options, interceptors=self._interceptors)
-        context_pb2_grpc.add_ContextServiceServicer_to_server(
-            ContextServicer(use_cases=self._use_cases), server
-        )
+        add_context_service(ContextServicer(use_cases=self._use_cases), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
             SERVICE_NAME,

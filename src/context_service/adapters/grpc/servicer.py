@@ -82,6 +82,7 @@ def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
         token = _CALL_META.set(meta)
         with structlog.contextvars.bound_contextvars(**_log_context(meta)):
             try:
+                mappers.check_request(request)
                 return await handler(self, request, context)
             except asyncio.CancelledError as exc:
                 code = status_code_of(context, exc)  # the client went away or its deadline passed
