@@ -35,7 +35,7 @@ from context_service.devstack import local_stack
 from fleet.context.v1 import context_pb2_grpc
 
 SCALE_OUT = ("GetContext medium developer", "ValidateScope (no store)")
-SOAK = "GetContext medium developer"
+SOAK = "GetContext demo US-101 developer"
 
 
 def _log(message: str) -> None:
