@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 CYPHER_LINT := tools/cypher-lint
 CYPHER_LINT_STAMP := $(CYPHER_LINT)/node_modules/.installed
 
-.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract test-chaos soak bench image deploy-check clean
+.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract test-chaos soak bench h2load image deploy-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -73,8 +73,13 @@ test-chaos: gen ## faults under load and long fuzzing on the real local stack; f
 soak: gen ## mixed load for SOAK_SECONDS (default 1800) on the local stack; report in bench/results/soak-*.md
 	$(BIN)/python -m bench.soak
 
-bench: gen ## load scenarios; reports under bench/results/
+bench: gen h2load ## the service vs a bare echo under h2load (BENCH_QUICK=1: short runs); reports in bench/results/
 	$(BIN)/python -m bench.run
+
+h2load: ## install h2load (Debian nghttp2-client) when it is missing
+	@command -v h2load >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nghttp2-client; }
 
 image: ## build the container image context-service:dev (needs a Docker engine)
 	docker build -t context-service:dev .

@@ -61,12 +61,6 @@ CACHE_REQUESTS = Counter(
 _TRACER_NAME = "context_service.stores"
 
 
-def record_rpc(method: str, code: str, seconds: float) -> None:
-    """Count one finished RPC and observe its latency."""
-    RPC_REQUESTS.labels(method, code).inc()
-    RPC_DURATION.labels(method, code).observe(seconds)
-
-
 def record_cache(cache: str, *, hit: bool) -> None:
     """Count one cache look-up as a hit or a miss."""
     CACHE_REQUESTS.labels(cache, "hit" if hit else "miss").inc()

@@ -102,18 +102,20 @@ class CypherGraph:
         rows = await self._read(q.LOAD_STORY, q.story_params(story_id), "load_story")
         if not rows:
             return None
-        story_props, children = rows[0]
         graph = PropertyGraph()
-        story: NodeKey = (NodeKind.STORY.value, story_id)
-        graph.nodes[story] = dict(story_props)  # with its content revision, which only story_of reads
-        for rel_type, label, props, rel_props, around in children:
-            child: NodeKey = (label, str(props["id"]))
-            graph.nodes[child] = public(props)
-            graph.put_edge(Edge(story, rel_type, child), public(rel_props))
-            for e_type, s_label, s_id, d_label, d_id, e_props, x_label, x_id, x_props in around:
-                if x_props is not None:  # None: a node of this story, which arrives as a child itself
-                    graph.nodes.setdefault((x_label, str(x_id)), public(x_props))
-                graph.put_edge(Edge((s_label, str(s_id)), e_type, (d_label, str(d_id))), public(e_props))
+        for part, rel_type, from_label, from_id, to_label, to_id, edge, node in rows:
+            if part == q.STORY_PART:
+                # With its content revision, which only story_of reads.
+                graph.nodes[(NodeKind.STORY.value, story_id)] = dict(node)
+                continue
+            start: NodeKey = (from_label, str(from_id))
+            end: NodeKey = (to_label, str(to_id))
+            if node is not None:  # None: a node of this story, which arrives as a child itself
+                graph.nodes.setdefault(start if part == q.INCOMING_PART else end, public(node))
+            key = Edge(start, rel_type, end)
+            # Two parallel edges of one type (a MERGE with properties can add one) read as one, as in
+            # the memory store: their properties merged, whichever order the engine returns them in.
+            graph.put_edge(key, {**graph.edges.get(key, {}), **public(edge)})
         return story_graph_of(graph, story_id)
 
     async def locate(self, nodes: Iterable[tuple[NodeKind, str]]) -> Mapping[tuple[NodeKind, str], Located]:

@@ -17,7 +17,8 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from context_service.adapters.grpc.interceptors import AdmissionInterceptor
+from context_service.adapters.grpc.admission import Admission
+from context_service.adapters.grpc.interceptors import CallInterceptor
 from context_service.adapters.grpc.registration import add_context_service
 from context_service.adapters.grpc.servicer import ContextServicer
 from context_service.application.services import UseCases
@@ -49,15 +50,25 @@ class GrpcServer:
         max_concurrent_rpcs: int | None = None,
         drain_quiet_seconds: float = 0.1,
     ) -> None:
-        """Interceptors run in the given order, then admission (concurrency limit, draining)."""
+        """Interceptors run in the given order, then admission (concurrency limit, draining).
+
+        Every `CallInterceptor` given is folded with admission into one interceptor: one per call is cheaper.
+        """
         self._use_cases = use_cases
         self._address = f"{host}:{port}"
         self._max_message_bytes = max_message_bytes
         self._grace = grace_seconds
         self._credentials = credentials
         self._drain_quiet = drain_quiet_seconds
-        self.admission = AdmissionInterceptor(limit=max_concurrent_rpcs)
-        self._interceptors = (*interceptors, self.admission)
+        self.admission = Admission(limit=max_concurrent_rpcs)
+        folded = CallInterceptor(admission=self.admission)
+        others = []
+        for interceptor in interceptors:
+            if isinstance(interceptor, CallInterceptor):
+                folded = folded.merged(interceptor)
+            else:
+                others.append(interceptor)
+        self._interceptors = (*others, folded)
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._server: grpc.aio.Server | None = None
