@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,11 +93,26 @@ class ValkeySettings(_Section):
     tls_ca_file: Path | None = Field(default=None, alias="REDIS_TLS_CA_FILE")
     db: int = Field(default=0, ge=0, alias="REDIS_DB")
     max_connections: int = Field(default=32, ge=1, alias="REDIS_MAX_CONNECTIONS")
+    # Valkey Cluster: the address names any startup node; the client discovers the others.
+    cluster: bool = Field(default=False, alias="VALKEY_CLUSTER")
+    # Writes whose loss would lose an event or an acknowledged write wait for this many replicas
+    # (WAIT); unset: 1 in cluster mode, 0 on a single node.
+    wait_replicas: int | None = Field(default=None, ge=0, le=16, alias="VALKEY_WAIT_REPLICAS")
+    wait_timeout_ms: int = Field(default=100, ge=1, le=60_000, alias="VALKEY_WAIT_TIMEOUT_MS")
 
     @model_validator(mode="after")
     def _from_file(self) -> ValkeySettings:
         self.password = _secret_from_file(self.password, self.password_file, "REDIS_PASSWORD")
+        if self.cluster and (self.db or urlsplit(self.address).path.strip("/") not in ("", "0")):
+            raise ValueError("VALKEY_CLUSTER=true serves database 0 only (REDIS_DB or the URL path)")
         return self
+
+    @property
+    def replicas_to_wait(self) -> int:
+        """How many replicas a durable write waits for (VALKEY_WAIT_REPLICAS, else 1 on a cluster)."""
+        if self.wait_replicas is not None:
+            return self.wait_replicas
+        return 1 if self.cluster else 0
 
     @property
     def address(self) -> str:
@@ -104,7 +120,8 @@ class ValkeySettings(_Section):
         if self.url:
             return self.url
         scheme = "rediss" if self.tls else "redis"
-        return f"{scheme}://{self.host}:{self.port}/{self.db}"
+        database = "" if self.cluster else f"/{self.db}"
+        return f"{scheme}://{self.host}:{self.port}{database}"
 
 
 class KvSettings(_Section):
@@ -115,6 +132,14 @@ class KvSettings(_Section):
     cache_max_entries: int = Field(default=10_000, ge=1, alias="KV_CACHE_MAX_ENTRIES")
     # The service's keys already start with "ctx:"; this adds a namespace in front (e.g. per environment).
     key_prefix: str = Field(default="", alias="KV_KEY_PREFIX")
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _no_hash_tag(cls, value: str) -> str:
+        # A brace in the prefix would become every key's hash tag and put all keys in one cluster slot.
+        if "{" in value or "}" in value:
+            raise ValueError("KV_KEY_PREFIX must not contain '{' or '}' (Valkey Cluster hash tags)")
+        return value
 
 
 class NatsSettings(_Section):
