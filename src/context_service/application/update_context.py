@@ -25,7 +25,7 @@ from context_service.domain.timefmt import iso_from_ms, parse_iso
 from context_service.ports.errors import StoryMissing
 from context_service.ports.events import EventPublisher
 from context_service.ports.graph import GraphWriter, NodeLocator, StoryReader
-from context_service.ports.kv import JsonObject, KeyValueStore
+from context_service.ports.kv import JsonObject, KeyValueStore, story_scope
 from context_service.ports.system import Clock
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -52,6 +52,11 @@ class UpdateResult:
     version: int
     hash: str
     warnings: tuple[str, ...]
+
+
+def _idempotency_key(story_id: str, idempotency_key: str) -> str:
+    """The record's key, beside the story's outbox records (same scope); empty without an idempotency key."""
+    return f"{IDEMPOTENCY_PREFIX}:{story_scope(story_id)}:{idempotency_key}" if idempotency_key else ""
 
 
 class UpdateContext:
@@ -81,7 +86,7 @@ class UpdateContext:
         meta = meta or RequestMeta()
         story_id = self._validate(request)
         fingerprint = _fingerprint(request)
-        key = f"{IDEMPOTENCY_PREFIX}:{story_id}:{meta.idempotency_key}" if meta.idempotency_key else ""
+        key = _idempotency_key(story_id, meta.idempotency_key)
         if key:
             stored = await self._kv.get(key)
             if stored is not None:
