@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 STUBS := src/fleet/context/v1/context_pb2.py
 PYTEST_ARGS ?=
 
-.PHONY: help setup gen run dev lint typecheck test test-unit test-integration test-contract bench image deploy-check clean
+.PHONY: help setup gen run dev lint typecheck test test-unit test-integration test-contract test-failover bench image deploy-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ test-contract: gen ## descriptor, buf, golden and conformance tests
 
 test-integration: gen ## adapters against real servers, and the assembled service
 	$(BIN)/pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
+
+test-failover: gen ## a Valkey Cluster primary killed under load (also part of `make test`, ~15 s)
+	$(BIN)/pytest -q -m failover tests/e2e $(PYTEST_ARGS)
 
 bench: gen ## load scenarios; reports under bench/results/
 	$(BIN)/python -m bench.run
