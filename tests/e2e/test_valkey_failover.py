@@ -192,6 +192,7 @@ async def test_a_primary_dies_under_load_and_the_service_recovers_without_losing
         assert final is not None
         assert load.increments_acked <= final.value["n"] <= load.increments_acked + load.increments_unsure
         assert final.version == final.value["n"]
+        await client.ping()  # the health probe answers again: every primary (the promoted one too) is up
 
         # Assert: every committed version was announced (no event lost)
         connection = await nats_client.connect(nats.url)
