@@ -47,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--reset", action="store_true", help="wipe the local data before starting")
     dev.add_argument("--data-dir", type=Path, default=Path(".dev"), help="where the local servers keep data")
     dev.add_argument("--port", type=int, default=50054, help="gRPC port")
-    dev.add_argument("--cluster", action="store_true", help="a local 3+3 Valkey Cluster instead of one Valkey")
+    dev.add_argument(
+        "--cluster", action="store_true", help="a local 3+3 Valkey Cluster instead of one Valkey"
+    )
     dev.add_argument("--metrics-port", type=int, default=9090, help="Prometheus port (0: any free port)")
     sub.add_parser("migrate", help="create the graph schema (constraints and indexes) and exit")
     call = sub.add_parser("call", help="call one RPC of a running server with a JSON request")
