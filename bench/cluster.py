@@ -37,7 +37,8 @@ from context_service.observability.logging import configure_logging
 from fleet.context.v1 import context_pb2 as pb
 
 RESULTS = Path(__file__).parent / "results"
-REQUESTS, CONCURRENCY, ROUNDS = 1000, 8, 2
+REQUESTS, ROUNDS = 600, 2
+CONCURRENCY = (1, 8)  # one call at a time shows latency (and WAIT's round trip); eight, throughput
 STORE_TIMEOUT_S = 15.0
 DOCUMENT = {"story_id": "BENCH", "text": "x" * 1000, "versions": list(range(20))}
 Call = Callable[[], Awaitable[object]]
@@ -140,15 +141,17 @@ def summary(latencies: list[float], elapsed: float) -> dict[str, float]:
     }
 
 
-async def measure_scenario(name: str, opened: list[Opened], calls: dict[str, dict[str, Call]]) -> Row:
+async def measure_scenario(
+    name: str, opened: list[Opened], calls: dict[str, dict[str, Call]], concurrency: int
+) -> Row:
     """One scenario on every target; rounds alternate the target order so drift falls on all alike."""
     pooled: dict[str, tuple[list[float], float]] = {o.target.name: ([], 0.0) for o in opened}
     for o in opened:  # warm-up, not measured
-        await run_calls(calls[o.target.name][name], CONCURRENCY, CONCURRENCY)
+        await run_calls(calls[o.target.name][name], 8, concurrency)
     for r in range(ROUNDS):
         for o in opened if r % 2 == 0 else reversed(opened):
             call = calls[o.target.name][name]
-            latencies, elapsed = await run_calls(call, REQUESTS // ROUNDS, CONCURRENCY)
+            latencies, elapsed = await run_calls(call, REQUESTS // ROUNDS, concurrency)
             before, spent = pooled[o.target.name]
             pooled[o.target.name] = (before + latencies, spent + elapsed)
     return {target: summary(*pooled[target]) for target in pooled}
@@ -159,9 +162,11 @@ async def measure(found: list[Target], falkordb: LocalServer) -> dict[str, Row]:
     results: dict[str, Row] = {}
     async with opened_targets(found, falkordb) as opened:
         calls = {o.target.name: scenarios(o) for o in opened}
-        for name in calls[opened[0].target.name]:
-            results[name] = await measure_scenario(name, opened, calls)
-            print(f"{name}: done", file=sys.stderr)
+        for concurrency in CONCURRENCY:
+            for name in calls[opened[0].target.name]:
+                row = f"{name}, {concurrency} in flight"
+                results[row] = await measure_scenario(name, opened, calls, concurrency)
+                print(f"{row}: done", file=sys.stderr)
     return results
 
 
@@ -169,7 +174,7 @@ def markdown(report: dict[str, Any]) -> str:
     """A table per figure: one row per scenario, one column per target."""
     names = report["targets"]
     lines = [f"# Valkey: one node vs a 3+3 cluster ({report['when']})", ""]
-    lines += [f"{REQUESTS} requests per scenario and target, {CONCURRENCY} in flight, {ROUNDS} rounds;"]
+    lines += [f"{REQUESTS} requests per scenario, target and concurrency, in {ROUNDS} rounds;"]
     lines += [f"{report['cpus']} CPUs shared, all servers on loopback.", ""]
     for figure in ("median_ms", "p95_ms", "rps"):
         lines += [f"## {figure}", "", "| scenario | " + " | ".join(names) + " |"]
