@@ -7,17 +7,13 @@ and `[]` into `{}`). Writes bump the version atomically; TTLs are PX millisecond
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-from redis import exceptions as rx
-from redis.asyncio import Redis
 
 from context_service.adapters.kv_glob import literal_prefix, matching
 from context_service.adapters.valkey.client import BACKEND, ValkeyClient
+from context_service.adapters.valkey.lua import LuaScript
 from context_service.ports.errors import PortError, VersionConflict
 from context_service.ports.kv import JsonObject, Versioned
 
@@ -58,20 +54,6 @@ return {1, current + 1}
 _SCAN_COUNT = 1000
 
 
-class _Lua:
-    """A script run by its SHA1; sent whole (and cached again) when the server does not know it yet."""
-
-    def __init__(self, text: str) -> None:
-        self._text = text
-        self._sha = hashlib.sha1(text.encode()).hexdigest()
-
-    async def __call__(self, redis: Redis, keys: list[str], args: list[str]) -> Any:
-        try:
-            return await redis.evalsha(self._sha, len(keys), *keys, *args)
-        except rx.NoScriptError:
-            return await redis.eval(self._text, len(keys), *keys, *args)
-
-
 def _ttl_arg(ttl: float | None) -> str:
     if ttl is None:
         return ""
@@ -98,8 +80,8 @@ class ValkeyKeyValueStore:
     def __init__(self, *, client: ValkeyClient, prefix: str = "ctx:kv:") -> None:
         self._client = client
         self._prefix = prefix
-        self._set = _Lua(_SET)
-        self._cas = _Lua(_CAS)
+        self._set = LuaScript(_SET)
+        self._cas = LuaScript(_CAS)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
