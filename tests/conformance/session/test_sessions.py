@@ -33,7 +33,8 @@ async def test_list_sessions_is_ordered_by_id_and_paginated(sessions: Sessions) 
     first, token = await sessions.uc.list_sessions.execute(base, 2, "")
     rest, last = await sessions.uc.list_sessions.execute(base, 2, token)
     assert [s.session_id for s in first + rest] == [f"{base}-a", f"{base}-b", f"{base}-c"]
-    assert token and not last
+    assert token
+    assert not last
 
 
 async def test_drop_session_removes_every_entry(sessions: Sessions) -> None:

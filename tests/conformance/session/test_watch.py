@@ -1,4 +1,4 @@
-"""Watch: revision order without gaps, resume, trimmed log, snapshot, PROGRESS, SESSION_DROPPED — every backend."""
+"""Watch: revision order without gaps, resume, trimmed log, snapshot, PROGRESS, SESSION_DROPPED."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ async def test_changes_arrive_in_revision_order_without_gaps(sessions: Sessions)
         (EventType.SET, "c", 3),
         (EventType.DELETE, "c", 4),
     ]
-    assert events[1].entry is not None and events[1].entry.key == "a"
+    assert events[1].entry is not None
+    assert events[1].entry.key == "a"
 
 
 async def test_expiries_reach_watchers(sessions: Sessions) -> None:
@@ -84,7 +85,7 @@ async def test_after_revision_resumes_exclusively(sessions: Sessions) -> None:
     assert [(e.key, e.revision) for e in events] == [("b", 2), ("c", 3)]
 
 
-async def test_a_resume_before_the_retained_log_ends_out_of_range_naming_the_oldest(
+async def test_a_resume_before_the_retained_log_ends_out_of_range_naming_it(
     sessions: Sessions,
 ) -> None:
     sid = sessions.new_id()
