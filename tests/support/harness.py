@@ -31,6 +31,11 @@ class Service:
     server: GrpcServer
 
     @property
+    def server_address(self) -> str:
+        """host:port of the running server (for tests that open channels of their own)."""
+        return f"127.0.0.1:{self.server.port}"
+
+    @property
     def sessions(self) -> session_pb2_grpc.SessionContextServiceStub:
         """A stub of fleet.context.session.v1 on the same channel."""
         return session_pb2_grpc.SessionContextServiceStub(self.channel)

@@ -148,6 +148,9 @@ def decode_token(token: str, name: str = "page_token") -> str:
     if not token:
         return ""
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        last = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode("utf-8")
+        if not last:
+            raise ValueError(name)
+        return last
     except (binascii.Error, UnicodeError, ValueError):
         raise InvalidArgument(f"{name} is not a token this service issued", field=name) from None
