@@ -8,6 +8,7 @@ dependency is serving and the server is not shutting down); each dependency has 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -57,6 +58,7 @@ class GrpcServer:
         """Interceptors run in the given order, then admission (concurrency limit, draining)."""
         self._use_cases = use_cases
         self._sessions = sessions
+        self._stopping = asyncio.Event()
         self._services = (SERVICE_NAME,) if sessions is None else (SERVICE_NAME, SESSION_SERVICE_NAME)
         self._address = f"{host}:{port}"
         self._max_message_bytes = max_message_bytes
@@ -86,7 +88,7 @@ class GrpcServer:
         )
         if self._sessions is not None:
             session_pb2_grpc.add_SessionContextServiceServicer_to_server(
-                SessionServicer(use_cases=self._sessions), server
+                SessionServicer(use_cases=self._sessions, stopping=self._stopping), server
             )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
@@ -141,6 +143,7 @@ class GrpcServer:
         self._shutting_down = True
         # NOT_SERVING everywhere first, and frozen there: later set() calls are ignored by the servicer.
         await self.health.enter_graceful_shutdown()
+        self._stopping.set()  # open watches end now: they never finish on their own
         log.info("grpc_draining", grace_seconds=self._grace, in_flight=self.admission.active)
         started = time.monotonic()
         drained = await self.admission.drain(grace=self._grace, quiet=self._drain_quiet)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 import grpc
 
 from context_service.adapters.grpc import session_mappers as m
+from context_service.adapters.grpc.interceptors import DRAINING_MESSAGE
 from context_service.adapters.grpc.servicer import request_meta, rpc, stream_rpc
 from context_service.application.session_services import SessionUseCases
 from context_service.observability.metrics import SESSION_EVENTS_SENT, SESSION_WATCHERS
@@ -15,13 +17,16 @@ from fleet.context.session.v1 import session_pb2 as pb
 from fleet.context.session.v1 import session_pb2_grpc as pb_grpc
 
 Context: TypeAlias = grpc.aio.ServicerContext
+T = TypeVar("T")
 
 
 class SessionServicer(pb_grpc.SessionContextServiceServicer):
     """Thin inbound adapter over the session use cases."""
 
-    def __init__(self, *, use_cases: SessionUseCases) -> None:
+    def __init__(self, *, use_cases: SessionUseCases, stopping: asyncio.Event | None = None) -> None:
+        """`stopping`, once set, ends every Watch with UNAVAILABLE (clients resume on another replica)."""
         self._uc = use_cases
+        self._stopping = stopping or asyncio.Event()
 
     @rpc
     async def CreateSession(
@@ -112,8 +117,30 @@ class SessionServicer(pb_grpc.SessionContextServiceServicer):
         """Changes of the matching keys, in revision order."""
         SESSION_WATCHERS.inc()
         try:
-            async for event in self._uc.watch.execute(m.watch_query(request)):
+            async for event in _until(self._stopping, self._uc.watch.execute(m.watch_query(request))):
+                if event is None:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING_MESSAGE)
+                    return
                 yield m.watch_response(event)
                 SESSION_EVENTS_SENT.labels(event.type.name).inc()
         finally:
             SESSION_WATCHERS.dec()
+
+
+async def _until(stopping: asyncio.Event, events: AsyncIterator[T]) -> AsyncIterator[T | None]:
+    """The events until the stream ends or `stopping` is set (then one None)."""
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        while True:
+            step = asyncio.ensure_future(anext(events))
+            await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                step.cancel()
+                yield None
+                return
+            try:
+                yield step.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        stop.cancel()
