@@ -245,6 +245,23 @@ class SessionClient:
             if not token:
                 return found
 
+    async def drop(self) -> int:
+        """Remove the session and every entry in it; the number of live entries removed."""
+        reply = await self._rpc.DropSession(pb.DropSessionRequest(session_id=self.session_id), **self._call())
+        return int(reply.entries_removed)
+
+    async def sessions(self, prefix: str = "") -> list[str]:
+        """The ids of every session whose id starts with `prefix`, in order."""
+        ids: list[str] = []
+        token = ""
+        while True:
+            request = pb.ListSessionsRequest(prefix=prefix, page_size=_PAGE, page_token=token)
+            reply = await self._rpc.ListSessions(request, **self._call())
+            ids += [s.session_id for s in reply.sessions]
+            token = reply.next_page_token
+            if not token:
+                return ids
+
     async def subscribe(
         self, pattern: str = "", *, include_initial: bool = False, previous: bool = False
     ) -> AsyncIterator[SessionEvent]:
