@@ -1,4 +1,4 @@
-"""The console entry point: `context-service serve | dev | migrate | call | rpcs | publish`."""
+"""The console entry point: `context-service serve | dev | migrate | call | rpcs | publish | session`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import structlog
 from pydantic import ValidationError
 
 from context_service.adapters.grpc.security import SecurityFileError
-from context_service.bootstrap import StartupError
+from context_service.client import session_cli
 from context_service.config import NatsSettings, Settings
 from context_service.domain.policy import PolicyError
 from context_service.local_servers import ServerError
@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help="request metadata")
     call.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
     sub.add_parser("rpcs", help="list the RPCs `call` accepts")
+    session_cli.add_parser(sub)
     publish = sub.add_parser(
         "publish", help="publish one enveloped event to NATS (a *.request prints its response)"
     )
@@ -88,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from context_service.adapters.grpc.client import run_call  # noqa: PLC0415 — only this command needs it
 
         return run_call(args.rpc, args.json, args.address, args.metadata, args.timeout)
+    if args.command == "session":
+        return session_cli.run(args)
     if args.command == "rpcs":
         from context_service.adapters.grpc.client import rpc_names  # noqa: PLC0415
 
@@ -98,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """Commands that build settings and run the service or its stores."""
+    from context_service.bootstrap import StartupError  # noqa: PLC0415 — light start-up for client commands
+
     try:
         if args.command == "dev":
             return _dev(args)

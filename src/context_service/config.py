@@ -177,6 +177,16 @@ class ObservabilitySettings(_Section):
         return self.traces_exporter != "none" or self.otlp_endpoint is not None
 
 
+class SessionSettings(_Section):
+    """The shared session context (fleet.context.session.v1)."""
+
+    idle_expiry_seconds: float = Field(default=24 * 3600.0, gt=0, alias="SESSION_IDLE_EXPIRY_SECONDS")
+    log_retention: int = Field(default=10_000, ge=1, alias="SESSION_LOG_RETENTION")
+    progress_seconds: float = Field(default=10.0, gt=0, le=10.0, alias="SESSION_PROGRESS_SECONDS")
+    sweep_interval_seconds: float = Field(default=0.25, gt=0, le=1.0, alias="SESSION_SWEEP_INTERVAL_SECONDS")
+    watch_max_connections: int = Field(default=1024, ge=1, alias="SESSION_WATCH_MAX_CONNECTIONS")
+
+
 class StoreSettings(_Section):
     """Timeouts and start-up retries shared by every store adapter."""
 
@@ -199,6 +209,7 @@ class Settings(_Section):
     nats: NatsSettings = Field(default_factory=NatsSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     stores: StoreSettings = Field(default_factory=StoreSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
 
     @model_validator(mode="after")
     def _required_for_backend(self) -> Settings:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -30,6 +31,7 @@ MAX_METADATA_VALUE = 256
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]
 
 
 def request_meta(context: grpc.aio.ServicerContext) -> RequestMeta:
@@ -55,13 +57,37 @@ def _log_context(context: grpc.aio.ServicerContext) -> dict[str, str]:
 
 def _log_rpc(method: str, request: Any, code: grpc.StatusCode, started: float) -> None:
     """The canonical line: ids and outcome only, never the request's payload or the rendered context."""
+    ids = {"story_id": getattr(request, "story_id", "") or getattr(request, "case_id", "")}
+    if getattr(request, "session_id", ""):
+        ids = {"session_id": request.session_id}
     log.info(
         "rpc",
         method=method,
-        story_id=getattr(request, "story_id", "") or getattr(request, "case_id", ""),
+        **ids,
         code=code.name,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
+
+
+@contextlib.asynccontextmanager
+async def _handled(method: str, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    """Errors mapped through the status table, and one canonical log line, for the call inside."""
+    started = time.perf_counter()
+    code = grpc.StatusCode.OK
+    with structlog.contextvars.bound_contextvars(**_log_context(context)):
+        try:
+            yield
+        except (asyncio.CancelledError, GeneratorExit) as exc:
+            code = status_code_of(context, exc)  # the client went away or its deadline passed
+            raise
+        except Exception as exc:
+            code, message = status_for(exc)
+            if code is grpc.StatusCode.INTERNAL:
+                log.exception("rpc_failed", method=method)
+            await context.abort(code, message)
+            raise  # unreachable: abort raises
+        finally:
+            _log_rpc(method, request, code, started)
 
 
 def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
@@ -70,22 +96,22 @@ def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
-        started = time.perf_counter()
-        code = grpc.StatusCode.OK
-        with structlog.contextvars.bound_contextvars(**_log_context(context)):
-            try:
-                return await handler(self, request, context)
-            except asyncio.CancelledError as exc:
-                code = status_code_of(context, exc)  # the client went away or its deadline passed
-                raise
-            except Exception as exc:
-                code, message = status_for(exc)
-                if code is grpc.StatusCode.INTERNAL:
-                    log.exception("rpc_failed", method=method)
-                await context.abort(code, message)
-                raise  # unreachable: abort raises
-            finally:
-                _log_rpc(method, request, code, started)
+        async with _handled(method, request, context):
+            return await handler(self, request, context)
+        raise AssertionError("unreachable")  # pragma: no cover — _handled re-raises or aborts
+
+    return wrapper
+
+
+def stream_rpc(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]:
+    """`rpc` for server-streaming calls (async generators)."""
+    method = handler.__name__
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> AsyncIterator[Resp]:
+        async with _handled(method, request, context):
+            async for response in handler(self, request, context):
+                yield response
 
     return wrapper
 

@@ -17,6 +17,7 @@ _DOMAIN_CODES: tuple[tuple[type[d.DomainError], grpc.StatusCode], ...] = (
     (d.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (d.Aborted, grpc.StatusCode.ABORTED),
     (d.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (d.OutOfRange, grpc.StatusCode.OUT_OF_RANGE),
 )
 _PORT_CODES: tuple[tuple[type[p.PortError], grpc.StatusCode, str], ...] = (
     (p.StoreTimeout, grpc.StatusCode.DEADLINE_EXCEEDED, "a backing store did not answer in time"),

@@ -9,7 +9,6 @@ per node, sent concurrently).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -64,19 +63,6 @@ class Command:
     key: str
     args: tuple[EncodableT, ...]
     fallback: tuple[EncodableT, ...] | None = None
-
-
-class Script:
-    """A Lua script run by its SHA1; sent whole (and cached again) when the server does not know it yet."""
-
-    def __init__(self, text: str) -> None:
-        self._text = text
-        self._sha = hashlib.sha1(text.encode()).hexdigest()
-
-    def command(self, keys: Sequence[str], args: Sequence[EncodableT]) -> Command:
-        """The script call on `keys` as one batch command (routed by its first key)."""
-        tail: tuple[EncodableT, ...] = (len(keys), *keys, *args)
-        return Command(keys[0], ("EVALSHA", self._sha, *tail), fallback=("EVAL", self._text, *tail))
 
 
 class ValkeyClient:

@@ -16,7 +16,8 @@ import math
 from collections.abc import Iterable, Mapping
 
 from context_service.adapters.kv_glob import literal_prefix, matching
-from context_service.adapters.valkey.client import BACKEND, Command, Script, ValkeyClient
+from context_service.adapters.valkey.client import BACKEND, Command, ValkeyClient
+from context_service.adapters.valkey.lua import LuaScript
 from context_service.ports.errors import PortError, VersionConflict
 from context_service.ports.kv import JsonObject, Versioned
 
@@ -83,8 +84,8 @@ class ValkeyKeyValueStore:
     def __init__(self, *, client: ValkeyClient, prefix: str = "ctx:kv:") -> None:
         self._client = client
         self._prefix = prefix
-        self._set = Script(_SET)
-        self._cas = Script(_CAS)
+        self._set = LuaScript(_SET)
+        self._cas = LuaScript(_CAS)
 
     def _key(self, key: str) -> str:
         return self._prefix + key

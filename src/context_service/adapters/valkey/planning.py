@@ -13,7 +13,8 @@ from typing import Any
 import structlog
 from redis.typing import EncodableT, FieldT
 
-from context_service.adapters.valkey.client import Command, Script, ValkeyClient
+from context_service.adapters.valkey.client import Command, ValkeyClient
+from context_service.adapters.valkey.lua import LuaScript
 from context_service.domain.model import Milestone, PlanningReadModel
 
 log = structlog.get_logger()
@@ -102,7 +103,7 @@ class ValkeyPlanningStore:
     def __init__(self, *, client: ValkeyClient, max_stream_events: int = 1000) -> None:
         self._client = client
         self._max_events = max_stream_events
-        self._swap = Script(_SWAP)
+        self._swap = LuaScript(_SWAP)
 
     async def load(self, story_id: str, roles: Iterable[str]) -> PlanningReadModel:
         """Spec, draft, stream and summaries (story and per role): one round trip (per node on a cluster)."""
