@@ -8,9 +8,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from context_service.adapters.memory.session import InMemorySessionStore
 from context_service.adapters.valkey.session import ValkeySessionStore
-from context_service.local_servers import LocalServer
 from context_service.ports.session import SessionStore
-from tests.conformance.backends import valkey_client
+from tests.conformance.backends import ValkeyTarget, valkey_client
 
 # retention: how many revisions each session's change log keeps (small, so trimming is testable).
 RETENTION = 50
@@ -28,8 +27,8 @@ def memory_opener() -> Opener:
     return open_store
 
 
-def valkey_opener(server: LocalServer) -> Opener:
-    """The Valkey store under a key prefix of its own (isolation on the shared session server)."""
+def valkey_opener(server: ValkeyTarget) -> Opener:
+    """The Valkey store under a key prefix of its own (isolation on the shared session server or cluster)."""
 
     @asynccontextmanager
     async def open_store() -> AsyncIterator[SessionStore]:

@@ -11,6 +11,7 @@ import pytest
 from context_service.adapters.memory.events import InMemoryEventPublisher
 from context_service.application.session_services import SessionUseCases, session_use_cases
 from context_service.ports.session import SessionStore
+from tests.conformance.backends import valkey_target
 from tests.conformance.session.backends import memory_opener, valkey_opener
 from tests.support.fakes import FixedClock
 
@@ -33,11 +34,11 @@ class Sessions:
         return f"s-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(params=["memory", "valkey"])
+@pytest.fixture(params=["memory", "valkey", "valkey-cluster"])
 async def sessions(request: pytest.FixtureRequest) -> AsyncIterator[Sessions]:
-    """Session use cases over the backend named by the parameter."""
+    """Session use cases over the backend named by the parameter (Valkey: one node, then a 3+3 cluster)."""
     name = request.param
-    opener = memory_opener() if name == "memory" else valkey_opener(request.getfixturevalue("valkey"))
+    opener = memory_opener() if name == "memory" else valkey_opener(valkey_target(name, request))
     clock = FixedClock()
     events = InMemoryEventPublisher()
     async with opener() as store:

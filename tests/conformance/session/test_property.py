@@ -28,6 +28,7 @@ from context_service.application.session_services import SessionUseCases, sessio
 from context_service.application.session_watch import WatchQuery
 from context_service.domain.errors import Aborted
 from context_service.domain.session import EventType, PutItem, SessionOptions
+from context_service.local_cluster import LocalCluster
 from context_service.local_servers import LocalServer
 from tests.conformance.session.backends import memory_opener, valkey_opener
 from tests.support.fakes import FixedClock
@@ -214,3 +215,10 @@ def test_valkey_store_matches_the_model(valkey: LocalServer) -> None:
 
     # Fewer examples: each step is a few real round trips (the memory run explores more sequences).
     run_state_machine_as_test(ValkeyMachine, settings=settings(SETTINGS, max_examples=15))
+
+
+def test_valkey_cluster_store_matches_the_model(valkey_cluster: LocalCluster) -> None:
+    class ClusterMachine(SessionMachine):
+        opener = staticmethod(valkey_opener(valkey_cluster))
+
+    run_state_machine_as_test(ClusterMachine, settings=settings(SETTINGS, max_examples=10))

@@ -17,10 +17,13 @@ from pathlib import Path
 
 import grpc
 import nats as nats_client
+import pytest
 
+from context_service.local_cluster import LocalCluster
 from context_service.local_servers import LocalServer, free_port
 from fleet.context.session.v1 import session_pb2 as pb
 from fleet.context.session.v1 import session_pb2_grpc as pb_grpc
+from tests.conformance.backends import ValkeyTarget, valkey_target
 from tests.e2e.session.support import new_id
 from tests.support.process import wait_until_serving
 
@@ -50,13 +53,15 @@ def serve(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, subprocess
             process.wait()
 
 
-def environment(valkey: LocalServer, nats_server: LocalServer) -> dict[str, str]:
-    """Memory graph, sessions and KV on Valkey under a prefix of this test, NATS on the shared broker."""
+def environment(valkey: ValkeyTarget, nats_server: LocalServer) -> dict[str, str]:
+    """Memory graph, sessions and KV on Valkey (a node or a cluster) under a prefix of this test, NATS on
+    the shared broker."""
     env = {
         **os.environ,
         "GRAPH_BACKEND": "memory",
         "KV_BACKEND": "valkey",
         "VALKEY_URL": valkey.url,
+        "VALKEY_CLUSTER": str(isinstance(valkey, LocalCluster)).lower(),
         "KV_KEY_PREFIX": f"replicas-{uuid.uuid4().hex[:8]}:",
         "ENABLE_NATS": "true",
         "NATS_URL": nats_server.url,
@@ -84,10 +89,11 @@ async def watch_all(stub: pb_grpc.SessionContextServiceStub, sid: str, ready: as
             return
 
 
+@pytest.mark.parametrize("valkey_name", ["valkey", "valkey-cluster"])
 async def test_a_watcher_on_one_process_sees_every_change_made_through_another_in_order(
-    tmp_path: Path, valkey: LocalServer, nats: LocalServer
+    tmp_path: Path, valkey_name: str, nats: LocalServer, request: pytest.FixtureRequest
 ) -> None:
-    env, sid = environment(valkey, nats), new_id()
+    env, sid = environment(valkey_target(valkey_name, request), nats), new_id()
     broker = await nats_client.connect(nats.url)
     published: list[str] = []
     all_published = asyncio.Event()
