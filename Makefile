@@ -56,7 +56,7 @@ test-contract: gen ## descriptor, buf, golden and conformance tests
 test-integration: gen ## adapters against real servers, and the assembled service
 	$(BIN)/pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
 
-test-failover: gen ## a Valkey Cluster primary killed under load (also part of `make test`, ~15 s)
+test-failover: gen ## a Valkey Cluster primary killed under load (also part of `make test`, ~20 s)
 	$(BIN)/pytest -q -m failover tests/e2e $(PYTEST_ARGS)
 
 bench: gen ## load scenarios; reports under bench/results/

@@ -1,6 +1,7 @@
-"""A primary of the Valkey Cluster dies under steady load: calls fail only with UNAVAILABLE while its replica
-takes over, the service recovers by itself within 10 s of the promotion, no acknowledged write is lost and
-no effect is applied twice."""
+"""A primary of the Valkey Cluster dies under steady load (idempotent UpdateContext writes, session
+compare-and-set increments over gRPC, GetContext reads, KV compare-and-set increments): calls fail only with
+UNAVAILABLE while its replica takes over, the service recovers by itself within 10 s of the promotion, no
+acknowledged write is lost and no effect is applied twice."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from context_service.application.common import UPDATED_SUBJECT
 from context_service.local_cluster import LocalCluster, valkey_cluster
 from context_service.local_servers import LocalServer
 from context_service.ports.errors import StoreTimeout, StoreUnavailable, VersionConflict
+from fleet.context.session.v1 import session_pb2 as spb
 from fleet.context.v1 import context_pb2 as pb
 from tests.conformance.backends import eventually, valkey_settings
 from tests.integration.nats.support import payloads_of, stream_messages
@@ -34,6 +36,7 @@ LOAD_BEFORE_KILL_S = 1.5
 LOAD_AFTER_PROMOTION_S = 4.0
 RECOVERY_BOUND_S = 10.0
 PAUSE_AFTER_ERROR_S = 0.05
+COUNTER = "counter"
 
 
 @dataclass
@@ -47,6 +50,8 @@ class Load:
     successes: list[float] = field(default_factory=list)
     increments_acked: int = 0
     increments_unsure: int = 0
+    session_acked: int = 0
+    session_unsure: int = 0
 
     def failed(self, code: str) -> None:
         """Record one failed call."""
@@ -122,6 +127,35 @@ async def incrementer(kv: ValkeyKeyValueStore, load: Load, key: str) -> None:
         load.increments_acked += 1
 
 
+async def session_incrementer(service: ClusterService, load: Load, session_id: str) -> None:
+    """Compare-and-set increments of one session entry over gRPC (Get, then Put at that version)."""
+    while not load.stop.is_set():
+        try:
+            found = await service.sessions.Get(spb.GetRequest(session_id=session_id, key=COUNTER))
+            count, version = (int(found.entry.value_json), found.entry.version) if found.found else (0, 0)
+            put = spb.PutRequest(
+                session_id=session_id, key=COUNTER, value_json=str(count + 1), expected_version=version
+            )
+            await service.sessions.Put(put)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.ABORTED:
+                continue  # only after an unsure increment: it had applied
+            load.failed(exc.code().name)
+            load.session_unsure += 1
+            await asyncio.sleep(PAUSE_AFTER_ERROR_S)
+            continue
+        load.session_acked += 1
+
+
+def session_on(cluster: LocalCluster, node: LocalServer, run: str) -> str:
+    """A session id whose keys live on `node` (so its failover hits the session too)."""
+    for n in range(1000):
+        candidate = f"fo-{run}-{n}"
+        if cluster.primary_of(f"{{sess:{candidate}}}").port == node.port:
+            return candidate
+    raise AssertionError("no session id maps to the node")
+
+
 async def until(check: Callable[[], bool], within: float, what: str) -> float:
     """Poll a blocking check in a thread until true; the monotonic time it became true."""
     deadline = time.monotonic() + within
@@ -152,6 +186,8 @@ async def test_a_primary_dies_under_load_and_the_service_recovers_without_losing
     run = uuid.uuid4().hex[:8]
     stories = [f"FO-{run}-{i}" for i in range(WRITERS)]
     counter = f"ctx:failover:{{{stories[0]}}}:counter"
+    victim = private_cluster.primary_of(f"{{{stories[0]}}}")
+    session_id = session_on(private_cluster, victim, run)
     load = Load()
     settings = cluster_settings(private_cluster, falkordb, nats)
     async with (
@@ -162,10 +198,10 @@ async def test_a_primary_dies_under_load_and_the_service_recovers_without_losing
         tasks = [asyncio.create_task(writer(service, load, s)) for s in stories]
         tasks += [asyncio.create_task(reader(service, load, stories)) for _ in range(READERS)]
         tasks.append(asyncio.create_task(incrementer(kv, load, counter)))
+        tasks.append(asyncio.create_task(session_incrementer(service, load, session_id)))
         await asyncio.sleep(LOAD_BEFORE_KILL_S)
 
-        # Act: the primary holding the first story's records dies
-        victim = private_cluster.primary_of(f"{{{stories[0]}}}")
+        # Act: the primary holding the first story's records (and the session) dies
         victim.kill()
         killed_at = time.monotonic()
         promoted_at = await until(promoted(private_cluster, victim, counter), 30, "promotion")
@@ -192,6 +228,9 @@ async def test_a_primary_dies_under_load_and_the_service_recovers_without_losing
         assert final is not None
         assert load.increments_acked <= final.value["n"] <= load.increments_acked + load.increments_unsure
         assert final.version == final.value["n"]
+        entry = (await service.sessions.Get(spb.GetRequest(session_id=session_id, key=COUNTER))).entry
+        assert load.session_acked <= int(entry.value_json) <= load.session_acked + load.session_unsure
+        assert entry.version == int(entry.value_json)
         await client.ping()  # the health probe answers again: every primary (the promoted one too) is up
 
         # Assert: every committed version was announced (no event lost)

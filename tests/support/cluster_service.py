@@ -23,6 +23,7 @@ from context_service.config import (
 )
 from context_service.local_cluster import LocalCluster
 from context_service.local_servers import LocalServer
+from fleet.context.session.v1 import session_pb2_grpc
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
 
@@ -48,6 +49,7 @@ class ClusterService:
     """A running service and a client for it."""
 
     stub: context_pb2_grpc.ContextServiceStub
+    sessions: session_pb2_grpc.SessionContextServiceStub
     server: GrpcServer
 
     async def create_story(self, story_id: str) -> None:
@@ -75,4 +77,8 @@ async def service_on_cluster(settings: Settings) -> AsyncIterator[ClusterService
         running(settings) as server,
         grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
     ):
-        yield ClusterService(context_pb2_grpc.ContextServiceStub(channel), server)
+        yield ClusterService(
+            context_pb2_grpc.ContextServiceStub(channel),
+            session_pb2_grpc.SessionContextServiceStub(channel),
+            server,
+        )
