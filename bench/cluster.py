@@ -1,10 +1,10 @@
 """`python -m bench.cluster`: one Valkey node against a 3-primary/3-replica Valkey Cluster, side by side.
 
-Key-value get / set / compare-and-set / 50-key get_many, the planning read-model load, and GetContext over
-gRPC (FalkorDB graph, read-models from Valkey), on three targets measured in one run: a single node, the
-cluster with durable writes waiting for a replica (WAIT 1, the cluster default) and the cluster without
-WAIT, so the last two columns give WAIT's cost. Writes bench/results/cluster-<UTC stamp>.json and .md.
-Nothing here asserts about time.
+Key-value get / set / compare-and-set / 50-key get_many, the planning read-model load, session Get and Put
+over gRPC, and GetContext over gRPC (FalkorDB graph, read-models from Valkey), on three targets measured in
+one run: a single node, the cluster with durable writes waiting for a replica (WAIT 1, the cluster default)
+and the cluster without WAIT, so the last two columns give WAIT's cost. Writes
+bench/results/cluster-<UTC stamp>.json and .md. Nothing here asserts about time.
 """
 
 from __future__ import annotations
@@ -24,25 +24,34 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from bench.measure import run_calls
-from bench.run import serving
 from bench.scenarios import MEDIUM, Stub, populate
+from context_service.adapters.grpc.server import GrpcServer
+from context_service.adapters.policy_file import load_policy
 from context_service.adapters.valkey.client import ValkeyClient
 from context_service.adapters.valkey.kv import ValkeyKeyValueStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
+from context_service.bootstrap import open_adapters, wire
 from context_service.config import FalkorSettings, KvSettings, Settings, StoreSettings, ValkeySettings
 from context_service.local_cluster import LocalCluster, valkey_cluster
 from context_service.local_servers import LocalServer, falkordb_server, valkey_server
 from context_service.observability.logging import configure_logging
+from fleet.context.session.v1 import session_pb2 as spb
+from fleet.context.session.v1.session_pb2_grpc import SessionContextServiceStub
 from fleet.context.v1 import context_pb2 as pb
+from fleet.context.v1.context_pb2_grpc import ContextServiceStub
 
 RESULTS = Path(__file__).parent / "results"
 REQUESTS, ROUNDS = 600, 2
 CONCURRENCY = (1, 8)  # one call at a time shows latency (and WAIT's round trip); eight, throughput
 STORE_TIMEOUT_S = 15.0
+VALUE = '{"step": "review", "notes": "' + "n" * 200 + '"}'
 DOCUMENT = {"story_id": "BENCH", "text": "x" * 1000, "versions": list(range(20))}
 Call = Callable[[], Awaitable[object]]
 Row = dict[str, dict[str, float]]  # target -> figure -> value
+SessionStub = SessionContextServiceStub
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,7 @@ class Opened:
     kv: ValkeyKeyValueStore
     planning: ValkeyPlanningStore
     stub: Stub
+    sessions: SessionStub
 
 
 def targets(single: LocalServer, cluster: LocalCluster) -> list[Target]:
@@ -94,6 +104,12 @@ def scenarios(opened: Opened) -> dict[str, Call]:
     many = [f"bench:{tag}:many:{i}" for i in range(50)]
 
     read = pb.GetContextRequest(story_id=MEDIUM, role="developer", phase="BUILD")
+    session = f"bench-{tag}"
+
+    def put() -> Awaitable[object]:
+        key = f"k{next(serial) % 50}"
+        return opened.sessions.Put(spb.PutRequest(session_id=session, key=key, value_json=VALUE))
+
     return {
         "kv get (1 KB)": lambda: kv.get(f"bench:{tag}:doc"),
         "kv set (1 KB)": lambda: kv.set(f"bench:{tag}:doc:{next(serial) % 500}", DOCUMENT),
@@ -102,6 +118,8 @@ def scenarios(opened: Opened) -> dict[str, Call]:
         ),
         "kv get_many (50 keys)": lambda: kv.get_many(many),
         "planning read-model load": lambda: opened.planning.load(MEDIUM, ["developer", "qa"]),
+        "session Put (gRPC)": put,
+        "session Get (gRPC)": lambda: opened.sessions.Get(spb.GetRequest(session_id=session, key="k0")),
         "GetContext medium developer (gRPC)": lambda: opened.stub.GetContext(read),
     }
 
@@ -113,6 +131,19 @@ async def prepare(opened: Opened) -> None:
     await opened.kv.set_many({f"bench:{tag}:many:{i}": DOCUMENT for i in range(50)})
     await opened.planning.merge_spec(MEDIUM, {"story_id": MEDIUM, "title": "Medium story"})
     await populate(opened.stub, MEDIUM, 20, 10)
+    await opened.sessions.Put(spb.PutRequest(session_id=f"bench-{tag}", key="k0", value_json=VALUE))
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[Stub, SessionStub]]:
+    """The service (context and session RPCs) on these settings, on a free loopback port; its stubs."""
+    async with open_adapters(settings) as adapters:
+        container = wire(adapters, load_policy(), sessions=settings.sessions)
+        server = GrpcServer(
+            use_cases=container.use_cases, sessions=container.sessions, host="127.0.0.1", port=0
+        )
+        async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            yield ContextServiceStub(channel), SessionContextServiceStub(channel)
 
 
 @asynccontextmanager
@@ -123,9 +154,9 @@ async def opened_targets(found: list[Target], falkordb: LocalServer) -> AsyncIte
         for i, target in enumerate(found):
             client = ValkeyClient(settings=target.valkey, timeout_seconds=STORE_TIMEOUT_S)
             await stack.enter_async_context(client)
-            stub = await stack.enter_async_context(serving(service_settings(target, falkordb, f"b{i}")))
+            stubs = await stack.enter_async_context(serving(service_settings(target, falkordb, f"b{i}")))
             kv = ValkeyKeyValueStore(client=client, prefix="")
-            result.append(Opened(target, kv, ValkeyPlanningStore(client=client), stub))
+            result.append(Opened(target, kv, ValkeyPlanningStore(client=client), *stubs))
         for opened in result:
             await prepare(opened)
         yield result
