@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import Counter
 
 import pytest
 from redis.asyncio import Redis
@@ -12,7 +14,7 @@ from context_service.adapters.valkey.kv import ValkeyKeyValueStore
 from context_service.config import ValkeySettings
 from context_service.local_cluster import LocalCluster
 from context_service.local_servers import LOOPBACK, LocalServer, free_port
-from context_service.ports.errors import StoreUnavailable
+from context_service.ports.errors import PortError, StoreUnavailable
 from tests.conformance.backends import valkey_client
 
 pytestmark = pytest.mark.integration
@@ -89,3 +91,37 @@ async def test_a_batch_write_across_slots_is_on_each_replica_when_it_returns(
             assert await replica.get(chosen + key) is not None
         finally:
             await replica.aclose()
+
+
+async def test_calls_in_flight_when_the_client_drops_its_connections_fail_only_as_unavailable(
+    valkey_cluster: LocalCluster,
+) -> None:
+    # Arrange: on CLUSTERDOWN or a failed node the cluster client closes every connection, in use or not
+    chosen = prefix()
+    keys = [f"k{i}" for i in range(20)]
+    outcomes: Counter[str] = Counter()
+    async with valkey_client(valkey_cluster) as client:
+        kv = ValkeyKeyValueStore(client=client, prefix=chosen)
+        await kv.set_many({k: {"k": k} for k in keys})
+
+        async def reader() -> None:
+            for _ in range(40):
+                try:
+                    await kv.get_many(keys)
+                except PortError as exc:
+                    outcomes[type(exc).__name__] += 1
+                else:
+                    outcomes["ok"] += 1
+
+        async def dropper() -> None:
+            for _ in range(25):
+                await asyncio.sleep(0.01)
+                async with client.call("test.drop_connections") as redis:
+                    await redis.aclose()
+
+        # Act
+        await asyncio.gather(*(reader() for _ in range(20)), dropper())
+
+    # Assert
+    assert set(outcomes) <= {"ok", "StoreUnavailable"}
+    assert outcomes["ok"] > 0

@@ -12,9 +12,11 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import redis
 import structlog
 from redis import exceptions as rx
 from redis.asyncio import Redis, RedisCluster
@@ -44,6 +46,17 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 Client = Redis | RedisCluster
+
+
+_DRIVER_DIR = str(Path(redis.__file__).parent)
+
+
+def raised_by_driver(exc: BaseException) -> bool:
+    """True when the innermost frame of the exception's traceback is redis-py's own code."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(_DRIVER_DIR)
 
 
 def translate(exc: BaseException, operation: str) -> PortError:
@@ -130,6 +143,14 @@ class ValkeyClient:
                 yield redis
             except (rx.RedisError, rx.RedisClusterException, OSError) as exc:
                 raise translate(exc, operation) from exc
+            except AttributeError as exc:
+                # The cluster client closes every connection when it reloads the topology (CLUSTERDOWN,
+                # a failed node), also connections other calls are using: those calls then fail inside
+                # redis-py on a connection whose stream is gone.
+                if not raised_by_driver(exc):
+                    raise
+                message = f"valkey {operation}: connection closed during a topology refresh"
+                raise StoreUnavailable(message, backend=BACKEND, operation=operation) from exc
 
     @asynccontextmanager
     async def _turn(self, operation: str) -> AsyncIterator[None]:
