@@ -58,6 +58,7 @@ test-integration: gen ## adapters against real servers, and the assembled servic
 
 bench: gen ## load scenarios; reports under bench/results/
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.session
 
 image: ## build the container image context-service:dev (needs a Docker engine)
 	docker build -t context-service:dev .

@@ -136,6 +136,7 @@ async def _until(stopping: asyncio.Event, events: AsyncIterator[T]) -> AsyncIter
             await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
             if not step.done():
                 step.cancel()
+                await asyncio.gather(step, return_exceptions=True)  # let the store call unwind first
                 yield None
                 return
             try:
