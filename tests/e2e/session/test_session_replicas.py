@@ -5,49 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 import nats as nats_client
 
-from context_service.local_servers import LocalServer, free_port
+from context_service.local_servers import LocalServer
 from fleet.context.session.v1 import session_pb2 as pb
 from fleet.context.session.v1 import session_pb2_grpc as pb_grpc
 from tests.e2e.session.support import new_id
-from tests.support.process import wait_until_serving
+from tests.support.process import serve_process, wait_until_serving
 
 CHANGES = 200
 PACE_SECONDS = 0.005
 # Generous: two processes and the test share two busy cores; the 100 ms target is measured by `make bench`.
 P95_BOUND_SECONDS = 1.0
-
-
-@contextmanager
-def serve(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """One `context-service serve` process; its address. Stopped with SIGTERM (killed if stuck)."""
-    port = free_port()
-    command = [str(Path(sys.executable).with_name("context-service")), "serve"]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command, env={**env, "GRPC_PORT": str(port)}, stdout=log_file, stderr=log_file
-        )
-    try:
-        yield f"127.0.0.1:{port}", process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def environment(valkey: LocalServer, nats_server: LocalServer) -> dict[str, str]:
@@ -98,7 +73,10 @@ async def test_a_watcher_on_one_process_sees_every_change_made_through_another_i
             all_published.set()
 
     await broker.subscribe(f"context.session.{sid}.changed", cb=collect)
-    with serve(env, tmp_path / "a.log") as (a, pa), serve(env, tmp_path / "b.log") as (b, pb_):
+    with (
+        serve_process(env, tmp_path / "a.log") as (pa, a),
+        serve_process(env, tmp_path / "b.log") as (pb_, b),
+    ):
         await wait_until_serving(a, pa)
         await wait_until_serving(b, pb_)
         async with grpc.aio.insecure_channel(a) as ca, grpc.aio.insecure_channel(b) as cb:
