@@ -254,6 +254,7 @@ async def _session_store(
         prefix=settings.kv.key_prefix + "ctx:",
         retention=s.log_retention,
         idle_ms=idle_ms,
+        max_block_seconds=settings.stores.timeout_seconds / 2,
     )
 
 

@@ -59,8 +59,11 @@ class ValkeySessionStore:
         retention: int = DEFAULT_RETENTION,
         idle_ms: int = DEFAULT_IDLE_MS,
         tombstone_ms: int = DEFAULT_TOMBSTONE_MS,
+        max_block_seconds: float = 1.0,
     ) -> None:
+        """`max_block_seconds` bounds each blocking read: keep it under the client's socket timeout."""
         self._client = client
+        self._max_block_ms = max(1, int(max_block_seconds * 1000))
         self._watch = watch_client or client
         self._prefix = prefix
         self._ids = f"{prefix}sess:ids"
@@ -209,7 +212,7 @@ class ValkeySessionStore:
     ) -> list[ChangeEvent]:
         """Logged changes after `after_revision` (XREAD, blocking up to `wait_seconds` for the first)."""
         log = self._keys(session_id)[-1]
-        block = int(wait_seconds * 1000) if wait_seconds > 0 else None
+        block = min(int(wait_seconds * 1000), self._max_block_ms) if wait_seconds > 0 else None
         async with self._watch.call("session.changes") as redis:
             reply = await redis.xread({log: codec.stream_position(after_revision)}, count=limit, block=block)
         rows: list[Any] = codec.stream_rows(reply)
