@@ -64,3 +64,15 @@ async def test_the_sweeper_counts_its_removals() -> None:
                 while sample("context_session_sweeper_removals_total") == before:  # noqa: ASYNC110 — a metric has no event
                     await asyncio.sleep(0.01)
         assert sample("context_session_sweeper_removals_total") == before + 1
+
+
+async def test_open_watches_do_not_use_up_the_concurrency_limit() -> None:
+    async with running_service(max_concurrent_rpcs=2, sessions=PROGRESS) as svc:
+        sid = new_id()
+        calls = [svc.sessions.Watch(pb.WatchRequest(session_id=sid)) for _ in range(4)]
+        for call in calls:
+            await take(call, 1, skip_progress=False)
+        put = await svc.sessions.Put(pb.PutRequest(session_id=sid, key="k", value_json="1"))
+        assert put.entry.version == 1
+        for call in calls:
+            call.cancel()
