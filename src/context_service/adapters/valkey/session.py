@@ -71,9 +71,10 @@ class ValkeySessionStore:
         self._retention = retention
         self._idle = idle_ms
         self._keep = idle_ms + tombstone_ms
+        self._get = LuaScript(lua.GET)
         self._scripts = {
             name: LuaScript(getattr(lua, name))
-            for name in ("CREATE", "INFO", "DROP", "PUT", "DELETE", "GET", "FIND", "SWEEP")
+            for name in ("CREATE", "INFO", "DROP", "PUT", "DELETE", "FIND", "SWEEP")
         }
 
     def _keys(self, session_id: str) -> list[str]:
@@ -173,10 +174,12 @@ class ValkeySessionStore:
             raise PortError(f"unexpected script reply {status!r}", backend=BACKEND, operation="session")
 
     async def get(self, session_id: str, keys: Sequence[str], now_ms: int) -> list[Entry]:
-        """The live entries among `keys`, in the order asked (one script call)."""
+        """The live entries among `keys`, in the order asked (one small script: header and value agree)."""
         if not keys:
             return []
-        found = await self._run("GET", session_id, now_ms, *keys)
+        hdr, val = self._keys(session_id)[1:3]
+        async with self._client.call("session.get") as redis:
+            found = await self._get(redis, [hdr, val], [str(now_ms), *keys])
         return [codec.entry(str(k), str(h), str(v)) for k, h, v in found]
 
     async def delete(
