@@ -59,20 +59,27 @@ async def watch_all(stub: pb_grpc.SessionContextServiceStub, sid: str, ready: as
             return
 
 
+class Published:
+    """The Nats-Msg-Id of every notification received; `all` is set once CHANGES have come."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.all = asyncio.Event()
+
+    async def collect(self, message: nats_client.aio.msg.Msg) -> None:
+        """Subscription callback."""
+        self.ids.append((message.headers or {}).get("Nats-Msg-Id", ""))
+        if len(self.ids) >= CHANGES:
+            self.all.set()
+
+
 async def test_a_watcher_on_one_process_sees_every_change_made_through_another_in_order(
     tmp_path: Path, valkey: LocalServer, nats: LocalServer
 ) -> None:
     env, sid = environment(valkey, nats), new_id()
     broker = await nats_client.connect(nats.url)
-    published: list[str] = []
-    all_published = asyncio.Event()
-
-    async def collect(message: nats_client.aio.msg.Msg) -> None:
-        published.append((message.headers or {}).get("Nats-Msg-Id", ""))
-        if len(published) >= CHANGES:
-            all_published.set()
-
-    await broker.subscribe(f"context.session.{sid}.changed", cb=collect)
+    published = Published()
+    await broker.subscribe(f"context.session.{sid}.changed", cb=published.collect)
     with (
         serve_process(env, tmp_path / "a.log") as (pa, a),
         serve_process(env, tmp_path / "b.log") as (pb_, b),
@@ -91,9 +98,9 @@ async def test_a_watcher_on_one_process_sees_every_change_made_through_another_i
                 sent[put.entry.revision] = started
                 await asyncio.sleep(PACE_SECONDS)
             await asyncio.wait_for(watcher, 20)
-            await asyncio.wait_for(all_published.wait(), 10)
+            await asyncio.wait_for(published.all.wait(), 10)
     await broker.close()
-    assert sorted(published) == sorted(f"{sid}:{r}" for r in range(1, CHANGES + 1))
+    assert sorted(published.ids) == sorted(f"{sid}:{r}" for r in range(1, CHANGES + 1))
     assert order == list(range(1, CHANGES + 1))
     delays = sorted(arrived[r] - sent[r] for r in order)
     p50, p95 = statistics.median(delays), delays[int(len(delays) * 0.95) - 1]

@@ -9,6 +9,7 @@ dependency is serving and the server is not shutting down); each dependency has 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -59,6 +60,7 @@ class GrpcServer:
         self._use_cases = use_cases
         self._sessions = sessions
         self._stopping = asyncio.Event()
+        self._session_servicer: SessionServicer | None = None
         self._services = (SERVICE_NAME,) if sessions is None else (SERVICE_NAME, SESSION_SERVICE_NAME)
         self._address = f"{host}:{port}"
         self._max_message_bytes = max_message_bytes
@@ -87,9 +89,8 @@ class GrpcServer:
             ContextServicer(use_cases=self._use_cases), server
         )
         if self._sessions is not None:
-            session_pb2_grpc.add_SessionContextServiceServicer_to_server(
-                SessionServicer(use_cases=self._sessions, stopping=self._stopping), server
-            )
+            self._session_servicer = SessionServicer(use_cases=self._sessions, stopping=self._stopping)
+            session_pb2_grpc.add_SessionContextServiceServicer_to_server(self._session_servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
             *self._services,
@@ -144,6 +145,10 @@ class GrpcServer:
         # NOT_SERVING everywhere first, and frozen there: later set() calls are ignored by the servicer.
         await self.health.enter_graceful_shutdown()
         self._stopping.set()  # open watches end now: they never finish on their own
+        if self._session_servicer is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._grace):
+                    await self._session_servicer.watches_closed()
         log.info("grpc_draining", grace_seconds=self._grace, in_flight=self.admission.active)
         started = time.monotonic()
         drained = await self.admission.drain(grace=self._grace, quiet=self._drain_quiet)
