@@ -21,12 +21,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from context_service.adapters.grpc.interceptors import AdmissionInterceptor
+from context_service.adapters.grpc.registration import add_context_service, add_session_service
 from context_service.adapters.grpc.servicer import ContextServicer
 from context_service.adapters.grpc.session_servicer import SessionServicer
 from context_service.application.services import UseCases
 from context_service.application.session_services import SessionUseCases
-from fleet.context.session.v1 import session_pb2, session_pb2_grpc
-from fleet.context.v1 import context_pb2, context_pb2_grpc
+from fleet.context.session.v1 import session_pb2
+from fleet.context.v1 import context_pb2
 
 log = structlog.get_logger()
 SERVICE_NAME = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
@@ -85,12 +86,10 @@ class GrpcServer:
             ("grpc.so_reuseport", 0),
         ]
         server = grpc.aio.server(options=options, interceptors=self._interceptors)
-        context_pb2_grpc.add_ContextServiceServicer_to_server(
-            ContextServicer(use_cases=self._use_cases), server
-        )
+        add_context_service(ContextServicer(use_cases=self._use_cases), server)
         if self._sessions is not None:
             self._session_servicer = SessionServicer(use_cases=self._sessions, stopping=self._stopping)
-            session_pb2_grpc.add_SessionContextServiceServicer_to_server(self._session_servicer, server)
+            add_session_service(self._session_servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
             *self._services,
