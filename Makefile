@@ -61,6 +61,7 @@ test-failover: gen ## a Valkey Cluster primary killed under load (also part of `
 
 bench: gen ## load scenarios; reports under bench/results/
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.session
 
 image: ## build the container image context-service:dev (needs a Docker engine)
 	docker build -t context-service:dev .

@@ -139,10 +139,6 @@ def memory_adapters(
 def wire(adapters: Adapters, policy: ScopePolicy, *, sessions: SessionSettings | None = None) -> Container:
     """Plain constructors, keyword arguments only."""
     a = adapters
-    progress = (sessions or SessionSettings()).progress_seconds
-    session_cases = session_use_cases(
-        store=a.sessions, publisher=a.publisher, clock=a.clock, progress_seconds=progress
-    )
     use_cases = UseCases(
         get_context=GetContext(policy=policy, stories=a.graph, planning=a.planning, tokens=a.tokens),
         update_context=UpdateContext(
@@ -169,14 +165,12 @@ def wire(adapters: Adapters, policy: ScopePolicy, *, sessions: SessionSettings |
     fleet_events = FleetEvents(
         policy=policy, stories=a.graph, nodes=a.graph, writer=a.graph, publisher=a.publisher, clock=a.clock
     )
-    return Container(
-        use_cases,
-        RegisterPlanning(writer=a.graph, clock=a.clock),
-        adapters,
-        policy,
-        fleet_events,
-        session_cases,
+    progress = (sessions or SessionSettings()).progress_seconds
+    session_cases = session_use_cases(
+        store=a.sessions, publisher=a.publisher, clock=a.clock, progress_seconds=progress
     )
+    planning_nodes = RegisterPlanning(writer=a.graph, clock=a.clock)
+    return Container(use_cases, planning_nodes, adapters, policy, fleet_events, session_cases)
 
 
 def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]:
@@ -254,6 +248,7 @@ async def _session_store(
         prefix=settings.kv.key_prefix + "ctx:",
         retention=s.log_retention,
         idle_ms=idle_ms,
+        max_block_seconds=settings.stores.timeout_seconds / 2,
     )
 
 

@@ -15,13 +15,8 @@ from redis.asyncio import Redis, RedisCluster
 from context_service.adapters.memory.planning import InMemoryPlanningStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.domain.model import Milestone, PlanningReadModel
-from tests.conformance.backends import (
-    ValkeyTarget,
-    eventually,
-    raw_client,
-    valkey_client,
-    valkey_target,
-)
+from tests.conformance.backends import ValkeyTarget, raw_client, valkey_client, valkey_target
+from tests.support.waiting import eventually
 
 SPEC: dict[str, Any] = {
     "story_id": "S",

@@ -12,7 +12,7 @@ from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import FieldDescriptor
 
 from fleet.context.session.v1 import session_pb2
-from tests.contract.test_buf_breaking import BUF_EXIT_BREAKING, BUF_TIMEOUT_SECONDS, REPO, _buf
+from tests.contract.test_buf_breaking import BUF_EXIT_BREAKING, REPO, _run_breaking
 
 PACKAGE = "fleet.context.session.v1"
 BASELINE = REPO / "specs" / "baseline" / "fleet-context-session-v1.binpb"
@@ -114,18 +114,7 @@ def test_the_stubs_are_built_from_the_committed_baseline_contract() -> None:
 
 
 def _breaking(workspace: Path) -> subprocess.CompletedProcess[str]:
-    command = [
-        _buf(),
-        "breaking",
-        str(workspace),
-        "--config",
-        str(workspace / "buf.yaml"),
-        "--against",
-        str(BASELINE),
-    ]
-    return subprocess.run(
-        command, cwd=workspace, capture_output=True, text=True, timeout=BUF_TIMEOUT_SECONDS, check=False
-    )
+    return _run_breaking(workspace, against=BASELINE)
 
 
 def test_the_unmodified_session_contract_passes_the_breaking_check(workspace: Path) -> None:

@@ -16,9 +16,10 @@ from context_service.application.common import UPDATED_SUBJECT
 from context_service.local_cluster import LocalCluster
 from context_service.local_servers import LocalServer
 from context_service.ports.events import OutboundEvent
-from tests.conformance.backends import eventually, raw_client, valkey_client
+from tests.conformance.backends import raw_client, valkey_client
 from tests.integration.nats.support import payloads_of, stream_messages
 from tests.support.cluster_service import cluster_settings, service_on_cluster
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -25,9 +25,10 @@ from context_service.local_servers import LocalServer
 from context_service.ports.errors import StoreTimeout, StoreUnavailable, VersionConflict
 from fleet.context.session.v1 import session_pb2 as spb
 from fleet.context.v1 import context_pb2 as pb
-from tests.conformance.backends import eventually, valkey_settings
+from tests.conformance.backends import valkey_settings
 from tests.integration.nats.support import payloads_of, stream_messages
 from tests.support.cluster_service import ClusterService, cluster_settings, service_on_cluster
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.failover]
 WRITERS = 3

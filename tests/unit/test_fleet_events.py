@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from context_service.adapters.memory.events import InMemoryEventPublisher
 from context_service.adapters.memory.graph import InMemoryGraph
 from context_service.adapters.policy_file import load_policy
+from context_service.application.errors_table import report_for
 from context_service.application.fleet_events import FleetEvents
 from context_service.application.fleet_inputs import (
     DeliberatedDecision,
@@ -23,9 +25,10 @@ from context_service.application.fleet_inputs import (
     TaskCreated,
     TaskDispatched,
 )
-from context_service.domain.errors import AlreadyExists, InvalidArgument
+from context_service.domain.errors import InvalidArgument
 from context_service.domain.model import Neighbourhood
 from context_service.domain.policy import ScopePolicy
+from context_service.ports.errors import PortError
 from tests.support.fakes import FixedClock
 
 OCCURRED_MS = 1_793_534_400_000
@@ -163,22 +166,40 @@ async def test_a_redelivered_created_event_changes_nothing(world: World) -> None
     assert await world.graph.load_story_graph(STORY) == before
 
 
-async def test_an_epic_before_its_project_is_not_known_yet(world: World) -> None:
-    # Act / Assert
-    with pytest.raises(NotYetKnown):
-        await world.events.epic_created(EpicCreated(EPIC, "PRJ-LATER", "Checkout"), meta())
+async def _reported(work: Awaitable[object]) -> tuple[str, str, bool]:
+    """What the error table tells a caller about the failure of `work`."""
+    with pytest.raises(PortError) as caught:
+        await work
+    found = report_for(caught.value)
+    return found.code, found.message, found.retryable
 
 
-async def test_a_story_before_its_epic_is_not_known_yet(world: World) -> None:
-    # Act / Assert
-    with pytest.raises(NotYetKnown):
-        await world.events.story_created(StoryCreated(STORY, "EPIC-LATER", "Pay by card"), meta())
+async def test_an_epic_before_its_project_is_retried_later(world: World) -> None:
+    # Act
+    found = await _reported(world.events.epic_created(EpicCreated(EPIC, "PRJ-LATER", "Checkout"), meta()))
+
+    # Assert
+    assert found == ("NOT_FOUND", "linked project 'PRJ-LATER' not found", True)
 
 
-async def test_a_task_before_its_story_is_not_known_yet(world: World) -> None:
-    # Act / Assert
-    with pytest.raises(NotYetKnown):
-        await world.events.task_created(TaskCreated("T-9", PLAN, "x", "feature", "todo", "S-LATER"), meta())
+async def test_a_story_before_its_epic_is_retried_later(world: World) -> None:
+    # Act
+    found = await _reported(
+        world.events.story_created(StoryCreated(STORY, "EPIC-LATER", "Pay by card"), meta())
+    )
+
+    # Assert
+    assert found == ("NOT_FOUND", "linked epic 'EPIC-LATER' not found", True)
+
+
+async def test_a_task_before_its_story_is_retried_later(world: World) -> None:
+    # Act
+    found = await _reported(
+        world.events.task_created(TaskCreated("T-9", PLAN, "x", "feature", "todo", "S-LATER"), meta())
+    )
+
+    # Assert
+    assert found == ("NOT_FOUND", "story 'S-LATER' not found", True)
 
 
 async def test_a_task_without_a_story_joins_the_story_of_its_plan(world: World) -> None:
@@ -207,9 +228,13 @@ async def test_a_task_id_of_another_story_is_a_conflict(world: World) -> None:
     await hierarchy(world)
     await world.events.story_created(StoryCreated("S-2", EPIC, "Refunds"), meta("s2"))
 
-    # Act / Assert
-    with pytest.raises(AlreadyExists):
-        await world.events.task_created(TaskCreated("T-1", PLAN, "x", "feature", "todo", "S-2"), meta())
+    # Act
+    found = await _reported(
+        world.events.task_created(TaskCreated("T-1", PLAN, "x", "feature", "todo", "S-2"), meta())
+    )
+
+    # Assert
+    assert found == ("ALREADY_EXISTS", f"task 'T-1' already belongs to story '{STORY}'", False)
 
 
 # --- transitions and approvals ----------------------------------------------------------------------

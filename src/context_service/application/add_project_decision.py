@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from context_service.application.common import commit, locate_tasks
+from context_service.application.common import locate_tasks
 from context_service.domain.changes_fields import metadata_json
 from context_service.domain.errors import InvalidArgument
 from context_service.domain.limits import MAX_METADATA_ENTRIES, limit_text, require_id, require_text
@@ -65,7 +65,7 @@ class AddProjectDecision:
         )
         links = tuple(Link(LinkKind.INFLUENCED_BY, NodeKind.TASK, t, incoming=True) for t in task_ids)
         mutation = Mutation(NodeKind.DECISION, new_id, on_create=fields, links=links)
-        await commit(self._writer, WriteBatch(story_id, (mutation,)))
+        await self._writer.commit(WriteBatch(story_id, (mutation,)))
         return new_id
 
 

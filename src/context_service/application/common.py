@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 import structlog
 
-from context_service.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from context_service.domain.errors import InvalidArgument, NotFound
 from context_service.domain.model import Located, Story, StoryGraph
-from context_service.domain.mutations import CommitResult, NodeKind, WriteBatch
+from context_service.domain.mutations import NodeKind
 from context_service.domain.timefmt import iso_from_ms
 from context_service.domain.vocabulary import Phase, known_phases, parse_phase
-from context_service.ports.errors import OwnershipConflict, PortError, StoryMissing
+from context_service.ports.errors import PortError
 from context_service.ports.events import EventPublisher, OutboundEvent
-from context_service.ports.graph import GraphWriter, NodeLocator, StoryReader
+from context_service.ports.graph import NodeLocator, StoryReader
 
 log = structlog.get_logger()
 UPDATED_SUBJECT = "context.events.updated"
@@ -40,16 +40,6 @@ def require_phase(raw: str, field_name: str = "phase") -> Phase:
             f"unknown {field_name} '{raw.strip()}'; known phases: {known_phases()}", field=field_name
         )
     return phase
-
-
-async def commit(writer: GraphWriter, batch: WriteBatch) -> CommitResult:
-    """Commit a batch, turning the port's missing-story and foreign-id errors into domain errors."""
-    try:
-        return await writer.commit(batch)
-    except StoryMissing:
-        raise NotFound("story", batch.story_id) from None
-    except OwnershipConflict as exc:
-        raise AlreadyExists(str(exc)) from None
 
 
 async def locate_tasks(nodes: NodeLocator, story_id: str, task_ids: Iterable[str]) -> dict[str, Located]:

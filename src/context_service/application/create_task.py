@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from context_service.application.common import commit, locate_tasks
+from context_service.application.common import locate_tasks
 from context_service.domain.changes_fields import task_fields
 from context_service.domain.errors import AlreadyExists, InvalidArgument
 from context_service.domain.limits import limit_text, require_id, require_text
@@ -84,7 +84,7 @@ class CreateTask:
             "priority": request.priority,
             "estimated_hours": request.estimated_hours,
         }
-        await commit(self._writer, WriteBatch(story_id, (self._mutation(story_id, task_id, payload, deps),)))
+        await self._writer.commit(WriteBatch(story_id, (self._mutation(story_id, task_id, payload, deps),)))
         return TaskCreated(task_id, story_id, "PENDING")
 
     def _mutation(

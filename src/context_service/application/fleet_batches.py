@@ -160,13 +160,13 @@ class PlannedDecisions:
 def decision_mutations(
     story_id: str, task_id: str, decisions: Sequence[DeliberatedDecision], role: str, at_ms: int
 ) -> PlannedDecisions:
-    """Decision upserts: id given or DEC-{task_id}-{index}; INFLUENCED_BY from the affected subtask."""
+    """Decision upserts: id given or DEC-{task or story id}-{index}; INFLUENCED_BY from the affected task."""
     if not decisions:
         raise InvalidArgument("decisions must not be empty", field="decisions")
     if len(decisions) > MAX_CHANGES:
         raise InvalidArgument(f"at most {MAX_CHANGES} decisions per deliberation", field="decisions")
     ids = [
-        optional_id(d.decision_id, "decisions.id") or f"DEC-{task_id}-{index}"
+        optional_id(d.decision_id, "decisions.id") or f"DEC-{task_id or story_id}-{index}"
         for index, d in enumerate(decisions)
     ]
     if len(set(ids)) != len(ids):
@@ -191,7 +191,7 @@ def _decision(
     at_ms: int,
 ) -> Mutation:
     fields: dict[str, Scalar] = {
-        "title": limit_text(d.title, "decisions.title").strip() or f"Deliberation on {task_id}",
+        "title": limit_text(d.title, "decisions.title").strip() or f"Deliberation on {task_id or story_id}",
         "rationale": limit_text(d.rationale, "decisions.rationale").strip(),
         "decision_type": d.decision_type.strip().upper(),
         "status": "ACCEPTED",

@@ -30,13 +30,12 @@ from context_service.application.fleet_inputs import (
     TaskDispatched,
 )
 from context_service.application.planning_nodes import epic_mutation, project_mutation
-from context_service.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from context_service.domain.errors import InvalidArgument, NotFound
 from context_service.domain.limits import limit_text, optional_id, require_id, require_text
 from context_service.domain.mutations import CommitResult, Link, LinkKind, Mutation, NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.timefmt import iso_from_ms
 from context_service.domain.vocabulary import Phase
-from context_service.ports.errors import DanglingLink, OwnershipConflict, StoryMissing
 from context_service.ports.events import EventPublisher
 from context_service.ports.graph import GraphWriter, NodeLocator, StoryReader
 from context_service.ports.system import Clock
@@ -84,7 +83,7 @@ class FleetEvents:
             status=enum_value(event.status, "ACTIVE"),
             created_at_ms=event.created_at_ms or meta.occurred_at_ms,
         )
-        await self._commit(WriteBatch("", (project,)))
+        await self._writer.commit(WriteBatch("", (project,)))
 
     async def epic_created(self, event: EpicCreated, meta: EventMeta) -> None:
         """Upsert the epic under its project (which must be known)."""
@@ -97,7 +96,7 @@ class FleetEvents:
             status=enum_value(event.status, "ACTIVE"),
             created_at_ms=event.created_at_ms or meta.occurred_at_ms,
         )
-        await self._commit(WriteBatch("", (epic,)), parent=("project", project_id))
+        await self._writer.commit(WriteBatch("", (epic,)))
 
     async def story_created(self, event: StoryCreated, meta: EventMeta) -> None:
         """Upsert the story under its epic (which must be known); a new story starts in its initial phase."""
@@ -119,7 +118,7 @@ class FleetEvents:
         }
         link = Link(LinkKind.CONTAINS_STORY, NodeKind.EPIC, epic_id, incoming=True)
         story = Mutation(NodeKind.STORY, story_id, fields=fields, on_create=on_create, links=(link,))
-        await self._commit(WriteBatch(story_id, (story,)), parent=("epic", epic_id))
+        await self._writer.commit(WriteBatch(story_id, (story,)))
 
     async def task_created(self, event: TaskCreated, meta: EventMeta) -> None:
         """Upsert the task in its story (given, or its plan's) and link it to its plan."""
@@ -128,7 +127,7 @@ class FleetEvents:
         story_id = await self._owner(NodeKind.PLAN, plan_id, event.story_id)
         role = self._role(event.role)
         mutation = task_mutation(event, task_id, story_id, role, iso_from_ms(meta.occurred_at_ms))
-        await self._commit(WriteBatch(story_id, (mutation,)))
+        await self._writer.commit(WriteBatch(story_id, (mutation,)))
 
     async def story_transitioned(self, event: StoryTransitioned, meta: EventMeta) -> str:
         """Record the transition and the story's new phase, announce it; returns the transition id."""
@@ -149,7 +148,7 @@ class FleetEvents:
             meta.occurred_at_ms,
         )
         batch = WriteBatch(story_id, mutations, request_id=meta.idempotency_key)
-        committed = await self._commit(batch)
+        committed = await self._writer.commit(batch)
         await self._announce(story_id, committed, [("PHASE", transition_id)], transition_id, meta)
         return transition_id
 
@@ -164,12 +163,15 @@ class FleetEvents:
             comment=limit_text(event.comment, "comment").strip(),
             at_ms=meta.occurred_at_ms,
         )
-        await self._commit(WriteBatch(story_id, mutations))
+        await self._writer.commit(WriteBatch(story_id, mutations))
 
     async def deliberation_completed(self, event: DeliberationCompleted, meta: EventMeta) -> int:
         """Upsert each decision, bump the story's version once (with history), announce; the new version."""
-        task_id = require_id(event.task_id, "task_id")
-        story_id = await self._owner(NodeKind.TASK, task_id, event.story_id)
+        task_id = optional_id(event.task_id, "task_id")  # a story-level deliberation names no task
+        if task_id:
+            story_id = await self._owner(NodeKind.TASK, task_id, event.story_id)
+        else:
+            story_id = require_id(event.story_id, "story_id")
         planned = decision_mutations(
             story_id, task_id, event.decisions, self._role(event.role), meta.occurred_at_ms
         )
@@ -191,7 +193,7 @@ class FleetEvents:
             history=planned.history(found),
             request_id=meta.idempotency_key,
         )
-        committed = await self._commit(batch)
+        committed = await self._writer.commit(batch)
         changed = [("DECISION", m.node_id) for m in planned.mutations]
         await self._announce(story_id, committed, changed, f"v{committed.version}", meta)
         return committed.version
@@ -215,7 +217,7 @@ class FleetEvents:
             role=self._role(event.role),
             at_ms=meta.occurred_at_ms,
         )
-        await self._commit(WriteBatch(where.story_id, mutations))
+        await self._writer.commit(WriteBatch(where.story_id, mutations))
 
     def _role(self, raw: str) -> str:
         """A known role normalised; other fleet roles are kept (lower-case) rather than losing the event."""
@@ -232,19 +234,6 @@ class FleetEvents:
         if where is None or not where.story_id:
             raise NotYetKnown(kind.value.lower(), node_id)
         return where.story_id
-
-    async def _commit(self, batch: WriteBatch, parent: tuple[str, str] | None = None) -> CommitResult:
-        """Commit; a missing story or parent is not known yet, a foreign id is a conflict."""
-        try:
-            return await self._writer.commit(batch)
-        except StoryMissing:
-            raise NotYetKnown("story", batch.story_id) from None
-        except DanglingLink:
-            if parent is None:
-                raise
-            raise NotYetKnown(*parent) from None
-        except OwnershipConflict as exc:
-            raise AlreadyExists(str(exc)) from None
 
     async def _announce(
         self,

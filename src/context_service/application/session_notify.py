@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import asyncio
+import itertools
 from collections.abc import Sequence
 
 import structlog
@@ -14,6 +15,7 @@ from context_service.ports.events import EventPublisher, OutboundEvent
 
 log = structlog.get_logger()
 CHANGED_EVENT = "context.session.changed"
+PUBLISH_CONCURRENCY = 64
 
 
 def changed_subject(session_id: str) -> str:
@@ -55,13 +57,23 @@ class SessionNotifier:
     async def announce(
         self, session_id: str, events: Sequence[ChangeEvent], enabled: bool, meta: RequestMeta
     ) -> None:
-        """Hand every change to the outbox (a failed hand-over is logged: the change is committed)."""
+        """Hand every change to the outbox (a failed hand-over is logged: the change is committed).
+
+        Revisions go out in order; the items of one BatchPut (one revision) are handed over together.
+        """
         if not enabled:
             return
-        per_revision = Counter(event.revision for event in events)
-        for event in events:
-            message = outbound(session_id, event, meta, shared=per_revision[event.revision] > 1)
-            try:
-                await self._publisher.publish(message)
-            except PortError as exc:
-                log.warning("event_publish_failed", subject=message.subject, error=type(exc).__name__)
+        for revision, group in itertools.groupby(events, key=lambda event: event.revision):
+            same = list(group)
+            messages = [outbound(session_id, e, meta, shared=len(same) > 1) for e in same]
+            for start in range(0, len(messages), PUBLISH_CONCURRENCY):
+                chunk = messages[start : start + PUBLISH_CONCURRENCY]
+                await asyncio.gather(*(self._publish(m, revision) for m in chunk))
+
+    async def _publish(self, message: OutboundEvent, revision: int) -> None:
+        try:
+            await self._publisher.publish(message)
+        except PortError as exc:
+            log.warning(
+                "event_publish_failed", subject=message.subject, revision=revision, error=type(exc).__name__
+            )

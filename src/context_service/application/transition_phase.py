@@ -6,17 +6,14 @@ from dataclasses import dataclass
 
 from context_service.application.common import (
     RequestMeta,
-    commit,
     publish_updated,
     require_phase,
     require_story,
 )
 from context_service.application.fleet_batches import transition_mutations
-from context_service.domain.errors import FailedPrecondition
 from context_service.domain.limits import limit_text, require_id
 from context_service.domain.mutations import WriteBatch
 from context_service.domain.timefmt import iso_from_ms
-from context_service.ports.errors import PreconditionFailed
 from context_service.ports.events import EventPublisher
 from context_service.ports.graph import GraphWriter, StoryReader
 from context_service.ports.planning import SpecWriter
@@ -75,10 +72,7 @@ class TransitionPhase:
         batch = _transition_batch(
             story_id, transition_id, source, target.value, rationale=rationale, now_ms=now_ms
         )
-        try:
-            committed = await commit(self._writer, batch)
-        except PreconditionFailed as exc:
-            raise _wrong_phase(story_id, exc.actual, source) from None
+        committed = await self._writer.commit(batch)
         await self._specs.merge_spec(story_id, {"current_phase": target.value})
         await publish_updated(
             self._publisher,
@@ -98,7 +92,3 @@ def _transition_batch(
     """The PhaseTransition node and the story's new phase, committed only if the phase is still `source`."""
     mutations = transition_mutations(story_id, transition_id, (source, target), rationale, now_ms)
     return WriteBatch(story_id, mutations, expect_phase=source)
-
-
-def _wrong_phase(story_id: str, actual: str, expected: str) -> FailedPrecondition:
-    return FailedPrecondition(f"story '{story_id}' is in phase {actual}, not {expected}")

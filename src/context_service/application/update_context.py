@@ -16,13 +16,12 @@ from context_service.domain.changes import (
     entity_kind,
     plan_change,
 )
-from context_service.domain.errors import Aborted, InvalidArgument, NotFound
+from context_service.domain.errors import Aborted, InvalidArgument
 from context_service.domain.limits import MAX_CHANGES, MAX_PAYLOAD_BYTES, optional_id, require_id
 from context_service.domain.model import ChangeRecord, StoryGraph
 from context_service.domain.mutations import NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.timefmt import iso_from_ms, parse_iso
-from context_service.ports.errors import StoryMissing
 from context_service.ports.events import EventPublisher
 from context_service.ports.graph import GraphWriter, NodeLocator, StoryReader
 from context_service.ports.kv import JsonObject, KeyValueStore, story_scope
@@ -130,10 +129,7 @@ class UpdateContext:
             history=history,
             request_id=meta.idempotency_key,
         )
-        try:
-            committed = await self._writer.commit(batch)
-        except StoryMissing:
-            raise NotFound("story", story_id) from None
+        committed = await self._writer.commit(batch)
         if not committed.replayed:
             await publish_updated(
                 self._publisher,

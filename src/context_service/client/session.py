@@ -14,12 +14,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
 import grpc
 
+from context_service.client.session_values import (
+    SessionEntry,
+    SessionEvent,
+    VersionMismatch,
+    entry_of,
+    event_of,
+)
 from fleet.context.session.v1 import session_pb2 as pb
 from fleet.context.session.v1 import session_pb2_grpc as pb_grpc
 
@@ -33,58 +39,7 @@ _RESUMABLE = frozenset(
     }
 )
 _PAGE = 1_000
-
-
-class VersionMismatch(Exception):
-    """A compare-and-set lost: the entry is no longer at the version given."""
-
-
-@dataclass(frozen=True)
-class SessionEntry:
-    """An entry with its decoded JSON value."""
-
-    key: str
-    value: Any
-    version: int
-    revision: int
-    created_at_ms: int
-    updated_at_ms: int
-    expires_at_ms: int
-    source: str
-    tags: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SessionEvent:
-    """A change: type is SET, DELETE, EXPIRE, EVICT or SESSION_DROPPED; `entry` as written or removed."""
-
-    type: str
-    key: str
-    revision: int
-    entry: SessionEntry | None
-    previous: Any = None
-    initial: bool = False
-
-
-def _entry(message: pb.Entry) -> SessionEntry:
-    return SessionEntry(
-        message.key,
-        json.loads(message.value_json),
-        message.version,
-        message.revision,
-        message.created_at_ms,
-        message.updated_at_ms,
-        message.expires_at_ms,
-        message.source,
-        tuple(message.tags),
-    )
-
-
-def _event(message: pb.WatchResponse) -> SessionEvent:
-    entry = _entry(message.entry) if message.HasField("entry") else None
-    previous = json.loads(message.prev_value_json) if message.prev_value_json else None
-    kind = pb.EventType.Name(message.type).removeprefix("EVENT_TYPE_")
-    return SessionEvent(kind, message.key, message.revision, entry, previous, message.initial)
+__all__ = ["SessionClient", "SessionEntry", "SessionEvent", "VersionMismatch"]
 
 
 def _ttl_ms(ttl: float | None) -> int | None:
@@ -150,7 +105,7 @@ class SessionClient:
     async def get_entry(self, key: str) -> SessionEntry | None:
         """The live entry with its version, or None."""
         reply = await self._rpc.Get(pb.GetRequest(session_id=self.session_id, key=key), **self._call())
-        return _entry(reply.entry) if reply.found else None
+        return entry_of(reply.entry) if reply.found else None
 
     async def has(self, key: str) -> bool:
         """Whether a live entry exists."""
@@ -182,7 +137,7 @@ class SessionClient:
             expected_version=expected_version,
         )
         try:
-            return _entry((await self._rpc.Put(request, **self._call())).entry)
+            return entry_of((await self._rpc.Put(request, **self._call())).entry)
         except grpc.aio.AioRpcError as err:
             if err.code() is grpc.StatusCode.ABORTED:
                 raise VersionMismatch(err.details()) from None
@@ -240,7 +195,7 @@ class SessionClient:
                 session_id=self.session_id, pattern=pattern, tag=tag, page_size=_PAGE, page_token=token
             )
             reply = await self._rpc.Find(request, **self._call())
-            found += [_entry(e) for e in reply.entries]
+            found += [entry_of(e) for e in reply.entries]
             token = reply.next_page_token
             if not token:
                 return found
@@ -281,7 +236,7 @@ class SessionClient:
                     after = max(after, message.revision)
                     if message.type == pb.EVENT_TYPE_PROGRESS:
                         continue
-                    event = _event(message)
+                    event = event_of(message)
                     yield event
                     if event.type == "SESSION_DROPPED":
                         return

@@ -22,6 +22,11 @@ def add_parser(sub: Any) -> None:
     session.add_argument("--token", default=None, help="bearer token, when the server asks for one")
     session.add_argument("--timeout", type=float, default=10.0, help="deadline of each call in seconds")
     actions = session.add_subparsers(dest="action", required=True)
+    _entry_commands(actions)
+    _session_commands(actions)
+
+
+def _entry_commands(actions: Any) -> None:
     put = actions.add_parser("put", help="write one entry")
     put.add_argument("session_id")
     put.add_argument("key")
@@ -45,6 +50,9 @@ def add_parser(sub: Any) -> None:
     watch.add_argument("session_id")
     watch.add_argument("--pattern", default="", help="glob over keys (* and ?)")
     watch.add_argument("--initial", action="store_true", help="first print every matching entry")
+
+
+def _session_commands(actions: Any) -> None:
     drop = actions.add_parser("drop", help="remove a session and every entry in it")
     drop.add_argument("session_id")
     listing = actions.add_parser("list", help="session ids")

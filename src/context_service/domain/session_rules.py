@@ -16,6 +16,7 @@ from context_service.domain.session import (
     PutItem,
     SessionOptions,
 )
+from context_service.domain.text import check_id
 
 MAX_KEY_LENGTH = 512
 MAX_ID_LENGTH = 256
@@ -23,7 +24,6 @@ MAX_TAGS = 32
 MAX_SOURCE_LENGTH = 256
 MAX_BATCH_ITEMS = 1_000
 MAX_TTL_MS = 10 * 365 * 24 * 3_600_000  # ten years: keeps every timestamp an exact integer everywhere
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A session id is one token of a NATS subject (context.session.<id>.changed).
 _SUBJECT_UNSAFE = re.compile(r"[\s.*>]")
 
@@ -33,9 +33,7 @@ def _text(value: str, name: str, *, limit: int, required: bool = True) -> str:
         raise InvalidArgument(f"{name} is required", field=name)
     if len(value) > limit:
         raise InvalidArgument(f"{name} is longer than {limit} characters", field=name)
-    if _CONTROL.search(value):
-        raise InvalidArgument(f"{name} must not contain control characters", field=name)
-    return value
+    return check_id(value, name)  # the one text rule for ids: no control character, no lone surrogate
 
 
 def session_id(value: str, name: str = "session_id") -> str:

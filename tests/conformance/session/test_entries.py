@@ -162,3 +162,11 @@ async def test_a_session_with_notifications_off_publishes_nothing(sessions: Sess
     await sessions.uc.create.execute(sid, SessionOptions(notifications=False))
     await put(sessions, sid, "a")
     assert [e for e in sessions.events.events if e.payload["session_id"] == sid] == []
+
+
+async def test_the_items_of_one_batch_are_announced_with_distinct_message_ids(sessions: Sessions) -> None:
+    sid = sessions.new_id()
+    await sessions.uc.put.execute(sid, [PutItem("a", "1"), PutItem("b", "2")], META, batch=True)
+    published = [e for e in sessions.events.events if e.payload["session_id"] == sid]
+    assert sorted(e.idempotency_key for e in published) == [f"{sid}:1:a", f"{sid}:1:b"]
+    assert {e.payload["revision"] for e in published} == {1}

@@ -34,24 +34,10 @@ async def take(
     return taken
 
 
-async def started(s: Sessions, query: WatchQuery) -> AsyncIterator[ChangeEvent]:
-    """A watch whose starting point is fixed before the test writes (the first step runs eagerly)."""
-    stream = s.uc.watch.execute(query)
-    first = asyncio.ensure_future(anext(stream))
-    await asyncio.sleep(0.05)
-
-    async def chained() -> AsyncIterator[ChangeEvent]:
-        yield await first
-        async for event in stream:
-            yield event
-
-    return chained()
-
-
 async def test_changes_arrive_in_revision_order_without_gaps(sessions: Sessions) -> None:
     sid = sessions.new_id()
     await sessions.uc.create.execute(sid, SessionOptions(max_entries=2))
-    stream = await started(sessions, WatchQuery(sid))
+    stream = await sessions.started(WatchQuery(sid))
     await put(sessions, sid, "a", ttl_ms=5)
     await sessions.uc.put.execute(sid, [PutItem("b", "1"), PutItem("c", "1")], META, batch=True)
     await sessions.uc.delete.execute(sid, "c", None, META)
@@ -70,7 +56,7 @@ async def test_changes_arrive_in_revision_order_without_gaps(sessions: Sessions)
 async def test_expiries_reach_watchers(sessions: Sessions) -> None:
     sid = sessions.new_id()
     await put(sessions, sid, "a", ttl_ms=5)
-    stream = await started(sessions, WatchQuery(sid))
+    stream = await sessions.started(WatchQuery(sid))
     sessions.clock.advance(5)
     await sessions.uc.sweep.execute()
     [event] = await take(stream, 1)
@@ -81,7 +67,7 @@ async def test_after_revision_resumes_exclusively(sessions: Sessions) -> None:
     sid = sessions.new_id()
     for key in ("a", "b", "c"):
         await put(sessions, sid, key)
-    events = await take(sessions.uc.watch.execute(WatchQuery(sid, after_revision=1)), 2)
+    events = await take(sessions.watch(WatchQuery(sid, after_revision=1)), 2)
     assert [(e.key, e.revision) for e in events] == [("b", 2), ("c", 3)]
 
 
@@ -91,10 +77,10 @@ async def test_a_resume_before_the_retained_log_ends_out_of_range_naming_it(
     sid = sessions.new_id()
     for i in range(RETENTION + 5):
         await put(sessions, sid, f"k{i}")
-    stream = sessions.uc.watch.execute(WatchQuery(sid, after_revision=2))
+    stream = sessions.watch(WatchQuery(sid, after_revision=2))
     with pytest.raises(OutOfRange, match="oldest retained revision 6"):
         await take(stream, 1)
-    events = await take(sessions.uc.watch.execute(WatchQuery(sid, after_revision=5)), 1)
+    events = await take(sessions.watch(WatchQuery(sid, after_revision=5)), 1)
     assert events[0].revision == 6
 
 
@@ -103,7 +89,7 @@ async def test_include_initial_sends_the_snapshot_then_progress_then_changes(ses
     await put(sessions, sid, "analysis:a", '"x"')
     await put(sessions, sid, "other", '"y"')
     await put(sessions, sid, "analysis:b", '"z"')
-    stream = sessions.uc.watch.execute(WatchQuery(sid, pattern="analysis:*", include_initial=True))
+    stream = sessions.watch(WatchQuery(sid, pattern="analysis:*", include_initial=True))
     head = await take(stream, 3, skip_progress=False)
     assert [(e.type, e.key, e.initial) for e in head] == [
         (EventType.SET, "analysis:a", True),
@@ -120,7 +106,7 @@ async def test_include_initial_sends_the_snapshot_then_progress_then_changes(ses
 async def test_progress_comes_while_idle_with_the_latest_revision(sessions: Sessions) -> None:
     sid = sessions.new_id()
     await put(sessions, sid, "a")
-    stream = sessions.uc.watch.execute(WatchQuery(sid))
+    stream = sessions.watch(WatchQuery(sid))
     started_at = asyncio.get_running_loop().time()
     [event] = await take(stream, 1, skip_progress=False)
     assert (event.type, event.revision) == (EventType.PROGRESS, 1)
@@ -130,8 +116,8 @@ async def test_progress_comes_while_idle_with_the_latest_revision(sessions: Sess
 async def test_include_prev_value_fills_the_value_before_the_change(sessions: Sessions) -> None:
     sid = sessions.new_id()
     await put(sessions, sid, "a", '"old"')
-    with_prev = sessions.uc.watch.execute(WatchQuery(sid, after_revision=0 + 1, include_prev_value=True))
-    without = sessions.uc.watch.execute(WatchQuery(sid, after_revision=1))
+    with_prev = sessions.watch(WatchQuery(sid, after_revision=0 + 1, include_prev_value=True))
+    without = sessions.watch(WatchQuery(sid, after_revision=1))
     await put(sessions, sid, "a", '"new"')
     await sessions.uc.delete.execute(sid, "a", None, META)
     assert [e.prev_value_json for e in await take(with_prev, 2)] == ['"old"', '"new"']
@@ -141,7 +127,7 @@ async def test_include_prev_value_fills_the_value_before_the_change(sessions: Se
 async def test_drop_session_ends_every_watch_with_session_dropped(sessions: Sessions) -> None:
     sid = sessions.new_id()
     await put(sessions, sid, "a")
-    stream = await started(sessions, WatchQuery(sid, pattern="nothing-matches"))
+    stream = await sessions.started(WatchQuery(sid, pattern="nothing-matches"))
     await sessions.uc.drop.execute(sid, META)
     [event] = await take(stream, 1)
     assert (event.type, event.revision) == (EventType.SESSION_DROPPED, 2)

@@ -106,3 +106,26 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_stores_nothing
     assert details.startswith(field)
     listed = await svc.sessions.ListSessions(pb.ListSessionsRequest(prefix=sid))
     assert list(listed.sessions) == []
+
+
+async def test_a_request_that_is_not_a_valid_message_is_invalid_argument(svc: Service) -> None:
+    sid = new_id()
+    # field 2 (key) holding an encoded lone surrogate: not UTF-8, so not a valid PutRequest.
+    body = pb.PutRequest(session_id=sid, value_json="1").SerializeToString() + b"\x12\x03\xed\xa0\x80"
+    send = svc.channel.unary_unary(
+        "/fleet.context.session.v1.SessionContextService/Put",
+        request_serializer=bytes,
+        response_deserializer=bytes,
+    )
+    code, details = await status_of(send(body))
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+    assert "PutRequest" in details
+    listed = await svc.sessions.ListSessions(pb.ListSessionsRequest(prefix=sid))
+    assert list(listed.sessions) == []
+
+
+async def test_a_raw_control_character_in_a_value_is_invalid_argument_naming_it(svc: Service) -> None:
+    sid = new_id()
+    code, details = await status_of(svc.sessions.Put(put(sid, value_json='"a\x01b"')))
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("value_json")

@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -20,37 +15,17 @@ import nats as nats_client
 import pytest
 
 from context_service.local_cluster import LocalCluster
-from context_service.local_servers import LocalServer, free_port
+from context_service.local_servers import LocalServer
 from fleet.context.session.v1 import session_pb2 as pb
 from fleet.context.session.v1 import session_pb2_grpc as pb_grpc
 from tests.conformance.backends import ValkeyTarget, valkey_target
 from tests.e2e.session.support import new_id
-from tests.support.process import wait_until_serving
+from tests.support.process import serve_process, wait_until_serving
 
 CHANGES = 200
 PACE_SECONDS = 0.005
 # Generous: two processes and the test share two busy cores; the 100 ms target is measured by `make bench`.
 P95_BOUND_SECONDS = 1.0
-
-
-@contextmanager
-def serve(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """One `context-service serve` process; its address. Stopped with SIGTERM (killed if stuck)."""
-    port = free_port()
-    command = [str(Path(sys.executable).with_name("context-service")), "serve"]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command, env={**env, "GRPC_PORT": str(port)}, stdout=log_file, stderr=log_file
-        )
-    try:
-        yield f"127.0.0.1:{port}", process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def environment(valkey: ValkeyTarget, nats_server: LocalServer) -> dict[str, str]:
@@ -89,22 +64,32 @@ async def watch_all(stub: pb_grpc.SessionContextServiceStub, sid: str, ready: as
             return
 
 
+class Published:
+    """The Nats-Msg-Id of every notification received; `all` is set once CHANGES have come."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.all = asyncio.Event()
+
+    async def collect(self, message: nats_client.aio.msg.Msg) -> None:
+        """Subscription callback."""
+        self.ids.append((message.headers or {}).get("Nats-Msg-Id", ""))
+        if len(self.ids) >= CHANGES:
+            self.all.set()
+
+
 @pytest.mark.parametrize("valkey_name", ["valkey", "valkey-cluster"])
 async def test_a_watcher_on_one_process_sees_every_change_made_through_another_in_order(
     tmp_path: Path, valkey_name: str, nats: LocalServer, request: pytest.FixtureRequest
 ) -> None:
     env, sid = environment(valkey_target(valkey_name, request), nats), new_id()
     broker = await nats_client.connect(nats.url)
-    published: list[str] = []
-    all_published = asyncio.Event()
-
-    async def collect(message: nats_client.aio.msg.Msg) -> None:
-        published.append((message.headers or {}).get("Nats-Msg-Id", ""))
-        if len(published) >= CHANGES:
-            all_published.set()
-
-    await broker.subscribe(f"context.session.{sid}.changed", cb=collect)
-    with serve(env, tmp_path / "a.log") as (a, pa), serve(env, tmp_path / "b.log") as (b, pb_):
+    published = Published()
+    await broker.subscribe(f"context.session.{sid}.changed", cb=published.collect)
+    with (
+        serve_process(env, tmp_path / "a.log") as (pa, a),
+        serve_process(env, tmp_path / "b.log") as (pb_, b),
+    ):
         await wait_until_serving(a, pa)
         await wait_until_serving(b, pb_)
         async with grpc.aio.insecure_channel(a) as ca, grpc.aio.insecure_channel(b) as cb:
@@ -119,9 +104,9 @@ async def test_a_watcher_on_one_process_sees_every_change_made_through_another_i
                 sent[put.entry.revision] = started
                 await asyncio.sleep(PACE_SECONDS)
             await asyncio.wait_for(watcher, 20)
-            await asyncio.wait_for(all_published.wait(), 10)
+            await asyncio.wait_for(published.all.wait(), 10)
     await broker.close()
-    assert sorted(published) == sorted(f"{sid}:{r}" for r in range(1, CHANGES + 1))
+    assert sorted(published.ids) == sorted(f"{sid}:{r}" for r in range(1, CHANGES + 1))
     assert order == list(range(1, CHANGES + 1))
     delays = sorted(arrived[r] - sent[r] for r in order)
     p50, p95 = statistics.median(delays), delays[int(len(delays) * 0.95) - 1]

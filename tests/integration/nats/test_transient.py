@@ -13,13 +13,13 @@ from tests.integration.nats.support import (
     Ids,
     counter,
     deliberation,
-    eventually,
     publish,
     running_app,
     seed_story,
     stream_messages,
     version_of,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 SUBJECT = "orchestration.deliberation.completed"
@@ -83,7 +83,7 @@ async def test_the_last_allowed_delivery_failing_is_dead_lettered(nats_url: str,
     [copy] = await stream_messages(nc, f"context.dlq.{SUBJECT}")
     assert copy.headers is not None
     assert (copy.headers["Dlq-Reason"], copy.headers["Dlq-Deliveries"]) == (
-        "a backing store is unavailable",
+        "a backing store is unavailable; retry later",
         "3",
     )
 

@@ -132,11 +132,11 @@ def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
 def _check_story(batch: WriteBatch, known: Known) -> None:
     creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
     if batch.story_id and known.story is None and not creates_story:
-        raise StoryMissing(f"story '{batch.story_id}' not found")
+        raise StoryMissing(batch.story_id)
     if batch.expect_phase is not None:
         actual = known.story.phase if known.story is not None else ""
         if actual != batch.expect_phase:
-            raise PreconditionFailed(f"story is in phase {actual}", actual=actual)
+            raise PreconditionFailed(batch.story_id, actual=actual, expected=batch.expect_phase)
 
 
 def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
@@ -175,7 +175,7 @@ def _mutation(b: _Builder, i: int, story_id: str, m: Mutation, nodes: dict[NodeK
         b.lines.append(f"MERGE ({var}:{label(m.kind.value)} {{id: {b.param(f'id{i}', m.node_id)}}})")
     b.lines.append(f"SET {var} += {b.param(f'p{i}', props)}")
     if m.kind in STORY_EDGES:
-        _require(nodes, (STORY, story_id), STORY_EDGES[m.kind])
+        _require(nodes, (STORY, story_id))
         b.lines.append(f"MERGE (s)-[:{relation(STORY_EDGES[m.kind])}]->({var})")
     _replace_links(b, i, var, m)
     _links(b, i, var, m, nodes)
@@ -189,9 +189,9 @@ def _scope(var: str) -> str:
     return "s" if var == "s" else f"s, {var}"
 
 
-def _require(nodes: dict[NodeKey, NodeState], key: NodeKey, rel_type: str) -> None:
+def _require(nodes: dict[NodeKey, NodeState], key: NodeKey) -> None:
     if key not in nodes:
-        raise DanglingLink(f"edge {rel_type} between missing nodes")
+        raise DanglingLink(*key)
 
 
 def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
@@ -205,7 +205,7 @@ def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
 
 def _links(b: _Builder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
     for j, link in enumerate(m.links):
-        _require(nodes, (link.target_kind.value, link.target_id), link.kind.value)
+        _require(nodes, (link.target_kind.value, link.target_id))
         target = f"t{i}_{j}"
         tid = b.param(f"t{i}_{j}", link.target_id)
         rel = relation(link.kind.value)

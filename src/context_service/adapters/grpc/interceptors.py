@@ -228,6 +228,9 @@ async def _refuse(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
 class AdmissionInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc ships no type hints
     """Admits calls: at most `limit` at once (the excess RESOURCE_EXHAUSTED, not queued), none when draining.
 
+    Server-streaming calls (long-lived watches) are refused when draining but not counted: the servicer
+    ends them itself at shutdown.
+
     Health and reflection are neither counted nor refused. Draining answers UNAVAILABLE (safe to retry
     elsewhere) while the calls already admitted finish; the server stops only afterwards, because calls
     reaching a stopping grpc server before it has matched them end CANCELLED, which clients cannot retry.
@@ -247,7 +250,16 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  #
         handler = await continuation(handler_call_details)
         if handler is None or is_probe(handler_call_details.method):
             return handler
+        if handler.unary_stream is not None:
+            # Watch-like streams stay open for hours: they must not use up the slots of short calls.
+            return wrap_handler(handler, self._open_stream)
         return wrap_handler(handler, self._slot)
+
+    @asynccontextmanager
+    async def _open_stream(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        if self.draining:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING_MESSAGE)
+        yield
 
     @asynccontextmanager
     async def _slot(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:

@@ -9,6 +9,7 @@ dependency is serving and the server is not shutting down); each dependency has 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -20,12 +21,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from context_service.adapters.grpc.interceptors import AdmissionInterceptor
+from context_service.adapters.grpc.registration import add_context_service, add_session_service
 from context_service.adapters.grpc.servicer import ContextServicer
 from context_service.adapters.grpc.session_servicer import SessionServicer
 from context_service.application.services import UseCases
 from context_service.application.session_services import SessionUseCases
-from fleet.context.session.v1 import session_pb2, session_pb2_grpc
-from fleet.context.v1 import context_pb2, context_pb2_grpc
+from fleet.context.session.v1 import session_pb2
+from fleet.context.v1 import context_pb2
 
 log = structlog.get_logger()
 SERVICE_NAME = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
@@ -59,6 +61,7 @@ class GrpcServer:
         self._use_cases = use_cases
         self._sessions = sessions
         self._stopping = asyncio.Event()
+        self._session_servicer: SessionServicer | None = None
         self._services = (SERVICE_NAME,) if sessions is None else (SERVICE_NAME, SESSION_SERVICE_NAME)
         self._address = f"{host}:{port}"
         self._max_message_bytes = max_message_bytes
@@ -83,13 +86,10 @@ class GrpcServer:
             ("grpc.so_reuseport", 0),
         ]
         server = grpc.aio.server(options=options, interceptors=self._interceptors)
-        context_pb2_grpc.add_ContextServiceServicer_to_server(
-            ContextServicer(use_cases=self._use_cases), server
-        )
+        add_context_service(ContextServicer(use_cases=self._use_cases), server)
         if self._sessions is not None:
-            session_pb2_grpc.add_SessionContextServiceServicer_to_server(
-                SessionServicer(use_cases=self._sessions, stopping=self._stopping), server
-            )
+            self._session_servicer = SessionServicer(use_cases=self._sessions, stopping=self._stopping)
+            add_session_service(self._session_servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
             *self._services,
@@ -144,6 +144,10 @@ class GrpcServer:
         # NOT_SERVING everywhere first, and frozen there: later set() calls are ignored by the servicer.
         await self.health.enter_graceful_shutdown()
         self._stopping.set()  # open watches end now: they never finish on their own
+        if self._session_servicer is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._grace):
+                    await self._session_servicer.watches_closed()
         log.info("grpc_draining", grace_seconds=self._grace, in_flight=self.admission.active)
         started = time.monotonic()
         drained = await self.admission.drain(grace=self._grace, quiet=self._drain_quiet)

@@ -76,6 +76,7 @@ async def _handled(method: str, request: Any, context: grpc.aio.ServicerContext)
     code = grpc.StatusCode.OK
     with structlog.contextvars.bound_contextvars(**_log_context(context)):
         try:
+            mappers.check_request(request)
             yield
         except (asyncio.CancelledError, GeneratorExit) as exc:
             code = status_code_of(context, exc)  # the client went away or its deadline passed

@@ -27,6 +27,13 @@ class SessionServicer(pb_grpc.SessionContextServiceServicer):
         """`stopping`, once set, ends every Watch with UNAVAILABLE (clients resume on another replica)."""
         self._uc = use_cases
         self._stopping = stopping or asyncio.Event()
+        self._open = 0
+        self._none_open = asyncio.Event()
+        self._none_open.set()
+
+    async def watches_closed(self) -> None:
+        """Return once every Watch has ended and released its store read."""
+        await self._none_open.wait()
 
     @rpc
     async def CreateSession(
@@ -116,6 +123,8 @@ class SessionServicer(pb_grpc.SessionContextServiceServicer):
     async def Watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[pb.WatchResponse]:
         """Changes of the matching keys, in revision order."""
         SESSION_WATCHERS.inc()
+        self._open += 1
+        self._none_open.clear()
         try:
             async for event in _until(self._stopping, self._uc.watch.execute(m.watch_query(request))):
                 if event is None:
@@ -125,17 +134,24 @@ class SessionServicer(pb_grpc.SessionContextServiceServicer):
                 SESSION_EVENTS_SENT.labels(event.type.name).inc()
         finally:
             SESSION_WATCHERS.dec()
+            self._open -= 1
+            if self._open == 0:
+                self._none_open.set()
 
 
 async def _until(stopping: asyncio.Event, events: AsyncIterator[T]) -> AsyncIterator[T | None]:
-    """The events until the stream ends or `stopping` is set (then one None)."""
+    """The events until the stream ends or `stopping` is set (then one None).
+
+    However the call ends (shutdown, client gone), the pending read is cancelled and awaited here, so its
+    store connection goes back to its pool before the pool can close.
+    """
     stop = asyncio.ensure_future(stopping.wait())
+    step: asyncio.Future[T] | None = None
     try:
         while True:
             step = asyncio.ensure_future(anext(events))
             await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
             if not step.done():
-                step.cancel()
                 yield None
                 return
             try:
@@ -144,3 +160,6 @@ async def _until(stopping: asyncio.Event, events: AsyncIterator[T]) -> AsyncIter
                 return
     finally:
         stop.cancel()
+        if step is not None and not step.done():
+            step.cancel()
+            await asyncio.gather(step, return_exceptions=True)

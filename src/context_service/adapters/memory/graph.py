@@ -90,7 +90,7 @@ class InMemoryGraph:
         story_key: NodeKey = (NodeKind.STORY.value, batch.story_id)
         creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
         if batch.story_id and self._graph.node(story_key) is None and not creates_story:
-            raise StoryMissing(f"story '{batch.story_id}' not found")
+            raise StoryMissing(batch.story_id)
         self._check_phase(batch, story_key)
         for mutation in batch.mutations:
             self._merge(tx, batch.story_id, mutation)
@@ -106,7 +106,7 @@ class InMemoryGraph:
             return
         actual = str((self._graph.node(story_key) or {}).get("current_phase", ""))
         if actual != batch.expect_phase:
-            raise PreconditionFailed(f"story is in phase {actual}", actual=actual)
+            raise PreconditionFailed(batch.story_id, actual=actual, expected=batch.expect_phase)
 
     def _merge(self, tx: Transaction, story_id: str, m: Mutation) -> None:
         key: NodeKey = (m.kind.value, m.node_id)

@@ -7,12 +7,10 @@ another call still read SESSION_DROPPED and revisions never run backwards under 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from context_service.adapters.memory.session_log import ChangeLog
 from context_service.domain.session import (
     ChangeEvent,
     DeleteResult,
@@ -27,28 +25,11 @@ from context_service.domain.session import (
     SweepResult,
 )
 from context_service.domain.session_rules import glob_regex
-from context_service.ports.errors import ChangesTrimmed, EntryConflict, EntryTooLarge, SessionFull
+from context_service.ports.errors import EntryConflict, EntryTooLarge, SessionFull
 
 DEFAULT_RETENTION = 10_000
 DEFAULT_IDLE_MS = 24 * 3_600_000
 DEFAULT_TOMBSTONE_MS = 300_000
-
-
-@dataclass
-class _Log:
-    retention: int
-    revision: int = 0
-    events: deque[ChangeEvent] = field(default_factory=deque)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    dropped_at_ms: int | None = None
-
-    def append(self, event: ChangeEvent) -> None:
-        self.events.append(event)
-        # Whole revisions are retained, like XADD MINID on Valkey: a batch is never cut in half.
-        while self.events[0].revision <= event.revision - self.retention:
-            self.events.popleft()
-        self.changed.set()
-        self.changed = asyncio.Event()
 
 
 @dataclass
@@ -73,10 +54,10 @@ class InMemorySessionStore:
         self._idle_ms = idle_ms
         self._tombstone_ms = tombstone_ms
         self._sessions: dict[str, _Session] = {}
-        self._logs: dict[str, _Log] = {}
+        self._logs: dict[str, ChangeLog] = {}
 
-    def _log(self, session_id: str) -> _Log:
-        return self._logs.setdefault(session_id, _Log(self._retention))
+    def _log(self, session_id: str) -> ChangeLog:
+        return self._logs.setdefault(session_id, ChangeLog(self._retention))
 
     def _info(self, session_id: str, session: _Session, now_ms: int) -> SessionInfo:
         live = sum(1 for e in session.entries.values() if e.live_at(now_ms))
@@ -278,15 +259,7 @@ class InMemorySessionStore:
         self, session_id: str, after_revision: int, limit: int, wait_seconds: float
     ) -> list[ChangeEvent]:
         """Logged changes after `after_revision`, waiting up to `wait_seconds` for the first."""
-        log = self._log(session_id)
-        if log.revision <= after_revision and wait_seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait_seconds):
-                    await log.changed.wait()
-        found = [e for e in log.events if e.revision > after_revision][:limit]
-        if found and found[0].revision != after_revision + 1:
-            raise ChangesTrimmed(oldest=log.events[0].revision)
-        return found
+        return await self._log(session_id).after(after_revision, limit, wait_seconds)
 
     async def sweep(self, now_ms: int, limit: int) -> list[SweepResult]:
         """Expire due entries, drop idle sessions, forget old tombstones."""

@@ -60,8 +60,11 @@ class ValkeySessionStore:
         retention: int = DEFAULT_RETENTION,
         idle_ms: int = DEFAULT_IDLE_MS,
         tombstone_ms: int = DEFAULT_TOMBSTONE_MS,
+        max_block_seconds: float = 1.0,
     ) -> None:
+        """`max_block_seconds` bounds each blocking read: keep it under the client's socket timeout."""
         self._client = client
+        self._max_block_ms = max(1, int(max_block_seconds * 1000))
         self._watch = watch_client or client
         self._prefix = prefix
         self._ids = f"{prefix}sess:ids"
@@ -69,9 +72,10 @@ class ValkeySessionStore:
         self._retention = retention
         self._idle = idle_ms
         self._keep = idle_ms + tombstone_ms
+        self._get = LuaScript(lua.GET)
         self._scripts = {
             name: LuaScript(getattr(lua, name))
-            for name in ("CREATE", "INFO", "DROP", "PUT", "DELETE", "GET", "FIND", "SWEEP")
+            for name in ("CREATE", "INFO", "DROP", "PUT", "DELETE", "FIND", "SWEEP")
         }
 
     def _keys(self, session_id: str) -> list[str]:
@@ -175,10 +179,13 @@ class ValkeySessionStore:
             raise PortError(f"unexpected script reply {status!r}", backend=BACKEND, operation="session")
 
     async def get(self, session_id: str, keys: Sequence[str], now_ms: int) -> list[Entry]:
-        """The live entries among `keys`, in the order asked (one script call)."""
+        """The live entries among `keys`, in the order asked (one small script: header and value agree)."""
         if not keys:
             return []
-        found = await self._run("GET", session_id, now_ms, *keys)
+        hdr, val = self._keys(session_id)[1:3]
+        [found] = await self._client.batch(
+            "session.get", [self._get.command([hdr, val], [str(now_ms), *keys])]
+        )
         return [codec.entry(str(k), str(h), str(v)) for k, h, v in found]
 
     async def delete(
@@ -214,7 +221,7 @@ class ValkeySessionStore:
     ) -> list[ChangeEvent]:
         """Logged changes after `after_revision` (XREAD, blocking up to `wait_seconds` for the first)."""
         log = self._keys(session_id)[-1]
-        block = int(wait_seconds * 1000) if wait_seconds > 0 else None
+        block = min(int(wait_seconds * 1000), self._max_block_ms) if wait_seconds > 0 else None
         async with self._watch.call("session.changes") as redis:
             reply = await redis.xread({log: codec.stream_position(after_revision)}, count=limit, block=block)
         rows: list[Any] = codec.stream_rows(reply)

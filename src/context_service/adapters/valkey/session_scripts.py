@@ -233,18 +233,18 @@ return {'ok', revision(), redis.call('HGET', KM, 'notify'), reschedule(idle), ou
 """
 )
 
-# ARGV[4..]: keys.
-GET = (
-    PRELUDE
-    + r"""
-local found = {}
-for i = 4, #ARGV do
-  local h = live_header(ARGV[i])
-  if h then table.insert(found, {ARGV[i], h, redis.call('HGET', KV, ARGV[i])}) end
+# The read path, without the prelude: KEYS = hdr, val; ARGV[1] = now ms, then the keys asked for.
+GET = r"""
+local now, found = tonumber(ARGV[1]), {}
+for i = 2, #ARGV do
+  local h = redis.call('HGET', KEYS[1], ARGV[i])
+  if h then
+    local e = tonumber(string.match(h, ',"e":(%d+),'))
+    if e == 0 or e > now then table.insert(found, {ARGV[i], h, redis.call('HGET', KEYS[2], ARGV[i])}) end
+  end
 end
 return found
 """
-)
 
 # ARGV[4]: Lua pattern ('' = every key; \1 stands for one UTF-8 character), ARGV[5]: tag, ARGV[6]: after key,
 # ARGV[7]: limit, ARGV[8]: the glob's literal prefix. Returns {revision, more, {key, header, value}...}.

@@ -107,7 +107,7 @@ def test_store_failures_never_leak_their_text_into_the_reason() -> None:
     found = verdict(StoreUnavailable("redis://user:secret@host refused"))
 
     # Assert
-    assert found.reason == "a backing store is unavailable"
+    assert found.reason == "a backing store is unavailable; retry later"
 
 
 def test_the_retry_delay_doubles_per_delivery_up_to_its_cap() -> None:
