@@ -13,8 +13,7 @@ from context_service.adapters.nats.envelope import (
     outbound_headers,
 )
 from context_service.adapters.nats.outcomes import Action, retry_delay, verdict
-from context_service.application.fleet_inputs import NotYetKnown
-from context_service.domain.errors import Aborted, InvalidArgument, NotFound
+from context_service.domain.errors import Aborted, InvalidArgument, NotFound, NotYetKnown
 from context_service.ports.errors import StoreTimeout, StoreUnavailable
 from context_service.ports.events import OutboundEvent
 

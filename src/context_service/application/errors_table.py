@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from context_service.application.fleet_inputs import NotYetKnown
 from context_service.domain import errors as d
 from context_service.ports import errors as p
 
@@ -28,7 +27,7 @@ class ErrorReport:
 # Most specific classes first; the first match wins. A `None` message: the exception's own text, which these
 # classes build from ids and states only. Port errors with driver text get a fixed message instead.
 _TABLE: tuple[tuple[type[BaseException], str, str | None, bool], ...] = (
-    (NotYetKnown, "NOT_FOUND", None, True),  # its parent's event may still be on its way
+    (d.NotYetKnown, "NOT_FOUND", None, True),  # its parent's event may still be on its way
     (d.InvalidArgument, "INVALID_ARGUMENT", None, False),
     (d.NotFound, "NOT_FOUND", None, False),
     (d.AlreadyExists, "ALREADY_EXISTS", None, False),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from context_service.domain.mutations import STORY_EDGES, LinkKind, NodeKind
+from context_service.domain.mutations import CONTENT_REVISION, STORY_EDGES, LinkKind, NodeKind
 
 Params = dict[str, Any]
 
@@ -19,7 +19,7 @@ COMMIT_LABEL = "CommitRecord"
 HAS_CHANGE = "HAS_CHANGE"
 HAS_COMMIT = "HAS_COMMIT"
 # Node properties the adapters keep for themselves (stripped from every projection).
-REVISION = "_rev"
+REVISION = CONTENT_REVISION
 
 NODE_LABELS = frozenset(k.value for k in NodeKind)
 SCHEMA_LABELS = tuple(sorted(NODE_LABELS | {CHANGE_LABEL, COMMIT_LABEL}))
@@ -82,7 +82,7 @@ def _locate_branch(i: int, name: str) -> str:
     return (
         f"MATCH (n:{label(name)}) WHERE n.id IN $ids{i} {plan}"
         f"RETURN '{name}' AS label, n.id AS id, n.story_id AS owner, n.status AS status, "
-        f"n.plan_id AS plan_id, {extra} AS extra"
+        f"n.plan_id AS plan_id, {extra} AS extra, properties(n) AS props"
     )
 
 
@@ -99,8 +99,9 @@ PREFLIGHT_STORY = f"""
 MATCH (s:Story {{id: $story}})
 OPTIONAL MATCH (s)-[:{HAS_COMMIT}]->(c:{COMMIT_LABEL} {{id: $commit}})
 RETURN '' AS label, s.id AS id, s.story_id AS owner, s.status AS status, null AS plan_id,
-  [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0), c.version, c.current_phase]
-  AS extra
+  [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0), c.version, c.current_phase,
+   c.changed, c.event_key]
+  AS extra, properties(s) AS props
 """
 
 

@@ -1,13 +1,15 @@
-"""A write batch as one Cypher statement, after the checks the in-memory store makes while applying it.
+"""A write batch as one Cypher statement, after the commit rules every graph store applies.
 
-The preflight read tells what exists; `plan_commit` replays the batch against that knowledge (raising the same
-port errors as the memory store, before anything is written) and emits one statement. The statement only
-applies if the story's revision is still the one the preflight saw, so a concurrent writer makes it match no
-row and the adapter retries: a single statement is atomic on both engines.
+The preflight read tells what exists (owners, phase, the touched nodes' properties); `plan_commit` checks the
+batch with `property_graph.rules.check_commit` (the same port errors as the memory store, before anything is
+written), stamps its history with `domain.history`, and emits one statement. The statement only applies if the
+story's revision is still the one the preflight saw, so a concurrent writer makes it match no row and the
+adapter retries: a single statement is atomic on both engines.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,7 +25,10 @@ from context_service.adapters.cypher.catalogue import (
     preflight,
     relation,
 )
+from context_service.adapters.property_graph.rules import check_commit
+from context_service.domain.history import stamp_history
 from context_service.domain.mutations import (
+    HISTORY_SEQ,
     STORY_EDGES,
     TYPED_ID,
     CommitResult,
@@ -31,7 +36,6 @@ from context_service.domain.mutations import (
     NodeKind,
     WriteBatch,
 )
-from context_service.ports.errors import DanglingLink, OwnershipConflict, PreconditionFailed, StoryMissing
 
 NodeKey = tuple[str, str]
 STORY = NodeKind.STORY.value
@@ -45,6 +49,7 @@ class NodeState:
     owner: str = ""
     plan_id: str = ""
     plan_owner: str | None = None
+    props: dict[str, Any] | None = None
 
 
 @dataclass
@@ -55,6 +60,7 @@ class StoryState:
     version: int = 0
     revision: int = 0
     replay: CommitResult | None = None
+    props: dict[str, Any] | None = None
 
 
 @dataclass
@@ -90,17 +96,23 @@ def _text(value: Any) -> str:
 def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     """Rows of the preflight query as a `Known`."""
     known = Known()
-    for name, node_id, owner, _status, plan_id, extra in rows:
+    for name, node_id, owner, _status, plan_id, extra, props in rows:
         if name == "":
-            phase, version, revision, done_version, done_phase = extra
-            replay = (
-                None if done_version is None else CommitResult(int(done_version), _text(done_phase), True)
-            )
-            known.story = StoryState(_text(phase), int(version), int(revision), replay)
+            phase, version, revision, *done = extra
+            replay = _replay(*done)
+            known.story = StoryState(_text(phase), int(version), int(revision), replay, dict(props))
             continue
         plan_owner = None if extra is None or extra[0] is None else str(extra[0])
-        known.nodes[(name, str(node_id))] = NodeState(_text(owner), _text(plan_id), plan_owner)
+        known.nodes[(name, str(node_id))] = NodeState(_text(owner), _text(plan_id), plan_owner, dict(props))
     return known
+
+
+def _replay(version: Any, phase: Any, changed: Any, event_key: Any) -> CommitResult | None:
+    """The commit record of a request already applied (None when there is none)."""
+    if version is None:
+        return None
+    pairs = tuple((str(t), str(i)) for t, i in json.loads(changed or "[]"))
+    return CommitResult(int(version), _text(phase), replayed=True, changed=pairs, event_key=_text(event_key))
 
 
 class _Builder:
@@ -116,8 +128,9 @@ class _Builder:
 
 
 def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
-    """Check the batch as the memory store would, then the one statement that applies it."""
-    _check_story(batch, known)
+    """Check the batch with the rules the memory store applies, then the one statement that applies it."""
+    phase = known.story.phase if known.story is not None else None
+    check_commit(batch, phase, {key: state.owner for key, state in known.nodes.items()})
     nodes = dict(known.nodes)
     if batch.story_id and known.story is not None:
         nodes[(STORY, batch.story_id)] = NodeState(owner=batch.story_id)
@@ -125,18 +138,8 @@ def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
     _open_story(b, batch, known.story)
     for i, m in enumerate(batch.mutations):
         _mutation(b, i, batch.story_id, m, nodes)
-    _finish(b, batch, known.story)
+    _finish(b, batch, known)
     return "\n".join(b.lines), b.params
-
-
-def _check_story(batch: WriteBatch, known: Known) -> None:
-    creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
-    if batch.story_id and known.story is None and not creates_story:
-        raise StoryMissing(batch.story_id)
-    if batch.expect_phase is not None:
-        actual = known.story.phase if known.story is not None else ""
-        if actual != batch.expect_phase:
-            raise PreconditionFailed(batch.story_id, actual=actual, expected=batch.expect_phase)
 
 
 def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
@@ -157,8 +160,6 @@ def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> Non
 def _mutation(b: _Builder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
     key: NodeKey = (m.kind.value, m.node_id)
     existing = nodes.get(key)
-    if existing is not None and m.kind in STORY_EDGES and existing.owner != story_id:
-        raise OwnershipConflict(m.kind.value, m.node_id, existing.owner)
     props: dict[str, Any] = (
         dict(m.fields) if existing is not None else {"id": m.node_id, **m.on_create, **m.fields}
     )
@@ -175,7 +176,6 @@ def _mutation(b: _Builder, i: int, story_id: str, m: Mutation, nodes: dict[NodeK
         b.lines.append(f"MERGE ({var}:{label(m.kind.value)} {{id: {b.param(f'id{i}', m.node_id)}}})")
     b.lines.append(f"SET {var} += {b.param(f'p{i}', props)}")
     if m.kind in STORY_EDGES:
-        _require(nodes, (STORY, story_id))
         b.lines.append(f"MERGE (s)-[:{relation(STORY_EDGES[m.kind])}]->({var})")
     _replace_links(b, i, var, m)
     _links(b, i, var, m, nodes)
@@ -189,11 +189,6 @@ def _scope(var: str) -> str:
     return "s" if var == "s" else f"s, {var}"
 
 
-def _require(nodes: dict[NodeKey, NodeState], key: NodeKey) -> None:
-    if key not in nodes:
-        raise DanglingLink(*key)
-
-
 def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
     for j, kind in enumerate(m.replace_links):
         old = f"old{i}_{j}"
@@ -205,7 +200,6 @@ def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
 
 def _links(b: _Builder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
     for j, link in enumerate(m.links):
-        _require(nodes, (link.target_kind.value, link.target_id))
         target = f"t{i}_{j}"
         tid = b.param(f"t{i}_{j}", link.target_id)
         rel = relation(link.kind.value)
@@ -229,36 +223,48 @@ def _plan_edge(
             f"MERGE (pl{i})-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}"
         )
     else:
-        b.lines.append(f"MERGE (s)-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}")
+        # The structural edge was merged above; FalkorDB's MERGE would not see it within this statement.
+        b.lines.append(f"WITH {_scope(var)} MATCH (s)-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}")
 
 
-def _finish(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
+def _finish(b: _Builder, batch: WriteBatch, known: Known) -> None:
     if not batch.story_id:
         b.lines.append("RETURN 0 AS version, '' AS phase")
         return
+    story = known.story
     version = (story.version if story is not None else 0) + (1 if batch.bump_version else 0)
     if batch.bump_version:
         b.lines.append(f"SET s.context_version = {b.param('version', version)}")
-        records = [
-            {
-                **asdict(r),
-                "version": version,
-                "request_id": batch.request_id,
-                "story_id": batch.story_id,
-                "seq": n,
-                "id": f"{batch.story_id}:{version}:{n}",
-            }
-            for n, r in enumerate(batch.history)
-        ]
-        b.lines.append(
-            f"FOREACH (h IN {b.param('history', records)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "
-            f"SET c += h MERGE (s)-[:{HAS_CHANGE}]->(c))"
-        )
+    _history(b, batch, known, version)
     b.lines.append("RETURN coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase")
     if batch.request_id:
         b.lines.insert(
             -1,
             f"MERGE (cr:{COMMIT_LABEL} {{id: {b.param('commit', commit_id(batch))}}}) "
             f"SET cr.version = s.context_version, cr.current_phase = s.current_phase, "
+            f"cr.changed = {b.param('changed', json.dumps(batch.changed))}, "
+            f"cr.event_key = {b.param('event_key', batch.event_key)}, "
             f"cr.story_id = s.id MERGE (s)-[:{HAS_COMMIT}]->(cr)",
         )
+
+
+def _history(b: _Builder, batch: WriteBatch, known: Known, version: int) -> None:
+    """One change record per written entity, stamped as the memory store stamps them, and the story's seq."""
+    story_key: NodeKey = (STORY, batch.story_id)
+    before: dict[NodeKey, dict[str, Any] | None] = {key: state.props for key, state in known.nodes.items()}
+    before[story_key] = known.story.props if known.story is not None else None
+    after = dict(before)
+    for m in batch.mutations:
+        key = (m.kind.value, m.node_id)
+        after[key] = m.applied_to(after.get(key))
+    after[story_key] = {**(after.get(story_key) or {}), "context_version": version}
+    last_seq = int((before[story_key] or {}).get(HISTORY_SEQ, 0))
+    records = stamp_history(batch, before, after, version=version, last_seq=last_seq)
+    if not records:
+        return
+    rows = [{**asdict(r), "story_id": batch.story_id, "id": f"{batch.story_id}:{r.seq}"} for r in records]
+    b.lines.append(f"SET s.{HISTORY_SEQ} = {b.param('seq', last_seq + len(records))}")
+    b.lines.append(
+        f"FOREACH (h IN {b.param('history', rows)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "
+        f"SET c += h MERGE (s)-[:{HAS_CHANGE}]->(c))"
+    )

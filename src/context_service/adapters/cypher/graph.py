@@ -79,7 +79,7 @@ class CypherGraph:
     async def get_story(self, story_id: str) -> Story | None:
         """The story node, or None."""
         rows = await self._read(q.GET_STORY, {"id": story_id}, "get_story")
-        return story_of(public(rows[0][0])) if rows else None
+        return story_of(rows[0][0]) if rows else None
 
     async def load_story_graph(self, story_id: str) -> StoryGraph | None:
         """The story's live neighbourhood, in one round trip."""
@@ -89,7 +89,7 @@ class CypherGraph:
         story_props, children = rows[0]
         graph = PropertyGraph()
         story: NodeKey = (NodeKind.STORY.value, story_id)
-        graph.nodes[story] = public(story_props)
+        graph.nodes[story] = dict(story_props)  # with its content revision, which only story_of reads
         for rel_type, label, props, rel_props, around in children:
             child: NodeKey = (label, str(props["id"]))
             graph.nodes[child] = public(props)
@@ -111,7 +111,7 @@ class CypherGraph:
         rows = await self._read(text, params, "locate")
         return {
             (NodeKind(label), str(node_id)): Located(str(owner or ""), str(status or ""))
-            for label, node_id, owner, status, _plan, _extra in rows
+            for label, node_id, owner, status, _plan, _extra, _props in rows
         }
 
     async def neighbourhood(self, label: str, node_id: str, depth: int, limit: int) -> Neighbourhood | None:
@@ -143,7 +143,14 @@ class CypherGraph:
         """Change records newest first."""
         params = {"id": story_id, "before": before_version, "limit": limit}
         rows = await self._read(q.HISTORY, params, "history")
-        return [ChangeRecord(**{f: row[0][f] for f in CHANGE_FIELDS}) for row in rows]
+        # Records written before a field existed lack it: they read as that field's default.
+        return [ChangeRecord(**{f: row[0][f] for f in CHANGE_FIELDS if f in row[0]}) for row in rows]
+
+    async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
+        """The commit record of an applied request, or None; one round trip."""
+        text, params = preflight_query(WriteBatch(story_id, (), request_id=request_id))
+        known = read_preflight(await self._read(text, params, "committed"))
+        return known.story.replay if known.story is not None else None
 
     async def commit(self, batch: WriteBatch) -> CommitResult:
         """Apply the whole batch in one statement or nothing; retried while another writer wins the story."""
@@ -168,4 +175,4 @@ class CypherGraph:
         if not rows:
             raise _Contended
         version, phase = rows[0]
-        return CommitResult(version=int(version), current_phase=str(phase))
+        return CommitResult(int(version), str(phase), changed=batch.changed, event_key=batch.event_key)

@@ -18,7 +18,9 @@ from context_service.adapters.grpc.interceptors import status_code_of
 from context_service.adapters.grpc.status import status_for
 from context_service.application.add_project_decision import DecisionRequest
 from context_service.application.common import RequestMeta
+from context_service.application.create_story import StoryRequest
 from context_service.application.services import UseCases
+from context_service.application.transition_phase import TransitionRequest
 from context_service.observability.tracing import current_trace_id
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc as pb_grpc
@@ -34,15 +36,17 @@ Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]
 
 
-def request_meta(context: grpc.aio.ServicerContext) -> RequestMeta:
-    """Correlation id and idempotency key from the invocation metadata."""
+def request_meta(context: grpc.aio.ServicerContext, source: str = "") -> RequestMeta:
+    """Correlation id and idempotency key from the invocation metadata; `source`: the RPC's name."""
     metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
     bound = structlog.contextvars.get_contextvars().get("correlation_id", "")
     given = next((metadata[k] for k in CORRELATION_KEYS if metadata.get(k)), "")
     correlation = given or bound or uuid.uuid4().hex  # the id the call's log line already carries
     key = metadata.get(IDEMPOTENCY_KEY, "").strip()
     return RequestMeta(
-        correlation_id=correlation[:MAX_METADATA_VALUE], idempotency_key=key[:MAX_METADATA_VALUE]
+        correlation_id=correlation[:MAX_METADATA_VALUE],
+        idempotency_key=key[:MAX_METADATA_VALUE],
+        source=source,
     )
 
 
@@ -140,7 +144,9 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         self, request: pb.UpdateContextRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateContextResponse:
         """Record an agent's changes."""
-        result = await self._uc.update_context.execute(mappers.update_request(request), request_meta(context))
+        result = await self._uc.update_context.execute(
+            mappers.update_request(request), request_meta(context, "UpdateContext")
+        )
         return mappers.update_response(result)
 
     @rpc
@@ -171,9 +177,8 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         self, request: pb.CreateStoryRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateStoryResponse:
         """Create or re-create a story."""
-        created = await self._uc.create_story.execute(
-            request.story_id, request.title, request.description, request.initial_phase
-        )
+        story = StoryRequest(request.story_id, request.title, request.description, request.initial_phase)
+        created = await self._uc.create_story.execute(story, request_meta(context, "CreateStory"))
         return pb.CreateStoryResponse(
             context_id=created.context_id, story_id=created.story_id, current_phase=created.current_phase
         )
@@ -183,7 +188,9 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         self, request: pb.CreateTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateTaskResponse:
         """Create a task under a story."""
-        created = await self._uc.create_task.execute(mappers.task_request(request))
+        created = await self._uc.create_task.execute(
+            mappers.task_request(request), request_meta(context, "CreateTask")
+        )
         return pb.CreateTaskResponse(
             task_id=created.task_id, story_id=created.story_id, status=created.status
         )
@@ -202,7 +209,9 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
             metadata=dict(request.metadata),
         )
         return pb.AddProjectDecisionResponse(
-            decision_id=await self._uc.add_project_decision.execute(decision)
+            decision_id=await self._uc.add_project_decision.execute(
+                decision, request_meta(context, "AddProjectDecision")
+            )
         )
 
     @rpc
@@ -210,8 +219,11 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         self, request: pb.TransitionPhaseRequest, context: grpc.aio.ServicerContext
     ) -> pb.TransitionPhaseResponse:
         """Move a story to another phase."""
+        transition = TransitionRequest(
+            request.story_id, request.to_phase, request.from_phase, request.rationale
+        )
         changed = await self._uc.transition_phase.execute(
-            request.story_id, request.from_phase, request.to_phase, request.rationale, request_meta(context)
+            transition, request_meta(context, "TransitionPhase")
         )
         return pb.TransitionPhaseResponse(
             story_id=changed.story_id,

@@ -9,7 +9,6 @@ from typing import Any
 from context_service.adapters.nats import payloads
 from context_service.adapters.nats.envelope import Envelope
 from context_service.application.common import RequestMeta
-from context_service.application.fleet_events import EventMeta, FleetEvents
 from context_service.application.rehydrate_session import RehydrateRequest, Rehydration
 from context_service.application.services import UseCases
 from context_service.application.update_context import UpdateRequest, UpdateResult
@@ -67,12 +66,12 @@ def response_event(
     )
 
 
-def event_meta(envelope: Envelope) -> EventMeta:
-    """The envelope facts the fleet-event use case needs."""
-    return EventMeta(envelope.idempotency_key, envelope.correlation_id, envelope.occurred_at_ms)
+def event_meta(envelope: Envelope, subject: str) -> RequestMeta:
+    """The envelope facts a use case needs: correlation, idempotency key, when it happened, its subject."""
+    return RequestMeta(envelope.correlation_id, envelope.idempotency_key, envelope.occurred_at_ms, subject)
 
 
-Call = Callable[[Any, Envelope], Awaitable[Any]]
+Call = Callable[[Any, RequestMeta], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -82,23 +81,15 @@ class Subject:
     subject: str
     durable: str
     decode: Callable[[payloads.Payload], Any]
-    use: Callable[[UseCases, FleetEvents], Call]  # picks the one use case the subject calls
+    use: Callable[[UseCases], Call]  # picks the one use case the subject calls
     key_field: str = "story_id"  # the payload field naming the entity (log line, error responses)
     response_subject: str = ""
     reply: Callable[[Any, Any], ResponsePayload] | None = None  # (decoded input, result) -> response
 
 
-def _fleet(apply: Callable[[Any, EventMeta], Awaitable[object]]) -> Call:
-    async def call(event: Any, envelope: Envelope) -> object:
-        return await apply(event, event_meta(envelope))
-
-    return call
-
-
-def _update(use_cases: UseCases, _: FleetEvents) -> Call:
-    async def call(request: UpdateRequest, envelope: Envelope) -> UpdateResult:
-        meta = RequestMeta(envelope.correlation_id, envelope.idempotency_key)
-        return await use_cases.update_context.execute(request, meta)
+def _rehydrate(use_cases: UseCases) -> Call:
+    async def call(request: RehydrateRequest, _: RequestMeta) -> Rehydration:
+        return await use_cases.rehydrate_session.execute(request)
 
     return call
 
@@ -111,13 +102,6 @@ def _update_reply(request: UpdateRequest, result: UpdateResult) -> ResponsePaylo
         "hash": result.hash,
         "warnings": list(result.warnings),
     }
-
-
-def _rehydrate(use_cases: UseCases, _: FleetEvents) -> Call:
-    async def call(request: RehydrateRequest, _: Envelope) -> Rehydration:
-        return await use_cases.rehydrate_session.execute(request)
-
-    return call
 
 
 def _rehydrate_reply(_: RehydrateRequest, result: Rehydration) -> ResponsePayload:
@@ -136,57 +120,57 @@ SUBJECTS: tuple[Subject, ...] = (
         "planning.project.created",
         "context-planning-project-created",
         payloads.project_created,
-        lambda _, fleet: _fleet(fleet.project_created),
+        lambda uc: uc.record_project.execute,
         key_field="project_id",
     ),
     Subject(
         "planning.epic.created",
         "context-planning-epic-created",
         payloads.epic_created,
-        lambda _, fleet: _fleet(fleet.epic_created),
+        lambda uc: uc.record_epic.execute,
         key_field="epic_id",
     ),
     Subject(
         "planning.story.created",
         "context-planning-story-created",
         payloads.story_created,
-        lambda _, fleet: _fleet(fleet.story_created),
+        lambda uc: uc.create_story.execute,
     ),
     Subject(
         "planning.task.created",
         "context-planning-task-created",
         payloads.task_created,
-        lambda _, fleet: _fleet(fleet.task_created),
+        lambda uc: uc.record_planned_task.execute,
     ),
     Subject(
         "planning.story.transitioned",
         "context-planning-story-transitions",
         payloads.story_transitioned,
-        lambda _, fleet: _fleet(fleet.story_transitioned),
+        lambda uc: uc.transition_phase.execute,
     ),
     Subject(
         "planning.plan.approved",
         "context-planning-plan-approved",
         payloads.plan_approved,
-        lambda _, fleet: _fleet(fleet.plan_approved),
+        lambda uc: uc.approve_plan.execute,
     ),
     Subject(
         "orchestration.deliberation.completed",
         "context-orch-deliberation-completed",
         payloads.deliberation_completed,
-        lambda _, fleet: _fleet(fleet.deliberation_completed),
+        lambda uc: uc.record_deliberation.execute,
     ),
     Subject(
         "orchestration.task.dispatched",
         "context-orch-task-dispatched",
         payloads.task_dispatched,
-        lambda _, fleet: _fleet(fleet.task_dispatched),
+        lambda uc: uc.dispatch_task.execute,
     ),
     Subject(
         "context.update.request",
         "context-update-request",
         payloads.update_request,
-        _update,
+        lambda uc: uc.update_context.execute,
         response_subject=UPDATE_RESPONSE,
         reply=_update_reply,
     ),
@@ -207,15 +191,15 @@ def _handler(entry: Subject, call: Call) -> Handler:
 
     async def handle(envelope: Envelope) -> ResponsePayload | None:
         decoded = entry.decode(envelope.payload)
-        result = await call(decoded, envelope)
+        result = await call(decoded, event_meta(envelope, entry.subject))
         return entry.reply(decoded, result) if entry.reply is not None else None
 
     return handle
 
 
-def build_routes(use_cases: UseCases, fleet: FleetEvents) -> tuple[Route, ...]:
+def build_routes(use_cases: UseCases) -> tuple[Route, ...]:
     """Every inbound subject with its durable, its handler and (for requests) its response subject."""
     return tuple(
-        Route(s.subject, s.durable, _handler(s, s.use(use_cases, fleet)), s.response_subject, s.key_field)
+        Route(s.subject, s.durable, _handler(s, s.use(use_cases)), s.response_subject, s.key_field)
         for s in SUBJECTS
     )
