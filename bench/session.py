@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import statistics
 import sys
@@ -166,7 +167,8 @@ def markdown(report: dict[str, Any]) -> str:
     w = report["watch"]
     ratio = report["rpcs"]["get"]["rps_32"] / report["rpcs"]["echo"]["rps_32"]
     return "\n".join([
-        f"# Session context benchmark ({report['when']})", "",
+        f"# Session context benchmark ({report['when']}, {report['cpus']} CPUs, "
+        f"1-minute load average {report['load_average_1m']} at the end)", "",
         "One process: the gRPC client, the server and its Valkey client share one event loop; Valkey runs",
         "locally. `echo` is the health Check RPC on the same channel.", "", *rows, "",
         f"Get req/s = {ratio:.0%} of echo (target >= {TARGETS['get_vs_echo_rps']:.0%}); targets at 1 client: "
@@ -186,7 +188,13 @@ def main() -> int:
     except KeyboardInterrupt:
         print("bench interrupted; Valkey stopped, no report written", file=sys.stderr)
         return 130
-    report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "targets": TARGETS, **figures}
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),  # the machine is shared: read figures against this
+        "targets": TARGETS,
+        **figures,
+    }
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     text = markdown(report)
     (RESULTS / f"session-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -8,6 +8,7 @@ import os
 import statistics
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -15,12 +16,13 @@ import nats as nats_client
 import pytest
 
 from context_service.local_cluster import LocalCluster
-from context_service.local_servers import LocalServer
+from context_service.local_servers import LocalServer, nats_server
 from fleet.context.session.v1 import session_pb2 as pb
 from fleet.context.session.v1 import session_pb2_grpc as pb_grpc
 from tests.conformance.backends import ValkeyTarget, valkey_target
 from tests.e2e.session.support import new_id
 from tests.support.process import serve_process, wait_until_serving
+from tests.support.servers import start_or_fail
 
 CHANGES = 200
 PACE_SECONDS = 0.005
@@ -78,12 +80,20 @@ class Published:
             self.all.set()
 
 
+@pytest.fixture
+def private_nats(tmp_path: Path) -> Iterator[LocalServer]:
+    """A NATS server of this test alone: the shared one carries every other suite's durables."""
+    server = start_or_fail(nats_server(tmp_path / "nats"))
+    yield server
+    server.stop()
+
+
 @pytest.mark.parametrize("valkey_name", ["valkey", "valkey-cluster"])
 async def test_a_watcher_on_one_process_sees_every_change_made_through_another_in_order(
-    tmp_path: Path, valkey_name: str, nats: LocalServer, request: pytest.FixtureRequest
+    tmp_path: Path, valkey_name: str, private_nats: LocalServer, request: pytest.FixtureRequest
 ) -> None:
-    env, sid = environment(valkey_target(valkey_name, request), nats), new_id()
-    broker = await nats_client.connect(nats.url)
+    env, sid = environment(valkey_target(valkey_name, request), private_nats), new_id()
+    broker = await nats_client.connect(private_nats.url)
     published = Published()
     await broker.subscribe(f"context.session.{sid}.changed", cb=published.collect)
     with (
