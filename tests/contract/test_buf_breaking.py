@@ -32,16 +32,7 @@ def _buf() -> str:
     return found
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    """A copy of the buf workspace (buf.yaml + specs/) the Makefile checks."""
-    root = tmp_path / "workspace"
-    shutil.copytree(REPO / "specs", root / "specs")
-    shutil.copy2(REPO / "buf.yaml", root / "buf.yaml")
-    return root
-
-
-def _run_breaking(workspace: Path) -> subprocess.CompletedProcess[str]:
+def _run_breaking(workspace: Path, against: Path = BASELINE) -> subprocess.CompletedProcess[str]:
     # The input is the workspace root, not specs/: a v2 buf.yaml resolves `modules: - path: specs`
     # relative to the input, so the file paths match the baseline image (fleet/context/v1/...).
     return subprocess.run(
@@ -52,7 +43,7 @@ def _run_breaking(workspace: Path) -> subprocess.CompletedProcess[str]:
             "--config",
             str(workspace / "buf.yaml"),
             "--against",
-            str(BASELINE),
+            str(against),
         ],
         cwd=workspace,
         capture_output=True,

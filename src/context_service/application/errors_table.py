@@ -44,6 +44,12 @@ _TABLE: tuple[tuple[type[BaseException], str, str | None, bool], ...] = (
     ),
     # Wrong credentials, TLS trust or database name: the same request succeeds once the settings are fixed.
     (p.StoreMisconfigured, "UNAVAILABLE", "a backing store refuses this service's settings", True),
+    (d.OutOfRange, "OUT_OF_RANGE", None, False),
+    # Session store refusals; the session use cases name the request field first, these are the fallback.
+    (p.EntryConflict, "ABORTED", None, False),
+    (p.EntryTooLarge, "INVALID_ARGUMENT", None, False),
+    (p.SessionFull, "RESOURCE_EXHAUSTED", None, False),
+    (p.ChangesTrimmed, "OUT_OF_RANGE", None, False),
     (p.StoreTimeout, "DEADLINE_EXCEEDED", "a backing store did not answer in time", True),
     (p.StoreUnavailable, "UNAVAILABLE", "a backing store is unavailable; retry later", True),
     (p.VersionConflict, "ABORTED", "a concurrent write won; retry", True),

@@ -37,6 +37,15 @@ class Admission:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, SHED_MESSAGE)
         self.active += 1
 
+    async def open_stream(self, context: grpc.aio.ServicerContext) -> None:
+        """Admit a server-streaming call (a watch): refused when draining, never counted against the limit.
+
+        Watches stay open for hours, so they must not use up the slots of short calls; the servicer ends them
+        itself at shutdown.
+        """
+        if self.draining:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING_MESSAGE)
+
     def leave(self) -> None:
         """Give the slot back."""
         self.active -= 1

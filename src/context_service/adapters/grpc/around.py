@@ -44,16 +44,20 @@ class CallDuties:
     tracer: trace.Tracer | None = None
     admission: Admission | None = None
 
-    def for_method(self, full_method: str, *, admit: bool) -> Around:
-        """The duties for one method; `admit` False skips admission (probes, refused calls)."""
-        return Around(self, full_method, admit=admit)
+    def for_method(self, full_method: str, *, admit: bool, streaming: bool = False) -> Around:
+        """The duties for one method; `admit` False skips admission (probes, refused calls).
+
+        A server-streaming method is admitted without taking a slot (see `Admission.open_stream`).
+        """
+        return Around(self, full_method, admit=admit, streaming=streaming)
 
 
 class Around:
     """The duties for one method, with everything per-method resolved once."""
 
-    def __init__(self, duties: CallDuties, full_method: str, *, admit: bool) -> None:
+    def __init__(self, duties: CallDuties, full_method: str, *, admit: bool, streaming: bool) -> None:
         service, method = split_method(full_method)
+        self.streaming = streaming
         self.method = method
         self.in_flight = RPC_IN_FLIGHT.labels(method) if duties.metrics else None
         self.tracer = duties.tracer
@@ -102,11 +106,14 @@ class CallScope:
             self._open_span(around.tracer)
         if around.admission is not None:
             try:
-                await around.admission.enter(self._context)
+                if around.streaming:
+                    await around.admission.open_stream(self._context)
+                else:
+                    await around.admission.enter(self._context)
             except BaseException as exc:  # a shed call is still measured and traced
                 self._finish(exc)
                 raise
-            self._admitted = True
+            self._admitted = not around.streaming
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -90,7 +90,11 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         return False
 
     def _wrap(self, handler: grpc.RpcMethodHandler, full_method: str, refused: bool) -> grpc.RpcMethodHandler:
-        around = self.duties.for_method(full_method, admit=not refused and not is_probe(full_method))
+        around = self.duties.for_method(
+            full_method,
+            admit=not refused and not is_probe(full_method),
+            streaming=handler.unary_stream is not None,
+        )
         if refused:
             return wrap_handler(handler, around, replace=_refuse)
         return wrap_handler(handler, around)

@@ -1,12 +1,15 @@
-"""The gRPC server: ContextService, health and reflection on one port, as an async context manager.
+"""The gRPC server: ContextService, SessionContextService, health and reflection on one port.
 
-Health service names: "" and `fleet.context.v1.ContextService` report the overall status (SERVING while every
+Health service names: "", `fleet.context.v1.ContextService` and (when served)
+`fleet.context.session.v1.SessionContextService` report the overall status (SERVING while every
 dependency is serving and the server is not shutting down); each dependency has its own name,
 `context-service.<name>` (e.g. `context-service.graph`), set through `set_dependency`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -19,13 +22,17 @@ from grpc_reflection.v1alpha import reflection
 
 from context_service.adapters.grpc.admission import Admission
 from context_service.adapters.grpc.interceptors import CallInterceptor
-from context_service.adapters.grpc.registration import add_context_service
+from context_service.adapters.grpc.registration import add_context_service, add_session_service
 from context_service.adapters.grpc.servicer import ContextServicer
+from context_service.adapters.grpc.session_servicer import SessionServicer
 from context_service.application.services import UseCases
+from context_service.application.session_services import SessionUseCases
+from fleet.context.session.v1 import session_pb2
 from fleet.context.v1 import context_pb2
 
 log = structlog.get_logger()
 SERVICE_NAME = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
+SESSION_SERVICE_NAME = session_pb2.DESCRIPTOR.services_by_name["SessionContextService"].full_name
 DEPENDENCY_PREFIX = "context-service."
 # SERVING from start until shutdown whatever the stores do: a liveness probe must not restart pods that
 # only wait for a database to come back.
@@ -41,6 +48,7 @@ class GrpcServer:
         self,
         *,
         use_cases: UseCases,
+        sessions: SessionUseCases | None = None,
         host: str = "0.0.0.0",
         port: int = 50054,
         max_message_bytes: int = 8 * 1024 * 1024,
@@ -55,6 +63,10 @@ class GrpcServer:
         Every `CallInterceptor` given is folded with admission into one interceptor: one per call is cheaper.
         """
         self._use_cases = use_cases
+        self._sessions = sessions
+        self._stopping = asyncio.Event()
+        self._session_servicer: SessionServicer | None = None
+        self._services = (SERVICE_NAME,) if sessions is None else (SERVICE_NAME, SESSION_SERVICE_NAME)
         self._address = f"{host}:{port}"
         self._max_message_bytes = max_message_bytes
         self._grace = grace_seconds
@@ -86,9 +98,12 @@ class GrpcServer:
         ]
         server = grpc.aio.server(options=options, interceptors=self._interceptors)
         add_context_service(ContextServicer(use_cases=self._use_cases), server)
+        if self._sessions is not None:
+            self._session_servicer = SessionServicer(use_cases=self._sessions, stopping=self._stopping)
+            add_session_service(self._session_servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
-            SERVICE_NAME,
+            *self._services,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )
@@ -116,9 +131,9 @@ class GrpcServer:
         await self._publish()
 
     async def _publish(self) -> None:
-        """Overall ("" and ContextService) = serving flag, every dependency serving, not shutting down."""
+        """Overall ("" and each service) = serving flag, every dependency serving, not shutting down."""
         overall = self._serving and all(self._dependencies.values()) and not self._shutting_down
-        for name in ("", SERVICE_NAME):
+        for name in ("", *self._services):
             await self.health.set(name, _SERVING if overall else _NOT_SERVING)
         if overall != self._overall:
             down = sorted(name for name, ok in self._dependencies.items() if not ok)
@@ -139,6 +154,11 @@ class GrpcServer:
         self._shutting_down = True
         # NOT_SERVING everywhere first, and frozen there: later set() calls are ignored by the servicer.
         await self.health.enter_graceful_shutdown()
+        self._stopping.set()  # open watches end now: they never finish on their own
+        if self._session_servicer is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._grace):
+                    await self._session_servicer.watches_closed()
         log.info("grpc_draining", grace_seconds=self._grace, in_flight=self.admission.active)
         started = time.monotonic()
         drained = await self.admission.drain(grace=self._grace, quiet=self._drain_quiet)

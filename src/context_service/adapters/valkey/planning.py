@@ -11,13 +11,23 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import structlog
-from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
-from context_service.adapters.valkey.client import ValkeyClient
+from context_service.adapters.valkey.client import Command, ValkeyClient
+from context_service.adapters.valkey.lua import LuaScript
 from context_service.domain.model import Milestone, PlanningReadModel
 
 log = structlog.get_logger()
+
+# KEYS[1]: the key; ARGV: "1" when it was absent, the value read, the new value. 1 = written, 0 = changed.
+_SWAP = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current then return 0 end
+elseif current ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+return 1
+"""
 
 
 def spec_key(story_id: str) -> str:
@@ -93,16 +103,18 @@ class ValkeyPlanningStore:
     def __init__(self, *, client: ValkeyClient, max_stream_events: int = 1000) -> None:
         self._client = client
         self._max_events = max_stream_events
+        self._swap = LuaScript(_SWAP)
 
     async def load(self, story_id: str, roles: Iterable[str]) -> PlanningReadModel:
-        """Spec, draft, stream and summaries (story and per role) in one round trip."""
+        """Spec, draft, stream and summaries (story and per role): one round trip (per node on a cluster)."""
         wanted = [r for r in dict.fromkeys(roles) if r]
         keys = [spec_key(story_id), draft_key(story_id), summary_key(story_id)]
         keys += [summary_key(story_id, role) for role in wanted]
-        async with self._client.call("planning.load") as redis, redis.pipeline(transaction=False) as pipe:
-            pipe.execute_command("MGET", *keys)
-            pipe.execute_command("XREVRANGE", stream_key(story_id), "+", "-", "COUNT", self._max_events)
-            values, entries = await pipe.execute()
+        stream = Command(
+            stream_key(story_id), ("XREVRANGE", stream_key(story_id), "+", "-", "COUNT", self._max_events)
+        )
+        found, [entries] = await self._client.read("planning.load", keys, [stream])
+        values = [found.get(k) for k in keys]
         spec, draft, summary, *role_summaries = values
         return PlanningReadModel(
             spec=_json_object(spec, keys[0]),
@@ -113,32 +125,36 @@ class ValkeyPlanningStore:
         )
 
     async def merge_spec(self, story_id: str, spec: Mapping[str, Any]) -> None:
-        """Merge top-level fields into the spec JSON (created when absent); WATCH retries lose no field."""
+        """Merge top-level fields into the spec JSON (created when absent); a lost race reads and merges
+        again, so no field is lost (a compare-and-swap script: one key, valid on a cluster too)."""
         key = spec_key(story_id)
-        fields = dict(spec)
-
-        async def merge(pipe: Pipeline) -> None:
-            current = _json_object(await pipe.get(key), key) or {}
-            pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.multi unannotated
-            pipe.execute_command("SET", key, json.dumps({**current, **fields}), "KEEPTTL")
-
-        async with self._client.call("planning.merge_spec") as redis:
-            await redis.transaction(merge, key)
+        while True:
+            async with self._client.call("planning.merge_spec") as redis:
+                raw = await redis.get(key)
+            merged = json.dumps({**(_json_object(raw, key) or {}), **spec})
+            args = ["1" if raw is None else "0", raw or "", merged]
+            [written] = await self._client.batch(
+                "planning.merge_spec", [self._swap.command([key], args)], durable=True
+            )
+            if written:
+                return
 
     async def save_handoff(
         self, story_id: str, generated_at_ms: int, bundle: Mapping[str, Any], ttl_seconds: int
     ) -> None:
-        """Store the bundle under its timestamp key and as `latest`, both expiring after the TTL."""
+        """Store the bundle under its timestamp key and as `latest`, both expiring after the TTL.
+
+        One pipeline, not a transaction: the two shared-format keys may live on different cluster nodes,
+        and a retry after a partial failure writes the same document again.
+        """
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         document = json.dumps(dict(bundle))
-        async with (
-            self._client.call("planning.save_handoff") as redis,
-            redis.pipeline(transaction=True) as pipe,
-        ):
-            for suffix in (str(generated_at_ms), "latest"):
-                pipe.execute_command("SET", handoff_key(story_id, suffix), document, "EX", ttl_seconds)
-            await pipe.execute()
+        writes = [
+            Command(key, ("SET", key, document, "EX", ttl_seconds))
+            for key in (handoff_key(story_id, str(generated_at_ms)), handoff_key(story_id, "latest"))
+        ]
+        await self._client.batch("planning.save_handoff", writes)
 
     async def handoff(self, key: str) -> dict[str, Any] | None:
         """A persisted bundle by its full key, unless expired."""
