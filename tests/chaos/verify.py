@@ -48,6 +48,7 @@ class Figures:
     events_duplicated: int = 0
     dead_lettered: int = 0
     session_counters: dict[str, int] = field(default_factory=dict)  # highest acknowledged value per session
+    session_revisions_watched: int = 0
     examples: list[str] = field(default_factory=list)  # a few keys behind a non-zero loss figure
     leaked_log_lines: int = 0
     measured_at: str = ""
@@ -166,6 +167,7 @@ def check_sessions(run: Run, figures: Figures) -> None:
             seen.setdefault(sid, []).append(int(revision))
     disorder = sum(1 for revs in seen.values() for a, b in itertools.pairwise(revs) if b <= a)
     figures.events_duplicated += disorder
+    figures.session_revisions_watched = sum(len(revs) for revs in seen.values())
     figures.session_counters = dict(sorted(acked.items()))
 
 
