@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 from context_service.adapters.grpc.interceptors import TokenAuthInterceptor
 from context_service.adapters.grpc.security import TokenFile
 from tests.support.harness import Service, running_service
+from tests.support.services import built_services
 
 pytestmark = pytest.mark.e2e
 TOKEN = "token-every-rpc-5be1"
@@ -61,10 +62,11 @@ async def code_of(service: Service, method: MethodDescriptor, token: str | None)
     return grpc.StatusCode.OK
 
 
-async def test_the_server_lists_the_context_service_among_the_guarded_ones(guarded: Service) -> None:
+async def test_the_server_lists_every_service_of_this_build_among_the_guarded_ones(guarded: Service) -> None:
     methods = await served_methods(guarded)
 
-    assert "fleet.context.v1.ContextService" in {m.containing_service.full_name for m in methods}
+    listed = {m.containing_service.full_name for m in methods}
+    assert listed >= {s.full_name for s in built_services()}
 
 
 @pytest.mark.parametrize(

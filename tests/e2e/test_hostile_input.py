@@ -4,7 +4,6 @@ as it was)."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,25 +20,20 @@ from fleet.context.v1 import context_pb2 as pb
 from tests.support.backends import falkordb_valkey_adapters
 from tests.support.fakes import FixedClock, SequentialIds
 from tests.support.harness import Service, running_service
+from tests.support.services import built_services
 
 pytestmark = pytest.mark.e2e
 STORY, TASK = "S-FUZZ", "T-FUZZ"
 VALKEY_DB = 4  # the golden runs use 1-3; shared key formats have no prefix to isolate by
 NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
-# Every gRPC service of this build: the v1 contract, and the extension packages where they are built.
-STUB_MODULES = ("fleet.context.session.v1.session_pb2", "fleet.context.admin.v1.admin_pb2")
 
 
 def _methods() -> dict[str, MethodDescriptor]:
     """Unary methods by name: bare for v1 (as the examples name them), `Service.Method` for the others."""
-    found = {m.name: m for m in pb.DESCRIPTOR.services_by_name["ContextService"].methods}
-    for name in STUB_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:  # not part of this build
-            continue
-        for service in module.DESCRIPTOR.services_by_name.values():
-            found |= {f"{service.name}.{m.name}": m for m in service.methods if not m.server_streaming}
+    v1, *others = built_services()
+    found = {m.name: m for m in v1.methods}
+    for service in others:
+        found |= {f"{service.name}.{m.name}": m for m in service.methods if not m.server_streaming}
     return found
 
 
