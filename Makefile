@@ -39,6 +39,7 @@ lint: gen typecheck ## ruff, mypy --strict, import contracts, buf lint and buf b
 	$(BIN)/lint-imports
 	$(BIN)/buf lint
 	$(BIN)/buf breaking --against specs/baseline/fleet-context-v1.binpb
+	$(BIN)/buf breaking --against specs/baseline/fleet-context-admin-v1.binpb
 
 typecheck: gen ## mypy --strict on src
 	$(BIN)/mypy

@@ -30,6 +30,7 @@ from context_service.adapters.nats.publisher import OutboxPublisher
 from context_service.adapters.nats.runtime import Messaging
 from context_service.adapters.neo4j.graph import Neo4jGraph
 from context_service.adapters.policy_file import load_policy
+from context_service.adapters.snapshot_schema import JsonSchemaValidator
 from context_service.adapters.sqlite.kv import SqliteKeyValueStore
 from context_service.adapters.system import RandomIds, SystemClock
 from context_service.adapters.tokenizer import default_counter
@@ -42,9 +43,11 @@ from context_service.application.create_task import CreateTask
 from context_service.application.fleet_events import FleetEvents
 from context_service.application.get_context import GetContext
 from context_service.application.get_graph_relationships import GetGraphRelationships
+from context_service.application.get_history import GetHistory
 from context_service.application.planning_nodes import RegisterPlanning
 from context_service.application.rehydrate_session import RehydrateSession
 from context_service.application.services import UseCases
+from context_service.application.snapshots import ExportStory, ImportStory
 from context_service.application.transition_phase import TransitionPhase
 from context_service.application.update_context import UpdateContext
 from context_service.application.validate_scope import ValidateScope
@@ -59,22 +62,25 @@ from context_service.ports.graph import (
     HistoryReader,
     NodeLocator,
     RelationshipReader,
+    StoryArchive,
     StoryReader,
 )
 from context_service.ports.health import HealthProbe
 from context_service.ports.kv import KeyValueStore
-from context_service.ports.planning import HandoffWriter, PlanningReader, SpecWriter
+from context_service.ports.planning import HandoffWriter, PlanningReader, ReadModelArchive, SpecWriter
 from context_service.ports.system import Clock, IdGenerator, TokenCounter
 
 log = structlog.get_logger()
 T = TypeVar("T")
 
 
-class GraphStore(StoryReader, NodeLocator, RelationshipReader, GraphWriter, HistoryReader, Protocol):
+class GraphStore(
+    StoryReader, NodeLocator, RelationshipReader, GraphWriter, HistoryReader, StoryArchive, Protocol
+):
     """Every graph port at once (what a graph adapter provides)."""
 
 
-class PlanningStore(PlanningReader, SpecWriter, HandoffWriter, Protocol):
+class PlanningStore(PlanningReader, SpecWriter, HandoffWriter, ReadModelArchive, Protocol):
     """Every planning read-model port at once."""
 
 
@@ -154,6 +160,9 @@ def wire(adapters: Adapters, policy: ScopePolicy) -> Container:
             stories=a.graph, writer=a.graph, specs=a.planning, publisher=a.publisher, ids=a.ids, clock=a.clock
         ),
         get_graph_relationships=GetGraphRelationships(relationships=a.graph),
+        get_history=GetHistory(history=a.graph, stories=a.graph),
+        export_story=ExportStory(archive=a.graph, read_models=a.planning),
+        import_story=ImportStory(archive=a.graph, read_models=a.planning, schema=JsonSchemaValidator()),
     )
     fleet_events = FleetEvents(
         policy=policy, stories=a.graph, nodes=a.graph, writer=a.graph, publisher=a.publisher, clock=a.clock
@@ -169,7 +178,11 @@ def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]
     if settings.graph_backend == "falkordb":
         f = settings.falkordb
         return FalkorGraph(
-            url=f.url, graph=f.graph, max_connections=f.max_connections, timeout_seconds=timeout
+            url=f.url,
+            graph=f.graph,
+            max_connections=f.max_connections,
+            timeout_seconds=timeout,
+            history_retention=settings.stores.history_retention,
         )
     if settings.graph_backend == "neo4j":
         n = settings.neo4j
@@ -181,9 +194,10 @@ def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]
             database=n.database,
             max_pool_size=n.max_pool_size,
             timeout_seconds=timeout,
+            history_retention=settings.stores.history_retention,
             trusted_ca_file=n.trusted_ca_file,
         )
-    return InMemoryGraph()
+    return InMemoryGraph(history_retention=settings.stores.history_retention)
 
 
 async def open_with_retry(

@@ -657,7 +657,7 @@ async def test_history_is_newest_first() -> None:
 
 
 @pytest.mark.parametrize(
-    ("before_version", "limit", "expected"),
+    ("before_seq", "limit", "expected"),
     [
         (0, 2, [5, 4]),
         (5, 100, [4, 3, 2, 1]),
@@ -667,14 +667,14 @@ async def test_history_is_newest_first() -> None:
         (99, 1, [5]),
     ],
 )
-async def test_history_pages_back_from_before_version(
-    before_version: int, limit: int, expected: list[int]
+async def test_history_pages_back_from_before_seq(
+    before_seq: int, limit: int, expected: list[int]
 ) -> None:
     # Arrange
     graph = await history_of_five()
 
     # Act
-    history = await graph.history(STORY_A, limit=limit, before_version=before_version)
+    history = await graph.history(STORY_A, limit=limit, before_seq=before_seq)
 
     # Assert
     assert [r.version for r in history] == expected

@@ -9,7 +9,9 @@ from context_service.application.create_story import CreateStory
 from context_service.application.create_task import CreateTask
 from context_service.application.get_context import GetContext
 from context_service.application.get_graph_relationships import GetGraphRelationships
+from context_service.application.get_history import GetHistory
 from context_service.application.rehydrate_session import RehydrateSession
+from context_service.application.snapshots import ExportStory, ImportStory
 from context_service.application.transition_phase import TransitionPhase
 from context_service.application.update_context import UpdateContext
 from context_service.application.validate_scope import ValidateScope
@@ -28,3 +30,6 @@ class UseCases:
     add_project_decision: AddProjectDecision
     transition_phase: TransitionPhase
     get_graph_relationships: GetGraphRelationships
+    get_history: GetHistory
+    export_story: ExportStory
+    import_story: ImportStory

@@ -48,3 +48,7 @@ class DanglingLink(PortError):
 
 class StoryMissing(PortError):
     """A write batch names a story that does not exist."""
+
+
+class StoryExists(PortError):
+    """An import found the story already stored and was not asked to replace it."""

@@ -296,6 +296,6 @@ def record(entity_id: str, *, operation: str = "UPDATE", entity_type: str = "SUB
     )
 
 
-def stamped(entity_id: str, version: int, request_id: str = "") -> ChangeRecord:
-    """What `record(entity_id)` reads back as once committed at `version`."""
-    return replace(record(entity_id), version=version, request_id=request_id)
+def stamped(entity_id: str, version: int, request_id: str = "", *, seq: int = 0) -> ChangeRecord:
+    """What `record(entity_id)` reads back as once committed at `version` (seq defaults to the version)."""
+    return replace(record(entity_id), version=version, request_id=request_id, seq=seq or version)

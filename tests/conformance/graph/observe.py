@@ -12,13 +12,16 @@ from context_service.ports.graph import (
     HistoryReader,
     NodeLocator,
     RelationshipReader,
+    StoryArchive,
     StoryReader,
 )
 
 WHOLE = 10_000  # a neighbour limit no test graph reaches
 
 
-class GraphStore(StoryReader, NodeLocator, RelationshipReader, GraphWriter, HistoryReader, Protocol):
+class GraphStore(
+    StoryReader, NodeLocator, RelationshipReader, GraphWriter, HistoryReader, StoryArchive, Protocol
+):
     """Every graph port, as each adapter provides them from one object."""
 
 

@@ -83,7 +83,7 @@ async def test_history_is_stamped_with_the_committed_version_and_request_id(grap
     )
 
     # Assert
-    assert await graph.history(STORY) == [stamped("T-4", 2, "k-1"), stamped("T-3", 2, "k-1")]
+    assert await graph.history(STORY) == [stamped("T-4", 2, "k-1", seq=2), stamped("T-3", 2, "k-1", seq=1)]
 
 
 async def test_history_without_a_request_id_is_stamped_with_an_empty_one(graph: GraphStore) -> None:
@@ -123,7 +123,7 @@ async def test_history_is_newest_first(graph: GraphStore) -> None:
 
 
 @pytest.mark.parametrize(
-    ("before_version", "limit", "expected"),
+    ("before_seq", "limit", "expected"),
     [
         (0, 2, [5, 4]),
         (5, 100, [4, 3, 2, 1]),
@@ -133,14 +133,14 @@ async def test_history_is_newest_first(graph: GraphStore) -> None:
         (99, 1, [5]),
     ],
 )
-async def test_history_pages_back_from_before_version_up_to_limit(
-    graph: GraphStore, before_version: int, limit: int, expected: list[int]
+async def test_history_pages_back_below_before_seq_up_to_limit(
+    graph: GraphStore, before_seq: int, limit: int, expected: list[int]
 ) -> None:
     # Arrange
     await story_with_five_versions(graph)
 
     # Act
-    history = await graph.history(STORY, limit=limit, before_version=before_version)
+    history = await graph.history(STORY, limit=limit, before_seq=before_seq)
 
     # Assert
     assert [r.version for r in history] == expected

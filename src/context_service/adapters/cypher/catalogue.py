@@ -20,6 +20,8 @@ HAS_CHANGE = "HAS_CHANGE"
 HAS_COMMIT = "HAS_COMMIT"
 # Node properties the adapters keep for themselves (stripped from every projection).
 REVISION = "_rev"
+# The last history seq the story handed out (seqs are never reused, even after trimming or a replace).
+LAST_SEQ = "_hseq"
 
 NODE_LABELS = frozenset(k.value for k in NodeKind)
 SCHEMA_LABELS = tuple(sorted(NODE_LABELS | {CHANGE_LABEL, COMMIT_LABEL}))
@@ -65,8 +67,13 @@ RETURN properties(s) AS story, collect(CASE WHEN c IS NULL THEN NULL ELSE
 
 HISTORY = f"""
 MATCH (s:Story {{id: $id}})-[:{HAS_CHANGE}]->(c:{CHANGE_LABEL})
-WHERE $before = 0 OR c.version < $before
-RETURN properties(c) AS change ORDER BY c.version DESC, c.seq DESC LIMIT $limit
+WHERE ($before = 0 OR c.seq < $before) AND ($entity = '' OR c.entity_id = $entity)
+RETURN properties(c) AS change ORDER BY c.seq DESC LIMIT $limit
+"""
+
+# Retention: the story's oldest records beyond the newest `keep`.
+TRIM_HISTORY = f"""
+MATCH (s:Story {{id: $id}})-[:{HAS_CHANGE}]->(c:{CHANGE_LABEL}) WHERE c.seq <= $cut DETACH DELETE c
 """
 
 
@@ -99,8 +106,8 @@ PREFLIGHT_STORY = f"""
 MATCH (s:Story {{id: $story}})
 OPTIONAL MATCH (s)-[:{HAS_COMMIT}]->(c:{COMMIT_LABEL} {{id: $commit}})
 RETURN '' AS label, s.id AS id, s.story_id AS owner, s.status AS status, null AS plan_id,
-  [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0), c.version, c.current_phase]
-  AS extra
+  [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0), c.version, c.current_phase,
+   coalesce(s.{LAST_SEQ}, 0)] AS extra
 """
 
 

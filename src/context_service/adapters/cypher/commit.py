@@ -9,7 +9,7 @@ row and the adapter retries: a single statement is atomic on both engines.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from context_service.adapters.cypher.catalogue import (
@@ -17,12 +17,14 @@ from context_service.adapters.cypher.catalogue import (
     COMMIT_LABEL,
     HAS_CHANGE,
     HAS_COMMIT,
+    LAST_SEQ,
     REVISION,
     Params,
     label,
     preflight,
     relation,
 )
+from context_service.domain.model import ChangeRecord
 from context_service.domain.mutations import (
     STORY_EDGES,
     TYPED_ID,
@@ -55,6 +57,7 @@ class StoryState:
     version: int = 0
     revision: int = 0
     replay: CommitResult | None = None
+    last_seq: int = 0
 
 
 @dataclass
@@ -63,6 +66,11 @@ class Known:
 
     story: StoryState | None = None
     nodes: dict[NodeKey, NodeState] = field(default_factory=dict)
+
+
+def history_row(story_id: str, record: ChangeRecord) -> dict[str, Any]:
+    """The stored properties of a ContextChange node (its id is the story's id and the record's seq)."""
+    return {**asdict(record), "story_id": story_id, "id": f"{story_id}:{record.seq}"}
 
 
 def commit_id(batch: WriteBatch) -> str:
@@ -92,25 +100,26 @@ def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     known = Known()
     for name, node_id, owner, _status, plan_id, extra in rows:
         if name == "":
-            phase, version, revision, done_version, done_phase = extra
+            phase, version, revision, done_version, done_phase, last_seq = extra
             replay = (
                 None if done_version is None else CommitResult(int(done_version), _text(done_phase), True)
             )
-            known.story = StoryState(_text(phase), int(version), int(revision), replay)
+            known.story = StoryState(_text(phase), int(version), int(revision), replay, int(last_seq))
             continue
         plan_owner = None if extra is None or extra[0] is None else str(extra[0])
         known.nodes[(name, str(node_id))] = NodeState(_text(owner), _text(plan_id), plan_owner)
     return known
 
 
-class _Builder:
-    """Accumulates clauses and parameters of the write statement."""
+class StatementBuilder:
+    """Accumulates the clauses and parameters of one write statement."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.params: Params = {}
 
     def param(self, name: str, value: Any) -> str:
+        """Bind a value; the placeholder to put in the text."""
         self.params[name] = value
         return f"${name}"
 
@@ -121,7 +130,7 @@ def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
     nodes = dict(known.nodes)
     if batch.story_id and known.story is not None:
         nodes[(STORY, batch.story_id)] = NodeState(owner=batch.story_id)
-    b = _Builder()
+    b = StatementBuilder()
     _open_story(b, batch, known.story)
     for i, m in enumerate(batch.mutations):
         _mutation(b, i, batch.story_id, m, nodes)
@@ -139,7 +148,7 @@ def _check_story(batch: WriteBatch, known: Known) -> None:
             raise PreconditionFailed(f"story is in phase {actual}", actual=actual)
 
 
-def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
+def _open_story(b: StatementBuilder, batch: WriteBatch, story: StoryState | None) -> None:
     if not batch.story_id:
         b.lines.append("WITH 0 AS s")
         return
@@ -154,7 +163,9 @@ def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> Non
     b.lines.append(f"SET s.{REVISION} = {rev} + 1")
 
 
-def _mutation(b: _Builder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
+def _mutation(
+    b: StatementBuilder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
+) -> None:
     key: NodeKey = (m.kind.value, m.node_id)
     existing = nodes.get(key)
     if existing is not None and m.kind in STORY_EDGES and existing.owner != story_id:
@@ -194,7 +205,7 @@ def _require(nodes: dict[NodeKey, NodeState], key: NodeKey, rel_type: str) -> No
         raise DanglingLink(f"edge {rel_type} between missing nodes")
 
 
-def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
+def _replace_links(b: StatementBuilder, i: int, var: str, m: Mutation) -> None:
     for j, kind in enumerate(m.replace_links):
         old = f"old{i}_{j}"
         b.lines.append(
@@ -203,7 +214,7 @@ def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
         )
 
 
-def _links(b: _Builder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
+def _links(b: StatementBuilder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
     for j, link in enumerate(m.links):
         _require(nodes, (link.target_kind.value, link.target_id), link.kind.value)
         target = f"t{i}_{j}"
@@ -215,7 +226,7 @@ def _links(b: _Builder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, Node
 
 
 def _plan_edge(
-    b: _Builder, i: int, var: str, *, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
+    b: StatementBuilder, i: int, var: str, *, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
 ) -> None:
     """Why-this-task-exists metadata on (PlanVersion)-[:HAS_TASK]->(Task), else on the story's edge."""
     task = nodes[(m.kind.value, m.node_id)]
@@ -232,28 +243,14 @@ def _plan_edge(
         b.lines.append(f"MERGE (s)-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}")
 
 
-def _finish(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
+def _finish(b: StatementBuilder, batch: WriteBatch, story: StoryState | None) -> None:
     if not batch.story_id:
         b.lines.append("RETURN 0 AS version, '' AS phase")
         return
     version = (story.version if story is not None else 0) + (1 if batch.bump_version else 0)
     if batch.bump_version:
         b.lines.append(f"SET s.context_version = {b.param('version', version)}")
-        records = [
-            {
-                **asdict(r),
-                "version": version,
-                "request_id": batch.request_id,
-                "story_id": batch.story_id,
-                "seq": n,
-                "id": f"{batch.story_id}:{version}:{n}",
-            }
-            for n, r in enumerate(batch.history)
-        ]
-        b.lines.append(
-            f"FOREACH (h IN {b.param('history', records)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "
-            f"SET c += h MERGE (s)-[:{HAS_CHANGE}]->(c))"
-        )
+        _history(b, batch, story.last_seq if story is not None else 0, version)
     b.lines.append("RETURN coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase")
     if batch.request_id:
         b.lines.insert(
@@ -262,3 +259,20 @@ def _finish(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
             f"SET cr.version = s.context_version, cr.current_phase = s.current_phase, "
             f"cr.story_id = s.id MERGE (s)-[:{HAS_COMMIT}]->(cr)",
         )
+
+
+def _history(b: StatementBuilder, batch: WriteBatch, last_seq: int, version: int) -> None:
+    """The batch's records, stamped with the new version and the next seqs of the story."""
+    records = [
+        history_row(
+            batch.story_id, replace(r, version=version, request_id=batch.request_id, seq=last_seq + n)
+        )
+        for n, r in enumerate(batch.history, start=1)
+    ]
+    if not records:
+        return
+    b.lines.append(
+        f"FOREACH (h IN {b.param('history', records)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "
+        f"SET c += h MERGE (s)-[:{HAS_CHANGE}]->(c))"
+    )
+    b.lines.append(f"SET s.{LAST_SEQ} = {b.param('last_seq', last_seq + len(records))}")

@@ -13,25 +13,35 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from context_service.adapters.cypher import catalogue as q
+from context_service.adapters.cypher.archive import (
+    EXPORT_STORY,
+    change_record,
+    export_params,
+    import_statement,
+    read_export,
+)
 from context_service.adapters.cypher.commit import plan_commit, preflight_query, read_preflight
 from context_service.adapters.cypher.dialect import Dialect
-from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph
+from context_service.adapters.property_graph.archive import subgraph_of
+from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, public
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
+from context_service.domain.history import DEFAULT_RETENTION
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import CommitResult, NodeKind, WriteBatch
+from context_service.domain.snapshot import StorySubgraph
 from context_service.observability.metrics import store_call
-from context_service.ports.errors import PortError, StoreTimeout, StoreUnavailable
+from context_service.ports.errors import (
+    OwnershipConflict,
+    PortError,
+    StoreTimeout,
+    StoreUnavailable,
+    StoryExists,
+)
 
 Rows = list[list[Any]]
 Execute = Callable[[str, q.Params], Awaitable[Rows]]
 T = TypeVar("T")
 COMMIT_ATTEMPTS = 30
-CHANGE_FIELDS = tuple(ChangeRecord.__dataclass_fields__)
-
-
-def public(props: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Node or edge properties without the adapter's own bookkeeping."""
-    return {k: v for k, v in (props or {}).items() if not k.startswith("_")}
 
 
 class _Contended(Exception):
@@ -48,9 +58,12 @@ class CypherGraph:
     unavailable_errors: tuple[type[BaseException], ...] = ()
     rejected_errors: tuple[type[BaseException], ...] = ()
 
-    def __init__(self, *, dialect: Dialect, timeout_seconds: float) -> None:
+    def __init__(
+        self, *, dialect: Dialect, timeout_seconds: float, history_retention: int = DEFAULT_RETENTION
+    ) -> None:
         self.dialect = dialect
         self._timeout = timeout_seconds
+        self._retention = history_retention
         self._story_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -138,12 +151,38 @@ class CypherGraph:
         return found
 
     async def history(
-        self, story_id: str, *, limit: int = 100, before_version: int = 0
+        self, story_id: str, *, entity_id: str = "", limit: int = 100, before_seq: int = 0
     ) -> list[ChangeRecord]:
-        """Change records newest first."""
-        params = {"id": story_id, "before": before_version, "limit": limit}
+        """Change records newest first, optionally one entity's, optionally below a seq."""
+        params = {"id": story_id, "before": before_seq, "entity": entity_id, "limit": limit}
         rows = await self._read(q.HISTORY, params, "history")
-        return [ChangeRecord(**{f: row[0][f] for f in CHANGE_FIELDS}) for row in rows]
+        return [change_record(row[0]) for row in rows]
+
+    async def export_story(self, story_id: str) -> StorySubgraph | None:
+        """The story's whole stored subgraph and history, in one read statement."""
+        rows = await self._read(EXPORT_STORY, export_params(story_id), "export_story")
+        graph, history = read_export(rows)
+        return subgraph_of(graph, story_id, history)
+
+    async def import_story(self, subgraph: StorySubgraph, *, replace: bool) -> None:
+        """Swap the story's subgraph for the snapshot's in one write statement (one transaction)."""
+        lock = self._story_locks.setdefault(subgraph.story_id, asyncio.Lock())
+        async with lock:
+            await self._write(lambda run: self._import_once(run, subgraph, replace), "import_story")
+
+    async def _import_once(self, run: Execute, subgraph: StorySubgraph, replace: bool) -> None:
+        ids: dict[str, list[str]] = {NodeKind.STORY.value: [subgraph.story_id]}
+        for node in subgraph.nodes:
+            ids.setdefault(node.label, []).append(node.ref.node_id)
+        text, params = q.locate(ids)
+        for label, node_id, owner, _status, _plan, _extra in await run(text, params):
+            if label == NodeKind.STORY.value and not replace:
+                raise StoryExists(f"story '{node_id}' exists", backend=self.backend, operation="import_story")
+            if owner is not None and str(owner) != subgraph.story_id:
+                raise OwnershipConflict(label, str(node_id), str(owner))
+        text, params = import_statement(subgraph, replace=replace)
+        if not await run(text, params):  # the story appeared since the check above
+            raise StoryExists(f"story '{subgraph.story_id}' exists", backend=self.backend)
 
     async def commit(self, batch: WriteBatch) -> CommitResult:
         """Apply the whole batch in one statement or nothing; retried while another writer wins the story."""
@@ -168,4 +207,11 @@ class CypherGraph:
         if not rows:
             raise _Contended
         version, phase = rows[0]
+        if batch.bump_version and batch.history and known.story is not None:
+            await self._trim(run, batch.story_id, known.story.last_seq + len(batch.history))
         return CommitResult(version=int(version), current_phase=str(phase))
+
+    async def _trim(self, run: Execute, story_id: str, last_seq: int) -> None:
+        """Retention, right after the write (in its transaction where the engine has one)."""
+        if last_seq > self._retention:
+            await run(q.TRIM_HISTORY, {"id": story_id, "cut": last_seq - self._retention})

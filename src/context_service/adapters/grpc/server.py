@@ -1,4 +1,4 @@
-"""The gRPC server: ContextService, health and reflection on one port, as an async context manager.
+"""The gRPC server: ContextService, ContextAdminService, health and reflection on one port (async CM).
 
 Health service names: "" and `fleet.context.v1.ContextService` report the overall status (SERVING while every
 dependency is serving and the server is not shutting down); each dependency has its own name,
@@ -17,13 +17,16 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from context_service.adapters.grpc.admin_servicer import ContextAdminServicer
 from context_service.adapters.grpc.interceptors import AdmissionInterceptor
 from context_service.adapters.grpc.servicer import ContextServicer
 from context_service.application.services import UseCases
+from fleet.context.admin.v1 import admin_pb2, admin_pb2_grpc
 from fleet.context.v1 import context_pb2, context_pb2_grpc
 
 log = structlog.get_logger()
 SERVICE_NAME = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
+ADMIN_SERVICE_NAME = admin_pb2.DESCRIPTOR.services_by_name["ContextAdminService"].full_name
 DEPENDENCY_PREFIX = "context-service."
 # SERVING from start until shutdown whatever the stores do: a liveness probe must not restart pods that
 # only wait for a database to come back.
@@ -76,9 +79,13 @@ class GrpcServer:
         context_pb2_grpc.add_ContextServiceServicer_to_server(
             ContextServicer(use_cases=self._use_cases), server
         )
+        admin_pb2_grpc.add_ContextAdminServiceServicer_to_server(
+            ContextAdminServicer(use_cases=self._use_cases), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
             SERVICE_NAME,
+            ADMIN_SERVICE_NAME,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )

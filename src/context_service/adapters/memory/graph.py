@@ -8,8 +8,15 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
+from context_service.adapters.property_graph.archive import (
+    check_owners,
+    remove_story,
+    subgraph_of,
+    write_subgraph,
+)
 from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, Transaction
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
+from context_service.domain.history import DEFAULT_RETENTION
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import (
     STORY_EDGES,
@@ -19,15 +26,18 @@ from context_service.domain.mutations import (
     NodeKind,
     WriteBatch,
 )
-from context_service.ports.errors import OwnershipConflict, PreconditionFailed, StoryMissing
+from context_service.domain.snapshot import StorySubgraph
+from context_service.ports.errors import OwnershipConflict, PreconditionFailed, StoryExists, StoryMissing
 
 
 class InMemoryGraph:
     """Graph store held in process; every port method is atomic (no await inside a mutation)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, history_retention: int = DEFAULT_RETENTION) -> None:
         self._graph = PropertyGraph()
         self._history: dict[str, list[ChangeRecord]] = {}
+        self._last_seq: dict[str, int] = {}
+        self._retention = history_retention
         self._requests: dict[str, dict[str, CommitResult]] = {}
         self._lock = asyncio.Lock()
 
@@ -63,13 +73,41 @@ class InMemoryGraph:
         return neighbourhood_of(self._graph, (label, node_id), depth, limit)
 
     async def history(
-        self, story_id: str, *, limit: int = 100, before_version: int = 0
+        self, story_id: str, *, entity_id: str = "", limit: int = 100, before_seq: int = 0
     ) -> list[ChangeRecord]:
-        """Change records newest first."""
-        records = self._history.get(story_id, [])
-        if before_version > 0:
-            records = [r for r in records if r.version < before_version]
-        return list(reversed(records))[:limit]
+        """Change records newest first, optionally one entity's, optionally below a seq."""
+        found: list[ChangeRecord] = []
+        for record in reversed(self._history.get(story_id, [])):
+            if len(found) >= limit:
+                break
+            if (not before_seq or record.seq < before_seq) and (
+                not entity_id or record.entity_id == entity_id
+            ):
+                found.append(record)
+        return found
+
+    async def export_story(self, story_id: str) -> StorySubgraph | None:
+        """The story's whole stored subgraph and history."""
+        return subgraph_of(self._graph, story_id, self._history.get(story_id, ()))
+
+    async def import_story(self, subgraph: StorySubgraph, *, replace: bool) -> None:
+        """Replace the story's subgraph and history with the snapshot's, or change nothing."""
+        story_id = subgraph.story_id
+        async with self._lock:
+            if self._graph.node((NodeKind.STORY.value, story_id)) is not None and not replace:
+                raise StoryExists(f"story '{story_id}' exists", backend="memory", operation="import_story")
+            check_owners(self._graph, subgraph)
+            tx = Transaction(self._graph)
+            try:
+                remove_story(tx, self._graph, story_id)
+                write_subgraph(tx, self._graph, subgraph, {})
+            except BaseException:
+                tx.rollback()
+                raise
+            self._history[story_id] = list(subgraph.history)
+            last = subgraph.history[-1].seq if subgraph.history else 0
+            self._last_seq[story_id] = max(self._last_seq.get(story_id, 0), last)
+            self._requests.pop(story_id, None)
 
     async def commit(self, batch: WriteBatch) -> CommitResult:
         """Apply the whole batch or nothing."""
@@ -145,7 +183,14 @@ class InMemoryGraph:
 
     def _record(self, batch: WriteBatch, result: CommitResult) -> None:
         if batch.bump_version and batch.history:
-            stamped = [replace(r, version=result.version, request_id=batch.request_id) for r in batch.history]
-            self._history.setdefault(batch.story_id, []).extend(stamped)
+            last = self._last_seq.get(batch.story_id, 0)
+            stamped = [
+                replace(r, version=result.version, request_id=batch.request_id, seq=last + n)
+                for n, r in enumerate(batch.history, start=1)
+            ]
+            self._last_seq[batch.story_id] = last + len(stamped)
+            records = self._history.setdefault(batch.story_id, [])
+            records.extend(stamped)
+            del records[: max(0, len(records) - self._retention)]  # retention: oldest first
         if batch.request_id:
             self._requests.setdefault(batch.story_id, {})[batch.request_id] = result

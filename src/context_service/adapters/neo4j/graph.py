@@ -13,6 +13,7 @@ import neo4j.exceptions as neo4j_errors
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.dialect import NEO4J
 from context_service.adapters.cypher.graph import CypherGraph, Execute, Rows
+from context_service.domain.history import DEFAULT_RETENTION
 from context_service.ports.errors import StoreUnavailable
 
 T = TypeVar("T")
@@ -49,9 +50,10 @@ class Neo4jGraph(CypherGraph):
         database: str = "neo4j",
         max_pool_size: int = 50,
         timeout_seconds: float = 5.0,
+        history_retention: int = DEFAULT_RETENTION,
         trusted_ca_file: Path | None = None,
     ) -> None:
-        super().__init__(dialect=NEO4J, timeout_seconds=timeout_seconds)
+        super().__init__(dialect=NEO4J, timeout_seconds=timeout_seconds, history_retention=history_retention)
         self._uri = uri
         self._auth = (user, password)
         self._database = database

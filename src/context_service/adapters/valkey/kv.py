@@ -16,7 +16,7 @@ from typing import Any
 from redis import exceptions as rx
 from redis.asyncio import Redis
 
-from context_service.adapters.kv_glob import literal_prefix, matching
+from context_service.adapters.kv_glob import glob_escape, literal_prefix, matching
 from context_service.adapters.valkey.client import BACKEND, ValkeyClient
 from context_service.ports.errors import PortError, VersionConflict
 from context_service.ports.kv import JsonObject, Versioned
@@ -78,10 +78,6 @@ def _ttl_arg(ttl: float | None) -> str:
     return "0" if ttl <= 0 else str(max(1, math.ceil(ttl * 1000)))
 
 
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "\\*?[]" else c for c in text)
-
-
 def _decode(raw: str, operation: str) -> Versioned:
     try:
         doc = json.loads(raw)
@@ -125,7 +121,7 @@ class ValkeyKeyValueStore:
 
     async def list_keys(self, pattern: str) -> list[str]:
         """Live keys matching a glob, sorted (SCAN narrowed by the pattern's literal prefix)."""
-        match = _glob_escape(self._prefix + literal_prefix(pattern)) + "*"
+        match = glob_escape(self._prefix + literal_prefix(pattern)) + "*"
         async with self._client.call("kv.list_keys") as redis:
             found = [str(k) async for k in redis.scan_iter(match=match, count=_SCAN_COUNT)]
         return matching((k.removeprefix(self._prefix) for k in found), pattern)
