@@ -15,6 +15,7 @@ from context_service.adapters.memory.planning import InMemoryPlanningStore
 from context_service.adapters.policy_file import load_policy
 from context_service.bootstrap import Adapters, Container, PlanningStore, memory_adapters, wire
 from context_service.ports.system import Clock, IdGenerator
+from fleet.context.admin.v1 import admin_pb2_grpc
 from fleet.context.v1 import context_pb2_grpc
 from tests.support.fakes import FixedClock, SequentialIds
 
@@ -27,6 +28,7 @@ class Service:
     channel: grpc.aio.Channel
     container: Container
     server: GrpcServer
+    admin: admin_pb2_grpc.ContextAdminServiceStub
 
     @property
     def adapters(self) -> Adapters:
@@ -94,7 +96,8 @@ async def running_service(
         drain_quiet_seconds=drain_quiet_seconds,
     )
     async with server, _channel(f"127.0.0.1:{server.port}", channel_credentials) as channel:
-        yield Service(context_pb2_grpc.ContextServiceStub(channel), channel, container, server)
+        stub = context_pb2_grpc.ContextServiceStub(channel)
+        yield Service(stub, channel, container, server, admin_pb2_grpc.ContextAdminServiceStub(channel))
 
 
 def _channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:

@@ -667,9 +667,7 @@ async def test_history_is_newest_first() -> None:
         (99, 1, [5]),
     ],
 )
-async def test_history_pages_back_from_before_seq(
-    before_seq: int, limit: int, expected: list[int]
-) -> None:
+async def test_history_pages_back_from_before_seq(before_seq: int, limit: int, expected: list[int]) -> None:
     # Arrange
     graph = await history_of_five()
 
