@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from context_service.domain.errors import NotFound
-from context_service.domain.history import HistoryPage, decode_page_token, page_of, page_size
+from context_service.domain.history_pages import HistoryPage, decode_page_token, page_of, page_size
 from context_service.domain.limits import optional_id, require_id
 from context_service.ports.graph import HistoryReader, StoryReader
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from context_service.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from context_service.domain.errors import InvalidArgument, NotFound
 from context_service.domain.limits import require_id
 from context_service.domain.snapshot import ImportSummary, StorySnapshot
 from context_service.domain.snapshot_checks import FIELD, check_snapshot
@@ -18,7 +18,6 @@ from context_service.domain.snapshot_document import (
     to_document,
     upgraded,
 )
-from context_service.ports.errors import StoryExists
 from context_service.ports.graph import StoryArchive
 from context_service.ports.planning import ReadModelArchive
 from context_service.ports.snapshot import DocumentSchema
@@ -70,15 +69,10 @@ class ImportStory:
         self._max_bytes = max_document_bytes
 
     async def execute(self, document_json: str, *, replace: bool) -> ImportSummary:
-        """What was written; INVALID_ARGUMENT (nothing written) or ALREADY_EXISTS unless `replace`."""
+        """What was written; INVALID_ARGUMENT (nothing written); StoryExists unless `replace`."""
         snapshot = self.parse(document_json)
         graph = snapshot.subgraph
-        try:
-            await self._archive.import_story(graph, replace=replace)
-        except StoryExists:
-            raise AlreadyExists(
-                f"story '{graph.story_id}' already exists; import with replace to overwrite it"
-            ) from None
+        await self._archive.import_story(graph, replace=replace)
         await self._read_models.replace_read_models(graph.story_id, snapshot.read_models)
         version = graph.story.get("context_version", 0)
         return ImportSummary(

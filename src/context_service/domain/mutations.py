@@ -98,6 +98,9 @@ class WriteBatch:
     - `expect_phase`: commit only if the story's current phase equals it (else PreconditionFailed).
     - `bump_version`: increase the story's context_version by one and stamp `history` with it.
     - `request_id`: when already recorded for the story, nothing is written (exactly-once retries).
+    - `changed`: the (entity type, id) pairs the batch announces, under `event_key` (default: the version
+      after the write); both are kept with the request's commit record, so a replay announces exactly what
+      the first commit did.
     """
 
     story_id: str
@@ -106,12 +109,20 @@ class WriteBatch:
     bump_version: bool = False
     history: tuple[ChangeRecord, ...] = ()
     request_id: str = ""
+    changed: tuple[tuple[str, str], ...] = ()
+    event_key: str = ""
+
+    def announced_as(self, version: int) -> str:
+        """The key the announcement of this batch goes out under, once its version is known."""
+        return self.event_key or f"v{version}"
 
 
 @dataclass(frozen=True)
 class CommitResult:
-    """What a committed batch left behind."""
+    """What a committed batch left behind (`changed`: what it announces, also when replayed)."""
 
     version: int
     current_phase: str
     replayed: bool = False
+    changed: tuple[tuple[str, str], ...] = ()
+    event_key: str = ""

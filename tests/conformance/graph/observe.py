@@ -8,6 +8,7 @@ from typing import Protocol
 from context_service.domain.model import ChangeRecord, GraphLink, Neighbourhood, StoryGraph
 from context_service.domain.mutations import NodeKind
 from context_service.ports.graph import (
+    CommitLog,
     GraphWriter,
     HistoryReader,
     NodeLocator,
@@ -20,7 +21,14 @@ WHOLE = 10_000  # a neighbour limit no test graph reaches
 
 
 class GraphStore(
-    StoryReader, NodeLocator, RelationshipReader, GraphWriter, HistoryReader, StoryArchive, Protocol
+    StoryReader,
+    NodeLocator,
+    RelationshipReader,
+    GraphWriter,
+    CommitLog,
+    HistoryReader,
+    StoryArchive,
+    Protocol,
 ):
     """Every graph port, as each adapter provides them from one object."""
 

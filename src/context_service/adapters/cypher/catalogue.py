@@ -107,7 +107,7 @@ MATCH (s:Story {{id: $story}})
 OPTIONAL MATCH (s)-[:{HAS_COMMIT}]->(c:{COMMIT_LABEL} {{id: $commit}})
 RETURN '' AS label, s.id AS id, s.story_id AS owner, s.status AS status, null AS plan_id,
   [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0), c.version, c.current_phase,
-   coalesce(s.{LAST_SEQ}, 0)] AS extra
+   c.changed, c.event_key, coalesce(s.{LAST_SEQ}, 0)] AS extra
 """
 
 

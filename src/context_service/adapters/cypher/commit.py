@@ -8,6 +8,7 @@ row and the adapter retries: a single statement is atomic on both engines.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -100,15 +101,22 @@ def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     known = Known()
     for name, node_id, owner, _status, plan_id, extra in rows:
         if name == "":
-            phase, version, revision, done_version, done_phase, last_seq = extra
-            replay = (
-                None if done_version is None else CommitResult(int(done_version), _text(done_phase), True)
-            )
+            phase, version, revision, *done, last_seq = extra
+            replay = _replay(*done)
             known.story = StoryState(_text(phase), int(version), int(revision), replay, int(last_seq))
             continue
         plan_owner = None if extra is None or extra[0] is None else str(extra[0])
         known.nodes[(name, str(node_id))] = NodeState(_text(owner), _text(plan_id), plan_owner)
     return known
+
+
+def _replay(version: Any, phase: Any, changed: Any, event_key: Any) -> CommitResult | None:
+    """The commit record of a request already applied (None when there is none)."""
+    if version is None:
+        return None
+    pairs = tuple((str(t), str(i)) for t, i in json.loads(changed or "[]"))
+    key = _text(event_key) or f"v{version}"
+    return CommitResult(int(version), _text(phase), replayed=True, changed=pairs, event_key=key)
 
 
 class StatementBuilder:
@@ -141,11 +149,11 @@ def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
 def _check_story(batch: WriteBatch, known: Known) -> None:
     creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
     if batch.story_id and known.story is None and not creates_story:
-        raise StoryMissing(f"story '{batch.story_id}' not found")
+        raise StoryMissing(batch.story_id)
     if batch.expect_phase is not None:
         actual = known.story.phase if known.story is not None else ""
         if actual != batch.expect_phase:
-            raise PreconditionFailed(f"story is in phase {actual}", actual=actual)
+            raise PreconditionFailed(batch.story_id, actual=actual, expected=batch.expect_phase)
 
 
 def _open_story(b: StatementBuilder, batch: WriteBatch, story: StoryState | None) -> None:
@@ -186,7 +194,7 @@ def _mutation(
         b.lines.append(f"MERGE ({var}:{label(m.kind.value)} {{id: {b.param(f'id{i}', m.node_id)}}})")
     b.lines.append(f"SET {var} += {b.param(f'p{i}', props)}")
     if m.kind in STORY_EDGES:
-        _require(nodes, (STORY, story_id), STORY_EDGES[m.kind])
+        _require(nodes, (STORY, story_id))
         b.lines.append(f"MERGE (s)-[:{relation(STORY_EDGES[m.kind])}]->({var})")
     _replace_links(b, i, var, m)
     _links(b, i, var, m, nodes)
@@ -200,9 +208,9 @@ def _scope(var: str) -> str:
     return "s" if var == "s" else f"s, {var}"
 
 
-def _require(nodes: dict[NodeKey, NodeState], key: NodeKey, rel_type: str) -> None:
+def _require(nodes: dict[NodeKey, NodeState], key: NodeKey) -> None:
     if key not in nodes:
-        raise DanglingLink(f"edge {rel_type} between missing nodes")
+        raise DanglingLink(*key)
 
 
 def _replace_links(b: StatementBuilder, i: int, var: str, m: Mutation) -> None:
@@ -216,7 +224,7 @@ def _replace_links(b: StatementBuilder, i: int, var: str, m: Mutation) -> None:
 
 def _links(b: StatementBuilder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
     for j, link in enumerate(m.links):
-        _require(nodes, (link.target_kind.value, link.target_id), link.kind.value)
+        _require(nodes, (link.target_kind.value, link.target_id))
         target = f"t{i}_{j}"
         tid = b.param(f"t{i}_{j}", link.target_id)
         rel = relation(link.kind.value)
@@ -257,6 +265,8 @@ def _finish(b: StatementBuilder, batch: WriteBatch, story: StoryState | None) ->
             -1,
             f"MERGE (cr:{COMMIT_LABEL} {{id: {b.param('commit', commit_id(batch))}}}) "
             f"SET cr.version = s.context_version, cr.current_phase = s.current_phase, "
+            f"cr.changed = {b.param('changed', json.dumps(batch.changed))}, "
+            f"cr.event_key = {b.param('event_key', batch.announced_as(version))}, "
             f"cr.story_id = s.id MERGE (s)-[:{HAS_COMMIT}]->(cr)",
         )
 

@@ -25,7 +25,7 @@ from context_service.adapters.cypher.dialect import Dialect
 from context_service.adapters.property_graph.archive import subgraph_of
 from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, public
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
-from context_service.domain.history import DEFAULT_RETENTION
+from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import CommitResult, NodeKind, WriteBatch
 from context_service.domain.snapshot import StorySubgraph
@@ -177,12 +177,18 @@ class CypherGraph:
         text, params = q.locate(ids)
         for label, node_id, owner, _status, _plan, _extra in await run(text, params):
             if label == NodeKind.STORY.value and not replace:
-                raise StoryExists(f"story '{node_id}' exists", backend=self.backend, operation="import_story")
+                raise StoryExists(str(node_id))
             if owner is not None and str(owner) != subgraph.story_id:
                 raise OwnershipConflict(label, str(node_id), str(owner))
         text, params = import_statement(subgraph, replace=replace)
         if not await run(text, params):  # the story appeared since the check above
-            raise StoryExists(f"story '{subgraph.story_id}' exists", backend=self.backend)
+            raise StoryExists(subgraph.story_id)
+
+    async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
+        """The commit record of an applied request, or None; one round trip."""
+        text, params = preflight_query(WriteBatch(story_id, (), request_id=request_id))
+        known = read_preflight(await self._read(text, params, "committed"))
+        return known.story.replay if known.story is not None else None
 
     async def commit(self, batch: WriteBatch) -> CommitResult:
         """Apply the whole batch in one statement or nothing; retried while another writer wins the story."""
@@ -209,7 +215,9 @@ class CypherGraph:
         version, phase = rows[0]
         if batch.bump_version and batch.history and known.story is not None:
             await self._trim(run, batch.story_id, known.story.last_seq + len(batch.history))
-        return CommitResult(version=int(version), current_phase=str(phase))
+        return CommitResult(
+            int(version), str(phase), changed=batch.changed, event_key=batch.announced_as(int(version))
+        )
 
     async def _trim(self, run: Execute, story_id: str, last_seq: int) -> None:
         """Retention, right after the write (in its transaction where the engine has one)."""

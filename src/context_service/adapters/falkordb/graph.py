@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.dialect import FALKORDB
 from context_service.adapters.cypher.graph import CypherGraph, Execute, Rows
-from context_service.domain.history import DEFAULT_RETENTION
+from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.ports.errors import PortError, StoreUnavailable
 
 log = structlog.get_logger()

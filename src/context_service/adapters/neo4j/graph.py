@@ -13,7 +13,7 @@ import neo4j.exceptions as neo4j_errors
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.dialect import NEO4J
 from context_service.adapters.cypher.graph import CypherGraph, Execute, Rows
-from context_service.domain.history import DEFAULT_RETENTION
+from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.ports.errors import StoreUnavailable
 
 T = TypeVar("T")
