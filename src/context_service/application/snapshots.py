@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
@@ -70,7 +71,8 @@ class ImportStory:
 
     async def execute(self, document_json: str, *, replace: bool) -> ImportSummary:
         """What was written; INVALID_ARGUMENT (nothing written); StoryExists unless `replace`."""
-        snapshot = self.parse(document_json)
+        # Checking a large document takes a while: off the event loop, so other calls keep being served.
+        snapshot = await asyncio.to_thread(self.parse, document_json)
         graph = snapshot.subgraph
         await self._archive.import_story(graph, replace=replace)
         await self._read_models.replace_read_models(graph.story_id, snapshot.read_models)

@@ -19,6 +19,7 @@ SECTIONS: dict[str, str] = {
     NodeKind.TASK_DISPATCH.value: "task_dispatches",
 }
 READ_MODEL_KINDS = ("stream", "string")
+CHANGE_FIELDS = tuple(ChangeRecord.__dataclass_fields__)
 
 
 @dataclass(frozen=True, order=True)
@@ -116,3 +117,8 @@ class ImportSummary:
 def read_model_prefix(story_id: str) -> str:
     """The key prefix of a story's read-models shared with the fleet (`swe:case:{id}:`)."""
     return f"swe:case:{story_id}:"
+
+
+def change_fields(record: ChangeRecord) -> dict[str, object]:
+    """A change record's fields by name (dataclasses.asdict is a deep copy, ten times slower)."""
+    return {name: getattr(record, name) for name in CHANGE_FIELDS}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
 from typing import Any
 
 from context_service.domain.model import ChangeRecord
@@ -21,6 +20,7 @@ from context_service.domain.snapshot import (
     StorySnapshot,
     StorySubgraph,
     StreamEntry,
+    change_fields,
 )
 
 FORMAT_NAME = "fleet.context.story-snapshot"
@@ -87,7 +87,7 @@ def to_document(snapshot: StorySnapshot) -> Document:
         "epic": None if graph.epic is None else dict(graph.epic),
         "project": None if graph.project is None else dict(graph.project),
         "edges": [_edge(e) for e in sorted(graph.edges, key=lambda e: e.key)],
-        "history": [asdict(r) for r in sorted(graph.history, key=lambda r: r.seq)],
+        "history": [change_fields(r) for r in sorted(graph.history, key=lambda r: r.seq)],
         "read_models": [_entry(e) for e in sorted(snapshot.read_models, key=lambda e: e.key)],
     }
     for label, section in SECTIONS.items():

@@ -9,6 +9,7 @@ old story finds no row and retries against the new one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import MISSING
 from typing import Any
 
 from context_service.adapters.cypher.catalogue import (
@@ -27,7 +28,7 @@ from context_service.adapters.property_graph.archive import SNAPSHOT_RELATIONS
 from context_service.adapters.property_graph.store import Edge, PropertyGraph, public
 from context_service.domain.model import ChangeRecord
 from context_service.domain.mutations import LinkKind
-from context_service.domain.snapshot import StorySubgraph
+from context_service.domain.snapshot import CHANGE_FIELDS, StorySubgraph
 
 # Rows of (label, properties, outgoing edges as [type, end label, end id, properties]).
 EXPORT_STORY = f"""
@@ -48,8 +49,11 @@ UNION ALL
 MATCH (s:Story {{id: $id}})-[:{HAS_CHANGE}]->(h:{CHANGE_LABEL})
 RETURN '{CHANGE_LABEL}' AS label, properties(h) AS props, [] AS out
 """
-CHANGE_FIELDS = tuple(ChangeRecord.__dataclass_fields__)
-_DEFAULTS = {name: f.default for name, f in ChangeRecord.__dataclass_fields__.items()}
+# What a field the stored node predates reads as: its declared default, else 0 or "".
+_DEFAULTS: dict[str, Any] = {
+    name: f.default if f.default is not MISSING else 0 if f.type == "int" else ""
+    for name, f in ChangeRecord.__dataclass_fields__.items()
+}
 
 
 def export_params(story_id: str) -> Params:
@@ -60,6 +64,13 @@ def export_params(story_id: str) -> Params:
 def change_record(props: dict[str, Any]) -> ChangeRecord:
     """A stored ContextChange node as a record (fields the node predates take their defaults)."""
     return ChangeRecord(**{f: props.get(f, _DEFAULTS[f]) for f in CHANGE_FIELDS})
+
+
+def listed_change(values: list[Any]) -> ChangeRecord:
+    """A record from its values in CHANGE_FIELDS order (None: a field the node predates)."""
+    return ChangeRecord(
+        **{f: _DEFAULTS[f] if v is None else v for f, v in zip(CHANGE_FIELDS, values, strict=True)}
+    )
 
 
 def read_export(rows: Sequence[Sequence[Any]]) -> tuple[PropertyGraph, list[ChangeRecord]]:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from context_service.domain.mutations import STORY_EDGES, LinkKind, NodeKind
+from context_service.domain.snapshot import CHANGE_FIELDS
 
 Params = dict[str, Any]
 
@@ -65,10 +66,12 @@ RETURN properties(s) AS story, collect(CASE WHEN c IS NULL THEN NULL ELSE
   [type(r), labels(c)[0], properties(c), properties(r), around] END) AS children
 """
 
+# One change record as a list in CHANGE_FIELDS order: sorted and cut first, so only a page is projected.
 HISTORY = f"""
 MATCH (s:Story {{id: $id}})-[:{HAS_CHANGE}]->(c:{CHANGE_LABEL})
 WHERE ($before = 0 OR c.seq < $before) AND ($entity = '' OR c.entity_id = $entity)
-RETURN properties(c) AS change ORDER BY c.seq DESC LIMIT $limit
+WITH c ORDER BY c.seq DESC LIMIT $limit
+RETURN [{", ".join(f"c.{name}" for name in CHANGE_FIELDS)}] AS change
 """
 
 # Retention: the story's oldest records beyond the newest `keep`.

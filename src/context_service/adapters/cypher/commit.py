@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from context_service.adapters.cypher.catalogue import (
@@ -34,6 +34,7 @@ from context_service.domain.mutations import (
     NodeKind,
     WriteBatch,
 )
+from context_service.domain.snapshot import change_fields
 from context_service.ports.errors import DanglingLink, OwnershipConflict, PreconditionFailed, StoryMissing
 
 NodeKey = tuple[str, str]
@@ -71,7 +72,7 @@ class Known:
 
 def history_row(story_id: str, record: ChangeRecord) -> dict[str, Any]:
     """The stored properties of a ContextChange node (its id is the story's id and the record's seq)."""
-    return {**asdict(record), "story_id": story_id, "id": f"{story_id}:{record.seq}"}
+    return {**change_fields(record), "story_id": story_id, "id": f"{story_id}:{record.seq}"}
 
 
 def commit_id(batch: WriteBatch) -> str:

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.archive import (
     EXPORT_STORY,
-    change_record,
     export_params,
     import_statement,
+    listed_change,
     read_export,
 )
 from context_service.adapters.cypher.commit import plan_commit, preflight_query, read_preflight
@@ -156,7 +156,7 @@ class CypherGraph:
         """Change records newest first, optionally one entity's, optionally below a seq."""
         params = {"id": story_id, "before": before_seq, "entity": entity_id, "limit": limit}
         rows = await self._read(q.HISTORY, params, "history")
-        return [change_record(row[0]) for row in rows]
+        return [listed_change(row[0]) for row in rows]
 
     async def export_story(self, story_id: str) -> StorySubgraph | None:
         """The story's whole stored subgraph and history, in one read statement."""
