@@ -50,6 +50,10 @@ STORY_EDGES: dict[NodeKind, str] = {
     NodeKind.PLAN_APPROVAL: "HAS_APPROVAL",
     NodeKind.TASK_DISPATCH: "HAS_DISPATCH",
 }
+# The story property every committed batch of the story bumps by one, atomically with its write (the content
+# revision: unlike context_version, which only UpdateContext-style writes bump). Leading "_": the stores' own
+# bookkeeping, never shown as a node property.
+CONTENT_REVISION = "_rev"
 # The legacy typed id property of each label, written beside `id`.
 TYPED_ID: dict[NodeKind, str] = {
     NodeKind.STORY: "story_id",
@@ -111,10 +115,6 @@ class WriteBatch:
     request_id: str = ""
     changed: tuple[tuple[str, str], ...] = ()
     event_key: str = ""
-
-    def announced_as(self, version: int) -> str:
-        """The key the announcement of this batch goes out under, once its version is known."""
-        return self.event_key or f"v{version}"
 
 
 @dataclass(frozen=True)

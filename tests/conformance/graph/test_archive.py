@@ -271,3 +271,19 @@ def task_node(task_id: str, story_id: str = STORY) -> StoredNode:
 def has_task(task_id: str, story_id: str = STORY) -> StoredEdge:
     """The structural edge of a task."""
     return StoredEdge("HAS_TASK", NodeRef("Story", story_id), NodeRef("Task", task_id), {})
+
+
+async def test_an_import_with_replace_raises_the_content_revision(graph: GraphStore) -> None:
+    # Arrange
+    await rich_story(graph)
+    before = await graph.get_story(STORY)
+
+    # Act
+    await graph.import_story(await exported(graph), replace=True)
+
+    # Assert
+    after = await graph.get_story(STORY)
+    assert before is not None
+    assert after is not None
+    assert after.content_revision > before.content_revision
+    assert after.context_version == before.context_version

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from context_service.domain.mutations import STORY_EDGES, LinkKind, NodeKind
+from context_service.domain.mutations import CONTENT_REVISION, STORY_EDGES, LinkKind, NodeKind
 from context_service.domain.snapshot import CHANGE_FIELDS
 
 Params = dict[str, Any]
@@ -20,7 +20,7 @@ COMMIT_LABEL = "CommitRecord"
 HAS_CHANGE = "HAS_CHANGE"
 HAS_COMMIT = "HAS_COMMIT"
 # Node properties the adapters keep for themselves (stripped from every projection).
-REVISION = "_rev"
+REVISION = CONTENT_REVISION
 # The last history seq the story handed out (seqs are never reused, even after trimming or a replace).
 LAST_SEQ = "_hseq"
 

@@ -116,8 +116,7 @@ def _replay(version: Any, phase: Any, changed: Any, event_key: Any) -> CommitRes
     if version is None:
         return None
     pairs = tuple((str(t), str(i)) for t, i in json.loads(changed or "[]"))
-    key = _text(event_key) or f"v{version}"
-    return CommitResult(int(version), _text(phase), replayed=True, changed=pairs, event_key=key)
+    return CommitResult(int(version), _text(phase), replayed=True, changed=pairs, event_key=_text(event_key))
 
 
 class StatementBuilder:
@@ -267,7 +266,7 @@ def _finish(b: StatementBuilder, batch: WriteBatch, story: StoryState | None) ->
             f"MERGE (cr:{COMMIT_LABEL} {{id: {b.param('commit', commit_id(batch))}}}) "
             f"SET cr.version = s.context_version, cr.current_phase = s.current_phase, "
             f"cr.changed = {b.param('changed', json.dumps(batch.changed))}, "
-            f"cr.event_key = {b.param('event_key', batch.announced_as(version))}, "
+            f"cr.event_key = {b.param('event_key', batch.event_key)}, "
             f"cr.story_id = s.id MERGE (s)-[:{HAS_COMMIT}]->(cr)",
         )
 

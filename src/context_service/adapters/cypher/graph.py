@@ -92,7 +92,7 @@ class CypherGraph:
     async def get_story(self, story_id: str) -> Story | None:
         """The story node, or None."""
         rows = await self._read(q.GET_STORY, {"id": story_id}, "get_story")
-        return story_of(public(rows[0][0])) if rows else None
+        return story_of(rows[0][0]) if rows else None
 
     async def load_story_graph(self, story_id: str) -> StoryGraph | None:
         """The story's live neighbourhood, in one round trip."""
@@ -102,7 +102,7 @@ class CypherGraph:
         story_props, children = rows[0]
         graph = PropertyGraph()
         story: NodeKey = (NodeKind.STORY.value, story_id)
-        graph.nodes[story] = public(story_props)
+        graph.nodes[story] = dict(story_props)  # with its content revision, which only story_of reads
         for rel_type, label, props, rel_props, around in children:
             child: NodeKey = (label, str(props["id"]))
             graph.nodes[child] = public(props)
@@ -215,9 +215,7 @@ class CypherGraph:
         version, phase = rows[0]
         if batch.bump_version and batch.history and known.story is not None:
             await self._trim(run, batch.story_id, known.story.last_seq + len(batch.history))
-        return CommitResult(
-            int(version), str(phase), changed=batch.changed, event_key=batch.announced_as(int(version))
-        )
+        return CommitResult(int(version), str(phase), changed=batch.changed, event_key=batch.event_key)
 
     async def _trim(self, run: Execute, story_id: str, last_seq: int) -> None:
         """Retention, right after the write (in its transaction where the engine has one)."""

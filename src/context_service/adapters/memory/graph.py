@@ -19,6 +19,7 @@ from context_service.adapters.property_graph.views import neighbourhood_of, stor
 from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import (
+    CONTENT_REVISION,
     STORY_EDGES,
     TYPED_ID,
     CommitResult,
@@ -97,10 +98,12 @@ class InMemoryGraph:
             if self._graph.node((NodeKind.STORY.value, story_id)) is not None and not replace:
                 raise StoryExists(story_id)
             check_owners(self._graph, subgraph)
+            old = self._graph.node((NodeKind.STORY.value, story_id)) or {}
+            revision = {CONTENT_REVISION: int(old.get(CONTENT_REVISION, 0)) + 1}  # caches see a new story
             tx = Transaction(self._graph)
             try:
                 remove_story(tx, self._graph, story_id)
-                write_subgraph(tx, self._graph, subgraph, {})
+                write_subgraph(tx, self._graph, subgraph, revision)
             except BaseException:
                 tx.rollback()
                 raise
@@ -138,12 +141,12 @@ class InMemoryGraph:
         for mutation in batch.mutations:
             self._merge(tx, batch.story_id, mutation)
         story = self._graph.node(story_key) or {}
-        version = int(story.get("context_version", 0))
-        if batch.bump_version:
-            version += 1
-            tx.set_node(story_key, {**story, "context_version": version})
+        version = int(story.get("context_version", 0)) + (1 if batch.bump_version else 0)
+        if batch.story_id:
+            revision = int(story.get(CONTENT_REVISION, 0)) + 1
+            tx.set_node(story_key, {**story, "context_version": version, CONTENT_REVISION: revision})
         phase = str(story.get("current_phase", ""))
-        return CommitResult(version, phase, changed=batch.changed, event_key=batch.announced_as(version))
+        return CommitResult(version, phase, changed=batch.changed, event_key=batch.event_key)
 
     def _check_phase(self, batch: WriteBatch, story_key: NodeKey) -> None:
         if batch.expect_phase is None:
