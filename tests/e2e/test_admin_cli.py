@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from context_service.adapters.grpc.interceptors import TokenAuthInterceptor
-from context_service.adapters.grpc.security import TokenFile
+from context_service.adapters.grpc.security import TokenFile, server_credentials
 from context_service.cli import main
 from fleet.context.v1 import context_pb2 as pb
 from tests.e2e.builders import STORY_ID, change, update_request
 from tests.support.harness import Service, running_service
+from tests.support.tls import make_pki
 
 TOKEN = "token-admin-5be1"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
@@ -142,3 +143,28 @@ async def test_a_missing_document_file_is_a_clear_error(
 
     assert status == 2
     assert "/nonexistent/story.json" in capsys.readouterr().err
+
+
+async def test_export_over_mutual_tls_with_the_client_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pki = make_pki(tmp_path)
+    credentials = server_credentials(
+        cert_file=pki.server.cert, key_file=pki.server.key, client_ca_file=pki.ca.cert
+    )
+    async with running_service(
+        credentials=credentials, channel_credentials=pki.channel_credentials(client=pki.client)
+    ) as service:
+        await service.stub.CreateStory(pb.CreateStoryRequest(story_id=STORY_ID, title="Login"))
+        tls = [
+            "--tls-ca",
+            str(pki.ca.cert),
+            "--tls-cert",
+            str(pki.client.cert),
+            "--tls-key",
+            str(pki.client.key),
+        ]
+        status = await cli(service, "export", STORY_ID, *tls)
+
+    assert status == 0
+    assert json.loads(printed(capsys))["story_id"] == STORY_ID

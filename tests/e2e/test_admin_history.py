@@ -126,3 +126,13 @@ async def test_a_story_without_changes_has_an_empty_history(service: Service) ->
     page = await history(service)
 
     assert (list(page.records), page.next_page_token) == ([], "")
+
+
+async def test_a_replayed_update_adds_no_record(service: Service) -> None:
+    await create_story(service)
+    milestone = change("CREATE", "MILESTONE", "M-1", MILESTONE)
+    await update(service, milestone, idempotency_key="k-1")
+
+    await update(service, milestone, idempotency_key="k-1")
+
+    assert [r.seq for r in (await history(service)).records] == [1]
