@@ -72,7 +72,7 @@ async def test_history_prints_a_table_newest_first(
     lines = printed(capsys).splitlines()
     assert status == 0
     assert lines[0].split()[:6] == ["SEQ", "VERSION", "TIMESTAMP", "OPERATION", "ENTITY_TYPE", "ENTITY_ID"]
-    assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"]
+    assert [line.split()[0] for line in lines[1:]] == ["4", "3", "2", "1"]
 
 
 async def test_history_json_for_one_entity_with_a_limit(
@@ -84,7 +84,7 @@ async def test_history_json_for_one_entity_with_a_limit(
 
     records = json.loads(printed(capsys))
     assert status == 0
-    assert [(r["seq"], r["entity_id"], r["operation"]) for r in records] == [("3", "M-1", "CREATE")]
+    assert [(r["seq"], r["entity_id"], r["operation"]) for r in records] == [("4", "M-1", "CREATE")]
 
 
 async def test_without_the_token_the_call_is_refused_with_its_status(
@@ -107,7 +107,7 @@ async def test_export_to_a_file_then_import_elsewhere_gives_the_same_document(
 
     out = printed(capsys)
     assert (exported, imported, again) == (0, 0, 0)
-    assert json.loads(out[: out.index("}\n") + 1])["history_records"] == 3
+    assert json.loads(out[: out.index("}\n") + 1])["history_records"] == 4
     assert out.rstrip("\n").endswith(path.read_text(encoding="utf-8"))
 
 

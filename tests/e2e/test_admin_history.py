@@ -45,8 +45,9 @@ async def test_records_come_newest_first_with_what_the_writer_gave(service: Serv
     page = await history(service)
 
     assert [(r.seq, r.version, r.operation, r.entity_type, r.entity_id) for r in page.records] == [
-        (2, 2, "CREATE", "MILESTONE", "M-1"),
-        (1, 1, "CREATE", "SUBTASK", "T-1"),
+        (3, 2, "CREATE", "MILESTONE", "M-1"),
+        (2, 1, "CREATE", "SUBTASK", "T-1"),
+        (1, 0, "CREATE", "CASE", STORY_ID),
     ]
     assert (page.records[1].role, page.records[1].reason, page.next_page_token) == (
         "developer",
@@ -61,7 +62,7 @@ async def test_entity_id_keeps_only_that_entitys_records(service: Service) -> No
 
     page = await history(service, entity_id="M-1")
 
-    assert [(r.seq, r.entity_id) for r in page.records] == [(3, "M-1"), (1, "M-1")]
+    assert [(r.seq, r.entity_id) for r in page.records] == [(4, "M-1"), (2, "M-1")]
 
 
 async def test_pages_follow_the_token_to_the_last_page(service: Service) -> None:
@@ -70,7 +71,7 @@ async def test_pages_follow_the_token_to_the_last_page(service: Service) -> None
 
     pages = await all_pages(service, 3)
 
-    assert pages == [[7, 6, 5], [4, 3, 2], [1]]
+    assert pages == [[8, 7, 6], [5, 4, 3], [2, 1]]  # 1: the story's creation
 
 
 async def test_a_token_stays_valid_while_new_records_arrive(service: Service) -> None:
@@ -81,7 +82,7 @@ async def test_a_token_stays_valid_while_new_records_arrive(service: Service) ->
     await milestones(service, "M-new-1", "M-new-2")
     second = await history(service, page_size=2, page_token=first.next_page_token)
 
-    assert [r.seq for r in second.records] == [3, 2]
+    assert [r.seq for r in second.records] == [4, 3]
 
 
 async def test_zero_page_size_means_fifty(service: Service) -> None:
@@ -90,7 +91,7 @@ async def test_zero_page_size_means_fifty(service: Service) -> None:
 
     page = await history(service)
 
-    assert (len(page.records), page.records[0].seq, bool(page.next_page_token)) == (50, 60, True)
+    assert (len(page.records), page.records[0].seq, bool(page.next_page_token)) == (50, 61, True)
 
 
 @pytest.mark.parametrize(
@@ -120,12 +121,15 @@ async def test_an_unknown_story_is_not_found(service: Service) -> None:
     assert error.code() is grpc.StatusCode.NOT_FOUND
 
 
-async def test_a_story_without_changes_has_an_empty_history(service: Service) -> None:
+async def test_a_new_storys_history_is_its_creation(service: Service) -> None:
     await create_story(service)
 
     page = await history(service)
 
-    assert (list(page.records), page.next_page_token) == ([], "")
+    assert [(r.seq, r.operation, r.entity_type, r.source) for r in page.records] == [
+        (1, "CREATE", "CASE", "CreateStory")
+    ]
+    assert page.next_page_token == ""
 
 
 async def test_a_replayed_update_adds_no_record(service: Service) -> None:
@@ -135,4 +139,4 @@ async def test_a_replayed_update_adds_no_record(service: Service) -> None:
 
     await update(service, milestone, idempotency_key="k-1")
 
-    assert [r.seq for r in (await history(service)).records] == [1]
+    assert [r.seq for r in (await history(service)).records] == [2, 1]

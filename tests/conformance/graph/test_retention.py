@@ -33,7 +33,7 @@ async def small_graph(request: pytest.FixtureRequest) -> AsyncIterator[GraphStor
 
 
 async def write_records(graph: GraphStore, story_id: str, count: int) -> None:
-    """`count` bumping commits of one record each."""
+    """The story and its task (seqs 1 and 2), then `count` commits of one record each."""
     task_id = f"T-{story_id}"
     await given_story(graph, story_id, task(task_id, story_id))
     for i in range(count):
@@ -46,7 +46,7 @@ async def test_records_beyond_the_retention_are_trimmed_oldest_first(small_graph
     await write_records(small_graph, STORY, 5)
 
     # Assert
-    assert [r.seq for r in await small_graph.history(STORY)] == [5, 4, 3]
+    assert [r.seq for r in await small_graph.history(STORY)] == [7, 6, 5]
 
 
 async def test_trimming_keeps_counting_seqs_up(small_graph: GraphStore) -> None:
@@ -59,7 +59,7 @@ async def test_trimming_keeps_counting_seqs_up(small_graph: GraphStore) -> None:
     )
 
     # Assert
-    assert [r.seq for r in await small_graph.history(STORY)] == [6, 5, 4]
+    assert [r.seq for r in await small_graph.history(STORY)] == [8, 7, 6]
 
 
 async def test_retention_counts_per_story(small_graph: GraphStore) -> None:
@@ -70,5 +70,5 @@ async def test_retention_counts_per_story(small_graph: GraphStore) -> None:
     await write_records(small_graph, OTHER_STORY, 2)
 
     # Assert
-    assert [r.seq for r in await small_graph.history(OTHER_STORY)] == [2, 1]
-    assert [r.seq for r in await small_graph.history(STORY)] == [5, 4, 3]
+    assert [r.seq for r in await small_graph.history(OTHER_STORY)] == [4, 3, 2]
+    assert [r.seq for r in await small_graph.history(STORY)] == [7, 6, 5]

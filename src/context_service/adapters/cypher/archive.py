@@ -16,7 +16,6 @@ from context_service.adapters.cypher.catalogue import (
     CHANGE_LABEL,
     HAS_CHANGE,
     HAS_COMMIT,
-    LAST_SEQ,
     REVISION,
     STORY_RELATIONS,
     Params,
@@ -27,7 +26,7 @@ from context_service.adapters.cypher.commit import StatementBuilder, history_row
 from context_service.adapters.property_graph.archive import SNAPSHOT_RELATIONS
 from context_service.adapters.property_graph.store import Edge, PropertyGraph, public
 from context_service.domain.model import ChangeRecord
-from context_service.domain.mutations import LinkKind
+from context_service.domain.mutations import HISTORY_SEQ, LinkKind
 from context_service.domain.snapshot import CHANGE_FIELDS, StorySubgraph
 
 # Rows of (label, properties, outgoing edges as [type, end label, end id, properties]).
@@ -96,7 +95,7 @@ def import_statement(subgraph: StorySubgraph, *, replace: bool) -> tuple[str, Pa
     last_seq = subgraph.history[-1].seq if subgraph.history else 0
     b.lines += [
         f"OPTIONAL MATCH (old:Story {{id: {b.param('story', subgraph.story_id)}}})",
-        f"WITH old, coalesce(old.{REVISION}, 0) AS rev, coalesce(old.{LAST_SEQ}, 0) AS hseq",
+        f"WITH old, coalesce(old.{REVISION}, 0) AS rev, coalesce(old.{HISTORY_SEQ}, 0) AS hseq",
         f"WHERE {b.param('replace', replace)} OR old IS NULL",
         f"OPTIONAL MATCH (old)-[r]->(x) WHERE type(r) IN {b.param('owned', owned)}",
         "WITH old, rev, hseq, collect(DISTINCT x) AS doomed",
@@ -104,7 +103,7 @@ def import_statement(subgraph: StorySubgraph, *, replace: bool) -> tuple[str, Pa
         "FOREACH (d IN CASE WHEN old IS NULL THEN [] ELSE [old] END | DETACH DELETE d)",
         f"WITH rev, CASE WHEN hseq > {b.param('last', last_seq)} THEN hseq ELSE $last END AS hseq",
         f"CREATE (s:Story) SET s = {b.param('props', dict(subgraph.story))}, s.{REVISION} = rev + 1, "
-        f"s.{LAST_SEQ} = hseq",
+        f"s.{HISTORY_SEQ} = hseq",
     ]
     _nodes(b, subgraph)
     _edges(b, subgraph)

@@ -21,8 +21,6 @@ HAS_CHANGE = "HAS_CHANGE"
 HAS_COMMIT = "HAS_COMMIT"
 # Node properties the adapters keep for themselves (stripped from every projection).
 REVISION = CONTENT_REVISION
-# The last history seq the story handed out (seqs are never reused, even after trimming or a replace).
-LAST_SEQ = "_hseq"
 
 NODE_LABELS = frozenset(k.value for k in NodeKind)
 SCHEMA_LABELS = tuple(sorted(NODE_LABELS | {CHANGE_LABEL, COMMIT_LABEL}))
@@ -92,7 +90,7 @@ def _locate_branch(i: int, name: str) -> str:
     return (
         f"MATCH (n:{label(name)}) WHERE n.id IN $ids{i} {plan}"
         f"RETURN '{name}' AS label, n.id AS id, n.story_id AS owner, n.status AS status, "
-        f"n.plan_id AS plan_id, {extra} AS extra"
+        f"n.plan_id AS plan_id, {extra} AS extra, properties(n) AS props"
     )
 
 
@@ -110,7 +108,8 @@ MATCH (s:Story {{id: $story}})
 OPTIONAL MATCH (s)-[:{HAS_COMMIT}]->(c:{COMMIT_LABEL} {{id: $commit}})
 RETURN '' AS label, s.id AS id, s.story_id AS owner, s.status AS status, null AS plan_id,
   [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0), c.version, c.current_phase,
-   c.changed, c.event_key, coalesce(s.{LAST_SEQ}, 0)] AS extra
+   c.changed, c.event_key]
+  AS extra, properties(s) AS props
 """
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from context_service.adapters.cypher.catalogue import (
@@ -18,15 +18,16 @@ from context_service.adapters.cypher.catalogue import (
     COMMIT_LABEL,
     HAS_CHANGE,
     HAS_COMMIT,
-    LAST_SEQ,
     REVISION,
     Params,
     label,
     preflight,
     relation,
 )
+from context_service.domain.history import stamp_history
 from context_service.domain.model import ChangeRecord
 from context_service.domain.mutations import (
+    HISTORY_SEQ,
     STORY_EDGES,
     TYPED_ID,
     CommitResult,
@@ -49,6 +50,7 @@ class NodeState:
     owner: str = ""
     plan_id: str = ""
     plan_owner: str | None = None
+    props: dict[str, Any] | None = None
 
 
 @dataclass
@@ -59,7 +61,7 @@ class StoryState:
     version: int = 0
     revision: int = 0
     replay: CommitResult | None = None
-    last_seq: int = 0
+    props: dict[str, Any] | None = None
 
 
 @dataclass
@@ -100,14 +102,14 @@ def _text(value: Any) -> str:
 def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     """Rows of the preflight query as a `Known`."""
     known = Known()
-    for name, node_id, owner, _status, plan_id, extra in rows:
+    for name, node_id, owner, _status, plan_id, extra, props in rows:
         if name == "":
-            phase, version, revision, *done, last_seq = extra
+            phase, version, revision, *done = extra
             replay = _replay(*done)
-            known.story = StoryState(_text(phase), int(version), int(revision), replay, int(last_seq))
+            known.story = StoryState(_text(phase), int(version), int(revision), replay, dict(props))
             continue
         plan_owner = None if extra is None or extra[0] is None else str(extra[0])
-        known.nodes[(name, str(node_id))] = NodeState(_text(owner), _text(plan_id), plan_owner)
+        known.nodes[(name, str(node_id))] = NodeState(_text(owner), _text(plan_id), plan_owner, dict(props))
     return known
 
 
@@ -142,7 +144,7 @@ def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
     _open_story(b, batch, known.story)
     for i, m in enumerate(batch.mutations):
         _mutation(b, i, batch.story_id, m, nodes)
-    _finish(b, batch, known.story)
+    _finish(b, batch, known)
     return "\n".join(b.lines), b.params
 
 
@@ -248,18 +250,23 @@ def _plan_edge(
             f"MERGE (pl{i})-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}"
         )
     else:
-        b.lines.append(f"MERGE (s)-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}")
+        # The structural edge was merged above; FalkorDB's MERGE would not see it within this statement.
+        b.lines.append(f"WITH {_scope(var)} MATCH (s)-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}")
 
 
-def _finish(b: StatementBuilder, batch: WriteBatch, story: StoryState | None) -> None:
+def _finish(b: StatementBuilder, batch: WriteBatch, known: Known) -> None:
     if not batch.story_id:
-        b.lines.append("RETURN 0 AS version, '' AS phase")
+        b.lines.append("RETURN 0 AS version, '' AS phase, 0 AS seq")
         return
+    story = known.story
     version = (story.version if story is not None else 0) + (1 if batch.bump_version else 0)
     if batch.bump_version:
         b.lines.append(f"SET s.context_version = {b.param('version', version)}")
-        _history(b, batch, story.last_seq if story is not None else 0, version)
-    b.lines.append("RETURN coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase")
+    _history(b, batch, known, version)
+    b.lines.append(
+        "RETURN coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase, "
+        f"coalesce(s.{HISTORY_SEQ}, 0) AS seq"
+    )
     if batch.request_id:
         b.lines.insert(
             -1,
@@ -271,18 +278,23 @@ def _finish(b: StatementBuilder, batch: WriteBatch, story: StoryState | None) ->
         )
 
 
-def _history(b: StatementBuilder, batch: WriteBatch, last_seq: int, version: int) -> None:
-    """The batch's records, stamped with the new version and the next seqs of the story."""
-    records = [
-        history_row(
-            batch.story_id, replace(r, version=version, request_id=batch.request_id, seq=last_seq + n)
-        )
-        for n, r in enumerate(batch.history, start=1)
-    ]
+def _history(b: StatementBuilder, batch: WriteBatch, known: Known, version: int) -> None:
+    """One change record per written entity, stamped as the memory store stamps them, and the story's seq."""
+    story_key: NodeKey = (STORY, batch.story_id)
+    before: dict[NodeKey, dict[str, Any] | None] = {key: state.props for key, state in known.nodes.items()}
+    before[story_key] = known.story.props if known.story is not None else None
+    after = dict(before)
+    for m in batch.mutations:
+        key = (m.kind.value, m.node_id)
+        after[key] = m.applied_to(after.get(key))
+    after[story_key] = {**(after.get(story_key) or {}), "context_version": version}
+    last_seq = int((before[story_key] or {}).get(HISTORY_SEQ, 0))
+    records = stamp_history(batch, before, after, version=version, last_seq=last_seq)
     if not records:
         return
+    rows = [history_row(batch.story_id, r) for r in records]
+    b.lines.append(f"SET s.{HISTORY_SEQ} = {b.param('seq', last_seq + len(records))}")
     b.lines.append(
-        f"FOREACH (h IN {b.param('history', records)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "
+        f"FOREACH (h IN {b.param('history', rows)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "
         f"SET c += h MERGE (s)-[:{HAS_CHANGE}]->(c))"
     )
-    b.lines.append(f"SET s.{LAST_SEQ} = {b.param('last_seq', last_seq + len(records))}")

@@ -27,7 +27,7 @@ from context_service.adapters.property_graph.store import Edge, NodeKey, Propert
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
 from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
-from context_service.domain.mutations import CommitResult, NodeKind, WriteBatch
+from context_service.domain.mutations import HISTORY_SEQ, CommitResult, NodeKind, WriteBatch
 from context_service.domain.snapshot import StorySubgraph
 from context_service.observability.metrics import store_call
 from context_service.ports.errors import (
@@ -124,7 +124,7 @@ class CypherGraph:
         rows = await self._read(text, params, "locate")
         return {
             (NodeKind(label), str(node_id)): Located(str(owner or ""), str(status or ""))
-            for label, node_id, owner, status, _plan, _extra in rows
+            for label, node_id, owner, status, _plan, _extra, _props in rows
         }
 
     async def neighbourhood(self, label: str, node_id: str, depth: int, limit: int) -> Neighbourhood | None:
@@ -175,7 +175,7 @@ class CypherGraph:
         for node in subgraph.nodes:
             ids.setdefault(node.label, []).append(node.ref.node_id)
         text, params = q.locate(ids)
-        for label, node_id, owner, _status, _plan, _extra in await run(text, params):
+        for label, node_id, owner, *_ in await run(text, params):
             if label == NodeKind.STORY.value and not replace:
                 raise StoryExists(str(node_id))
             if owner is not None and str(owner) != subgraph.story_id:
@@ -212,12 +212,12 @@ class CypherGraph:
         rows: Sequence[Sequence[Any]] = await run(text, params)
         if not rows:
             raise _Contended
-        version, phase = rows[0]
-        if batch.bump_version and batch.history and known.story is not None:
-            await self._trim(run, batch.story_id, known.story.last_seq + len(batch.history))
+        version, phase, last_seq = rows[0]
+        before = (known.story.props or {}).get(HISTORY_SEQ, 0) if known.story is not None else 0
+        if int(last_seq) > max(self._retention, int(before)):  # records were added beyond the retention
+            await self._trim(run, batch.story_id, int(last_seq))
         return CommitResult(int(version), str(phase), changed=batch.changed, event_key=batch.event_key)
 
     async def _trim(self, run: Execute, story_id: str, last_seq: int) -> None:
         """Retention, right after the write (in its transaction where the engine has one)."""
-        if last_seq > self._retention:
-            await run(q.TRIM_HISTORY, {"id": story_id, "cut": last_seq - self._retention})
+        await run(q.TRIM_HISTORY, {"id": story_id, "cut": last_seq - self._retention})

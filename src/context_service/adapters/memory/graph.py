@@ -16,12 +16,13 @@ from context_service.adapters.property_graph.archive import (
 )
 from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, Transaction
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
+from context_service.domain.history import stamp_history
 from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import (
     CONTENT_REVISION,
+    HISTORY_SEQ,
     STORY_EDGES,
-    TYPED_ID,
     CommitResult,
     Mutation,
     NodeKind,
@@ -37,7 +38,6 @@ class InMemoryGraph:
     def __init__(self, *, history_retention: int = DEFAULT_RETENTION) -> None:
         self._graph = PropertyGraph()
         self._history: dict[str, list[ChangeRecord]] = {}
-        self._last_seq: dict[str, int] = {}
         self._retention = history_retention
         self._requests: dict[str, dict[str, CommitResult]] = {}
         self._lock = asyncio.Lock()
@@ -99,17 +99,19 @@ class InMemoryGraph:
                 raise StoryExists(story_id)
             check_owners(self._graph, subgraph)
             old = self._graph.node((NodeKind.STORY.value, story_id)) or {}
-            revision = {CONTENT_REVISION: int(old.get(CONTENT_REVISION, 0)) + 1}  # caches see a new story
+            last = subgraph.history[-1].seq if subgraph.history else 0
+            hidden = {
+                CONTENT_REVISION: int(old.get(CONTENT_REVISION, 0)) + 1,  # caches see a new story
+                HISTORY_SEQ: max(int(old.get(HISTORY_SEQ, 0)), last),  # a seq is never handed out twice
+            }
             tx = Transaction(self._graph)
             try:
                 remove_story(tx, self._graph, story_id)
-                write_subgraph(tx, self._graph, subgraph, revision)
+                write_subgraph(tx, self._graph, subgraph, hidden)
             except BaseException:
                 tx.rollback()
                 raise
             self._history[story_id] = list(subgraph.history)
-            last = subgraph.history[-1].seq if subgraph.history else 0
-            self._last_seq[story_id] = max(self._last_seq.get(story_id, 0), last)
             self._requests.pop(story_id, None)
 
     async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
@@ -125,28 +127,42 @@ class InMemoryGraph:
                 return done
             tx = Transaction(self._graph)
             try:
-                result = self._apply(tx, batch)
+                result, history = self._apply(tx, batch)
             except BaseException:
                 tx.rollback()
                 raise
-            self._record(batch, result)
+            records = self._history.setdefault(batch.story_id, [])
+            records.extend(history)
+            del records[: max(0, len(records) - self._retention)]  # retention: oldest first
+            if batch.request_id:
+                self._requests.setdefault(batch.story_id, {})[batch.request_id] = result
             return result
 
-    def _apply(self, tx: Transaction, batch: WriteBatch) -> CommitResult:
+    def _apply(self, tx: Transaction, batch: WriteBatch) -> tuple[CommitResult, tuple[ChangeRecord, ...]]:
         story_key: NodeKey = (NodeKind.STORY.value, batch.story_id)
         creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
         if batch.story_id and self._graph.node(story_key) is None and not creates_story:
             raise StoryMissing(batch.story_id)
         self._check_phase(batch, story_key)
+        written: list[NodeKey] = [(m.kind.value, m.node_id) for m in batch.mutations]
+        before = {key: self._graph.node(key) for key in written}
         for mutation in batch.mutations:
             self._merge(tx, batch.story_id, mutation)
         story = self._graph.node(story_key) or {}
         version = int(story.get("context_version", 0)) + (1 if batch.bump_version else 0)
         if batch.story_id:
-            revision = int(story.get(CONTENT_REVISION, 0)) + 1
-            tx.set_node(story_key, {**story, "context_version": version, CONTENT_REVISION: revision})
+            story = {
+                **story,
+                "context_version": version,
+                CONTENT_REVISION: int(story.get(CONTENT_REVISION, 0)) + 1,
+            }
+        after = {key: story if key == story_key else self._graph.node(key) for key in written}
+        last_seq = int(story.get(HISTORY_SEQ, 0))
+        history = stamp_history(batch, before, after, version=version, last_seq=last_seq)
+        if batch.story_id:
+            tx.set_node(story_key, {**story, HISTORY_SEQ: last_seq + len(history)})
         phase = str(story.get("current_phase", ""))
-        return CommitResult(version, phase, changed=batch.changed, event_key=batch.event_key)
+        return CommitResult(version, phase, changed=batch.changed, event_key=batch.event_key), history
 
     def _check_phase(self, batch: WriteBatch, story_key: NodeKey) -> None:
         if batch.expect_phase is None:
@@ -160,13 +176,7 @@ class InMemoryGraph:
         existing = self._graph.node(key)
         if existing is not None and m.kind in STORY_EDGES and existing.get("story_id") != story_id:
             raise OwnershipConflict(m.kind.value, m.node_id, str(existing.get("story_id", "")))
-        if existing is None:
-            props = {"id": m.node_id, **m.on_create, **m.fields}
-            if m.kind in TYPED_ID:
-                props[TYPED_ID[m.kind]] = m.node_id
-        else:
-            props = {**existing, **m.fields}
-        tx.set_node(key, props)
+        tx.set_node(key, m.applied_to(existing))
         if m.kind in STORY_EDGES:
             tx.merge_edge(Edge((NodeKind.STORY.value, story_id), STORY_EDGES[m.kind], key))
         for kind in m.replace_links:
@@ -189,17 +199,3 @@ class InMemoryGraph:
         own_plan = plan is not None and plan.get("story_id") == story_id  # never link into another story
         src = plan_key if own_plan else (NodeKind.STORY.value, story_id)
         tx.merge_edge(Edge(src, "HAS_TASK", task), dict(origin))
-
-    def _record(self, batch: WriteBatch, result: CommitResult) -> None:
-        if batch.bump_version and batch.history:
-            last = self._last_seq.get(batch.story_id, 0)
-            stamped = [
-                replace(r, version=result.version, request_id=batch.request_id, seq=last + n)
-                for n, r in enumerate(batch.history, start=1)
-            ]
-            self._last_seq[batch.story_id] = last + len(stamped)
-            records = self._history.setdefault(batch.story_id, [])
-            records.extend(stamped)
-            del records[: max(0, len(records) - self._retention)]  # retention: oldest first
-        if batch.request_id:
-            self._requests.setdefault(batch.story_id, {})[batch.request_id] = result
