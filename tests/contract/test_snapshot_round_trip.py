@@ -8,9 +8,10 @@ documents are the same bytes, and the imported story answers the reads exactly a
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 
 import grpc
 import pytest
@@ -26,6 +27,8 @@ from tests.support.harness import Service, running_service
 
 VALKEY_DB = 4  # the golden suite holds databases 1-3
 READ_AT_MS = 1_793_600_000_000
+TRIES = 3
+TRANSIENT = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
 
 
 @dataclass
@@ -103,32 +106,34 @@ async def test_the_snapshot_carries_the_large_story_whole(trip: Trip) -> None:
     ]
 
 
-async def _answer(call: Awaitable[Message]) -> bytes | tuple[str, str]:
-    """The response's deterministic bytes, or the status the call ended with."""
-    try:
-        return (await call).SerializeToString(deterministic=True)
-    except grpc.aio.AioRpcError as exc:
-        return (exc.code().name, exc.details() or "")
+async def _answer(call: Callable[[], Awaitable[Message]]) -> bytes | tuple[str, str]:
+    """The response's deterministic bytes, or the status the call ended with (a store that was too slow
+    on a loaded machine is asked again: the comparison is about answers, not about timing)."""
+    for _ in range(TRIES):
+        try:
+            return (await call()).SerializeToString(deterministic=True)
+        except grpc.aio.AioRpcError as exc:
+            outcome = (exc.code().name, exc.details() or "")
+            if exc.code() not in TRANSIENT:
+                return outcome
+    return outcome
 
 
 async def _answers(service: Service) -> list[bytes | tuple[str, str]]:
     """GetContext for every role in three phases, RehydrateSession, GetGraphRelationships of two nodes."""
     stub = service.stub
-    calls: list[Awaitable[Message]] = [
-        stub.GetContext(pb.GetContextRequest(story_id=LARGE, role=role, phase=phase))
+    calls: list[Callable[[], Awaitable[Message]]] = [
+        partial(stub.GetContext, pb.GetContextRequest(story_id=LARGE, role=role, phase=phase))
         for role in ROLES
         for phase in ("DESIGN", "BUILD", "TEST")
     ]
-    calls.append(
-        stub.RehydrateSession(
-            pb.RehydrateSessionRequest(
-                case_id=LARGE, roles=list(ROLES), include_timeline=True, include_summaries=True
-            )
-        )
+    rehydrate = pb.RehydrateSessionRequest(
+        case_id=LARGE, roles=list(ROLES), include_timeline=True, include_summaries=True
     )
+    calls.append(partial(stub.RehydrateSession, rehydrate))
     for node_id, node_type, depth in ((LARGE, "Story", 3), ("T-L-001", "Task", 2)):
         request = pb.GetGraphRelationshipsRequest(node_id=node_id, node_type=node_type, depth=depth)
-        calls.append(stub.GetGraphRelationships(request))
+        calls.append(partial(stub.GetGraphRelationships, request))
     return [await _answer(call) for call in calls]
 
 
@@ -137,6 +142,8 @@ async def test_the_imported_story_serves_byte_identical_reads_on_falkordb(trip: 
 
     expected = await _answers(trip.source)
     observed = await _answers(trip.falkor)
+
+    assert sum(isinstance(a, bytes) for a in expected) >= 12  # mostly served answers, not errors
 
     assert observed == expected
 

@@ -169,6 +169,11 @@ MALFORMED: dict[str, tuple[Callable[[Document], str], str]] = {
     "foreign read-model key": (_set("read_models.0.key", "swe:case:S-OTHER:spec"), "is not under"),
     "seqs out of order": (_set("history.0.seq", 99), "seqs increase strictly"),
     "oversized": (_oversized, "over the limit"),
+    "NUL in a property": (
+        _set("tasks.0.title", "a\u0000b"),
+        "document_json.tasks[0].title contains a character",
+    ),
+    "control in an id": (_set("milestones.0.id", "M\u0007"), "milestones[0].id contains a character"),
 }
 
 

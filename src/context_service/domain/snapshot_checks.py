@@ -15,6 +15,7 @@ from context_service.domain.snapshot import (
     StorySubgraph,
     read_model_prefix,
 )
+from context_service.domain.text import check_id
 
 FIELD = "document_json"
 STORY = NodeKind.STORY.value
@@ -42,7 +43,7 @@ def _check_id(value: object, where: str) -> str:
         raise _invalid(f"{where} must be a non-blank id without surrounding spaces")
     if len(value) > MAX_ID_LENGTH:
         raise _invalid(f"{where} exceeds {MAX_ID_LENGTH} characters")
-    return value
+    return check_id(value, f"{FIELD}: {where}")
 
 
 def _check_nodes(graph: StorySubgraph, story_id: str) -> set[NodeRef]:

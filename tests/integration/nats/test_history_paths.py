@@ -10,11 +10,11 @@ from tests.integration.nats.support import (
     App,
     Ids,
     consumer_state,
-    eventually,
     publish,
     running_app,
     seed_story,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 UPDATE_SUBJECT, UPDATE_DURABLE = "context.update.request", "context-update-request"

@@ -1,9 +1,10 @@
-"""A write batch as one Cypher statement, after the checks the in-memory store makes while applying it.
+"""A write batch as one Cypher statement, after the commit rules every graph store applies.
 
-The preflight read tells what exists; `plan_commit` replays the batch against that knowledge (raising the same
-port errors as the memory store, before anything is written) and emits one statement. The statement only
-applies if the story's revision is still the one the preflight saw, so a concurrent writer makes it match no
-row and the adapter retries: a single statement is atomic on both engines.
+The preflight read tells what exists (owners, phase, the touched nodes' properties); `plan_commit` checks the
+batch with `property_graph.rules.check_commit` (the same port errors as the memory store, before anything is
+written), stamps its history with `domain.history`, and emits one statement. The statement only applies if the
+story's revision is still the one the preflight saw, so a concurrent writer makes it match no row and the
+adapter retries: a single statement is atomic on both engines.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from context_service.adapters.cypher.catalogue import (
     preflight,
     relation,
 )
+from context_service.adapters.property_graph.rules import check_commit
 from context_service.domain.history import stamp_history
 from context_service.domain.model import ChangeRecord
 from context_service.domain.mutations import (
@@ -36,7 +38,6 @@ from context_service.domain.mutations import (
     WriteBatch,
 )
 from context_service.domain.snapshot import change_fields
-from context_service.ports.errors import DanglingLink, OwnershipConflict, PreconditionFailed, StoryMissing
 
 NodeKey = tuple[str, str]
 STORY = NodeKind.STORY.value
@@ -135,8 +136,9 @@ class StatementBuilder:
 
 
 def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
-    """Check the batch as the memory store would, then the one statement that applies it."""
-    _check_story(batch, known)
+    """Check the batch with the rules the memory store applies, then the one statement that applies it."""
+    phase = known.story.phase if known.story is not None else None
+    check_commit(batch, phase, {key: state.owner for key, state in known.nodes.items()})
     nodes = dict(known.nodes)
     if batch.story_id and known.story is not None:
         nodes[(STORY, batch.story_id)] = NodeState(owner=batch.story_id)
@@ -146,16 +148,6 @@ def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
         _mutation(b, i, batch.story_id, m, nodes)
     _finish(b, batch, known)
     return "\n".join(b.lines), b.params
-
-
-def _check_story(batch: WriteBatch, known: Known) -> None:
-    creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
-    if batch.story_id and known.story is None and not creates_story:
-        raise StoryMissing(batch.story_id)
-    if batch.expect_phase is not None:
-        actual = known.story.phase if known.story is not None else ""
-        if actual != batch.expect_phase:
-            raise PreconditionFailed(batch.story_id, actual=actual, expected=batch.expect_phase)
 
 
 def _open_story(b: StatementBuilder, batch: WriteBatch, story: StoryState | None) -> None:
@@ -178,8 +170,6 @@ def _mutation(
 ) -> None:
     key: NodeKey = (m.kind.value, m.node_id)
     existing = nodes.get(key)
-    if existing is not None and m.kind in STORY_EDGES and existing.owner != story_id:
-        raise OwnershipConflict(m.kind.value, m.node_id, existing.owner)
     props: dict[str, Any] = (
         dict(m.fields) if existing is not None else {"id": m.node_id, **m.on_create, **m.fields}
     )
@@ -196,7 +186,6 @@ def _mutation(
         b.lines.append(f"MERGE ({var}:{label(m.kind.value)} {{id: {b.param(f'id{i}', m.node_id)}}})")
     b.lines.append(f"SET {var} += {b.param(f'p{i}', props)}")
     if m.kind in STORY_EDGES:
-        _require(nodes, (STORY, story_id))
         b.lines.append(f"MERGE (s)-[:{relation(STORY_EDGES[m.kind])}]->({var})")
     _replace_links(b, i, var, m)
     _links(b, i, var, m, nodes)
@@ -210,11 +199,6 @@ def _scope(var: str) -> str:
     return "s" if var == "s" else f"s, {var}"
 
 
-def _require(nodes: dict[NodeKey, NodeState], key: NodeKey) -> None:
-    if key not in nodes:
-        raise DanglingLink(*key)
-
-
 def _replace_links(b: StatementBuilder, i: int, var: str, m: Mutation) -> None:
     for j, kind in enumerate(m.replace_links):
         old = f"old{i}_{j}"
@@ -226,7 +210,6 @@ def _replace_links(b: StatementBuilder, i: int, var: str, m: Mutation) -> None:
 
 def _links(b: StatementBuilder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
     for j, link in enumerate(m.links):
-        _require(nodes, (link.target_kind.value, link.target_id))
         target = f"t{i}_{j}"
         tid = b.param(f"t{i}_{j}", link.target_id)
         rel = relation(link.kind.value)

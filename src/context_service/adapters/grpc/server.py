@@ -19,10 +19,11 @@ from grpc_reflection.v1alpha import reflection
 
 from context_service.adapters.grpc.admin_servicer import ContextAdminServicer
 from context_service.adapters.grpc.interceptors import AdmissionInterceptor
+from context_service.adapters.grpc.registration import add_context_service, add_service
 from context_service.adapters.grpc.servicer import ContextServicer
 from context_service.application.services import UseCases
-from fleet.context.admin.v1 import admin_pb2, admin_pb2_grpc
-from fleet.context.v1 import context_pb2, context_pb2_grpc
+from fleet.context.admin.v1 import admin_pb2
+from fleet.context.v1 import context_pb2
 
 log = structlog.get_logger()
 SERVICE_NAME = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
@@ -76,12 +77,9 @@ class GrpcServer:
             ("grpc.so_reuseport", 0),
         ]
         server = grpc.aio.server(options=options, interceptors=self._interceptors)
-        context_pb2_grpc.add_ContextServiceServicer_to_server(
-            ContextServicer(use_cases=self._use_cases), server
-        )
-        admin_pb2_grpc.add_ContextAdminServiceServicer_to_server(
-            ContextAdminServicer(use_cases=self._use_cases), server
-        )
+        add_context_service(ContextServicer(use_cases=self._use_cases), server)
+        admin = ContextAdminServicer(use_cases=self._use_cases)
+        add_service(admin, server, admin_pb2, "ContextAdminService")
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
             SERVICE_NAME,

@@ -14,6 +14,7 @@ from context_service.adapters.property_graph.archive import (
     subgraph_of,
     write_subgraph,
 )
+from context_service.adapters.property_graph.rules import check_commit
 from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, Transaction
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
 from context_service.domain.history import stamp_history
@@ -29,7 +30,7 @@ from context_service.domain.mutations import (
     WriteBatch,
 )
 from context_service.domain.snapshot import StorySubgraph
-from context_service.ports.errors import OwnershipConflict, PreconditionFailed, StoryExists, StoryMissing
+from context_service.ports.errors import StoryExists
 
 
 class InMemoryGraph:
@@ -140,10 +141,7 @@ class InMemoryGraph:
 
     def _apply(self, tx: Transaction, batch: WriteBatch) -> tuple[CommitResult, tuple[ChangeRecord, ...]]:
         story_key: NodeKey = (NodeKind.STORY.value, batch.story_id)
-        creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
-        if batch.story_id and self._graph.node(story_key) is None and not creates_story:
-            raise StoryMissing(batch.story_id)
-        self._check_phase(batch, story_key)
+        self._check_rules(batch, story_key)
         written: list[NodeKey] = [(m.kind.value, m.node_id) for m in batch.mutations]
         before = {key: self._graph.node(key) for key in written}
         for mutation in batch.mutations:
@@ -164,18 +162,17 @@ class InMemoryGraph:
         phase = str(story.get("current_phase", ""))
         return CommitResult(version, phase, changed=batch.changed, event_key=batch.event_key), history
 
-    def _check_phase(self, batch: WriteBatch, story_key: NodeKey) -> None:
-        if batch.expect_phase is None:
-            return
-        actual = str((self._graph.node(story_key) or {}).get("current_phase", ""))
-        if actual != batch.expect_phase:
-            raise PreconditionFailed(batch.story_id, actual=actual, expected=batch.expect_phase)
+    def _check_rules(self, batch: WriteBatch, story_key: NodeKey) -> None:
+        """The commit rules on what the batch touches, before anything is written."""
+        touched = {(m.kind.value, m.node_id) for m in batch.mutations}
+        touched |= {(link.target_kind.value, link.target_id) for m in batch.mutations for link in m.links}
+        owners = {k: str(p.get("story_id", "")) for k in touched if (p := self._graph.node(k)) is not None}
+        story = self._graph.node(story_key) if batch.story_id else None
+        check_commit(batch, None if story is None else str(story.get("current_phase", "")), owners)
 
     def _merge(self, tx: Transaction, story_id: str, m: Mutation) -> None:
         key: NodeKey = (m.kind.value, m.node_id)
         existing = self._graph.node(key)
-        if existing is not None and m.kind in STORY_EDGES and existing.get("story_id") != story_id:
-            raise OwnershipConflict(m.kind.value, m.node_id, str(existing.get("story_id", "")))
         tx.set_node(key, m.applied_to(existing))
         if m.kind in STORY_EDGES:
             tx.merge_edge(Edge((NodeKind.STORY.value, story_id), STORY_EDGES[m.kind], key))
