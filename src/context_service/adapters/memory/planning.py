@@ -31,6 +31,7 @@ class InMemoryPlanningStore:
     def __init__(self, *, clock: Callable[[], float] = time.time, max_stream_events: int = 1000) -> None:
         self._strings: dict[str, tuple[str, int]] = {}  # key -> (value, absolute expiry in ms, 0 = none)
         self._streams: dict[str, list[StreamEntry]] = {}
+        self._stream_expiry: dict[str, int] = {}  # only imported streams expire
         self._clock = clock
         self._max_events = max_stream_events
 
@@ -46,7 +47,7 @@ class InMemoryPlanningStore:
     async def load(self, story_id: str, roles: Iterable[str]) -> PlanningReadModel:
         """Spec, draft, the newest stream entries and summaries (story and the roles asked)."""
         wanted = [r for r in dict.fromkeys(roles) if r]
-        entries = self._streams.get(stream_key(story_id), [])[-self._max_events :]
+        entries = self._stream(stream_key(story_id))[-self._max_events :]
         return PlanningReadModel(
             spec=json_object(self._get(spec_key(story_id)), spec_key(story_id)),
             draft_plan=json_object(self._get(draft_key(story_id)), draft_key(story_id)),
@@ -54,6 +55,10 @@ class InMemoryPlanningStore:
             story_summary=self._get(summary_key(story_id)) or "",
             role_summaries={r: s for r in wanted if (s := self._get(summary_key(story_id, r)))},
         )
+
+    def _stream(self, key: str) -> list[StreamEntry]:
+        expiry = self._stream_expiry.get(key, 0)
+        return [] if expiry and expiry <= self._now_ms() else self._streams.get(key, [])
 
     async def merge_spec(self, story_id: str, spec: Mapping[str, Any]) -> None:
         """Merge top-level fields into the spec JSON (created when absent), keeping its expiry."""
@@ -101,16 +106,18 @@ class InMemoryPlanningStore:
             if key.startswith(prefix) and self._get(key) is not None
         ]
         found += [
-            ReadModelEntry(key, "stream", entries=tuple(entries))
-            for key, entries in self._streams.items()
-            if key.startswith(prefix) and entries
+            ReadModelEntry(
+                key, "stream", entries=tuple(entries), expire_at_ms=self._stream_expiry.get(key, 0)
+            )
+            for key in self._streams
+            if key.startswith(prefix) and (entries := self._stream(key))
         ]
         return tuple(sorted(found, key=lambda e: e.key))
 
     async def replace_read_models(self, story_id: str, entries: tuple[ReadModelEntry, ...]) -> None:
         """Drop the story's keys and hold `entries` instead (already-expired ones left out)."""
         prefix = read_model_prefix(story_id)
-        for store in (self._strings, self._streams):
+        for store in (self._strings, self._streams, self._stream_expiry):
             for key in [k for k in store if k.startswith(prefix)]:
                 del store[key]
         now_ms = self._now_ms()
@@ -121,3 +128,5 @@ class InMemoryPlanningStore:
                 self._strings[entry.key] = (entry.value, entry.expire_at_ms)
             elif entry.entries:
                 self._streams[entry.key] = list(entry.entries)
+                if entry.expire_at_ms:
+                    self._stream_expiry[entry.key] = entry.expire_at_ms
