@@ -1,6 +1,6 @@
 """`python -m bench.admin`: export, import and GetHistory of the large story on FalkorDB with Valkey.
 
-The large story (200 tasks, 100 decisions) gets 1,000 history records from UpdateContext calls, then:
+The large story (200 tasks, 100 decisions) is filled up to 1,000 history records with UpdateContext, then:
 ExportStory and ImportStory (replace) of it, each timed over several runs, and GetHistory pages of 50 at
 one client. Writes bench/results/admin-<UTC timestamp>.json and .md; asserts nothing about time.
 """
@@ -55,19 +55,23 @@ async def stubs() -> AsyncIterator[
                 )
 
 
-async def story_with_history(stub: context_pb2_grpc.ContextServiceStub) -> None:
-    """The large story, then UpdateContext calls leaving HISTORY_RECORDS records (one per changed task)."""
+async def story_with_history(
+    stub: context_pb2_grpc.ContextServiceStub, admin_stub: admin_pb2_grpc.ContextAdminServiceStub
+) -> None:
+    """The large story (its creation writes records too), then UpdateContext calls up to HISTORY_RECORDS."""
     await populate(stub, LARGE, 200, 100)
-    for call in range(HISTORY_RECORDS // CHANGES_PER_CALL):
+    exported = await admin_stub.ExportStory(admin.ExportStoryRequest(story_id=LARGE))
+    left = HISTORY_RECORDS - len(json.loads(exported.document_json)["history"])
+    for call in range(0, left, CHANGES_PER_CALL):
         changes = [
             pb.ContextChange(
                 operation="UPDATE",
                 entity_type="SUBTASK",
-                entity_id=f"{LARGE}-T{(call * CHANGES_PER_CALL + i) % 200}",
+                entity_id=f"{LARGE}-T{(call + i) % 200}",
                 payload=json.dumps({"description": f"Revised in round {call}."}),
                 reason=f"bench round {call}",
             )
-            for i in range(CHANGES_PER_CALL)
+            for i in range(min(CHANGES_PER_CALL, left - call))
         ]
         await stub.UpdateContext(pb.UpdateContextRequest(story_id=LARGE, role="developer", changes=changes))
 
@@ -97,7 +101,7 @@ def summary(latencies: list[float]) -> dict[str, float]:
 async def measure() -> dict[str, Any]:
     """Every figure of the report."""
     async with stubs() as (stub, admin_stub):
-        await story_with_history(stub)
+        await story_with_history(stub, admin_stub)
         exported = await admin_stub.ExportStory(admin.ExportStoryRequest(story_id=LARGE))
         document = json.loads(exported.document_json)
         export = await timed(
