@@ -67,3 +67,11 @@ class StoryExists(PortError):
     def __init__(self, story_id: str) -> None:
         super().__init__(f"story '{story_id}' already exists; import with replace to overwrite it")
         self.story_id = story_id
+
+
+class StoreMisconfigured(StoreUnavailable):
+    """The store refuses this service's settings (TLS, credentials, URI); retrying cannot help."""
+
+
+class CommitOutcomeUnknown(StoreUnavailable):
+    """The connection broke while a commit was acknowledged: it may or may not have been applied."""
