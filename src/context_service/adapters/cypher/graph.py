@@ -244,10 +244,11 @@ class CypherGraph:
         rows: Sequence[Sequence[Any]] = await run(text, params)
         if not rows:
             raise _Contended
-        version, phase, last_seq = rows[0]
+        version, phase, *seq = rows[0]  # seq: the story's last history seq after the write
+        last_seq = int(seq[0]) if seq else 0
         before = (known.story.props or {}).get(HISTORY_SEQ, 0) if known.story is not None else 0
-        if int(last_seq) > max(self._retention, int(before)):  # records were added beyond the retention
-            await self._trim(run, batch.story_id, int(last_seq))
+        if last_seq > max(self._retention, int(before)):  # records were added beyond the retention
+            await self._trim(run, batch.story_id, last_seq)
         return CommitResult(int(version), str(phase), changed=batch.changed, event_key=batch.event_key)
 
     async def _trim(self, run: Execute, story_id: str, last_seq: int) -> None:
