@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 CYPHER_LINT := tools/cypher-lint
 CYPHER_LINT_STAMP := $(CYPHER_LINT)/node_modules/.installed
 
-.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract test-failover test-chaos soak bench h2load image deploy-check clean
+.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract test-failover test-chaos soak bench bench-admin h2load image deploy-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -42,6 +42,7 @@ lint: gen typecheck cypher-lint ## ruff, mypy --strict, import contracts, buf li
 	$(BIN)/buf lint
 	$(BIN)/buf breaking --against specs/baseline/fleet-context-v1.binpb
 	$(BIN)/buf breaking --against specs/baseline/fleet-context-session-v1.binpb
+	$(BIN)/buf breaking --against specs/baseline/fleet-context-admin-v1.binpb
 
 # Neo4j's official Cypher 5 parser and semantic analysis (npm), installed once into a gitignored folder.
 $(CYPHER_LINT_STAMP): $(CYPHER_LINT)/package.json $(CYPHER_LINT)/package-lock.json
@@ -85,6 +86,9 @@ h2load: ## install h2load (Debian nghttp2-client) when it is missing
 	@command -v h2load >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nghttp2-client; }
+
+bench-admin: gen ## export, import and GetHistory of the large story on FalkorDB; reports under bench/results/
+	$(BIN)/python -m bench.admin
 
 image: ## build the container image context-service:dev (needs a Docker engine)
 	docker build -t context-service:dev .

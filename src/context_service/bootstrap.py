@@ -32,6 +32,7 @@ from context_service.adapters.nats.runtime import Messaging
 from context_service.adapters.neo4j.graph import Neo4jGraph
 from context_service.adapters.policy_file import load_policy
 from context_service.adapters.session_sweeper import SessionSweeper
+from context_service.adapters.snapshot_schema import JsonSchemaValidator
 from context_service.adapters.sqlite.kv import SqliteKeyValueStore
 from context_service.adapters.system import RandomIds, SystemClock
 from context_service.adapters.tokenizer import default_counter
@@ -47,6 +48,7 @@ from context_service.application.create_task import CreateTask
 from context_service.application.dispatch_task import DispatchTask
 from context_service.application.get_context import GetContext
 from context_service.application.get_graph_relationships import GetGraphRelationships
+from context_service.application.get_history import GetHistory
 from context_service.application.record_deliberation import RecordDeliberation
 from context_service.application.record_epic import RecordEpic
 from context_service.application.record_planned_task import RecordPlannedTask
@@ -54,6 +56,7 @@ from context_service.application.record_project import RecordProject
 from context_service.application.rehydrate_session import RehydrateSession
 from context_service.application.services import UseCases
 from context_service.application.session_services import SessionUseCases, session_use_cases
+from context_service.application.snapshots import ExportStory, ImportStory
 from context_service.application.transition_phase import TransitionPhase
 from context_service.application.update_context import UpdateContext
 from context_service.application.validate_scope import ValidateScope
@@ -69,11 +72,12 @@ from context_service.ports.graph import (
     HistoryReader,
     NodeLocator,
     RelationshipReader,
+    StoryArchive,
     StoryReader,
 )
 from context_service.ports.health import HealthProbe
 from context_service.ports.kv import KeyValueStore
-from context_service.ports.planning import HandoffWriter, PlanningReader, SpecWriter
+from context_service.ports.planning import HandoffWriter, PlanningReader, ReadModelArchive, SpecWriter
 from context_service.ports.session import SessionStore
 from context_service.ports.system import Clock, IdGenerator, TokenCounter
 
@@ -82,12 +86,19 @@ T = TypeVar("T")
 
 
 class GraphStore(
-    StoryReader, NodeLocator, RelationshipReader, GraphWriter, CommitLog, HistoryReader, Protocol
+    StoryReader,
+    NodeLocator,
+    RelationshipReader,
+    GraphWriter,
+    CommitLog,
+    HistoryReader,
+    StoryArchive,
+    Protocol,
 ):
     """Every graph port at once (what a graph adapter provides)."""
 
 
-class PlanningStore(PlanningReader, SpecWriter, HandoffWriter, Protocol):
+class PlanningStore(PlanningReader, SpecWriter, HandoffWriter, ReadModelArchive, Protocol):
     """Every planning read-model port at once."""
 
 
@@ -162,6 +173,9 @@ def wire(adapters: Adapters, policy: ScopePolicy, *, sessions: SessionSettings |
             stories=a.graph, commits=commits, specs=a.planning, ids=a.ids, clock=a.clock
         ),
         get_graph_relationships=GetGraphRelationships(relationships=a.graph),
+        get_history=GetHistory(history=a.graph, stories=a.graph),
+        export_story=ExportStory(archive=a.graph, read_models=a.planning),
+        import_story=ImportStory(archive=a.graph, read_models=a.planning, schema=JsonSchemaValidator()),
         record_project=RecordProject(commits=commits, clock=a.clock),
         record_epic=RecordEpic(commits=commits, clock=a.clock),
         record_planned_task=RecordPlannedTask(policy=policy, nodes=a.graph, commits=commits, clock=a.clock),
@@ -182,7 +196,11 @@ def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]
     if settings.graph_backend == "falkordb":
         f = settings.falkordb
         return FalkorGraph(
-            url=f.url, graph=f.graph, max_connections=f.max_connections, timeout_seconds=timeout
+            url=f.url,
+            graph=f.graph,
+            max_connections=f.max_connections,
+            timeout_seconds=timeout,
+            history_retention=settings.stores.history_retention,
         )
     if settings.graph_backend == "neo4j":
         n = settings.neo4j
@@ -194,9 +212,10 @@ def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]
             database=n.database,
             max_pool_size=n.max_pool_size,
             timeout_seconds=timeout,
+            history_retention=settings.stores.history_retention,
             trusted_ca_file=n.trusted_ca_file,
         )
-    return InMemoryGraph()
+    return InMemoryGraph(history_retention=settings.stores.history_retention)
 
 
 async def open_with_retry(

@@ -1,4 +1,4 @@
-"""The console entry point: `context-service serve | dev | migrate | call | rpcs | publish | session`."""
+"""The console entry point: `context-service serve | dev | migrate | call | history | export | import | rpcs | publish | session`."""
 
 from __future__ import annotations
 
@@ -55,9 +55,21 @@ def _parser() -> argparse.ArgumentParser:
     call = sub.add_parser("call", help="call one RPC of a running server with a JSON request")
     call.add_argument("rpc", help="RPC name, e.g. GetContext")
     call.add_argument("--json", default="{}", help="the request as ProtoJSON")
-    call.add_argument("--address", default="localhost:50054", help="host:port of the server")
-    call.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help="request metadata")
-    call.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
+    _connection_options(call)
+    history = sub.add_parser("history", help="a story's change records, newest first")
+    history.add_argument("story", help="story id")
+    history.add_argument("--entity", default="", help="only this entity's records")
+    history.add_argument("--limit", type=int, default=50, help="at most this many records")
+    history.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    _connection_options(history)
+    export = sub.add_parser("export", help="write a story's snapshot document")
+    export.add_argument("story", help="story id")
+    export.add_argument("-o", "--output", type=Path, default=None, help="file to write (default: stdout)")
+    _connection_options(export)
+    load = sub.add_parser("import", help="load a snapshot document into a running server")
+    load.add_argument("file", type=Path, help="the document (- for stdin)")
+    load.add_argument("--replace", action="store_true", help="replace the story if it exists")
+    _connection_options(load)
     sub.add_parser("rpcs", help="list the RPCs `call` accepts")
     session_cli.add_parser(sub)
     publish = sub.add_parser(
@@ -75,6 +87,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    """How the client commands reach a server: address, deadline, metadata, TLS and a bearer token."""
+    parser.add_argument("--address", default="localhost:50054", help="host:port of the server")
+    parser.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
+    parser.add_argument(
+        "--metadata", action="append", default=[], metavar="KEY=VALUE", help="request metadata"
+    )
+    parser.add_argument(
+        "--tls-ca", type=Path, default=None, help="CA bundle to verify the server (enables TLS)"
+    )
+    parser.add_argument("--tls-cert", type=Path, default=None, help="client certificate for mutual TLS")
+    parser.add_argument("--tls-key", type=Path, default=None, help="client private key for mutual TLS")
+    parser.add_argument("--token-file", type=Path, default=None, help="file holding the bearer token")
+
+
 def describe_error(exc: ValidationError) -> str:
     """One line naming the variable and what is wrong with it."""
     error = exc.errors()[0]
@@ -85,18 +112,45 @@ def describe_error(exc: ValidationError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the command; exit non-zero with one clear line on bad configuration."""
     args = _parser().parse_args(argv)
-    if args.command == "call":
-        from context_service.adapters.grpc.client import run_call  # noqa: PLC0415 — only this command needs it
-
-        return run_call(args.rpc, args.json, args.address, args.metadata, args.timeout)
     if args.command == "session":
         return session_cli.run(args)
+    if args.command in CLIENT_COMMANDS:
+        return _client(args)
     if args.command == "rpcs":
         from context_service.adapters.grpc.client import rpc_names  # noqa: PLC0415
 
         print("\n".join(rpc_names()))
         return 0
     return _run(args)
+
+
+CLIENT_COMMANDS = ("call", "history", "export", "import")
+
+
+def _client(args: argparse.Namespace) -> int:
+    """The commands that talk to a running server."""
+    from context_service.adapters.grpc import admin_client  # noqa: PLC0415 — only client commands need it
+    from context_service.adapters.grpc.client import Connection, run_call  # noqa: PLC0415
+
+    try:
+        token = args.token_file.read_text(encoding="utf-8").strip() if args.token_file else ""
+    except OSError as exc:
+        return _fail(f"cannot read --token-file: {exc}")
+    connection = Connection(
+        args.address, args.timeout, args.tls_ca, args.tls_cert, args.tls_key, token, args.metadata
+    )
+    try:
+        if args.command == "call":
+            return run_call(args.rpc, args.json, connection)
+        if args.command == "history":
+            return admin_client.run_history(
+                connection, args.story, entity=args.entity, limit=args.limit, as_json=args.json
+            )
+        if args.command == "export":
+            return admin_client.run_export(connection, args.story, args.output)
+        return admin_client.run_import(connection, args.file, replace=args.replace)
+    except OSError as exc:  # a TLS file, the document or the output file
+        return _fail(str(exc))
 
 
 def _run(args: argparse.Namespace) -> int:

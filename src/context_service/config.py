@@ -230,6 +230,8 @@ class StoreSettings(_Section):
     timeout_seconds: float = Field(default=2.0, gt=0, alias="STORE_TIMEOUT_SECONDS")
     startup_retry_seconds: float = Field(default=30.0, ge=0, alias="STORE_STARTUP_RETRY_SECONDS")
     health_interval_seconds: float = Field(default=2.0, gt=0, alias="HEALTH_CHECK_INTERVAL_SECONDS")
+    # Change records kept per story; older ones are trimmed, oldest first, right after each write.
+    history_retention: int = Field(default=10_000, ge=1, alias="HISTORY_RETENTION")
 
 
 class Settings(_Section):

@@ -16,6 +16,7 @@ from context_service.adapters.policy_file import load_policy
 from context_service.bootstrap import Adapters, Container, PlanningStore, memory_adapters, wire
 from context_service.config import SessionSettings
 from context_service.ports.system import Clock, IdGenerator
+from fleet.context.admin.v1 import admin_pb2_grpc
 from fleet.context.session.v1 import session_pb2_grpc
 from fleet.context.v1 import context_pb2_grpc
 from tests.support.fakes import FixedClock, SequentialIds
@@ -29,6 +30,7 @@ class Service:
     channel: grpc.aio.Channel
     container: Container
     server: GrpcServer
+    admin: admin_pb2_grpc.ContextAdminServiceStub
 
     @property
     def server_address(self) -> str:
@@ -108,7 +110,8 @@ async def running_service(
         drain_quiet_seconds=drain_quiet_seconds,
     )
     async with server, _channel(f"127.0.0.1:{server.port}", channel_credentials) as channel:
-        yield Service(context_pb2_grpc.ContextServiceStub(channel), channel, container, server)
+        stub = context_pb2_grpc.ContextServiceStub(channel)
+        yield Service(stub, channel, container, server, admin_pb2_grpc.ContextAdminServiceStub(channel))
 
 
 def _channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:

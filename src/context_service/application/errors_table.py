@@ -54,6 +54,7 @@ _TABLE: tuple[tuple[type[BaseException], str, str | None, bool], ...] = (
     (p.StoreUnavailable, "UNAVAILABLE", "a backing store is unavailable; retry later", True),
     (p.VersionConflict, "ABORTED", "a concurrent write won; retry", True),
     (p.OwnershipConflict, "ALREADY_EXISTS", None, False),
+    (p.StoryExists, "ALREADY_EXISTS", None, False),
     (p.PreconditionFailed, "FAILED_PRECONDITION", None, True),
     (p.StoryMissing, "NOT_FOUND", None, True),  # a story's event may still be on its way
     # The caller linked to a node that does not exist: the request names a missing entity, which is the

@@ -61,6 +61,14 @@ class StoryMissing(PortError):
         self.story_id = story_id
 
 
+class StoryExists(PortError):
+    """An import found the story already stored and was not asked to replace it."""
+
+    def __init__(self, story_id: str) -> None:
+        super().__init__(f"story '{story_id}' already exists; import with replace to overwrite it")
+        self.story_id = story_id
+
+
 class StoreMisconfigured(StoreUnavailable):
     """The store refuses this service's settings (TLS, credentials, URI); retrying cannot help."""
 

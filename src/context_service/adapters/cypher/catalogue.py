@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from context_service.domain.mutations import CONTENT_REVISION, STORY_EDGES, LinkKind, NodeKind
+from context_service.domain.snapshot import CHANGE_FIELDS
 from context_service.domain.vocabulary import DELETED
 
 Params = dict[str, Any]
@@ -77,10 +78,17 @@ RETURN 'I' AS part, type(e) AS type, labels(x)[0] AS from_label, x.id AS from_id
   c.id AS to_id, properties(e) AS edge, properties(x) AS node
 """
 
+# One change record as a list in CHANGE_FIELDS order: sorted and cut first, so only a page is projected.
 HISTORY = f"""
 MATCH (s:Story {{id: $id}})-[:{HAS_CHANGE}]->(c:{CHANGE_LABEL})
-WHERE $before = 0 OR c.version < $before
-RETURN properties(c) AS change ORDER BY c.version DESC, c.seq DESC LIMIT $limit
+WHERE ($before = 0 OR c.seq < $before) AND ($entity = '' OR c.entity_id = $entity)
+WITH c ORDER BY c.seq DESC LIMIT $limit
+RETURN [{", ".join(f"c.{name}" for name in CHANGE_FIELDS)}] AS change
+"""
+
+# Retention: the story's oldest records beyond the newest `keep`.
+TRIM_HISTORY = f"""
+MATCH (s:Story {{id: $id}})-[:{HAS_CHANGE}]->(c:{CHANGE_LABEL}) WHERE c.seq <= $cut DETACH DELETE c
 """
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from context_service.adapters.cypher.catalogue import (
@@ -29,6 +29,7 @@ from context_service.adapters.cypher.catalogue import (
 from context_service.adapters.cypher.outcome import Attempt, replay_of
 from context_service.adapters.property_graph.rules import check_commit
 from context_service.domain.history import stamp_history
+from context_service.domain.model import ChangeRecord
 from context_service.domain.mutations import (
     HISTORY_SEQ,
     STORY_EDGES,
@@ -38,6 +39,7 @@ from context_service.domain.mutations import (
     NodeKind,
     WriteBatch,
 )
+from context_service.domain.snapshot import change_fields
 
 NodeKey = tuple[str, str]
 STORY = NodeKind.STORY.value
@@ -71,6 +73,11 @@ class Known:
 
     story: StoryState | None = None
     nodes: dict[NodeKey, NodeState] = field(default_factory=dict)
+
+
+def history_row(story_id: str, record: ChangeRecord) -> dict[str, Any]:
+    """The stored properties of a ContextChange node (its id is the story's id and the record's seq)."""
+    return {**change_fields(record), "story_id": story_id, "id": f"{story_id}:{record.seq}"}
 
 
 def commit_id(batch: WriteBatch) -> str:
@@ -109,7 +116,7 @@ def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     return known
 
 
-class _Builder:
+class StatementBuilder:
     """Accumulates clauses and parameters of the write statement."""
 
     def __init__(self) -> None:
@@ -117,6 +124,7 @@ class _Builder:
         self.params: Params = {}
 
     def param(self, name: str, value: Any) -> str:
+        """Bind a value; the placeholder to put in the text."""
         self.params[name] = value
         return f"${name}"
 
@@ -129,7 +137,7 @@ def plan_commit(batch: WriteBatch, known: Known, attempt: Attempt) -> tuple[str,
     nodes = dict(known.nodes)
     if batch.story_id and known.story is not None:
         nodes[(STORY, batch.story_id)] = NodeState(owner=batch.story_id)
-    b = _Builder()
+    b = StatementBuilder()
     _open_story(b, batch, known.story, attempt.id)
     for i, m in enumerate(batch.mutations):
         _mutation(b, i, batch.story_id, m, nodes)
@@ -137,7 +145,7 @@ def plan_commit(batch: WriteBatch, known: Known, attempt: Attempt) -> tuple[str,
     return "\n".join(b.lines), b.params
 
 
-def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None, attempt: str) -> None:
+def _open_story(b: StatementBuilder, batch: WriteBatch, story: StoryState | None, attempt: str) -> None:
     if not batch.story_id:
         b.lines.append("WITH 0 AS s")
         return
@@ -152,7 +160,9 @@ def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None, attemp
     b.lines.append(f"SET s.{REVISION} = {rev} + 1, s.{LAST_ATTEMPT} = {b.param('attempt', attempt)}")
 
 
-def _mutation(b: _Builder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
+def _mutation(
+    b: StatementBuilder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
+) -> None:
     key: NodeKey = (m.kind.value, m.node_id)
     existing = nodes.get(key)
     props: dict[str, Any] = (
@@ -184,7 +194,7 @@ def _scope(var: str) -> str:
     return "s" if var == "s" else f"s, {var}"
 
 
-def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
+def _replace_links(b: StatementBuilder, i: int, var: str, m: Mutation) -> None:
     for j, kind in enumerate(m.replace_links):
         old = f"old{i}_{j}"
         b.lines.append(
@@ -193,7 +203,7 @@ def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
         )
 
 
-def _links(b: _Builder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
+def _links(b: StatementBuilder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
     for j, link in enumerate(m.links):
         target = f"t{i}_{j}"
         tid = b.param(f"t{i}_{j}", link.target_id)
@@ -204,7 +214,7 @@ def _links(b: _Builder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, Node
 
 
 def _plan_edge(
-    b: _Builder, i: int, var: str, *, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
+    b: StatementBuilder, i: int, var: str, *, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
 ) -> None:
     """Why-this-task-exists metadata on (PlanVersion)-[:HAS_TASK]->(Task), else on the story's edge."""
     task = nodes[(m.kind.value, m.node_id)]
@@ -222,16 +232,19 @@ def _plan_edge(
         b.lines.append(f"WITH {_scope(var)} MATCH (s)-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}")
 
 
-def _finish(b: _Builder, batch: WriteBatch, known: Known) -> None:
+def _finish(b: StatementBuilder, batch: WriteBatch, known: Known) -> None:
     if not batch.story_id:
-        b.lines.append("RETURN 0 AS version, '' AS phase")
+        b.lines.append("RETURN 0 AS version, '' AS phase, 0 AS seq")
         return
     story = known.story
     version = (story.version if story is not None else 0) + (1 if batch.bump_version else 0)
     if batch.bump_version:
         b.lines.append(f"SET s.context_version = {b.param('version', version)}")
     _history(b, batch, known, version)
-    b.lines.append("RETURN coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase")
+    b.lines.append(
+        "RETURN coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase, "
+        f"coalesce(s.{HISTORY_SEQ}, 0) AS seq"
+    )
     if batch.request_id:
         b.lines.insert(
             -1,
@@ -245,7 +258,7 @@ def _finish(b: _Builder, batch: WriteBatch, known: Known) -> None:
         )
 
 
-def _history(b: _Builder, batch: WriteBatch, known: Known, version: int) -> None:
+def _history(b: StatementBuilder, batch: WriteBatch, known: Known, version: int) -> None:
     """One change record per written entity, stamped as the memory store stamps them, and the story's seq."""
     story_key: NodeKey = (STORY, batch.story_id)
     before: dict[NodeKey, dict[str, Any] | None] = {key: state.props for key, state in known.nodes.items()}
@@ -259,7 +272,7 @@ def _history(b: _Builder, batch: WriteBatch, known: Known, version: int) -> None
     records = stamp_history(batch, before, after, version=version, last_seq=last_seq)
     if not records:
         return
-    rows = [{**asdict(r), "story_id": batch.story_id, "id": f"{batch.story_id}:{r.seq}"} for r in records]
+    rows = [history_row(batch.story_id, r) for r in records]
     b.lines.append(f"SET s.{HISTORY_SEQ} = {b.param('seq', last_seq + len(records))}")
     b.lines.append(
         f"FOREACH (h IN {b.param('history', rows)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "

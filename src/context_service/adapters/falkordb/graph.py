@@ -21,6 +21,7 @@ from redis.backoff import NoBackoff
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.dialect import FALKORDB
 from context_service.adapters.cypher.graph import CypherGraph, Execute, Rows
+from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.ports.errors import PortError, StoreUnavailable
 
 log = structlog.get_logger()
@@ -47,8 +48,11 @@ class FalkorGraph(CypherGraph):
         password: str | None = None,
         max_connections: int = 16,
         timeout_seconds: float = 2.0,
+        history_retention: int = DEFAULT_RETENTION,
     ) -> None:
-        super().__init__(dialect=FALKORDB, timeout_seconds=timeout_seconds)
+        super().__init__(
+            dialect=FALKORDB, timeout_seconds=timeout_seconds, history_retention=history_retention
+        )
         self._url = url
         self._graph_name = graph
         self._password = password

@@ -35,6 +35,11 @@ def add_session_service(servicer: SessionServicer, server: grpc.aio.Server) -> N
     _add(servicer, server, SESSION_SERVICE, session_pb2)
 
 
+def add_service(servicer: object, server: grpc.aio.Server, module: ModuleType, name: str) -> None:
+    """Register every RPC of the service `name` declared in the generated `module` on `servicer`."""
+    _add(servicer, server, module.DESCRIPTOR.services_by_name[name], module)
+
+
 def _add(servicer: object, server: grpc.aio.Server, service: ServiceDescriptor, module: ModuleType) -> None:
     handlers = {}
     for method in service.methods:

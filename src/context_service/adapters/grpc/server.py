@@ -1,8 +1,8 @@
-"""The gRPC server: ContextService, SessionContextService, health and reflection on one port.
+"""The gRPC server: ContextService, SessionContextService, ContextAdminService, health and reflection.
 
-Health service names: "", `fleet.context.v1.ContextService` and (when served)
-`fleet.context.session.v1.SessionContextService` report the overall status (SERVING while every
-dependency is serving and the server is not shutting down); each dependency has its own name,
+Health service names: "", `fleet.context.v1.ContextService`, `fleet.context.admin.v1.ContextAdminService`
+and (when served) `fleet.context.session.v1.SessionContextService` report the overall status (SERVING while
+every dependency is serving and the server is not shutting down); each dependency has its own name,
 `context-service.<name>` (e.g. `context-service.graph`), set through `set_dependency`.
 """
 
@@ -20,18 +20,21 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from context_service.adapters.grpc.admin_servicer import ContextAdminServicer
 from context_service.adapters.grpc.admission import Admission
 from context_service.adapters.grpc.interceptors import CallInterceptor
-from context_service.adapters.grpc.registration import add_context_service, add_session_service
+from context_service.adapters.grpc.registration import add_context_service, add_service, add_session_service
 from context_service.adapters.grpc.servicer import ContextServicer
 from context_service.adapters.grpc.session_servicer import SessionServicer
 from context_service.application.services import UseCases
 from context_service.application.session_services import SessionUseCases
+from fleet.context.admin.v1 import admin_pb2
 from fleet.context.session.v1 import session_pb2
 from fleet.context.v1 import context_pb2
 
 log = structlog.get_logger()
 SERVICE_NAME = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
+ADMIN_SERVICE_NAME = admin_pb2.DESCRIPTOR.services_by_name["ContextAdminService"].full_name
 SESSION_SERVICE_NAME = session_pb2.DESCRIPTOR.services_by_name["SessionContextService"].full_name
 DEPENDENCY_PREFIX = "context-service."
 # SERVING from start until shutdown whatever the stores do: a liveness probe must not restart pods that
@@ -66,7 +69,8 @@ class GrpcServer:
         self._sessions = sessions
         self._stopping = asyncio.Event()
         self._session_servicer: SessionServicer | None = None
-        self._services = (SERVICE_NAME,) if sessions is None else (SERVICE_NAME, SESSION_SERVICE_NAME)
+        sessions_served = () if sessions is None else (SESSION_SERVICE_NAME,)
+        self._services = (SERVICE_NAME, ADMIN_SERVICE_NAME, *sessions_served)
         self._address = f"{host}:{port}"
         self._max_message_bytes = max_message_bytes
         self._grace = grace_seconds
@@ -101,6 +105,8 @@ class GrpcServer:
         if self._sessions is not None:
             self._session_servicer = SessionServicer(use_cases=self._sessions, stopping=self._stopping)
             add_session_service(self._session_servicer, server)
+        admin = ContextAdminServicer(use_cases=self._use_cases)
+        add_service(admin, server, admin_pb2, "ContextAdminService")
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
             *self._services,

@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 
-from context_service.adapters.kv_glob import literal_prefix, matching
+from context_service.adapters.kv_glob import glob_escape, literal_prefix, matching
 from context_service.adapters.valkey.client import BACKEND, Command, ValkeyClient
 from context_service.adapters.valkey.lua import LuaScript
 from context_service.ports.errors import PortError, VersionConflict
@@ -64,10 +64,6 @@ def _ttl_arg(ttl: float | None) -> str:
     return "0" if ttl <= 0 else str(max(1, math.ceil(ttl * 1000)))
 
 
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "\\*?[]" else c for c in text)
-
-
 def _decode(raw: str, operation: str) -> Versioned:
     try:
         doc = json.loads(raw)
@@ -111,7 +107,7 @@ class ValkeyKeyValueStore:
 
     async def list_keys(self, pattern: str) -> list[str]:
         """Live keys matching a glob, sorted (SCAN of every primary, narrowed by the literal prefix)."""
-        match = _glob_escape(self._prefix + literal_prefix(pattern)) + "*"
+        match = glob_escape(self._prefix + literal_prefix(pattern)) + "*"
         found = await self._client.scan("kv.list_keys", match, _SCAN_COUNT)
         return matching((k.removeprefix(self._prefix) for k in found), pattern)
 

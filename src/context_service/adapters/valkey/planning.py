@@ -1,8 +1,4 @@
-"""Planning read-models on Valkey, under the key formats shared with the rest of the fleet (03 §3.3).
-
-Other services write these keys too, so a value this service cannot read (not a JSON object) is logged
-and treated as absent rather than failing the read.
-"""
+"""Planning read-models on Valkey, under the key formats shared with the rest of the fleet (03 §3.3)."""
 
 from __future__ import annotations
 
@@ -13,9 +9,21 @@ from typing import Any
 import structlog
 from redis.typing import EncodableT, FieldT
 
+from context_service.adapters.planning_format import (
+    draft_key,
+    event_fields,
+    handoff_key,
+    json_object,
+    milestone,
+    spec_key,
+    stream_key,
+    summary_key,
+)
 from context_service.adapters.valkey.client import Command, ValkeyClient
 from context_service.adapters.valkey.lua import LuaScript
+from context_service.adapters.valkey.read_models import export_read_models, replace_read_models
 from context_service.domain.model import Milestone, PlanningReadModel
+from context_service.domain.snapshot import ReadModelEntry
 
 log = structlog.get_logger()
 
@@ -28,70 +36,6 @@ elseif current ~= ARGV[2] then return 0 end
 redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
 return 1
 """
-
-
-def spec_key(story_id: str) -> str:
-    """The story spec (JSON)."""
-    return f"swe:case:{story_id}:spec"
-
-
-def draft_key(story_id: str) -> str:
-    """The draft plan (JSON)."""
-    return f"swe:case:{story_id}:planning:draft"
-
-
-def stream_key(story_id: str) -> str:
-    """The planning event stream (fields event, actor, ts, payload)."""
-    return f"swe:case:{story_id}:planning:stream"
-
-
-def summary_key(story_id: str, role: str = "") -> str:
-    """The last session summary of the story, or of one role."""
-    return (
-        f"swe:case:{story_id}:role:{role}:summaries:last" if role else f"swe:case:{story_id}:summaries:last"
-    )
-
-
-def handoff_key(story_id: str, suffix: str) -> str:
-    """A persisted rehydration bundle: `suffix` is its generated_at_ms, or `latest`."""
-    return f"swe:case:{story_id}:handoff:{suffix}"
-
-
-def _json_object(raw: str | bytes | None, key: str) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        log.warning("planning_read_model_unreadable", key=key)
-        return None
-    return value
-
-
-def _milestone(entry_id: str, fields: Mapping[str, str] | None) -> Milestone:
-    """A stream entry as a timeline event: the payload's `description`, else the payload itself."""
-    fields = fields or {}
-    text = fields.get("payload", "")
-    try:
-        payload = json.loads(text) if text else {}
-    except ValueError:
-        payload = text
-    if not isinstance(payload, dict):
-        payload = {"description": text}
-    description = payload.get("description")
-    if description is None:
-        description = json.dumps(payload, sort_keys=True, separators=(",", ":")) if payload else ""
-    ts = fields.get("ts", "")
-    return Milestone(
-        event_type=fields.get("event", ""),
-        description=str(description),
-        ts_ms=int(ts) if ts.isdigit() else int(entry_id.partition("-")[0]),  # stream ids start with a ms time
-        actor=fields.get("actor", ""),
-        milestone_id=str(payload.get("milestone_id", "")),
-        status=str(payload.get("status", "")),
-    )
 
 
 class ValkeyPlanningStore:
@@ -117,9 +61,9 @@ class ValkeyPlanningStore:
         values = [found.get(k) for k in keys]
         spec, draft, summary, *role_summaries = values
         return PlanningReadModel(
-            spec=_json_object(spec, keys[0]),
-            draft_plan=_json_object(draft, keys[1]),
-            timeline=tuple(_milestone(entry_id, fields) for entry_id, fields in reversed(entries or [])),
+            spec=json_object(spec, keys[0]),
+            draft_plan=json_object(draft, keys[1]),
+            timeline=tuple(milestone(entry_id, fields) for entry_id, fields in reversed(entries or [])),
             story_summary=summary or "",
             role_summaries={r: s for r, s in zip(wanted, role_summaries, strict=True) if s},
         )
@@ -131,7 +75,7 @@ class ValkeyPlanningStore:
         while True:
             async with self._client.call("planning.merge_spec") as redis:
                 raw = await redis.get(key)
-            merged = json.dumps({**(_json_object(raw, key) or {}), **spec})
+            merged = json.dumps({**(json_object(raw, key) or {}), **spec})
             args = ["1" if raw is None else "0", raw or "", merged]
             [written] = await self._client.batch(
                 "planning.merge_spec", [self._swap.command([key], args)], durable=True
@@ -159,7 +103,7 @@ class ValkeyPlanningStore:
     async def handoff(self, key: str) -> dict[str, Any] | None:
         """A persisted bundle by its full key, unless expired."""
         async with self._client.call("planning.handoff") as redis:
-            return _json_object(await redis.get(key), key)
+            return json_object(await redis.get(key), key)
 
     async def put_draft(self, story_id: str, draft: Mapping[str, Any]) -> None:
         """Seed a draft plan (as the planning service would)."""
@@ -168,10 +112,7 @@ class ValkeyPlanningStore:
 
     async def append_planning_event(self, story_id: str, event: Milestone) -> None:
         """Seed a planning stream event (as the planning service would)."""
-        payload = {"description": event.description}
-        payload |= {k: v for k, v in (("milestone_id", event.milestone_id), ("status", event.status)) if v}
-        fields: dict[FieldT, EncodableT] = {"event": event.event_type, "actor": event.actor}
-        fields |= {"ts": str(event.ts_ms), "payload": json.dumps(payload)}
+        fields: dict[FieldT, EncodableT] = dict(event_fields(event))
         async with self._client.call("planning.append_event") as redis:
             await redis.xadd(stream_key(story_id), fields)
 
@@ -179,3 +120,11 @@ class ValkeyPlanningStore:
         """Seed the last session summary, for the story or one role."""
         async with self._client.call("planning.put_summary") as redis:
             await redis.set(summary_key(story_id, role), summary)
+
+    async def export_read_models(self, story_id: str) -> tuple[ReadModelEntry, ...]:
+        """Every unexpired `swe:case:{id}:*` key with its value and absolute expiry."""
+        return await export_read_models(self._client, story_id)
+
+    async def replace_read_models(self, story_id: str, entries: tuple[ReadModelEntry, ...]) -> None:
+        """The story's keys swapped for `entries` in one MULTI/EXEC."""
+        await replace_read_models(self._client, story_id, entries)
