@@ -9,7 +9,7 @@ import pytest
 from context_service.adapters.session_sweeper import SessionSweeper
 from context_service.bootstrap import memory_adapters
 from fleet.context.session.v1 import session_pb2 as pb
-from tests.e2e.session.support import PROGRESS, new_id, take, valkey_service
+from tests.e2e.session.support import PROGRESS, WAIT, new_id, take, valkey_service
 from tests.support.harness import Service, running_service
 
 TTL_MS = 300
@@ -26,11 +26,13 @@ async def test_an_expired_entry_is_swept_with_an_expire_event_within_a_second(
     )
     async with opened as svc, SessionSweeper(sweep=svc.container.sessions.sweep, interval=0.25):
         sid = new_id()
-        await svc.sessions.Put(pb.PutRequest(session_id=sid, key="keep", value_json="1", ttl_ms=0))
-        call = svc.sessions.Watch(pb.WatchRequest(session_id=sid))
+        await svc.sessions.Put(
+            pb.PutRequest(session_id=sid, key="keep", value_json="1", ttl_ms=0), timeout=WAIT
+        )
+        call = svc.sessions.Watch(pb.WatchRequest(session_id=sid), timeout=4 * WAIT)
         await take(call, 1, skip_progress=False)
         put = await svc.sessions.Put(
-            pb.PutRequest(session_id=sid, key="brief", value_json="1", ttl_ms=TTL_MS)
+            pb.PutRequest(session_id=sid, key="brief", value_json="1", ttl_ms=TTL_MS), timeout=WAIT
         )
         [written, expired] = await take(call, 2)
         call.cancel()
