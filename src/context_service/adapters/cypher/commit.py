@@ -23,6 +23,8 @@ from context_service.adapters.cypher.catalogue import (
     preflight,
     relation,
 )
+from context_service.adapters.cypher.commit_emit import Checked, emit_grouped
+from context_service.adapters.cypher.commit_emit import Statement as _Builder
 from context_service.domain.mutations import (
     STORY_EDGES,
     TYPED_ID,
@@ -103,18 +105,6 @@ def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     return known
 
 
-class _Builder:
-    """Accumulates clauses and parameters of the write statement."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.params: Params = {}
-
-    def param(self, name: str, value: Any) -> str:
-        self.params[name] = value
-        return f"${name}"
-
-
 def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
     """Check the batch as the memory store would, then the one statement that applies it."""
     _check_story(batch, known)
@@ -123,8 +113,11 @@ def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
         nodes[(STORY, batch.story_id)] = NodeState(owner=batch.story_id)
     b = _Builder()
     _open_story(b, batch, known.story)
-    for i, m in enumerate(batch.mutations):
-        _mutation(b, i, batch.story_id, m, nodes)
+    if any(m.replace_links for m in batch.mutations):  # order matters: each mutation in its own clauses
+        for i, m in enumerate(batch.mutations):
+            _mutation(b, i, batch.story_id, m, nodes)
+    else:  # one UNWIND per label and per edge kind: a short statement whatever the batch's size
+        emit_grouped(b, [_checked(batch.story_id, m, nodes) for m in batch.mutations])
     _finish(b, batch, known.story)
     return "\n".join(b.lines), b.params
 
@@ -154,10 +147,12 @@ def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> Non
     b.lines.append(f"SET s.{REVISION} = {rev} + 1")
 
 
-def _mutation(b: _Builder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
+def _props(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> dict[str, Any]:
+    """The properties a mutation sets, after the ownership check; records what the node now is."""
     key: NodeKey = (m.kind.value, m.node_id)
     existing = nodes.get(key)
-    if existing is not None and m.kind in STORY_EDGES and existing.owner != story_id:
+    # A node no story owns was left by the legacy service: the story that writes it adopts it.
+    if existing is not None and m.kind in STORY_EDGES and existing.owner not in ("", story_id):
         raise OwnershipConflict(m.kind.value, m.node_id, existing.owner)
     props: dict[str, Any] = (
         dict(m.fields) if existing is not None else {"id": m.node_id, **m.on_create, **m.fields}
@@ -170,12 +165,27 @@ def _mutation(b: _Builder, i: int, story_id: str, m: Mutation, nodes: dict[NodeK
         plan_id=_text(props.get("plan_id", state.plan_id)),
         plan_owner=state.plan_owner,
     )
-    var = "s" if key == (STORY, story_id) else f"n{i}"
+    if m.kind in STORY_EDGES:
+        _require(nodes, (STORY, story_id), STORY_EDGES[m.kind])
+    return props
+
+
+def _checked(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> Checked:
+    """A mutation checked exactly as `_mutation` checks it, as data for the grouped statement."""
+    props = _props(story_id, m, nodes)
+    for link in m.links:
+        _require(nodes, (link.target_kind.value, link.target_id), link.kind.value)
+    plan = _plan_of(story_id, m, nodes) if m.plan_edge is not None else None
+    return Checked(m, props, is_story=(m.kind.value, m.node_id) == (STORY, story_id), plan=plan)
+
+
+def _mutation(b: _Builder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
+    props = _props(story_id, m, nodes)
+    var = "s" if (m.kind.value, m.node_id) == (STORY, story_id) else f"n{i}"
     if var != "s":
         b.lines.append(f"MERGE ({var}:{label(m.kind.value)} {{id: {b.param(f'id{i}', m.node_id)}}})")
     b.lines.append(f"SET {var} += {b.param(f'p{i}', props)}")
     if m.kind in STORY_EDGES:
-        _require(nodes, (STORY, story_id), STORY_EDGES[m.kind])
         b.lines.append(f"MERGE (s)-[:{relation(STORY_EDGES[m.kind])}]->({var})")
     _replace_links(b, i, var, m)
     _links(b, i, var, m, nodes)
@@ -218,18 +228,24 @@ def _plan_edge(
     b: _Builder, i: int, var: str, *, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
 ) -> None:
     """Why-this-task-exists metadata on (PlanVersion)-[:HAS_TASK]->(Task), else on the story's edge."""
-    task = nodes[(m.kind.value, m.node_id)]
-    plan = nodes.get((PLAN, task.plan_id)) if task.plan_id else None
-    owner = plan.owner if plan is not None else task.plan_owner if task.plan_id else None
+    plan_id = _plan_of(story_id, m, nodes)
     props = b.param(f"pe{i}", dict(m.plan_edge or {}))
-    if owner == story_id:  # never link into another story's plan
-        pid = b.param(f"plan{i}", task.plan_id)
+    if plan_id:
+        pid = b.param(f"plan{i}", plan_id)
         b.lines.append(
             f"WITH {_scope(var)} MATCH (pl{i}:PlanVersion {{id: {pid}}}) "
             f"MERGE (pl{i})-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}"
         )
     else:
         b.lines.append(f"MERGE (s)-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}")
+
+
+def _plan_of(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> str:
+    """The task's plan when that plan is the story's own ('' otherwise: never link into another story)."""
+    task = nodes[(m.kind.value, m.node_id)]
+    plan = nodes.get((PLAN, task.plan_id)) if task.plan_id else None
+    owner = plan.owner if plan is not None else task.plan_owner if task.plan_id else None
+    return task.plan_id if owner == story_id else ""
 
 
 def _finish(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
