@@ -51,11 +51,13 @@ GET_STORY = "MATCH (s:Story {id: $id}) RETURN properties(s) AS story"
 # at the other end. The adapter rebuilds a small property graph from it and projects it like the memory store.
 # The story's own nodes arrive once, as children: an edge between two of them is sent only from its start
 # node, and the far end's properties only when it belongs elsewhere (this halves the reply of a large story).
+# Nodes the legacy service left beside the model (no `id`, or a label of its own) are never part of it.
 LOAD_STORY = """
 MATCH (s:Story {id: $id})
 OPTIONAL MATCH (s)-[r]->(c) WHERE type(r) IN $story_relations
 OPTIONAL MATCH (c)-[e]-(x)
 WHERE x <> s AND type(e) IN $traversable AND (startNode(e) = c OR coalesce(x.story_id, '') <> s.id)
+  AND x.id IS NOT NULL AND labels(x)[0] IN $labels
 WITH s, r, c, collect(CASE WHEN e IS NULL THEN NULL ELSE [
   type(e), labels(startNode(e))[0], startNode(e).id, labels(endNode(e))[0], endNode(e).id, properties(e),
   labels(x)[0], x.id, CASE WHEN x.story_id = s.id THEN NULL ELSE properties(x) END] END) AS around
@@ -72,7 +74,12 @@ RETURN properties(c) AS change ORDER BY c.version DESC, c.seq DESC LIMIT $limit
 
 def story_params(story_id: str) -> Params:
     """Parameters of LOAD_STORY."""
-    return {"id": story_id, "story_relations": list(STORY_RELATIONS), "traversable": list(TRAVERSABLE)}
+    return {
+        "id": story_id,
+        "story_relations": list(STORY_RELATIONS),
+        "traversable": list(TRAVERSABLE),
+        "labels": sorted(NODE_LABELS),
+    }
 
 
 def _locate_branch(i: int, name: str) -> str:
@@ -119,7 +126,7 @@ def neighbourhood(start_label: str, depth: int) -> str:
     types = "|".join(relation(t) for t in TRAVERSABLE)
     return f"""
 MATCH (n:{label(start_label)} {{id: $id}})
-OPTIONAL MATCH (n)-[:{types}*1..{hops}]-(m)
+OPTIONAL MATCH (n)-[:{types}*1..{hops}]-(m) WHERE m.id IS NOT NULL AND labels(m)[0] IN $labels
 WITH n, collect(DISTINCT m) AS found
 WITH [n] + found[..$cap] AS nodes, size(found) > $cap AS capped
 UNWIND nodes AS a

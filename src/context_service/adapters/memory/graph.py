@@ -111,7 +111,9 @@ class InMemoryGraph:
     def _merge(self, tx: Transaction, story_id: str, m: Mutation) -> None:
         key: NodeKey = (m.kind.value, m.node_id)
         existing = self._graph.node(key)
-        if existing is not None and m.kind in STORY_EDGES and existing.get("story_id") != story_id:
+        owner = existing.get("story_id") if existing is not None else None
+        # A node no story owns was left by the legacy service: the story that writes it adopts it.
+        if existing is not None and m.kind in STORY_EDGES and owner not in (None, "", story_id):
             raise OwnershipConflict(m.kind.value, m.node_id, str(existing.get("story_id", "")))
         if existing is None:
             props = {"id": m.node_id, **m.on_create, **m.fields}

@@ -1,0 +1,205 @@
+"""Legacy records of one story -> this service's write mutations (pure; every decision it makes is reported).
+
+Precedence where the legacy graph holds the same thing twice: ProjectCase over Case over the planning Story;
+a story-era Task over a plan-era Task over a Subtask. Ids are kept (the typed legacy id becomes `id`).
+Values are copied from legacy records only (never from the clock), so the same legacy graph always maps to
+the same mutations and the same digest: that is what makes a second run a replay that writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from context_service.domain.legacy import LegacyPlanning, LegacyStory, Props, Shape
+from context_service.domain.legacy_parts import StoryParts, decision_mutations, orchestration_mutations
+from context_service.domain.legacy_report import AdoptionReport
+from context_service.domain.legacy_values import Values
+from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, Scalar
+
+RoleNormaliser = Callable[[str], str | None]
+STORY_SHAPES = (Shape.PROJECT_CASE, Shape.CASE, Shape.PLANNING_STORY)
+TASK_SHAPES = (Shape.STORY_TASK, Shape.PLAN_TASK, Shape.SUBTASK)
+ENTITY_TYPES = {
+    NodeKind.STORY: "CASE",
+    NodeKind.TASK: "SUBTASK",
+    NodeKind.DECISION: "DECISION",
+    NodeKind.MILESTONE: "MILESTONE",
+    NodeKind.PLAN: "PLAN",
+    NodeKind.TRANSITION: "PHASE",
+    NodeKind.PLAN_APPROVAL: "PLAN_APPROVAL",
+    NodeKind.TASK_DISPATCH: "TASK_DISPATCH",
+}
+
+
+@dataclass(frozen=True)
+class StoryAdoption:
+    """The writes that adopt one legacy story, the entities they touch and a digest of their content."""
+
+    story_id: str
+    mutations: tuple[Mutation, ...]
+    legacy_nodes: int
+
+    @property
+    def digest(self) -> str:
+        """A stable digest of everything written (equal digests: nothing new to write)."""
+        text = json.dumps([asdict(m) for m in self.mutations], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    def entities(self) -> list[tuple[str, str]]:
+        """(entity type, id) of every node written, once each, in write order."""
+        seen = dict.fromkeys(
+            (ENTITY_TYPES[m.kind], m.node_id) for m in self.mutations if m.kind in ENTITY_TYPES
+        )
+        return list(seen)
+
+
+def map_planning(
+    planning: LegacyPlanning, report: AdoptionReport
+) -> tuple[tuple[Mutation, ...], frozenset[str]]:
+    """Project and epic upserts, and the epics adopted (an epic without a project is an orphan)."""
+    projects: dict[str, Mutation] = {}
+    for p in planning.projects:
+        v = Values(p, f"Project '{p.get('project_id')}'", report)
+        pid = v.text("project_id", "id")
+        fields: dict[str, Scalar] = {
+            "project_id": pid,
+            "name": v.text("name", "title") or pid,
+            "description": v.text("description"),
+            "status": v.status("status", "ACTIVE"),
+            "owner": v.text("owner"),
+            "created_at_ms": v.ms("created_at_ms"),
+        }
+        projects[pid] = Mutation(NodeKind.PROJECT, pid, fields=fields)
+        report.count(Shape.PROJECT)
+    parent = {e.dst: e.src for e in planning.has_epic if e.src in projects}
+    epics = [_epic(e, parent, report) for e in planning.epics]
+    adopted = [m for m in epics if m is not None]
+    return (*projects.values(), *adopted), frozenset(m.node_id for m in adopted)
+
+
+def _epic(e: Props, parent: dict[str, str], report: AdoptionReport) -> Mutation | None:
+    v = Values(e, f"Epic '{e.get('epic_id')}'", report)
+    eid = v.text("epic_id", "id")
+    project = parent.get(eid) or v.text("project_id")
+    if not project:
+        report.orphan(f"Epic '{eid}': no project (stories keep epic_id '{eid}' without the edge)")
+        return None
+    report.count(Shape.EPIC)
+    report.count(Shape.HAS_EPIC)
+    fields: dict[str, Scalar] = {
+        "epic_id": eid,
+        "project_id": project,
+        "title": v.text("title", "name") or eid,
+        "description": v.text("description"),
+        "status": v.status("status", "ACTIVE"),
+        "created_at_ms": v.ms("created_at_ms"),
+    }
+    link = Link(LinkKind.HAS_EPIC, NodeKind.PROJECT, project, incoming=True)
+    return Mutation(NodeKind.EPIC, eid, fields=fields, links=(link,))
+
+
+def map_story(
+    story: LegacyStory, *, roles: RoleNormaliser, epics: frozenset[str], report: AdoptionReport
+) -> StoryAdoption:
+    """Every write that adopts one story, in an order where each link's target is written first."""
+    parts = StoryParts(story, report)
+    mutations = [_story(story, epics, report)]
+    mutations += [_plan(p, story.key, report) for p in parts.plans.values()]
+    mutations += [_task(props, story.key, parts, roles, report) for props in parts.tasks.values()]
+    mutations += decision_mutations(parts)
+    mutations += orchestration_mutations(parts)
+    mutations += parts.dependency_mutations()
+    report.stories += 1
+    report.nodes_read += story.node_count()
+    return StoryAdoption(story.key, tuple(mutations), story.node_count())
+
+
+def _story(story: LegacyStory, epics: frozenset[str], report: AdoptionReport) -> Mutation:
+    sources = [(shape, props) for shape in STORY_SHAPES for props in story.of(shape)]
+    for shape, _ in sources:
+        report.count(shape)
+    titles = {(shape, str(p.get("title") or p.get("name") or "").strip()) for shape, p in sources}
+    distinct = sorted({t for _, t in titles if t})
+    if len(distinct) > 1:
+        kept = next(t for shape, p in sources if (t := str(p.get("title") or p.get("name") or "").strip()))
+        labels = "/".join(sorted({s.value for s, t in titles if t}))
+        report.conflict(f"story '{story.key}' has different titles under {labels}: {distinct}; kept {kept!r}")
+    merged = _merge([p for _, p in sources])
+    v = Values(merged, f"story '{story.key}'", report)
+    epic = v.text("epic_id")
+    fields: dict[str, Scalar] = {
+        "story_id": story.key,
+        "title": v.text("title", "name") or story.key,
+        "description": v.text("description"),
+        "status": v.status("status", "ACTIVE"),
+        "current_phase": v.phase("current_phase"),
+        "created_by": v.text("created_by", "requester_id"),
+        "created_at": v.iso("created_at", "created_at_ms"),
+        "updated_at": v.iso("updated_at", "created_at", "created_at_ms"),
+        "epic_id": epic,
+    }
+    links: tuple[Link, ...] = ()
+    if epic in epics:
+        report.count(Shape.CONTAINS_STORY)
+        links = (Link(LinkKind.CONTAINS_STORY, NodeKind.EPIC, epic, incoming=True),)
+    return Mutation(NodeKind.STORY, story.key, fields=fields, on_create={"context_version": 0}, links=links)
+
+
+def _merge(records: list[Props]) -> dict[str, object]:
+    """One record from several: the first non-blank value of each property wins."""
+    merged: dict[str, object] = {}
+    for props in records:
+        for key, value in props.items():
+            if value is not None and value != "" and key not in merged:
+                merged[key] = value
+    return merged
+
+
+def _plan(p: Props, story_id: str, report: AdoptionReport) -> Mutation:
+    v = Values(p, f"PlanVersion '{p.get('id')}'", report)
+    pid = v.text("id", "plan_id")
+    fields: dict[str, Scalar] = {
+        "plan_id": pid,
+        "story_id": story_id,
+        "version": v.integer("version") or 1,
+        "status": v.status("status", "DRAFT"),
+        "author_id": v.text("author_id", "author"),
+        "rationale": v.text("rationale"),
+        "created_at_ms": v.ms("created_at_ms", "created_at"),
+    }
+    return Mutation(NodeKind.PLAN, pid, fields=fields)
+
+
+def _task(
+    props: Props, story_id: str, parts: StoryParts, roles: RoleNormaliser, report: AdoptionReport
+) -> Mutation:
+    tid = str(props["task_id"])
+    v = Values(props, f"Task '{tid}'", report)
+    raw_role = v.text("role")
+    role = roles(raw_role) if raw_role else ""
+    if role is None:
+        report.unmappable_value(
+            f"Task '{tid}': role {raw_role!r} is not a role of the scope policy; stored as is"
+        )
+        role = raw_role.lower()
+    plan_id = v.text("plan_id")
+    fields: dict[str, Scalar] = {
+        "task_id": tid,
+        "story_id": story_id,
+        "title": v.text("title", "name") or tid,
+        "description": v.text("description"),
+        "role": role,
+        "status": v.status("status", "PENDING"),
+        "priority": v.integer("priority"),
+        "estimated_hours": v.integer("estimated_hours"),
+        "plan_id": plan_id if plan_id in parts.plans else "",
+        "type": v.text("type").upper(),
+        "created_at": v.iso("created_at"),
+        "updated_at": v.iso("updated_at", "created_at"),
+    }
+    origin = parts.origins.get(tid)
+    plan_edge = dict(origin) if origin is not None else ({} if fields["plan_id"] else None)
+    return Mutation(NodeKind.TASK, tid, fields=fields, plan_edge=plan_edge)
