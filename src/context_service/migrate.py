@@ -104,7 +104,7 @@ def render_summary(summary: AdoptionSummary, elapsed_s: float) -> str:
         ("throughput", f"{rate:,.0f} nodes/s"),
     ]
     failed = ["", "failed stories:", *(f"  - {f}" for f in summary.failed)] if summary.failed else []
-    return "\n".join([*table(("", ""), rows), *failed, "", render_report(report)])
+    return "\n".join([*table(("summary", ""), rows), *failed, "", render_report(report)])
 
 
 class ProgressBar:

@@ -104,4 +104,5 @@ async def test_an_adopted_story_is_served_as_recorded(path: Path, adoption_run: 
         _rewrite(path, run.case, run.observed)
         return
     expected = normalise(_recorded(run.case), run.case["rpc"], {})
-    assert run.observed == expected, f"adoption/{path.stem} differs from its golden:\n{_diff(expected, run.observed)}"
+    difference = _diff(expected, run.observed)
+    assert run.observed == expected, f"adoption/{path.stem} differs from its golden:\n{difference}"
