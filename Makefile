@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 STUBS := src/fleet/context/v1/context_pb2.py
 PYTEST_ARGS ?=
 
-.PHONY: help setup gen run dev lint typecheck test test-unit test-integration test-contract bench image deploy-check clean
+.PHONY: help setup gen run dev lint typecheck test test-unit test-integration test-contract bench bench-adoption image deploy-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ test-integration: gen ## adapters against real servers, and the assembled servic
 
 bench: gen ## load scenarios; reports under bench/results/
 	$(BIN)/python -m bench.run
+
+bench-adoption: gen ## adopt a generated legacy graph of 2,000 stories on FalkorDB; nodes/s under bench/results/
+	$(BIN)/python -m bench.adoption
 
 image: ## build the container image context-service:dev (needs a Docker engine)
 	docker build -t context-service:dev .
