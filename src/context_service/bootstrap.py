@@ -37,12 +37,17 @@ from context_service.adapters.valkey.client import ValkeyClient
 from context_service.adapters.valkey.kv import ValkeyKeyValueStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.application.add_project_decision import AddProjectDecision
+from context_service.application.approve_plan import ApprovePlan
+from context_service.application.commit_step import CommitStep
 from context_service.application.create_story import CreateStory
 from context_service.application.create_task import CreateTask
-from context_service.application.fleet_events import FleetEvents
+from context_service.application.dispatch_task import DispatchTask
 from context_service.application.get_context import GetContext
 from context_service.application.get_graph_relationships import GetGraphRelationships
-from context_service.application.planning_nodes import RegisterPlanning
+from context_service.application.record_deliberation import RecordDeliberation
+from context_service.application.record_epic import RecordEpic
+from context_service.application.record_planned_task import RecordPlannedTask
+from context_service.application.record_project import RecordProject
 from context_service.application.rehydrate_session import RehydrateSession
 from context_service.application.services import UseCases
 from context_service.application.transition_phase import TransitionPhase
@@ -55,6 +60,7 @@ from context_service.observability.tracing import tracing
 from context_service.ports.errors import StoreTimeout, StoreUnavailable
 from context_service.ports.events import EventPublisher
 from context_service.ports.graph import (
+    CommitLog,
     GraphWriter,
     HistoryReader,
     NodeLocator,
@@ -70,7 +76,9 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 
-class GraphStore(StoryReader, NodeLocator, RelationshipReader, GraphWriter, HistoryReader, Protocol):
+class GraphStore(
+    StoryReader, NodeLocator, RelationshipReader, GraphWriter, CommitLog, HistoryReader, Protocol
+):
     """Every graph port at once (what a graph adapter provides)."""
 
 
@@ -104,10 +112,8 @@ class Container:
     """The wired application: use cases plus what the CLI needs beside them."""
 
     use_cases: UseCases
-    planning_nodes: RegisterPlanning
     adapters: Adapters
     policy: ScopePolicy
-    fleet_events: FleetEvents
 
 
 def memory_adapters(
@@ -132,35 +138,31 @@ def memory_adapters(
 def wire(adapters: Adapters, policy: ScopePolicy) -> Container:
     """Plain constructors, keyword arguments only."""
     a = adapters
+    commits = CommitStep(writer=a.graph, log=a.graph, publisher=a.publisher, clock=a.clock)
     use_cases = UseCases(
         get_context=GetContext(policy=policy, stories=a.graph, planning=a.planning, tokens=a.tokens),
         update_context=UpdateContext(
-            policy=policy,
-            stories=a.graph,
-            nodes=a.graph,
-            writer=a.graph,
-            idempotency=a.kv,
-            publisher=a.publisher,
-            clock=a.clock,
+            policy=policy, stories=a.graph, nodes=a.graph, commits=commits, idempotency=a.kv, clock=a.clock
         ),
         rehydrate_session=RehydrateSession(
             policy=policy, stories=a.graph, planning=a.planning, handoffs=a.planning, clock=a.clock
         ),
         validate_scope=ValidateScope(policy=policy),
-        create_story=CreateStory(stories=a.graph, writer=a.graph, specs=a.planning, clock=a.clock),
-        create_task=CreateTask(policy=policy, nodes=a.graph, writer=a.graph, clock=a.clock),
-        add_project_decision=AddProjectDecision(nodes=a.graph, writer=a.graph, ids=a.ids, clock=a.clock),
+        create_story=CreateStory(stories=a.graph, commits=commits, specs=a.planning, clock=a.clock),
+        create_task=CreateTask(policy=policy, nodes=a.graph, commits=commits, clock=a.clock),
+        add_project_decision=AddProjectDecision(nodes=a.graph, commits=commits, ids=a.ids, clock=a.clock),
         transition_phase=TransitionPhase(
-            stories=a.graph, writer=a.graph, specs=a.planning, publisher=a.publisher, ids=a.ids, clock=a.clock
+            stories=a.graph, commits=commits, specs=a.planning, ids=a.ids, clock=a.clock
         ),
         get_graph_relationships=GetGraphRelationships(relationships=a.graph),
+        record_project=RecordProject(commits=commits, clock=a.clock),
+        record_epic=RecordEpic(commits=commits, clock=a.clock),
+        record_planned_task=RecordPlannedTask(policy=policy, nodes=a.graph, commits=commits, clock=a.clock),
+        approve_plan=ApprovePlan(nodes=a.graph, commits=commits, clock=a.clock),
+        record_deliberation=RecordDeliberation(policy=policy, nodes=a.graph, commits=commits, clock=a.clock),
+        dispatch_task=DispatchTask(policy=policy, nodes=a.graph, commits=commits, ids=a.ids, clock=a.clock),
     )
-    fleet_events = FleetEvents(
-        policy=policy, stories=a.graph, nodes=a.graph, writer=a.graph, publisher=a.publisher, clock=a.clock
-    )
-    return Container(
-        use_cases, RegisterPlanning(writer=a.graph, clock=a.clock), adapters, policy, fleet_events
-    )
+    return Container(use_cases, adapters, policy)
 
 
 def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]:
@@ -337,7 +339,6 @@ async def _messaging(stack: AsyncExitStack, settings: Settings, container: Conta
     messaging = Messaging(
         settings=settings.nats,
         use_cases=container.use_cases,
-        fleet=container.fleet_events,
         kv=container.adapters.kv,
         publisher=publisher,
         startup_timeout=settings.stores.startup_retry_seconds,

@@ -7,7 +7,10 @@ import json
 from context_service.adapters.memory.planning import InMemoryPlanningStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.application.add_project_decision import DecisionRequest
+from context_service.application.create_story import StoryRequest
 from context_service.application.create_task import TaskRequest
+from context_service.application.record_epic import EpicCreated
+from context_service.application.record_project import ProjectCreated
 from context_service.application.update_context import UpdateRequest
 from context_service.bootstrap import Container
 from context_service.domain.changes import RawChange
@@ -32,16 +35,17 @@ TASKS_B = [
 async def seed_demo(container: Container) -> None:
     """Idempotently load the demo project through the same use cases the RPCs use."""
     uc = container.use_cases
-    await container.planning_nodes.project(PROJECT, "Demo shop", "A small web shop", owner="po@example.com")
-    await container.planning_nodes.epic(EPIC, PROJECT, "Checkout", "Customers can pay for their cart")
+    await uc.record_project.execute(
+        ProjectCreated(PROJECT, "Demo shop", "A small web shop", owner="po@example.com")
+    )
+    await uc.record_epic.execute(EpicCreated(EPIC, PROJECT, "Checkout", "Customers can pay for their cart"))
     for story_id, title, phase in (
         (STORY_A, "Checkout API", "BUILD"),
         (STORY_B, "Order summary page", "DESIGN"),
     ):
         await uc.create_story.execute(
-            story_id, title, f"{title} for the demo shop.", phase, created_by="planner"
+            StoryRequest(story_id, title, f"{title} for the demo shop.", phase, "planner", epic_id=EPIC)
         )
-        await container.planning_nodes.link_story(EPIC, story_id)
     for story_id, tasks in ((STORY_A, TASKS_A), (STORY_B, TASKS_B)):
         for task_id, title, role, deps, priority in tasks:
             await uc.create_task.execute(

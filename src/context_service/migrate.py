@@ -20,6 +20,7 @@ from context_service.adapters.cypher.graph import CypherGraph
 from context_service.adapters.cypher.legacy import CypherLegacyGraph
 from context_service.adapters.policy_file import load_policy
 from context_service.application.adopt_legacy import AdoptionSummary, AdoptLegacy, Progress
+from context_service.application.commit_step import CommitStep
 from context_service.application.prune_legacy import PruneLegacy
 from context_service.bootstrap import StartupError, open_adapters
 from context_service.config import Settings
@@ -47,9 +48,10 @@ async def adoption_tools(settings: Settings) -> AsyncIterator[AdoptionTools]:
             raise StartupError("adopting a legacy graph needs GRAPH_BACKEND=neo4j or falkordb")
         legacy = CypherLegacyGraph(graph=graph)
         policy = load_policy(settings.prompt_scopes_path)
+        commits = CommitStep(writer=graph, log=graph, publisher=adapters.publisher, clock=adapters.clock)
         adopt = AdoptLegacy(
             legacy=legacy,
-            writer=graph,
+            commits=commits,
             checkpoints=adapters.kv,
             roles=policy.normalise_role,
             clock=adapters.clock,

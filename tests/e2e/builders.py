@@ -9,6 +9,9 @@ from typing import Any
 import grpc
 import pytest
 
+from context_service.application.create_story import StoryRequest
+from context_service.application.record_epic import EpicCreated
+from context_service.application.record_project import ProjectCreated
 from fleet.context.v1 import context_pb2 as pb
 from tests.support.harness import Service
 
@@ -148,3 +151,15 @@ def subtask_ids(pack: pb.RoleContextPack) -> list[str]:
 def updated_events(service: Service) -> list[Any]:
     """Published context.events.updated events, in order."""
     return [e for e in service.events.events if e.subject == UPDATED_SUBJECT]
+
+
+async def project_and_epic(service: Service, project_id: str, epic_id: str, *, title: str = "") -> None:
+    """A project and one epic under it, through the use cases planning events reach."""
+    uc = service.container.use_cases
+    await uc.record_project.execute(ProjectCreated(project_id, f"Project {project_id}"))
+    await uc.record_epic.execute(EpicCreated(epic_id, project_id, title or f"Epic {epic_id}"))
+
+
+async def link_story(service: Service, epic_id: str, story_id: str) -> None:
+    """Hang an existing story under an epic (CreateStory with an epic links it and changes nothing else)."""
+    await service.container.use_cases.create_story.execute(StoryRequest(story_id, "(kept)", epic_id=epic_id))

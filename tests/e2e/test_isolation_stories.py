@@ -11,6 +11,7 @@ import pytest_asyncio
 from google.protobuf.message import Message
 
 from fleet.context.v1 import context_pb2 as pb
+from tests.e2e.builders import link_story, project_and_epic
 from tests.e2e.scenario import ROLES, SeededStory, build_story, change, response_strings
 from tests.support.harness import Service, running_service
 
@@ -54,13 +55,11 @@ def foreign_leaks(message: Message, own: str, stories: Stories) -> list[str]:
 
 async def link_projects(svc: Service) -> None:
     """Project -> epic -> story, one epic per story (the planning events' hierarchy)."""
-    planning = svc.container.planning_nodes
     for project_id, story_ids in PROJECTS.items():
-        await planning.project(project_id, f"Project {project_id}")
         for n, story_id in enumerate(story_ids):
             epic_id = f"{project_id}-EPIC-{n}"
-            await planning.epic(epic_id, project_id, f"Epic {n} of {project_id}")
-            await planning.link_story(epic_id, story_id)
+            await project_and_epic(svc, project_id, epic_id, title=f"Epic {n} of {project_id}")
+            await link_story(svc, epic_id, story_id)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

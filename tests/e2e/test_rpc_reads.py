@@ -14,6 +14,8 @@ from tests.e2e.builders import (
     change,
     create_story,
     create_task,
+    link_story,
+    project_and_epic,
     rehydrate,
     subtask_ids,
     update,
@@ -33,13 +35,11 @@ async def chain_graph(service: Service) -> None:
     From T-4 every depth reaches one more ring: 1 = {T-3, story}, 2 adds T-1, T-2 and the epic,
     3 adds the project and the sibling story, 4 would add the sibling story's task.
     """
-    nodes = service.container.planning_nodes
-    await nodes.project("PRJ-AUTH", "Auth platform")
-    await nodes.epic("EPIC-LOGIN", "PRJ-AUTH", "Login revamp")
+    await project_and_epic(service, "PRJ-AUTH", "EPIC-LOGIN", title="Login revamp")
     await create_story(service)
     await create_story(service, SIGNUP_STORY, title="Self-service signup")
-    await nodes.link_story("EPIC-LOGIN", STORY_ID)
-    await nodes.link_story("EPIC-LOGIN", SIGNUP_STORY)
+    await link_story(service, "EPIC-LOGIN", STORY_ID)
+    await link_story(service, "EPIC-LOGIN", SIGNUP_STORY)
     await create_task(service, "T-1")
     await create_task(service, "T-2", dependencies=["T-1"])
     await create_task(service, "T-3", dependencies=["T-2"])

@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from context_service.adapters.grpc.server import DEPENDENCY_PREFIX, GrpcServer
 from context_service.adapters.health_monitor import HealthMonitor
+from context_service.application.create_story import StoryRequest
 from context_service.bootstrap import build_container
 from context_service.config import (
     FalkorSettings,
@@ -58,7 +59,9 @@ async def service_on_private_stores(tmp_path: Path) -> AsyncIterator[Running]:
     )
     try:
         async with build_container(settings) as container:
-            await container.use_cases.create_story.execute("OUT-1", "Outage story", "survives restarts")
+            await container.use_cases.create_story.execute(
+                StoryRequest("OUT-1", "Outage story", "survives restarts")
+            )
             server = GrpcServer(use_cases=container.use_cases, host="127.0.0.1", port=0, grace_seconds=1)
             async with (
                 server,

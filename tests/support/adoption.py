@@ -12,9 +12,12 @@ import pytest
 
 from context_service.adapters.cypher.graph import CypherGraph
 from context_service.adapters.cypher.legacy import CypherLegacyGraph
+from context_service.adapters.memory.events import InMemoryEventPublisher
 from context_service.adapters.policy_file import load_policy
 from context_service.application.adopt_legacy import AdoptLegacy
+from context_service.application.commit_step import CommitStep
 from context_service.application.prune_legacy import PruneLegacy
+from context_service.ports.events import EventPublisher
 from context_service.ports.kv import KeyValueStore
 from context_service.ports.system import Clock
 from tests.support.fakes import FixedClock
@@ -47,14 +50,21 @@ async def legacy_store(backend: str, request: pytest.FixtureRequest) -> AsyncIte
             await opened.drop()
 
 
-def adoption(graph: CypherGraph, kv: KeyValueStore, clock: Clock | None = None) -> AdoptLegacy:
+def adoption(
+    graph: CypherGraph,
+    kv: KeyValueStore,
+    clock: Clock | None = None,
+    publisher: EventPublisher | None = None,
+) -> AdoptLegacy:
     """AdoptLegacy on a graph, with the packaged scope policy's roles."""
+    clock = clock or FixedClock(step_ms=1)
+    publisher = publisher or InMemoryEventPublisher()
     return AdoptLegacy(
         legacy=CypherLegacyGraph(graph=graph),
-        writer=graph,
+        commits=CommitStep(writer=graph, log=graph, publisher=publisher, clock=clock),
         checkpoints=kv,
         roles=load_policy().normalise_role,
-        clock=clock or FixedClock(step_ms=1),
+        clock=clock,
     )
 
 

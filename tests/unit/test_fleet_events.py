@@ -1,7 +1,9 @@
-"""FleetEvents (inbound planning/orchestration events) on the in-memory graph, KV and publisher."""
+"""The use cases behind the planning and orchestration events, wired on the in-memory backend."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import pytest
@@ -9,24 +11,24 @@ import pytest
 from context_service.adapters.memory.events import InMemoryEventPublisher
 from context_service.adapters.memory.graph import InMemoryGraph
 from context_service.adapters.policy_file import load_policy
-from context_service.application.fleet_events import FleetEvents
-from context_service.application.fleet_inputs import (
-    DeliberatedDecision,
-    DeliberationCompleted,
-    EpicCreated,
-    EventMeta,
-    NotYetKnown,
-    PlanApproved,
-    ProjectCreated,
-    StoryCreated,
-    StoryTransitioned,
-    TaskCreated,
-    TaskDispatched,
-)
-from context_service.domain.errors import AlreadyExists, InvalidArgument
+from context_service.adapters.tokenizer import CharEstimateCounter
+from context_service.application.approve_plan import PlanApproved
+from context_service.application.common import RequestMeta
+from context_service.application.create_story import StoryRequest
+from context_service.application.dispatch_task import TaskDispatched
+from context_service.application.errors_table import report_for
+from context_service.application.record_deliberation import DeliberatedDecision, DeliberationCompleted
+from context_service.application.record_epic import EpicCreated
+from context_service.application.record_planned_task import TaskCreated
+from context_service.application.record_project import ProjectCreated
+from context_service.application.services import UseCases
+from context_service.application.transition_phase import TransitionRequest
+from context_service.bootstrap import memory_adapters, wire
+from context_service.domain.errors import InvalidArgument, NotYetKnown
 from context_service.domain.model import Neighbourhood
 from context_service.domain.policy import ScopePolicy
-from tests.support.fakes import FixedClock
+from context_service.ports.errors import PortError
+from tests.support.fakes import FixedClock, SequentialIds
 
 OCCURRED_MS = 1_793_534_400_000
 PROJECT, EPIC, STORY, PLAN = "PRJ-1", "EPIC-1", "S-1", "PLAN-1"
@@ -36,7 +38,7 @@ PROJECT, EPIC, STORY, PLAN = "PRJ-1", "EPIC-1", "S-1", "PLAN-1"
 class World:
     """The use case with the adapters behind it."""
 
-    events: FleetEvents
+    events: UseCases
     graph: InMemoryGraph
     published: InMemoryEventPublisher
 
@@ -51,24 +53,27 @@ def policy() -> ScopePolicy:
 def world(policy: ScopePolicy) -> World:
     """A fresh in-memory world."""
     graph, published = InMemoryGraph(), InMemoryEventPublisher()
-    events = FleetEvents(
-        policy=policy, stories=graph, nodes=graph, writer=graph, publisher=published, clock=FixedClock()
+    adapters = memory_adapters(
+        graph=graph, clock=FixedClock(), ids=SequentialIds(), tokens=CharEstimateCounter()
     )
-    return World(events, graph, published)
+    container = wire(dataclasses.replace(adapters, publisher=published), policy)
+    return World(container.use_cases, graph, published)
 
 
-def meta(key: str = "key-1") -> EventMeta:
+def meta(key: str = "key-1") -> RequestMeta:
     """Envelope facts of one event."""
-    return EventMeta(idempotency_key=key, correlation_id=f"corr-{key}", occurred_at_ms=OCCURRED_MS)
+    return RequestMeta(idempotency_key=key, correlation_id=f"corr-{key}", occurred_at_ms=OCCURRED_MS)
 
 
 async def hierarchy(world: World) -> None:
     """Project → epic → story → one task in plan PLAN-1."""
     e = world.events
-    await e.project_created(ProjectCreated(PROJECT, "Shop", "The web shop", "active", "ana", 1), meta("p"))
-    await e.epic_created(EpicCreated(EPIC, PROJECT, "Checkout"), meta("e"))
-    await e.story_created(StoryCreated(STORY, EPIC, "Pay by card"), meta("s"))
-    await e.task_created(
+    await e.record_project.execute(
+        ProjectCreated(PROJECT, "Shop", "The web shop", "active", "ana", 1), meta("p")
+    )
+    await e.record_epic.execute(EpicCreated(EPIC, PROJECT, "Checkout"), meta("e"))
+    await e.create_story.execute(StoryRequest(STORY, "Pay by card", epic_id=EPIC), meta("s"))
+    await e.record_planned_task.execute(
         TaskCreated("T-1", PLAN, "Build the form", "feature", "todo", story_id=STORY, role="DEV"), meta("t")
     )
 
@@ -96,7 +101,7 @@ def deliberation(key_decision: str = "DEC-A", affected: str = "T-1") -> Delibera
 
 async def test_project_created_upserts_the_project_with_its_fields(world: World) -> None:
     # Act
-    await world.events.project_created(
+    await world.events.record_project.execute(
         ProjectCreated(PROJECT, "Shop", "The web shop", "active", "ana", 42), meta()
     )
 
@@ -155,7 +160,7 @@ async def test_a_redelivered_created_event_changes_nothing(world: World) -> None
     before = await world.graph.load_story_graph(STORY)
 
     # Act
-    await world.events.task_created(
+    await world.events.record_planned_task.execute(
         TaskCreated("T-1", PLAN, "Build the form", "feature", "todo", story_id=STORY, role="DEV"), meta("t")
     )
 
@@ -163,31 +168,55 @@ async def test_a_redelivered_created_event_changes_nothing(world: World) -> None
     assert await world.graph.load_story_graph(STORY) == before
 
 
-async def test_an_epic_before_its_project_is_not_known_yet(world: World) -> None:
-    # Act / Assert
-    with pytest.raises(NotYetKnown):
-        await world.events.epic_created(EpicCreated(EPIC, "PRJ-LATER", "Checkout"), meta())
+async def _reported(work: Awaitable[object]) -> tuple[str, str, bool]:
+    """What the error table tells a caller about the failure of `work`."""
+    with pytest.raises(PortError) as caught:
+        await work
+    found = report_for(caught.value)
+    return found.code, found.message, found.retryable
 
 
-async def test_a_story_before_its_epic_is_not_known_yet(world: World) -> None:
-    # Act / Assert
-    with pytest.raises(NotYetKnown):
-        await world.events.story_created(StoryCreated(STORY, "EPIC-LATER", "Pay by card"), meta())
+async def test_an_epic_before_its_project_is_retried_later(world: World) -> None:
+    # Act
+    found = await _reported(
+        world.events.record_epic.execute(EpicCreated(EPIC, "PRJ-LATER", "Checkout"), meta())
+    )
+
+    # Assert
+    assert found == ("NOT_FOUND", "linked project 'PRJ-LATER' not found", True)
 
 
-async def test_a_task_before_its_story_is_not_known_yet(world: World) -> None:
-    # Act / Assert
-    with pytest.raises(NotYetKnown):
-        await world.events.task_created(TaskCreated("T-9", PLAN, "x", "feature", "todo", "S-LATER"), meta())
+async def test_a_story_before_its_epic_is_retried_later(world: World) -> None:
+    # Act
+    found = await _reported(
+        world.events.create_story.execute(StoryRequest(STORY, "Pay by card", epic_id="EPIC-LATER"), meta())
+    )
+
+    # Assert
+    assert found == ("NOT_FOUND", "linked epic 'EPIC-LATER' not found", True)
+
+
+async def test_a_task_before_its_story_is_retried_later(world: World) -> None:
+    # Act
+    found = await _reported(
+        world.events.record_planned_task.execute(
+            TaskCreated("T-9", PLAN, "x", "feature", "todo", "S-LATER"), meta()
+        )
+    )
+
+    # Assert
+    assert found == ("NOT_FOUND", "story 'S-LATER' not found", True)
 
 
 async def test_a_task_without_a_story_joins_the_story_of_its_plan(world: World) -> None:
     # Arrange
     await hierarchy(world)
-    await world.events.plan_approved(PlanApproved(PLAN, STORY), meta("approve"))
+    await world.events.approve_plan.execute(PlanApproved(PLAN, STORY), meta("approve"))
 
     # Act
-    await world.events.task_created(TaskCreated("T-2", PLAN, "Add tests", "test", "todo"), meta("t2"))
+    await world.events.record_planned_task.execute(
+        TaskCreated("T-2", PLAN, "Add tests", "test", "todo"), meta("t2")
+    )
 
     # Assert
     assert (PLAN, "HAS_TASK", "T-2") in links(await around(world, "Task", "T-2"))
@@ -199,17 +228,25 @@ async def test_a_task_without_a_story_joins_the_story_of_its_plan(world: World) 
 async def test_a_task_of_an_unknown_plan_without_a_story_is_not_known_yet(world: World) -> None:
     # Act / Assert
     with pytest.raises(NotYetKnown):
-        await world.events.task_created(TaskCreated("T-2", "PLAN-X", "x", "test", "todo"), meta())
+        await world.events.record_planned_task.execute(
+            TaskCreated("T-2", "PLAN-X", "x", "test", "todo"), meta()
+        )
 
 
 async def test_a_task_id_of_another_story_is_a_conflict(world: World) -> None:
     # Arrange
     await hierarchy(world)
-    await world.events.story_created(StoryCreated("S-2", EPIC, "Refunds"), meta("s2"))
+    await world.events.create_story.execute(StoryRequest("S-2", "Refunds", epic_id=EPIC), meta("s2"))
 
-    # Act / Assert
-    with pytest.raises(AlreadyExists):
-        await world.events.task_created(TaskCreated("T-1", PLAN, "x", "feature", "todo", "S-2"), meta())
+    # Act
+    found = await _reported(
+        world.events.record_planned_task.execute(
+            TaskCreated("T-1", PLAN, "x", "feature", "todo", "S-2"), meta()
+        )
+    )
+
+    # Assert
+    assert found == ("ALREADY_EXISTS", f"task 'T-1' already belongs to story '{STORY}'", False)
 
 
 # --- transitions and approvals ----------------------------------------------------------------------
@@ -220,7 +257,7 @@ async def test_story_transitioned_records_the_transition_and_the_new_phase(world
     await hierarchy(world)
 
     # Act
-    await world.events.story_transitioned(StoryTransitioned(STORY, "build", rationale="go"), meta())
+    await world.events.transition_phase.execute(TransitionRequest(STORY, "build", rationale="go"), meta())
 
     # Assert
     graph = await world.graph.load_story_graph(STORY)
@@ -232,10 +269,10 @@ async def test_story_transitioned_records_the_transition_and_the_new_phase(world
 async def test_a_redelivered_transition_records_one_transition_and_one_announcement(world: World) -> None:
     # Arrange
     await hierarchy(world)
-    await world.events.story_transitioned(StoryTransitioned(STORY, "build"), meta())
+    await world.events.transition_phase.execute(TransitionRequest(STORY, "build"), meta())
 
     # Act
-    await world.events.story_transitioned(StoryTransitioned(STORY, "build"), meta())
+    await world.events.transition_phase.execute(TransitionRequest(STORY, "build"), meta())
 
     # Assert
     graph = await world.graph.load_story_graph(STORY)
@@ -252,7 +289,7 @@ async def test_an_unknown_phase_is_an_invalid_argument(world: World) -> None:
 
     # Act / Assert
     with pytest.raises(InvalidArgument):
-        await world.events.story_transitioned(StoryTransitioned(STORY, "deploy"), meta())
+        await world.events.transition_phase.execute(TransitionRequest(STORY, "deploy"), meta())
 
 
 async def test_plan_approved_sets_the_plan_approved_and_records_the_approval(world: World) -> None:
@@ -260,7 +297,7 @@ async def test_plan_approved_sets_the_plan_approved_and_records_the_approval(wor
     await hierarchy(world)
 
     # Act
-    await world.events.plan_approved(PlanApproved(PLAN, STORY, approved_by="po"), meta())
+    await world.events.approve_plan.execute(PlanApproved(PLAN, STORY, approved_by="po"), meta())
 
     # Assert
     graph = await world.graph.load_story_graph(STORY)
@@ -279,7 +316,7 @@ async def test_deliberation_upserts_its_decisions_influenced_by_the_affected_sub
     await hierarchy(world)
 
     # Act
-    await world.events.deliberation_completed(deliberation(), meta())
+    await world.events.record_deliberation.execute(deliberation(), meta())
 
     # Assert
     graph = await world.graph.load_story_graph(STORY)
@@ -298,7 +335,7 @@ async def test_deliberation_bumps_the_version_once_with_history_and_announces_it
     await hierarchy(world)
 
     # Act
-    version = await world.events.deliberation_completed(deliberation(), meta())
+    version = await world.events.record_deliberation.execute(deliberation(), meta())
 
     # Assert
     history = await world.graph.history(STORY)
@@ -312,10 +349,10 @@ async def test_deliberation_bumps_the_version_once_with_history_and_announces_it
 async def test_a_redelivered_deliberation_changes_nothing(world: World) -> None:
     # Arrange
     await hierarchy(world)
-    await world.events.deliberation_completed(deliberation(), meta())
+    await world.events.record_deliberation.execute(deliberation(), meta())
 
     # Act
-    version = await world.events.deliberation_completed(deliberation(), meta())
+    version = await world.events.record_deliberation.execute(deliberation(), meta())
 
     # Assert
     story = await world.graph.get_story(STORY)
@@ -330,7 +367,7 @@ async def test_decisions_without_an_id_are_numbered_after_the_task(world: World)
     decisions = (DeliberatedDecision(title="First"), DeliberatedDecision(title="Second"))
 
     # Act
-    await world.events.deliberation_completed(DeliberationCompleted("T-1", decisions), meta())
+    await world.events.record_deliberation.execute(DeliberationCompleted("T-1", decisions), meta())
 
     # Assert
     graph = await world.graph.load_story_graph(STORY)
@@ -344,13 +381,13 @@ async def test_a_deliberation_naming_an_unknown_subtask_is_not_known_yet(world: 
 
     # Act / Assert
     with pytest.raises(NotYetKnown):
-        await world.events.deliberation_completed(deliberation(affected="T-LATER"), meta())
+        await world.events.record_deliberation.execute(deliberation(affected="T-LATER"), meta())
 
 
 async def test_a_deliberation_for_an_unknown_story_is_not_known_yet(world: World) -> None:
     # Act / Assert
     with pytest.raises(NotYetKnown):
-        await world.events.deliberation_completed(deliberation(), meta())
+        await world.events.record_deliberation.execute(deliberation(), meta())
 
 
 async def test_task_dispatched_sets_the_task_in_progress_and_records_the_dispatch(world: World) -> None:
@@ -358,7 +395,7 @@ async def test_task_dispatched_sets_the_task_in_progress_and_records_the_dispatc
     await hierarchy(world)
 
     # Act
-    await world.events.task_dispatched(TaskDispatched("T-1", agent_id="agent-7"), meta())
+    await world.events.dispatch_task.execute(TaskDispatched("T-1", agent_id="agent-7"), meta())
 
     # Assert
     task = await around(world, "Task", "T-1")
@@ -369,10 +406,10 @@ async def test_task_dispatched_sets_the_task_in_progress_and_records_the_dispatc
 async def test_a_redelivered_dispatch_records_one_dispatch(world: World) -> None:
     # Arrange
     await hierarchy(world)
-    await world.events.task_dispatched(TaskDispatched("T-1"), meta())
+    await world.events.dispatch_task.execute(TaskDispatched("T-1"), meta())
 
     # Act
-    await world.events.task_dispatched(TaskDispatched("T-1"), meta())
+    await world.events.dispatch_task.execute(TaskDispatched("T-1"), meta())
 
     # Assert
     task = await around(world, "Task", "T-1")
@@ -382,4 +419,4 @@ async def test_a_redelivered_dispatch_records_one_dispatch(world: World) -> None
 async def test_dispatching_an_unknown_task_is_not_known_yet(world: World) -> None:
     # Act / Assert
     with pytest.raises(NotYetKnown):
-        await world.events.task_dispatched(TaskDispatched("T-LATER"), meta())
+        await world.events.dispatch_task.execute(TaskDispatched("T-LATER"), meta())

@@ -367,7 +367,7 @@ async def test_batch_failing_midway_rolls_back_every_earlier_mutation() -> None:
     )
 
     # Act
-    with pytest.raises(DanglingLink, match="missing nodes"):
+    with pytest.raises(DanglingLink, match="not found"):
         await graph.commit(batch)
 
     # Assert

@@ -13,6 +13,7 @@ from context_service.adapters.memory.planning import InMemoryPlanningStore
 from context_service.adapters.policy_file import load_policy
 from context_service.adapters.tokenizer import CharEstimateCounter
 from context_service.application.common import RequestMeta
+from context_service.application.create_story import StoryRequest
 from context_service.application.create_task import TaskRequest
 from context_service.application.get_context import ContextRequest
 from context_service.application.rehydrate_session import RehydrateRequest
@@ -96,7 +97,7 @@ def build(policy: ScopePolicy, **replace: Any) -> Container:
 async def seed(container: Container) -> None:
     """A story with one task per default role, one decision and a summary."""
     uc = container.use_cases
-    await uc.create_story.execute(STORY_ID, "Checkout flow", "Pay with a card")
+    await uc.create_story.execute(StoryRequest(STORY_ID, "Checkout flow", "Pay with a card"))
     for i, role in enumerate(ALL_ROLES, start=1):
         await uc.create_task.execute(
             TaskRequest(STORY_ID, f"T-{i}", f"Task for {role}", role=role, priority=i)

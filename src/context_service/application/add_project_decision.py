@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from context_service.application.common import commit, locate_tasks
+from context_service.application.commit_step import CommitStep
+from context_service.application.common import RequestMeta, locate_tasks
 from context_service.domain.changes_fields import metadata_json
 from context_service.domain.errors import InvalidArgument
 from context_service.domain.limits import MAX_METADATA_ENTRIES, limit_text, require_id, require_text
 from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, Scalar, WriteBatch
 from context_service.domain.timefmt import iso_from_ms
-from context_service.ports.graph import GraphWriter, NodeLocator
+from context_service.ports.graph import NodeLocator
 from context_service.ports.system import Clock, IdGenerator
 
 
@@ -36,9 +37,9 @@ def decision_id(decision_type: str, hex6: str) -> str:
 class AddProjectDecision:
     """Creates a Decision node with its rationale, alternatives and metadata."""
 
-    def __init__(self, *, nodes: NodeLocator, writer: GraphWriter, ids: IdGenerator, clock: Clock) -> None:
+    def __init__(self, *, nodes: NodeLocator, commits: CommitStep, ids: IdGenerator, clock: Clock) -> None:
         self._nodes = nodes
-        self._writer = writer
+        self._commits = commits
         self._ids = ids
         self._clock = clock
 
@@ -65,7 +66,7 @@ class AddProjectDecision:
         )
         links = tuple(Link(LinkKind.INFLUENCED_BY, NodeKind.TASK, t, incoming=True) for t in task_ids)
         mutation = Mutation(NodeKind.DECISION, new_id, on_create=fields, links=links)
-        await commit(self._writer, WriteBatch(story_id, (mutation,)))
+        await self._commits.run(WriteBatch(story_id, (mutation,)), RequestMeta())
         return new_id
 
 

@@ -1,9 +1,10 @@
 """AdoptLegacy: bring a graph the legacy service wrote into this service's model, batch by batch, resumably.
 
-Each story is one write batch through the graph writer (the same atomic commit every use case uses), carrying
-a history record per entity it writes and a request id derived from the digest of what it writes: a second
-run of an unchanged legacy graph is a replay of every story and writes nothing. A checkpoint in the key-value
-store records the last batch committed, so a run that stopped resumes after it. A dry run writes nothing.
+Each story is one write batch through the commit-and-announce step every use case uses (one atomic
+commit, then `context.events.updated` naming what it wrote), with a history record per entity it writes
+and a request id derived from the digest of what it writes: a second run of an unchanged legacy graph is
+a replay of every story and writes nothing. A checkpoint in the key-value store records the last batch
+committed, so a run that stopped resumes after it. A dry run writes nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from context_service.application.commit_step import CommitStep
+from context_service.application.common import RequestMeta
 from context_service.domain.legacy import MIGRATION_SOURCE
 from context_service.domain.legacy_mapping import RoleNormaliser, StoryAdoption, map_planning, map_story
 from context_service.domain.legacy_report import AdoptionReport
@@ -19,7 +22,6 @@ from context_service.domain.model import ChangeRecord
 from context_service.domain.mutations import WriteBatch
 from context_service.domain.timefmt import iso_from_ms
 from context_service.ports.errors import DanglingLink, OwnershipConflict, PreconditionFailed, StoryMissing
-from context_service.ports.graph import GraphWriter
 from context_service.ports.kv import KeyValueStore
 from context_service.ports.legacy import LegacyGraphReader
 from context_service.ports.system import Clock
@@ -65,13 +67,13 @@ class AdoptLegacy:
         self,
         *,
         legacy: LegacyGraphReader,
-        writer: GraphWriter,
+        commits: CommitStep,
         checkpoints: KeyValueStore,
         roles: RoleNormaliser,
         clock: Clock,
     ) -> None:
         self._legacy = legacy
-        self._writer = writer
+        self._commits = commits
         self._checkpoints = checkpoints
         self._roles = roles
         self._clock = clock
@@ -101,7 +103,7 @@ class AdoptLegacy:
     async def _planning(self, summary: AdoptionSummary) -> frozenset[str]:
         mutations, epics = map_planning(await self._legacy.planning(), summary.report)
         if mutations and not summary.dry_run:
-            await self._writer.commit(WriteBatch("", mutations))
+            await self._commits.run(WriteBatch("", mutations), RequestMeta(correlation_id=MIGRATION_SOURCE))
         return epics
 
     async def _resume_point(self) -> str:
@@ -137,14 +139,18 @@ class AdoptLegacy:
             ChangeRecord(0, "", "", "ADOPT", entity_type, entity_id, MIGRATION_SOURCE, now)
             for entity_type, entity_id in adoption.entities()
         )
+        request_id = f"{MIGRATION_SOURCE}:{adoption.digest}"
         batch = WriteBatch(
             adoption.story_id,
             adoption.mutations,
             bump_version=True,
             history=history,
-            request_id=f"{MIGRATION_SOURCE}:{adoption.digest}",
+            request_id=request_id,
+            changed=tuple(adoption.entities()),
+            event_key=request_id,
         )
-        return (await self._writer.commit(batch)).replayed
+        meta = RequestMeta(correlation_id=MIGRATION_SOURCE, idempotency_key=request_id)
+        return (await self._commits.run(batch, meta)).replayed
 
     def _checkpoint(self, status: str, after: str, summary: AdoptionSummary) -> dict[str, object]:
         return {

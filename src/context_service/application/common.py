@@ -1,4 +1,4 @@
-"""Helpers shared by the use cases: request metadata, story loading, phase parsing, change events."""
+"""Helpers shared by the use cases: request metadata, story and owner lookups, phases, change events."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from dataclasses import dataclass
 
 import structlog
 
-from context_service.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from context_service.domain.errors import InvalidArgument, NotFound, NotYetKnown
+from context_service.domain.limits import optional_id
 from context_service.domain.model import Located, Story, StoryGraph
-from context_service.domain.mutations import CommitResult, NodeKind, WriteBatch
+from context_service.domain.mutations import NodeKind
+from context_service.domain.policy import ScopePolicy
 from context_service.domain.timefmt import iso_from_ms
 from context_service.domain.vocabulary import Phase, known_phases, parse_phase
-from context_service.ports.errors import OwnershipConflict, PortError, StoryMissing
+from context_service.ports.errors import PortError
 from context_service.ports.events import EventPublisher, OutboundEvent
-from context_service.ports.graph import GraphWriter, NodeLocator, StoryReader
+from context_service.ports.graph import NodeLocator, StoryReader
+from context_service.ports.system import Clock, IdGenerator
 
 log = structlog.get_logger()
 UPDATED_SUBJECT = "context.events.updated"
@@ -24,10 +27,21 @@ UPDATED_EVENT = "context.updated"
 
 @dataclass(frozen=True)
 class RequestMeta:
-    """Per-request data from the transport: correlation id and optional idempotency key."""
+    """Per-request data from the transport: correlation id, idempotency key, and an event's own time."""
 
     correlation_id: str = ""
     idempotency_key: str = ""
+    occurred_at_ms: int = 0
+
+    def at_ms(self, clock: Clock) -> int:
+        """When the write happens: an event's own time (a redelivery writes the same), else now."""
+        return self.occurred_at_ms or clock.now_ms()
+
+    def ref(self, ids: IdGenerator, length: int = 6) -> str:
+        """Hex digits for a generated id: stable per idempotency key (redeliveries), random without one."""
+        if not self.idempotency_key:
+            return ids.hex(length)
+        return hashlib.sha256(self.idempotency_key.encode("utf-8")).hexdigest()[:length].upper()
 
 
 def require_phase(raw: str, field_name: str = "phase") -> Phase:
@@ -42,22 +56,35 @@ def require_phase(raw: str, field_name: str = "phase") -> Phase:
     return phase
 
 
-async def commit(writer: GraphWriter, batch: WriteBatch) -> CommitResult:
-    """Commit a batch, turning the port's missing-story and foreign-id errors into domain errors."""
-    try:
-        return await writer.commit(batch)
-    except StoryMissing:
-        raise NotFound("story", batch.story_id) from None
-    except OwnershipConflict as exc:
-        raise AlreadyExists(str(exc)) from None
-
-
 async def locate_tasks(nodes: NodeLocator, story_id: str, task_ids: Iterable[str]) -> dict[str, Located]:
     """Where each of `task_ids` lives, checking in the same round trip that the story exists (NOT_FOUND)."""
     found = await nodes.locate([(NodeKind.STORY, story_id), *((NodeKind.TASK, t) for t in task_ids)])
     if (NodeKind.STORY, story_id) not in found:
         raise NotFound("story", story_id)
     return {node_id: where for (kind, node_id), where in found.items() if kind is NodeKind.TASK}
+
+
+async def owner_story(nodes: NodeLocator, kind: NodeKind, node_id: str, claimed: str) -> str:
+    """The story an event names, else the story that owns `node_id` (not known yet: its event may come)."""
+    story_id = optional_id(claimed, "story_id")
+    if story_id:
+        return story_id
+    where = (await nodes.locate([(kind, node_id)])).get((kind, node_id))
+    if where is None or not where.story_id:
+        raise NotYetKnown(kind.value.lower(), node_id)
+    return where.story_id
+
+
+def enum_value(raw: str, default: str = "") -> str:
+    """An enum-like payload value, matched case-insensitively (stored upper-case)."""
+    return raw.strip().upper() or default
+
+
+def fleet_role(policy: ScopePolicy, raw: str) -> str:
+    """A known role normalised; other fleet roles are kept (lower-case) rather than losing the event."""
+    if not raw.strip():
+        return ""
+    return policy.normalise_role(raw) or raw.strip().lower()
 
 
 async def require_story(stories: StoryReader, story_id: str) -> Story:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from context_service.application.common import commit, locate_tasks
+from context_service.application.commit_step import CommitStep
+from context_service.application.common import RequestMeta, locate_tasks
 from context_service.domain.changes_fields import task_fields
 from context_service.domain.errors import AlreadyExists, InvalidArgument
 from context_service.domain.limits import limit_text, require_id, require_text
 from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.timefmt import iso_from_ms
-from context_service.ports.graph import GraphWriter, NodeLocator
+from context_service.ports.graph import NodeLocator
 from context_service.ports.system import Clock
 
 MAX_DEPENDENCIES = 100
@@ -49,12 +50,12 @@ class CreateTask:
         *,
         policy: ScopePolicy,
         nodes: NodeLocator,
-        writer: GraphWriter,
+        commits: CommitStep,
         clock: Clock,
     ) -> None:
         self._policy = policy
         self._nodes = nodes
-        self._writer = writer
+        self._commits = commits
         self._clock = clock
 
     async def execute(self, request: TaskRequest) -> TaskCreated:
@@ -84,7 +85,8 @@ class CreateTask:
             "priority": request.priority,
             "estimated_hours": request.estimated_hours,
         }
-        await commit(self._writer, WriteBatch(story_id, (self._mutation(story_id, task_id, payload, deps),)))
+        mutation = self._mutation(story_id, task_id, payload, deps)
+        await self._commits.run(WriteBatch(story_id, (mutation,)), RequestMeta())
         return TaskCreated(task_id, story_id, "PENDING")
 
     def _mutation(

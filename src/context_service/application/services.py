@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from context_service.application.add_project_decision import AddProjectDecision
+from context_service.application.approve_plan import ApprovePlan
 from context_service.application.create_story import CreateStory
 from context_service.application.create_task import CreateTask
+from context_service.application.dispatch_task import DispatchTask
 from context_service.application.get_context import GetContext
 from context_service.application.get_graph_relationships import GetGraphRelationships
+from context_service.application.record_deliberation import RecordDeliberation
+from context_service.application.record_epic import RecordEpic
+from context_service.application.record_planned_task import RecordPlannedTask
+from context_service.application.record_project import RecordProject
 from context_service.application.rehydrate_session import RehydrateSession
 from context_service.application.transition_phase import TransitionPhase
 from context_service.application.update_context import UpdateContext
@@ -17,7 +23,7 @@ from context_service.application.validate_scope import ValidateScope
 
 @dataclass(frozen=True)
 class UseCases:
-    """One instance of each use case."""
+    """One instance of each use case; every write goes through the same commit step."""
 
     get_context: GetContext
     update_context: UpdateContext
@@ -28,3 +34,9 @@ class UseCases:
     add_project_decision: AddProjectDecision
     transition_phase: TransitionPhase
     get_graph_relationships: GetGraphRelationships
+    record_project: RecordProject
+    record_epic: RecordEpic
+    record_planned_task: RecordPlannedTask
+    approve_plan: ApprovePlan
+    record_deliberation: RecordDeliberation
+    dispatch_task: DispatchTask

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from context_service.application.common import (
-    RequestMeta,
-    commit,
-    publish_updated,
-    require_phase,
-    require_story,
-)
-from context_service.application.fleet_batches import transition_mutations
-from context_service.domain.errors import FailedPrecondition
+from context_service.application.commit_step import CommitStep
+from context_service.application.common import RequestMeta, require_phase
+from context_service.domain.errors import NotYetKnown
 from context_service.domain.limits import limit_text, require_id
-from context_service.domain.mutations import WriteBatch
+from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
 from context_service.domain.timefmt import iso_from_ms
-from context_service.ports.errors import PreconditionFailed
-from context_service.ports.events import EventPublisher
-from context_service.ports.graph import GraphWriter, StoryReader
+from context_service.ports.graph import StoryReader
 from context_service.ports.planning import SpecWriter
 from context_service.ports.system import Clock, IdGenerator
+
+
+@dataclass(frozen=True)
+class TransitionRequest:
+    """TransitionPhase input (the RPC and planning.story.transitioned); no `from_phase`: the current one."""
+
+    story_id: str
+    to_phase: str
+    from_phase: str = ""
+    rationale: str = ""
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class PhaseChanged:
     story_id: str
     current_phase: str
     transitioned_at: str
+    transition_id: str = ""
 
 
 class TransitionPhase:
@@ -39,66 +42,65 @@ class TransitionPhase:
         self,
         *,
         stories: StoryReader,
-        writer: GraphWriter,
+        commits: CommitStep,
         specs: SpecWriter,
-        publisher: EventPublisher,
         ids: IdGenerator,
         clock: Clock,
     ) -> None:
         self._stories = stories
-        self._writer = writer
+        self._commits = commits
         self._specs = specs
-        self._publisher = publisher
         self._ids = ids
         self._clock = clock
 
-    async def execute(
-        self,
-        story_id: str,
-        from_phase: str,
-        to_phase: str,
-        rationale: str = "",
-        meta: RequestMeta | None = None,
-    ) -> PhaseChanged:
-        """Record the transition and announce it."""
-        story_id = require_id(story_id, "story_id")
-        target = require_phase(to_phase, "to_phase")
-        expected = require_phase(from_phase, "from_phase") if from_phase.strip() else None
-        rationale = limit_text(rationale, "rationale").strip()
-        # The write itself checks the phase; the story is read only to learn it when the caller did not say.
-        if expected is not None:
-            source = expected.value
-        else:
-            source = (await require_story(self._stories, story_id)).current_phase
-        now_ms = self._clock.now_ms()
-        transition_id = f"PT-{story_id}-{now_ms}-{self._ids.hex(6)}"
-        batch = _transition_batch(
-            story_id, transition_id, source, target.value, rationale=rationale, now_ms=now_ms
-        )
-        try:
-            committed = await commit(self._writer, batch)
-        except PreconditionFailed as exc:
-            raise _wrong_phase(story_id, exc.actual, source) from None
-        await self._specs.merge_spec(story_id, {"current_phase": target.value})
-        await publish_updated(
-            self._publisher,
-            story_id=story_id,
-            version=committed.version,
-            changed=[("PHASE", transition_id)],
+    async def execute(self, request: TransitionRequest, meta: RequestMeta | None = None) -> PhaseChanged:
+        """Record the transition and announce it; a retry under the same idempotency key changes nothing."""
+        meta = meta or RequestMeta()
+        story_id = require_id(request.story_id, "story_id")
+        target = require_phase(request.to_phase, "to_phase")
+        expected = require_phase(request.from_phase, "from_phase").value if request.from_phase.strip() else ""
+        rationale = limit_text(request.rationale, "rationale").strip()
+        source = expected or await self._current_phase(story_id)
+        at_ms = meta.at_ms(self._clock)
+        transition_id = f"PT-{story_id}-{at_ms}-{meta.ref(self._ids)}"
+        mutations = transition_mutations(story_id, transition_id, (source, target.value), rationale, at_ms)
+        batch = WriteBatch(
+            story_id,
+            mutations,
+            expect_phase=source,
+            request_id=meta.idempotency_key,
+            changed=(("PHASE", transition_id),),
             event_key=transition_id,
-            now_ms=now_ms,
-            meta=meta or RequestMeta(),
         )
-        return PhaseChanged(story_id, target.value, iso_from_ms(now_ms))
+        await self._commits.run(batch, meta)
+        await self._specs.merge_spec(story_id, {"current_phase": target.value})
+        return PhaseChanged(story_id, target.value, iso_from_ms(at_ms), transition_id)
+
+    async def _current_phase(self, story_id: str) -> str:
+        """The story's phase, read only when the caller did not say which one it expects."""
+        story = await self._stories.get_story(story_id)
+        if story is None:  # for a planning event, the story's own event may still be on its way
+            raise NotYetKnown("story", story_id)
+        return story.current_phase
 
 
-def _transition_batch(
-    story_id: str, transition_id: str, source: str, target: str, *, rationale: str, now_ms: int
-) -> WriteBatch:
-    """The PhaseTransition node and the story's new phase, committed only if the phase is still `source`."""
-    mutations = transition_mutations(story_id, transition_id, (source, target), rationale, now_ms)
-    return WriteBatch(story_id, mutations, expect_phase=source)
-
-
-def _wrong_phase(story_id: str, actual: str, expected: str) -> FailedPrecondition:
-    return FailedPrecondition(f"story '{story_id}' is in phase {actual}, not {expected}")
+def transition_mutations(
+    story_id: str, transition_id: str, phases: tuple[str, str], rationale: str, at_ms: int
+) -> tuple[Mutation, Mutation]:
+    """The PhaseTransition node and the story's new current phase."""
+    source, target = phases
+    now = iso_from_ms(at_ms)
+    transition = Mutation(
+        NodeKind.TRANSITION,
+        transition_id,
+        on_create={
+            "story_id": story_id,
+            "from_phase": source,
+            "to_phase": target,
+            "rationale": rationale,
+            "transitioned_at": now,
+            "ts_ms": at_ms,
+        },
+    )
+    story = Mutation(NodeKind.STORY, story_id, fields={"current_phase": target, "updated_at": now})
+    return transition, story

@@ -7,7 +7,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from context_service.application.common import RequestMeta, publish_updated, require_story_graph, version_hash
+from context_service.application.commit_step import CommitStep
+from context_service.application.common import RequestMeta, require_story_graph, version_hash
 from context_service.domain.changes import (
     ChangePlanner,
     ChangeRejected,
@@ -16,15 +17,13 @@ from context_service.domain.changes import (
     entity_kind,
     plan_change,
 )
-from context_service.domain.errors import Aborted, InvalidArgument, NotFound
+from context_service.domain.errors import Aborted, InvalidArgument
 from context_service.domain.limits import MAX_CHANGES, MAX_PAYLOAD_BYTES, optional_id, require_id
 from context_service.domain.model import ChangeRecord, StoryGraph
 from context_service.domain.mutations import NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.timefmt import iso_from_ms, parse_iso
-from context_service.ports.errors import StoryMissing
-from context_service.ports.events import EventPublisher
-from context_service.ports.graph import GraphWriter, NodeLocator, StoryReader
+from context_service.ports.graph import NodeLocator, StoryReader
 from context_service.ports.kv import JsonObject, KeyValueStore
 from context_service.ports.system import Clock
 
@@ -63,17 +62,15 @@ class UpdateContext:
         policy: ScopePolicy,
         stories: StoryReader,
         nodes: NodeLocator,
-        writer: GraphWriter,
+        commits: CommitStep,
         idempotency: KeyValueStore,
-        publisher: EventPublisher,
         clock: Clock,
     ) -> None:
         self._policy = policy
         self._stories = stories
         self._nodes = nodes
-        self._writer = writer
+        self._commits = commits
         self._kv = idempotency
-        self._publisher = publisher
         self._clock = clock
 
     async def execute(self, request: UpdateRequest, meta: RequestMeta | None = None) -> UpdateResult:
@@ -113,8 +110,9 @@ class UpdateContext:
         graph = await require_story_graph(self._stories, story_id)
         now_ms = self._clock.now_ms()
         planned, warnings = await self._plan(graph, request.changes, now_ms)
-        if not planned:
-            version = graph.story.context_version
+        if not planned:  # nothing valid now; the request may have been applied before a crash
+            done = await self._commits.replayed(story_id, meta)
+            version = done.version if done is not None else graph.story.context_version
             return UpdateResult(version, version_hash(story_id, version), tuple(warnings))
         role = self._policy.normalise_role(request.role) or ""
         history = tuple(_record(p, role, request.task_id.strip(), iso_from_ms(now_ms)) for p in planned)
@@ -124,21 +122,9 @@ class UpdateContext:
             bump_version=True,
             history=history,
             request_id=meta.idempotency_key,
+            changed=tuple((p.entity_type.value, p.entity_id) for p in planned),
         )
-        try:
-            committed = await self._writer.commit(batch)
-        except StoryMissing:
-            raise NotFound("story", story_id) from None
-        if not committed.replayed:
-            await publish_updated(
-                self._publisher,
-                story_id=story_id,
-                version=committed.version,
-                changed=[(p.entity_type.value, p.entity_id) for p in planned],
-                event_key=f"v{committed.version}",
-                now_ms=now_ms,
-                meta=meta,
-            )
+        committed = await self._commits.run(batch, meta)
         return UpdateResult(committed.version, version_hash(story_id, committed.version), tuple(warnings))
 
     async def _plan(

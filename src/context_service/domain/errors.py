@@ -28,6 +28,13 @@ class NotFound(DomainError):
         self.ident = ident
 
 
+class NotYetKnown(NotFound):
+    """An event names a project, epic, story, plan or task this service has not recorded yet.
+
+    Each subject has its own consumer, so a child's event may be handled before its parent's: retry later.
+    """
+
+
 class AlreadyExists(DomainError):
     """An id is already taken by an entity that belongs elsewhere."""
 

@@ -25,6 +25,9 @@ class Story:
     created_at: str = ""
     updated_at: str = ""
     epic_id: str = ""
+    # Bumped by every committed write to the story (response caches key on it); not part of what the story
+    # says, so two reads of the same content compare equal whatever writes (e.g. redeliveries) came between.
+    content_revision: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)

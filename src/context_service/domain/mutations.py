@@ -50,6 +50,10 @@ STORY_EDGES: dict[NodeKind, str] = {
     NodeKind.PLAN_APPROVAL: "HAS_APPROVAL",
     NodeKind.TASK_DISPATCH: "HAS_DISPATCH",
 }
+# The story property every committed batch of the story bumps by one, atomically with its write (the content
+# revision: unlike context_version, which only UpdateContext-style writes bump). Leading "_": the stores' own
+# bookkeeping, never shown as a node property.
+CONTENT_REVISION = "_rev"
 # The legacy typed id property of each label, written beside `id`.
 TYPED_ID: dict[NodeKind, str] = {
     NodeKind.STORY: "story_id",
@@ -98,6 +102,9 @@ class WriteBatch:
     - `expect_phase`: commit only if the story's current phase equals it (else PreconditionFailed).
     - `bump_version`: increase the story's context_version by one and stamp `history` with it.
     - `request_id`: when already recorded for the story, nothing is written (exactly-once retries).
+    - `changed`: the (entity type, id) pairs the batch announces, under `event_key` (default: the version
+      after the write); both are kept with the request's commit record, so a replay announces exactly what
+      the first commit did.
     """
 
     story_id: str
@@ -106,12 +113,16 @@ class WriteBatch:
     bump_version: bool = False
     history: tuple[ChangeRecord, ...] = ()
     request_id: str = ""
+    changed: tuple[tuple[str, str], ...] = ()
+    event_key: str = ""
 
 
 @dataclass(frozen=True)
 class CommitResult:
-    """What a committed batch left behind."""
+    """What a committed batch left behind (`changed`: what it announces, also when replayed)."""
 
     version: int
     current_phase: str
     replayed: bool = False
+    changed: tuple[tuple[str, str], ...] = ()
+    event_key: str = ""

@@ -25,11 +25,13 @@ class VersionConflict(PortError):
 
 
 class PreconditionFailed(PortError):
-    """A conditional write found the story in another state (e.g. another phase)."""
+    """A conditional write found the story in another phase than the one it expected."""
 
-    def __init__(self, message: str, *, actual: str = "") -> None:
-        super().__init__(message)
+    def __init__(self, story_id: str, *, actual: str, expected: str) -> None:
+        super().__init__(f"story '{story_id}' is in phase {actual}, not {expected}")
+        self.story_id = story_id
         self.actual = actual
+        self.expected = expected
 
 
 class OwnershipConflict(PortError):
@@ -45,6 +47,15 @@ class OwnershipConflict(PortError):
 class DanglingLink(PortError):
     """A write batch links to a node that does not exist (the whole batch is rolled back)."""
 
+    def __init__(self, kind: str, node_id: str) -> None:
+        super().__init__(f"linked {kind.lower()} '{node_id}' not found")
+        self.kind = kind
+        self.node_id = node_id
+
 
 class StoryMissing(PortError):
     """A write batch names a story that does not exist."""
+
+    def __init__(self, story_id: str) -> None:
+        super().__init__(f"story '{story_id}' not found")
+        self.story_id = story_id

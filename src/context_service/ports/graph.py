@@ -45,6 +45,14 @@ class GraphWriter(Protocol):
         ...
 
 
+class CommitLog(Protocol):
+    """The exactly-once record of committed requests."""
+
+    async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
+        """What the request's commit left behind (`replayed` set), or None if it was never committed."""
+        ...
+
+
 class HistoryReader(Protocol):
     """Reads a story's change history."""
 

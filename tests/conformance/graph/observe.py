@@ -8,6 +8,7 @@ from typing import Protocol
 from context_service.domain.model import ChangeRecord, GraphLink, Neighbourhood, StoryGraph
 from context_service.domain.mutations import NodeKind
 from context_service.ports.graph import (
+    CommitLog,
     GraphWriter,
     HistoryReader,
     NodeLocator,
@@ -18,7 +19,9 @@ from context_service.ports.graph import (
 WHOLE = 10_000  # a neighbour limit no test graph reaches
 
 
-class GraphStore(StoryReader, NodeLocator, RelationshipReader, GraphWriter, HistoryReader, Protocol):
+class GraphStore(
+    StoryReader, NodeLocator, RelationshipReader, GraphWriter, CommitLog, HistoryReader, Protocol
+):
     """Every graph port, as each adapter provides them from one object."""
 
 

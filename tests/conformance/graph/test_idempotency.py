@@ -208,3 +208,31 @@ async def test_concurrent_bumping_commits_lose_no_update(graph: GraphStore) -> N
         [r.version for r in history],
         sorted(r.request_id for r in history),
     ) == (list(range(1, 21)), 20, list(range(20, 0, -1)), sorted(b.request_id for b in batches))
+
+
+async def test_a_replayed_request_returns_what_the_first_commit_announced(graph: GraphStore) -> None:
+    # Arrange
+    await given_story(graph, STORY)
+    changed = (("SUBTASK", "T-1"), ("DECISION", "D-1"))
+    await graph.commit(batch(STORY, task("T-1"), bump_version=True, request_id="r-1", changed=changed))
+
+    # Act: the retry plans differently (the task exists now), the record still says what was announced
+    result = await graph.commit(batch(STORY, task("T-2"), bump_version=True, request_id="r-1"))
+
+    # Assert
+    assert result == CommitResult(version=1, current_phase="DESIGN", replayed=True, changed=changed)
+
+
+async def test_the_commit_log_knows_an_applied_request_and_not_a_new_one(graph: GraphStore) -> None:
+    # Arrange
+    await given_story(graph, STORY)
+    changed = (("SUBTASK", "T-1"),)
+    await graph.commit(batch(STORY, task("T-1"), bump_version=True, request_id="r-1", changed=changed))
+
+    # Act
+    applied = await graph.committed(STORY, "r-1")
+    unknown = await graph.committed(STORY, "r-2")
+
+    # Assert
+    assert applied == CommitResult(version=1, current_phase="DESIGN", replayed=True, changed=changed)
+    assert unknown is None

@@ -134,3 +134,35 @@ async def test_commit_reports_the_phase_the_batch_left_the_story_in(graph: Graph
         CommitResult(version=0, current_phase="BUILD"),
         expected_story(STORY, current_phase="BUILD", updated_at=NOW),
     )
+
+
+async def test_every_committed_batch_bumps_the_content_revision_once(graph: GraphStore) -> None:
+    # Arrange
+    await given_story(graph, STORY)
+    before = await graph.get_story(STORY)
+
+    # Act: one batch without a version bump, one with, one replay of the latter
+    await graph.commit(batch(STORY, task("T-1")))
+    await graph.commit(batch(STORY, task("T-2"), bump_version=True, request_id="r-1"))
+    await graph.commit(batch(STORY, task("T-2"), bump_version=True, request_id="r-1"))
+
+    # Assert
+    after = await graph.get_story(STORY)
+    loaded = await graph.load_story_graph(STORY)
+    assert before is not None
+    assert after is not None
+    assert loaded is not None
+    assert (after.content_revision - before.content_revision, after.context_version) == (2, 1)
+    assert loaded.story.content_revision == after.content_revision
+
+
+async def test_the_content_revision_is_not_a_visible_node_property(graph: GraphStore) -> None:
+    # Arrange
+    await given_story(graph, STORY, task("T-1"))
+
+    # Act
+    found = await graph.neighbourhood(NodeKind.STORY.value, STORY, 1, 10)
+
+    # Assert
+    assert found is not None
+    assert not [k for k in found.node.properties if k.startswith("_")]

@@ -29,8 +29,8 @@ from context_service.adapters.nats.settle import ConsumerSettings
 from context_service.adapters.policy_file import load_policy
 from context_service.adapters.system import SystemClock
 from context_service.adapters.tokenizer import CharEstimateCounter
+from context_service.application.create_story import StoryRequest
 from context_service.application.create_task import TaskRequest
-from context_service.application.fleet_events import FleetEvents
 from context_service.bootstrap import Container, memory_adapters, wire
 from context_service.config import NatsSettings
 from context_service.domain.model import Story
@@ -119,13 +119,9 @@ def build_app(
     publisher = OutboxPublisher(kv=kv, clock=clock)
     adapters = memory_adapters(graph=graph, clock=clock, ids=SequentialIds(), tokens=CharEstimateCounter())
     container = wire(dataclasses.replace(adapters, kv=kv, publisher=publisher), load_policy())
-    fleet = FleetEvents(
-        policy=container.policy, stories=graph, nodes=graph, writer=graph, publisher=publisher, clock=clock
-    )
     messaging = Messaging(
         settings=NatsSettings(NATS_URL=url),
         use_cases=container.use_cases,
-        fleet=fleet,
         kv=kv,
         publisher=publisher,
         consumer_settings=settings,
@@ -225,7 +221,7 @@ async def version_of(graph: InMemoryGraph, story_id: str) -> int:
 
 async def seed_story(app: App, story_id: str, *task_ids: str) -> None:
     """A story with developer tasks, created in-process."""
-    await app.container.use_cases.create_story.execute(story_id, f"Story {story_id}")
+    await app.container.use_cases.create_story.execute(StoryRequest(story_id, f"Story {story_id}"))
     for task_id in task_ids:
         await app.container.use_cases.create_task.execute(
             TaskRequest(story_id, task_id, f"Task {task_id}", role="developer")

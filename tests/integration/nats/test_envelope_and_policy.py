@@ -13,8 +13,7 @@ from context_service.adapters.nats.envelope import (
     outbound_headers,
 )
 from context_service.adapters.nats.outcomes import Action, retry_delay, verdict
-from context_service.application.fleet_inputs import NotYetKnown
-from context_service.domain.errors import Aborted, InvalidArgument, NotFound
+from context_service.domain.errors import Aborted, InvalidArgument, NotFound, NotYetKnown
 from context_service.ports.errors import StoreTimeout, StoreUnavailable
 from context_service.ports.events import OutboundEvent
 
@@ -107,7 +106,7 @@ def test_store_failures_never_leak_their_text_into_the_reason() -> None:
     found = verdict(StoreUnavailable("redis://user:secret@host refused"))
 
     # Assert
-    assert found.reason == "a backing store is unavailable"
+    assert found.reason == "a backing store is unavailable; retry later"
 
 
 def test_the_retry_delay_doubles_per_delivery_up_to_its_cap() -> None:

@@ -13,6 +13,9 @@ from nats.aio.client import Client
 
 from context_service.adapters.nats.client import envelope_event, request
 from context_service.adapters.system import SystemClock
+from context_service.application.create_story import StoryRequest
+from context_service.application.record_epic import EpicCreated
+from context_service.application.record_project import ProjectCreated
 from tests.integration.nats.support import (
     App,
     Ids,
@@ -70,11 +73,11 @@ POISONS = {
 async def publish_good_behind(app: App, nc: Client, subject: str, ids: Ids) -> None:
     """A valid message on the same subject, published after the poison."""
     if subject == STORY_SUBJECT:
-        await app.container.planning_nodes.project(ids.project, "Shop")
-        await app.container.planning_nodes.epic(ids.epic, ids.project, "Checkout")
+        await app.container.use_cases.record_project.execute(ProjectCreated(ids.project, "Shop"))
+        await app.container.use_cases.record_epic.execute(EpicCreated(ids.epic, ids.project, "Checkout"))
         payload: dict[str, Any] = {"story_id": ids.good, "epic_id": ids.epic, "name": "Good"}
     else:
-        await app.container.use_cases.create_story.execute(ids.good, "Good")
+        await app.container.use_cases.create_story.execute(StoryRequest(ids.good, "Good"))
         change = {
             "operation": "CREATE",
             "entity_type": "MILESTONE",

@@ -88,7 +88,6 @@ async def service(nats_url: str, falkordb: LocalServer, valkey: LocalServer) -> 
         messaging = Messaging(
             settings=settings.nats,
             use_cases=container.use_cases,
-            fleet=container.fleet_events,
             kv=adapters.kv,
             publisher=adapters.publisher,
             consumer_settings=FAST,

@@ -83,7 +83,7 @@ async def test_the_last_allowed_delivery_failing_is_dead_lettered(nats_url: str,
     [copy] = await stream_messages(nc, f"context.dlq.{SUBJECT}")
     assert copy.headers is not None
     assert (copy.headers["Dlq-Reason"], copy.headers["Dlq-Deliveries"]) == (
-        "a backing store is unavailable",
+        "a backing store is unavailable; retry later",
         "3",
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from context_service.domain.mutations import STORY_EDGES, LinkKind, NodeKind
+from context_service.domain.mutations import CONTENT_REVISION, STORY_EDGES, LinkKind, NodeKind
 
 Params = dict[str, Any]
 
@@ -19,7 +19,7 @@ COMMIT_LABEL = "CommitRecord"
 HAS_CHANGE = "HAS_CHANGE"
 HAS_COMMIT = "HAS_COMMIT"
 # Node properties the adapters keep for themselves (stripped from every projection).
-REVISION = "_rev"
+REVISION = CONTENT_REVISION
 
 NODE_LABELS = frozenset(k.value for k in NodeKind)
 SCHEMA_LABELS = tuple(sorted(NODE_LABELS | {CHANGE_LABEL, COMMIT_LABEL}))
@@ -106,7 +106,8 @@ PREFLIGHT_STORY = f"""
 MATCH (s:Story {{id: $story}})
 OPTIONAL MATCH (s)-[:{HAS_COMMIT}]->(c:{COMMIT_LABEL} {{id: $commit}})
 RETURN '' AS label, s.id AS id, s.story_id AS owner, s.status AS status, null AS plan_id,
-  [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0), c.version, c.current_phase]
+  [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0), c.version, c.current_phase,
+   c.changed, c.event_key]
   AS extra
 """
 

@@ -8,6 +8,7 @@ row and the adapter retries: a single statement is atomic on both engines.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,15 +95,21 @@ def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     known = Known()
     for name, node_id, owner, _status, plan_id, extra in rows:
         if name == "":
-            phase, version, revision, done_version, done_phase = extra
-            replay = (
-                None if done_version is None else CommitResult(int(done_version), _text(done_phase), True)
-            )
+            phase, version, revision, *done = extra
+            replay = _replay(*done)
             known.story = StoryState(_text(phase), int(version), int(revision), replay)
             continue
         plan_owner = None if extra is None or extra[0] is None else str(extra[0])
         known.nodes[(name, str(node_id))] = NodeState(_text(owner), _text(plan_id), plan_owner)
     return known
+
+
+def _replay(version: Any, phase: Any, changed: Any, event_key: Any) -> CommitResult | None:
+    """The commit record of a request already applied (None when there is none)."""
+    if version is None:
+        return None
+    pairs = tuple((str(t), str(i)) for t, i in json.loads(changed or "[]"))
+    return CommitResult(int(version), _text(phase), replayed=True, changed=pairs, event_key=_text(event_key))
 
 
 def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
@@ -125,11 +132,11 @@ def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
 def _check_story(batch: WriteBatch, known: Known) -> None:
     creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
     if batch.story_id and known.story is None and not creates_story:
-        raise StoryMissing(f"story '{batch.story_id}' not found")
+        raise StoryMissing(batch.story_id)
     if batch.expect_phase is not None:
         actual = known.story.phase if known.story is not None else ""
         if actual != batch.expect_phase:
-            raise PreconditionFailed(f"story is in phase {actual}", actual=actual)
+            raise PreconditionFailed(batch.story_id, actual=actual, expected=batch.expect_phase)
 
 
 def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
@@ -166,7 +173,7 @@ def _props(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> dict[
         plan_owner=state.plan_owner,
     )
     if m.kind in STORY_EDGES:
-        _require(nodes, (STORY, story_id), STORY_EDGES[m.kind])
+        _require(nodes, (STORY, story_id))
     return props
 
 
@@ -174,7 +181,7 @@ def _checked(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> Che
     """A mutation checked exactly as `_mutation` checks it, as data for the grouped statement."""
     props = _props(story_id, m, nodes)
     for link in m.links:
-        _require(nodes, (link.target_kind.value, link.target_id), link.kind.value)
+        _require(nodes, (link.target_kind.value, link.target_id))
     plan = _plan_of(story_id, m, nodes) if m.plan_edge is not None else None
     return Checked(m, props, is_story=(m.kind.value, m.node_id) == (STORY, story_id), plan=plan)
 
@@ -199,9 +206,9 @@ def _scope(var: str) -> str:
     return "s" if var == "s" else f"s, {var}"
 
 
-def _require(nodes: dict[NodeKey, NodeState], key: NodeKey, rel_type: str) -> None:
+def _require(nodes: dict[NodeKey, NodeState], key: NodeKey) -> None:
     if key not in nodes:
-        raise DanglingLink(f"edge {rel_type} between missing nodes")
+        raise DanglingLink(*key)
 
 
 def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
@@ -215,7 +222,7 @@ def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
 
 def _links(b: _Builder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
     for j, link in enumerate(m.links):
-        _require(nodes, (link.target_kind.value, link.target_id), link.kind.value)
+        _require(nodes, (link.target_kind.value, link.target_id))
         target = f"t{i}_{j}"
         tid = b.param(f"t{i}_{j}", link.target_id)
         rel = relation(link.kind.value)
@@ -276,5 +283,7 @@ def _finish(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
             -1,
             f"MERGE (cr:{COMMIT_LABEL} {{id: {b.param('commit', commit_id(batch))}}}) "
             f"SET cr.version = s.context_version, cr.current_phase = s.current_phase, "
+            f"cr.changed = {b.param('changed', json.dumps(batch.changed))}, "
+            f"cr.event_key = {b.param('event_key', batch.event_key)}, "
             f"cr.story_id = s.id MERGE (s)-[:{HAS_COMMIT}]->(cr)",
         )

@@ -87,7 +87,7 @@ class CypherGraph:
     async def get_story(self, story_id: str) -> Story | None:
         """The story node, or None."""
         rows = await self._read(q.GET_STORY, {"id": story_id}, "get_story")
-        return story_of(public(rows[0][0])) if rows else None
+        return story_of(rows[0][0]) if rows else None
 
     async def load_story_graph(self, story_id: str) -> StoryGraph | None:
         """The story's live neighbourhood, in one round trip."""
@@ -97,7 +97,7 @@ class CypherGraph:
         story_props, children = rows[0]
         graph = PropertyGraph()
         story: NodeKey = (NodeKind.STORY.value, story_id)
-        graph.nodes[story] = public(story_props)
+        graph.nodes[story] = dict(story_props)  # with its content revision, which only story_of reads
         for rel_type, label, props, rel_props, around in children:
             child: NodeKey = (label, str(props["id"]))
             graph.nodes[child] = public(props)
@@ -153,6 +153,12 @@ class CypherGraph:
         rows = await self._read(q.HISTORY, params, "history")
         return [ChangeRecord(**{f: row[0][f] for f in CHANGE_FIELDS}) for row in rows]
 
+    async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
+        """The commit record of an applied request, or None; one round trip."""
+        text, params = preflight_query(WriteBatch(story_id, (), request_id=request_id))
+        known = read_preflight(await self._read(text, params, "committed"))
+        return known.story.replay if known.story is not None else None
+
     async def commit(self, batch: WriteBatch) -> CommitResult:
         """Apply the whole batch in one statement or nothing; retried while another writer wins the story."""
         lock = self._story_locks.setdefault(batch.story_id, asyncio.Lock())
@@ -176,4 +182,4 @@ class CypherGraph:
         if not rows:
             raise _Contended
         version, phase = rows[0]
-        return CommitResult(version=int(version), current_phase=str(phase))
+        return CommitResult(int(version), str(phase), changed=batch.changed, event_key=batch.event_key)

@@ -17,7 +17,9 @@ from context_service.adapters.grpc.interceptors import status_code_of
 from context_service.adapters.grpc.status import status_for
 from context_service.application.add_project_decision import DecisionRequest
 from context_service.application.common import RequestMeta
+from context_service.application.create_story import StoryRequest
 from context_service.application.services import UseCases
+from context_service.application.transition_phase import TransitionRequest
 from context_service.observability.tracing import current_trace_id
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc as pb_grpc
@@ -144,9 +146,8 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         self, request: pb.CreateStoryRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateStoryResponse:
         """Create or re-create a story."""
-        created = await self._uc.create_story.execute(
-            request.story_id, request.title, request.description, request.initial_phase
-        )
+        story = StoryRequest(request.story_id, request.title, request.description, request.initial_phase)
+        created = await self._uc.create_story.execute(story, request_meta(context))
         return pb.CreateStoryResponse(
             context_id=created.context_id, story_id=created.story_id, current_phase=created.current_phase
         )
@@ -183,9 +184,10 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         self, request: pb.TransitionPhaseRequest, context: grpc.aio.ServicerContext
     ) -> pb.TransitionPhaseResponse:
         """Move a story to another phase."""
-        changed = await self._uc.transition_phase.execute(
-            request.story_id, request.from_phase, request.to_phase, request.rationale, request_meta(context)
+        transition = TransitionRequest(
+            request.story_id, request.to_phase, request.from_phase, request.rationale
         )
+        changed = await self._uc.transition_phase.execute(transition, request_meta(context))
         return pb.TransitionPhaseResponse(
             story_id=changed.story_id,
             current_phase=changed.current_phase,

@@ -12,6 +12,7 @@ from context_service.adapters.property_graph.store import Edge, NodeKey, Propert
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import (
+    CONTENT_REVISION,
     STORY_EDGES,
     TYPED_ID,
     CommitResult,
@@ -71,12 +72,17 @@ class InMemoryGraph:
             records = [r for r in records if r.version < before_version]
         return list(reversed(records))[:limit]
 
+    async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
+        """The recorded result of an applied request, or None."""
+        done = self._requests.get(story_id, {}).get(request_id)
+        return None if done is None else replace(done, replayed=True)
+
     async def commit(self, batch: WriteBatch) -> CommitResult:
         """Apply the whole batch or nothing."""
         async with self._lock:
-            done = self._requests.get(batch.story_id, {}).get(batch.request_id) if batch.request_id else None
+            done = await self.committed(batch.story_id, batch.request_id) if batch.request_id else None
             if done is not None:
-                return CommitResult(done.version, done.current_phase, replayed=True)
+                return done
             tx = Transaction(self._graph)
             try:
                 result = self._apply(tx, batch)
@@ -90,23 +96,24 @@ class InMemoryGraph:
         story_key: NodeKey = (NodeKind.STORY.value, batch.story_id)
         creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
         if batch.story_id and self._graph.node(story_key) is None and not creates_story:
-            raise StoryMissing(f"story '{batch.story_id}' not found")
+            raise StoryMissing(batch.story_id)
         self._check_phase(batch, story_key)
         for mutation in batch.mutations:
             self._merge(tx, batch.story_id, mutation)
         story = self._graph.node(story_key) or {}
-        version = int(story.get("context_version", 0))
-        if batch.bump_version:
-            version += 1
-            tx.set_node(story_key, {**story, "context_version": version})
-        return CommitResult(version=version, current_phase=str(story.get("current_phase", "")))
+        version = int(story.get("context_version", 0)) + (1 if batch.bump_version else 0)
+        if batch.story_id:
+            revision = int(story.get(CONTENT_REVISION, 0)) + 1
+            tx.set_node(story_key, {**story, "context_version": version, CONTENT_REVISION: revision})
+        phase = str(story.get("current_phase", ""))
+        return CommitResult(version, phase, changed=batch.changed, event_key=batch.event_key)
 
     def _check_phase(self, batch: WriteBatch, story_key: NodeKey) -> None:
         if batch.expect_phase is None:
             return
         actual = str((self._graph.node(story_key) or {}).get("current_phase", ""))
         if actual != batch.expect_phase:
-            raise PreconditionFailed(f"story is in phase {actual}", actual=actual)
+            raise PreconditionFailed(batch.story_id, actual=actual, expected=batch.expect_phase)
 
     def _merge(self, tx: Transaction, story_id: str, m: Mutation) -> None:
         key: NodeKey = (m.kind.value, m.node_id)

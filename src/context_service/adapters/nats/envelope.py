@@ -15,6 +15,7 @@ from typing import Any
 
 from opentelemetry.context import Context
 
+from context_service.domain.errors import InvalidArgument
 from context_service.domain.timefmt import iso_from_ms, ms_from_iso
 from context_service.observability.tracing import extract, inject
 from context_service.ports.events import OutboundEvent
@@ -29,12 +30,13 @@ REQUIRED_TEXT = ("event_type", "idempotency_key", "correlation_id", "timestamp",
 MAX_KEY_LENGTH = 256
 
 
-class MessageRejected(ValueError):
+class MessageRejected(InvalidArgument):
     """A message that can never be processed (bad JSON, envelope or payload); `reason` says why."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    @property
+    def reason(self) -> str:
+        """Why the message was rejected (its client-safe message)."""
+        return self.message
 
 
 @dataclass(frozen=True)

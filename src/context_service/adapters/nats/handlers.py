@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 from context_service.adapters.nats import payloads
 from context_service.adapters.nats.envelope import Envelope
 from context_service.application.common import RequestMeta
-from context_service.application.fleet_events import EventMeta, FleetEvents
 from context_service.application.services import UseCases
 from context_service.ports.events import OutboundEvent
 
@@ -66,13 +65,13 @@ def response_event(
     )
 
 
-def event_meta(envelope: Envelope) -> EventMeta:
-    """The envelope facts the fleet-event use case needs."""
-    return EventMeta(envelope.idempotency_key, envelope.correlation_id, envelope.occurred_at_ms)
+def event_meta(envelope: Envelope) -> RequestMeta:
+    """The envelope facts a use case needs: correlation, idempotency key and when the event happened."""
+    return RequestMeta(envelope.correlation_id, envelope.idempotency_key, envelope.occurred_at_ms)
 
 
 def _event(
-    decode: Callable[[payloads.Payload], T], apply: Callable[[T, EventMeta], Awaitable[object]]
+    decode: Callable[[payloads.Payload], T], apply: Callable[[T, RequestMeta], Awaitable[object]]
 ) -> Handler:
     async def handle(envelope: Envelope) -> None:
         await apply(decode(envelope.payload), event_meta(envelope))
@@ -133,19 +132,20 @@ KEY_FIELDS = {
 }
 
 
-def build_routes(use_cases: UseCases, fleet: FleetEvents) -> tuple[Route, ...]:
+def build_routes(use_cases: UseCases) -> tuple[Route, ...]:
     """Every inbound subject with its durable, its handler and (for requests) its response subject."""
+    uc = use_cases
     handlers: dict[str, Handler] = {
-        "planning.project.created": _event(payloads.project_created, fleet.project_created),
-        "planning.epic.created": _event(payloads.epic_created, fleet.epic_created),
-        "planning.story.created": _event(payloads.story_created, fleet.story_created),
-        "planning.task.created": _event(payloads.task_created, fleet.task_created),
-        "planning.story.transitioned": _event(payloads.story_transitioned, fleet.story_transitioned),
-        "planning.plan.approved": _event(payloads.plan_approved, fleet.plan_approved),
+        "planning.project.created": _event(payloads.project_created, uc.record_project.execute),
+        "planning.epic.created": _event(payloads.epic_created, uc.record_epic.execute),
+        "planning.story.created": _event(payloads.story_created, uc.create_story.execute),
+        "planning.task.created": _event(payloads.task_created, uc.record_planned_task.execute),
+        "planning.story.transitioned": _event(payloads.story_transitioned, uc.transition_phase.execute),
+        "planning.plan.approved": _event(payloads.plan_approved, uc.approve_plan.execute),
         "orchestration.deliberation.completed": _event(
-            payloads.deliberation_completed, fleet.deliberation_completed
+            payloads.deliberation_completed, uc.record_deliberation.execute
         ),
-        "orchestration.task.dispatched": _event(payloads.task_dispatched, fleet.task_dispatched),
+        "orchestration.task.dispatched": _event(payloads.task_dispatched, uc.dispatch_task.execute),
         "context.update.request": _update(use_cases),
         "context.rehydrate.request": _rehydrate(use_cases),
     }

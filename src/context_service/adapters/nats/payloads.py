@@ -7,18 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from context_service.adapters.nats.envelope import MessageRejected
-from context_service.application.fleet_inputs import (
-    DeliberatedDecision,
-    DeliberationCompleted,
-    EpicCreated,
-    PlanApproved,
-    ProjectCreated,
-    StoryCreated,
-    StoryTransitioned,
-    TaskCreated,
-    TaskDispatched,
-)
+from context_service.application.approve_plan import PlanApproved
+from context_service.application.create_story import StoryRequest
+from context_service.application.dispatch_task import TaskDispatched
+from context_service.application.record_deliberation import DeliberatedDecision, DeliberationCompleted
+from context_service.application.record_epic import EpicCreated
+from context_service.application.record_planned_task import TaskCreated
+from context_service.application.record_project import ProjectCreated
 from context_service.application.rehydrate_session import RehydrateRequest
+from context_service.application.transition_phase import TransitionRequest
 from context_service.application.update_context import UpdateRequest
 from context_service.domain.changes import RawChange
 
@@ -101,9 +98,9 @@ def epic_created(p: Payload) -> EpicCreated:
     )
 
 
-def story_created(p: Payload) -> StoryCreated:
+def story_created(p: Payload) -> StoryRequest:
     """planning.story.created."""
-    return StoryCreated(
+    return StoryRequest(
         story_id=text(p, "story_id", required=True),
         epic_id=text(p, "epic_id", required=True),
         title=text(p, "title", "name", required=True),
@@ -129,9 +126,9 @@ def task_created(p: Payload) -> TaskCreated:
     )
 
 
-def story_transitioned(p: Payload) -> StoryTransitioned:
+def story_transitioned(p: Payload) -> TransitionRequest:
     """planning.story.transitioned."""
-    return StoryTransitioned(
+    return TransitionRequest(
         story_id=text(p, "story_id", required=True),
         to_phase=text(p, "to_phase", required=True),
         from_phase=text(p, "from_phase"),

@@ -17,7 +17,6 @@ from context_service.adapters.nats.handlers import Route, build_routes
 from context_service.adapters.nats.publisher import OutboxPublisher, OutboxRelay
 from context_service.adapters.nats.settle import ConsumerSettings
 from context_service.adapters.nats.streams import ensure_streams
-from context_service.application.fleet_events import FleetEvents
 from context_service.application.services import UseCases
 from context_service.config import NatsSettings
 from context_service.ports.health import HealthProbe
@@ -32,7 +31,6 @@ class Messaging:
         *,
         settings: NatsSettings,
         use_cases: UseCases,
-        fleet: FleetEvents,
         kv: KeyValueStore,
         publisher: OutboxPublisher,
         consumer_settings: ConsumerSettings | None = None,
@@ -49,7 +47,7 @@ class Messaging:
         self.publisher = publisher
         self.stream_differences: list[str] = []
         self._consumer_settings = consumer_settings or ConsumerSettings.from_settings(settings)
-        self._routes = build_routes(use_cases, fleet)
+        self._routes = build_routes(use_cases)
         self._kv = kv
         self._relay_interval = relay_interval
         self._after_effect = after_effect

@@ -75,8 +75,9 @@ class Transaction:
 
     def merge_edge(self, edge: Edge, props: Mapping[str, Any] | None = None) -> None:
         """Create the edge if missing; merge properties into it."""
-        if edge.src not in self._graph.nodes or edge.dst not in self._graph.nodes:
-            raise DanglingLink(f"edge {edge.rel_type} between missing nodes")
+        for end in (edge.src, edge.dst):
+            if end not in self._graph.nodes:
+                raise DanglingLink(*end)
         old = self._graph.edges.get(edge)
         self._undo.append(("edge", edge, old))
         self._graph.put_edge(edge, {**(old or {}), **(props or {})})

@@ -22,7 +22,7 @@ from context_service.domain.model import (
     TaskOrigin,
     is_live,
 )
-from context_service.domain.mutations import DECISION_RELATIONS, NodeKind
+from context_service.domain.mutations import CONTENT_REVISION, DECISION_RELATIONS, NodeKind
 
 
 def _s(props: Props, key: str, default: str = "") -> str:
@@ -48,6 +48,7 @@ def story_of(p: Props) -> Story:
         created_at=_s(p, "created_at"),
         updated_at=_s(p, "updated_at"),
         epic_id=_s(p, "epic_id"),
+        content_revision=_i(p, CONTENT_REVISION),
     )
 
 
@@ -175,6 +176,11 @@ def _transition(p: Props) -> PhaseTransition:
     )
 
 
+def _shown(props: Props) -> dict[str, Any]:
+    """A node's properties without the stores' own bookkeeping (names starting with "_")."""
+    return {k: v for k, v in props.items() if not k.startswith("_")}
+
+
 def neighbourhood_of(graph: PropertyGraph, start: NodeKey, depth: int, limit: int) -> Neighbourhood | None:
     """Breadth-first over edges in both directions, at most `depth` hops and `limit` neighbours."""
     if _live(graph, start) is None:
@@ -202,6 +208,6 @@ def neighbourhood_of(graph: PropertyGraph, start: NodeKey, depth: int, limit: in
             key=lambda e: (e.src, e.rel_type, e.dst),
         )
     ]
-    entities = {k: GraphEntity(k[1], k[0], dict(graph.nodes[k])) for k in seen}
+    entities = {k: GraphEntity(k[1], k[0], _shown(graph.nodes[k])) for k in seen}
     neighbours = tuple(entities[k] for k in sorted(seen - {start}))
     return Neighbourhood(node=entities[start], neighbours=neighbours, links=tuple(links), truncated=truncated)
