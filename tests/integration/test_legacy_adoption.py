@@ -12,6 +12,7 @@ from context_service.adapters.memory.kv import InMemoryKeyValueStore
 from context_service.adapters.sqlite.kv import SqliteKeyValueStore
 from context_service.application.adopt_legacy import CHECKPOINT_KEY, Progress
 from context_service.domain.errors import FailedPrecondition
+from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
 from tests.support.adoption import LEGACY_BACKENDS, adoption, labelled, legacy_store, pruning, snapshot
 from tests.support.fakes import FixedClock
 from tests.support.legacy_graph import fixture_graph
@@ -118,3 +119,18 @@ async def test_prune_removes_the_legacy_layout_and_keeps_the_adopted_stories(leg
     assert (removed["ProjectCase"], removed["Subtask"], removed["Decision"]) == (1, 3, 1)
     again = await adoption(legacy, kv).execute(dry_run=True, batch_size=2)
     assert again.report.stories == 0
+
+
+async def test_a_story_the_model_refuses_is_listed_and_keeps_the_legacy_nodes(legacy: CypherGraph) -> None:
+    kv = InMemoryKeyValueStore()
+    other = Mutation(NodeKind.STORY, "S-OTHER", fields={"title": "Native story"})
+    claim = Mutation(NodeKind.TASK, "L-100-T1", fields={"title": "Same id", "story_id": "S-OTHER"})
+    await legacy.commit(WriteBatch("S-OTHER", (other, claim)))
+
+    summary = await adoption(legacy, kv).execute(dry_run=False, batch_size=2)
+
+    assert (summary.adopted, summary.complete) == (2, False)
+    assert summary.failed == ["story 'L-100': task 'L-100-T1' already belongs to story 'S-OTHER'"]
+    with pytest.raises(FailedPrecondition, match="the last run is incomplete"):
+        await pruning(legacy, kv).execute()
+    assert await labelled(legacy, "ProjectCase") == 1
