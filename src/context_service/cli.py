@@ -49,21 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--data-dir", type=Path, default=Path(".dev"), help="where the local servers keep data")
     dev.add_argument("--port", type=int, default=50054, help="gRPC port")
     dev.add_argument("--metrics-port", type=int, default=9090, help="Prometheus port (0: any free port)")
-    migrate = sub.add_parser(
-        "migrate", help="create the graph schema (constraints and indexes); adopt a legacy graph"
-    )
-    migrate.add_argument(
-        "--adopt-legacy", action="store_true", help="adopt the legacy service's graph into this model"
-    )
-    migrate.add_argument(
-        "--dry-run", action="store_true", help="with --adopt-legacy: report only, write nothing"
-    )
-    migrate.add_argument(
-        "--prune-legacy",
-        action="store_true",
-        help="with --adopt-legacy: delete legacy nodes after a complete run",
-    )
-    migrate.add_argument("--batch-size", type=_batch_size, default=50, help="stories per batch (1-1000)")
+    _migrate_parser(sub)
     call = sub.add_parser("call", help="call one RPC of a running server with a JSON request")
     call.add_argument("rpc", help="RPC name, e.g. GetContext")
     call.add_argument("--json", default="{}", help="the request as ProtoJSON")
@@ -84,6 +70,25 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=10.0, help="seconds to wait for the ack or response"
     )
     return parser
+
+
+def _migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`migrate` and its legacy adoption flags."""
+    migrate = sub.add_parser(
+        "migrate", help="create the graph schema (constraints and indexes); adopt a legacy graph"
+    )
+    migrate.add_argument(
+        "--adopt-legacy", action="store_true", help="adopt the legacy service's graph into this model"
+    )
+    migrate.add_argument(
+        "--dry-run", action="store_true", help="with --adopt-legacy: report only, write nothing"
+    )
+    migrate.add_argument(
+        "--prune-legacy",
+        action="store_true",
+        help="with --adopt-legacy: delete legacy nodes after a complete run",
+    )
+    migrate.add_argument("--batch-size", type=_batch_size, default=50, help="stories per batch (1-1000)")
 
 
 def _batch_size(raw: str) -> int:

@@ -31,7 +31,7 @@ from tests.support.adoption import adoption
 from tests.support.backends import falkordb_valkey_adapters
 from tests.support.fakes import FixedClock, SequentialIds
 from tests.support.harness import running_service
-from tests.support.legacy_graph import fixture_graph
+from tests.support.legacy_fixture import fixture_graph
 
 ADOPTION_DIR = Path(__file__).parent / "adoption"
 REPORT = ADOPTION_DIR / "dry-run-report.json"

@@ -13,7 +13,7 @@ from context_service.adapters.falkordb.graph import FalkorGraph
 from context_service.local_servers import LocalServer
 from tests.e2e.test_cli_config import run_cli
 from tests.support.adoption import labelled
-from tests.support.legacy_graph import fixture_graph
+from tests.support.legacy_fixture import fixture_graph
 
 pytestmark = pytest.mark.e2e
 VALKEY_DB = 5

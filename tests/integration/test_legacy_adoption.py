@@ -15,7 +15,7 @@ from context_service.domain.errors import FailedPrecondition
 from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
 from tests.support.adoption import LEGACY_BACKENDS, adoption, labelled, legacy_store, pruning, snapshot
 from tests.support.fakes import FixedClock
-from tests.support.legacy_graph import fixture_graph
+from tests.support.legacy_fixture import fixture_graph
 
 pytestmark = pytest.mark.integration
 STORIES = ["C-200", "L-100", "L-101"]

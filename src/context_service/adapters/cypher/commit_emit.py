@@ -7,7 +7,7 @@ batch that replaces no links, where applying all node upserts before all edges g
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from context_service.adapters.cypher.catalogue import Params, label, relation
@@ -40,38 +40,48 @@ class Checked:
     plan: str | None  # None: no plan edge; '': the edge hangs from the story; else the story's own plan
 
 
-def emit_grouped(b: Statement, checked: list[Checked]) -> None:
-    """Story properties, then node upserts by label, then edges by kind, then task-origin edges."""
-    nodes: dict[str, list[dict[str, Any]]] = {}
-    links: dict[tuple[str, str, str], list[dict[str, str]]] = {}
-    origins: dict[str, list[dict[str, Any]]] = {}
-    for n, c in enumerate(checked):
+@dataclass
+class _Groups:
+    """A batch sorted into node upserts by label, edges by kind, task-origin edges by where they start."""
+
+    nodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    links: dict[tuple[str, str, str], list[dict[str, str]]] = field(default_factory=dict)
+    origins: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, c: Checked) -> None:
         m = c.mutation
-        if c.is_story:
-            b.lines.append(f"SET s += {b.param(f'g_s{n}', c.props)}")
-        else:
-            nodes.setdefault(m.kind.value, []).append({"id": m.node_id, "props": c.props})
+        if not c.is_story:
+            self.nodes.setdefault(m.kind.value, []).append({"id": m.node_id, "props": c.props})
         for link in m.links:
             ends = [(m.kind.value, m.node_id), (link.target_kind.value, link.target_id)]
             (a_label, a), (b_label, z) = reversed(ends) if link.incoming else ends
-            links.setdefault((a_label, link.kind.value, b_label), []).append({"a": a, "b": z})
+            self.links.setdefault((a_label, link.kind.value, b_label), []).append({"a": a, "b": z})
         if c.plan is not None:
             row = {"plan": c.plan, "task": m.node_id, "props": dict(m.plan_edge or {})}
-            origins.setdefault("plan" if c.plan else "story", []).append(row)
-    for k, (name, rows) in enumerate(nodes.items()):
+            self.origins.setdefault("plan" if c.plan else "story", []).append(row)
+
+
+def emit_grouped(b: Statement, checked: list[Checked]) -> None:
+    """Story properties, then node upserts by label, then edges by kind, then task-origin edges."""
+    groups = _Groups()
+    for n, c in enumerate(checked):
+        if c.is_story:
+            b.lines.append(f"SET s += {b.param(f'g_s{n}', c.props)}")
+        groups.add(c)
+    for k, (name, rows) in enumerate(groups.nodes.items()):
         story_edge = STORY_EDGES.get(NodeKind(name))
         edge = f" MERGE (s)-[:{relation(story_edge)}]->(n)" if story_edge else ""
         b.lines.append(
             f"WITH s UNWIND {b.param(f'g_n{k}', rows)} AS r MERGE (n:{label(name)} {{id: r.id}}) "
             f"SET n += r.props{edge} WITH s, count(*) AS g_n{k}"
         )
-    for k, ((a_label, rel, b_label), rows) in enumerate(links.items()):
+    for k, ((a_label, rel, b_label), rows) in enumerate(groups.links.items()):
         b.lines.append(
             f"WITH s UNWIND {b.param(f'g_l{k}', rows)} AS r MATCH (a:{label(a_label)} {{id: r.a}}) "
             f"MATCH (z:{label(b_label)} {{id: r.b}}) MERGE (a)-[:{relation(rel)}]->(z) "
             f"WITH s, count(*) AS g_l{k}"
         )
-    _origins(b, origins)
+    _origins(b, groups.origins)
     b.lines.append("WITH s")
 
 
