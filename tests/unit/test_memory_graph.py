@@ -272,38 +272,6 @@ async def test_batch_without_bump_leaves_the_version_alone() -> None:
     assert result.version == 0
 
 
-async def test_bumping_batch_stamps_its_history_with_the_new_version_and_request_id() -> None:
-    # Arrange
-    graph = await seeded()
-    await graph.commit(WriteBatch(STORY_A, (task("T-1", status="DONE"),), bump_version=True))
-
-    # Act
-    await graph.commit(
-        WriteBatch(
-            STORY_A,
-            (task("T-3"), task("T-4")),
-            bump_version=True,
-            history=(record("T-3"), record("T-4")),
-            request_id="k",
-        )
-    )
-
-    # Assert
-    history = await graph.history(STORY_A)
-    assert [(r.entity_id, r.version, r.request_id) for r in history] == [("T-4", 2, "k"), ("T-3", 2, "k")]
-
-
-async def test_batch_without_bump_records_no_history() -> None:
-    # Arrange
-    graph = await seeded()
-
-    # Act
-    await graph.commit(WriteBatch(STORY_A, (task("T-3"),), history=(record("T-3"),)))
-
-    # Assert
-    assert await graph.history(STORY_A) == []
-
-
 # --- preconditions and atomicity --------------------------------------------------------------------
 
 
@@ -643,49 +611,3 @@ async def history_of_five() -> InMemoryGraph:
             WriteBatch(STORY_A, (task("T-1", status=f"S{i}"),), bump_version=True, history=(record(f"E{i}"),))
         )
     return graph
-
-
-async def test_history_is_newest_first() -> None:
-    # Arrange
-    graph = await history_of_five()
-
-    # Act
-    history = await graph.history(STORY_A)
-
-    # Assert
-    assert [r.version for r in history] == [5, 4, 3, 2, 1]
-
-
-@pytest.mark.parametrize(
-    ("before_version", "limit", "expected"),
-    [
-        (0, 2, [5, 4]),
-        (5, 100, [4, 3, 2, 1]),
-        (4, 2, [3, 2]),
-        (2, 100, [1]),
-        (1, 100, []),
-        (99, 1, [5]),
-    ],
-)
-async def test_history_pages_back_from_before_version(
-    before_version: int, limit: int, expected: list[int]
-) -> None:
-    # Arrange
-    graph = await history_of_five()
-
-    # Act
-    history = await graph.history(STORY_A, limit=limit, before_version=before_version)
-
-    # Assert
-    assert [r.version for r in history] == expected
-
-
-async def test_history_of_a_story_without_changes_is_empty() -> None:
-    # Arrange
-    graph = await history_of_five()
-
-    # Act
-    history = await graph.history(STORY_B)
-
-    # Assert
-    assert history == []

@@ -43,7 +43,7 @@ class AddProjectDecision:
         self._ids = ids
         self._clock = clock
 
-    async def execute(self, request: DecisionRequest) -> str:
+    async def execute(self, request: DecisionRequest, meta: RequestMeta | None = None) -> str:
         """The new decision's id."""
         story_id = require_id(request.story_id, "story_id")
         title = require_text(request.title, "title")
@@ -66,7 +66,7 @@ class AddProjectDecision:
         )
         links = tuple(Link(LinkKind.INFLUENCED_BY, NodeKind.TASK, t, incoming=True) for t in task_ids)
         mutation = Mutation(NodeKind.DECISION, new_id, on_create=fields, links=links)
-        await self._commits.run(WriteBatch(story_id, (mutation,)), RequestMeta())
+        await self._commits.run(WriteBatch(story_id, (mutation,)), meta or RequestMeta())
         return new_id
 
 

@@ -18,7 +18,6 @@ from context_service.application.common import RequestMeta
 from context_service.domain.legacy import MIGRATION_SOURCE
 from context_service.domain.legacy_mapping import RoleNormaliser, StoryAdoption, map_planning, map_story
 from context_service.domain.legacy_report import AdoptionReport
-from context_service.domain.model import ChangeRecord
 from context_service.domain.mutations import WriteBatch
 from context_service.domain.timefmt import iso_from_ms
 from context_service.ports.errors import DanglingLink, OwnershipConflict, PreconditionFailed, StoryMissing
@@ -134,20 +133,16 @@ class AdoptLegacy:
 
     async def _commit(self, adoption: StoryAdoption) -> bool:
         """Commit one story's adoption; True when it was already committed (a replay)."""
-        now = iso_from_ms(self._clock.now_ms())
-        history = tuple(
-            ChangeRecord(0, "", "", "ADOPT", entity_type, entity_id, MIGRATION_SOURCE, now)
-            for entity_type, entity_id in adoption.entities()
-        )
         request_id = f"{MIGRATION_SOURCE}:{adoption.digest}"
         batch = WriteBatch(
             adoption.story_id,
             adoption.mutations,
             bump_version=True,
-            history=history,
             request_id=request_id,
             changed=tuple(adoption.entities()),
             event_key=request_id,
+            source=MIGRATION_SOURCE,  # the store writes one history record per entity, with this source
+            timestamp=iso_from_ms(self._clock.now_ms()),
         )
         meta = RequestMeta(correlation_id=MIGRATION_SOURCE, idempotency_key=request_id)
         return (await self._commits.run(batch, meta)).replayed

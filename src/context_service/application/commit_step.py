@@ -7,8 +7,11 @@ retry is what publishes `context.events.updated`; if it did not, the outbox and 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from context_service.application.common import RequestMeta, publish_updated
 from context_service.domain.mutations import CommitResult, WriteBatch
+from context_service.domain.timefmt import iso_from_ms
 from context_service.ports.events import EventPublisher
 from context_service.ports.graph import CommitLog, GraphWriter
 from context_service.ports.system import Clock
@@ -27,6 +30,8 @@ class CommitStep:
 
     async def run(self, batch: WriteBatch, meta: RequestMeta) -> CommitResult:
         """Commit, then announce what the batch changed (replayed or not)."""
+        at = iso_from_ms(meta.at_ms(self._clock))
+        batch = replace(batch, source=batch.source or meta.source, timestamp=batch.timestamp or at)
         committed = await self._writer.commit(batch)
         await self._announce(batch.story_id, committed, meta)
         return committed

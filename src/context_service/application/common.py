@@ -32,6 +32,7 @@ class RequestMeta:
     correlation_id: str = ""
     idempotency_key: str = ""
     occurred_at_ms: int = 0
+    source: str = ""  # what wrote it: the RPC's name or the NATS subject (kept in the history)
 
     def at_ms(self, clock: Clock) -> int:
         """When the write happens: an event's own time (a redelivery writes the same), else now."""

@@ -58,7 +58,7 @@ class CreateTask:
         self._commits = commits
         self._clock = clock
 
-    async def execute(self, request: TaskRequest) -> TaskCreated:
+    async def execute(self, request: TaskRequest, meta: RequestMeta | None = None) -> TaskCreated:
         """Create once; a repeat returns the stored status and changes nothing."""
         story_id = require_id(request.story_id, "story_id")
         task_id = require_id(request.task_id, "task_id")
@@ -86,7 +86,7 @@ class CreateTask:
             "estimated_hours": request.estimated_hours,
         }
         mutation = self._mutation(story_id, task_id, payload, deps)
-        await self._commits.run(WriteBatch(story_id, (mutation,)), RequestMeta())
+        await self._commits.run(WriteBatch(story_id, (mutation,)), meta or RequestMeta())
         return TaskCreated(task_id, story_id, "PENDING")
 
     def _mutation(

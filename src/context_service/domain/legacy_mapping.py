@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from context_service.domain.history import ENTITY_TYPES
 from context_service.domain.legacy import LegacyPlanning, LegacyStory, Props, Shape
 from context_service.domain.legacy_parts import StoryParts, decision_mutations, orchestration_mutations
 from context_service.domain.legacy_report import AdoptionReport
@@ -22,16 +23,6 @@ from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind,
 RoleNormaliser = Callable[[str], str | None]
 STORY_SHAPES = (Shape.PROJECT_CASE, Shape.CASE, Shape.PLANNING_STORY)
 TASK_SHAPES = (Shape.STORY_TASK, Shape.PLAN_TASK, Shape.SUBTASK)
-ENTITY_TYPES = {
-    NodeKind.STORY: "CASE",
-    NodeKind.TASK: "SUBTASK",
-    NodeKind.DECISION: "DECISION",
-    NodeKind.MILESTONE: "MILESTONE",
-    NodeKind.PLAN: "PLAN",
-    NodeKind.TRANSITION: "PHASE",
-    NodeKind.PLAN_APPROVAL: "PLAN_APPROVAL",
-    NodeKind.TASK_DISPATCH: "TASK_DISPATCH",
-}
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,12 @@ class PlanningReadModel:
 
 @dataclass(frozen=True)
 class ChangeRecord:
-    """One applied change in a story's history."""
+    """One applied change in a story's history (admin.proto HistoryRecord); the store stamps the tail.
+
+    `seq` strictly increases per story and is never reused; `version` is the story's context_version after
+    the write; the digests are sha256 of the entity's canonical stored properties ("" when absent or
+    soft-deleted); `source` is the RPC name or NATS subject that wrote it.
+    """
 
     version: int
     role: str
@@ -196,6 +201,10 @@ class ChangeRecord:
     reason: str
     timestamp: str
     request_id: str = ""
+    seq: int = 0
+    digest_before: str = ""
+    digest_after: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True)

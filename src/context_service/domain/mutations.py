@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from context_service.domain.model import ChangeRecord
 
@@ -54,6 +55,8 @@ STORY_EDGES: dict[NodeKind, str] = {
 # revision: unlike context_version, which only UpdateContext-style writes bump). Leading "_": the stores' own
 # bookkeeping, never shown as a node property.
 CONTENT_REVISION = "_rev"
+# The story property holding the seq of its last history record (seqs are never reused).
+HISTORY_SEQ = "_seq"
 # The legacy typed id property of each label, written beside `id`.
 TYPED_ID: dict[NodeKind, str] = {
     NodeKind.STORY: "story_id",
@@ -94,13 +97,24 @@ class Mutation:
     replace_links: tuple[LinkKind, ...] = ()
     plan_edge: Mapping[str, Scalar] | None = None
 
+    def applied_to(self, existing: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The node's properties after this mutation (`existing`: before it, None when the node is new)."""
+        if existing is not None:
+            return {**existing, **self.fields}
+        props: dict[str, Any] = {"id": self.node_id, **self.on_create, **self.fields}
+        if self.kind in TYPED_ID:
+            props[TYPED_ID[self.kind]] = self.node_id
+        return props
+
 
 @dataclass(frozen=True)
 class WriteBatch:
     """Everything one use case writes, committed atomically (`story_id` empty: planning nodes only).
 
     - `expect_phase`: commit only if the story's current phase equals it (else PreconditionFailed).
-    - `bump_version`: increase the story's context_version by one and stamp `history` with it.
+    - `bump_version`: increase the story's context_version by one.
+    - `history`: records staged by the use case (who, why); the store adds one for every other node the
+      batch writes, and stamps them all (version, seq, digests, `source`, `timestamp` when empty).
     - `request_id`: when already recorded for the story, nothing is written (exactly-once retries).
     - `changed`: the (entity type, id) pairs the batch announces, under `event_key` (default: the version
       after the write); both are kept with the request's commit record, so a replay announces exactly what
@@ -115,6 +129,8 @@ class WriteBatch:
     request_id: str = ""
     changed: tuple[tuple[str, str], ...] = ()
     event_key: str = ""
+    source: str = ""
+    timestamp: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,3 +142,5 @@ class CommitResult:
     replayed: bool = False
     changed: tuple[tuple[str, str], ...] = ()
     event_key: str = ""
+    source: str = ""
+    timestamp: str = ""

@@ -243,7 +243,7 @@ def expected_transition(
 
 
 def project(project_id: str, *relates_to: str, **fields: Scalar) -> Mutation:
-    """A Project as RegisterPlanning writes it (outside any story), optionally RELATES_TO others."""
+    """A Project as RecordProject writes it (outside any story), optionally RELATES_TO others."""
     values: dict[str, Scalar] = {
         "name": f"Project {project_id}",
         "description": "",
@@ -294,6 +294,11 @@ def record(entity_id: str, *, operation: str = "UPDATE", entity_type: str = "SUB
         reason=f"change {entity_id}",
         timestamp=NOW,
     )
+
+
+def plain(r: ChangeRecord) -> ChangeRecord:
+    """A stored record without what only the store knows (seq, digests), to compare with `stamped`."""
+    return replace(r, seq=0, digest_before="", digest_after="")
 
 
 def stamped(entity_id: str, version: int, request_id: str = "") -> ChangeRecord:

@@ -1,4 +1,4 @@
-"""Version bumps and change history: stamped with version and request_id, newest first, paged."""
+"""Change history: one record per changed entity, stamped by the store, newest first, paged."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from tests.conformance.graph.builders import (
     STORY,
     batch,
     given_story,
+    plain,
     record,
     stamped,
     task,
@@ -18,11 +19,11 @@ from tests.conformance.graph.observe import GraphStore
 
 
 async def story_with_five_versions(graph: GraphStore) -> None:
-    """STORY at version 5, one history record per version (entities E1..E5)."""
+    """STORY at version 5: two creation records at version 0 (story, T-1), then one record per version."""
     await given_story(graph, STORY, task("T-1"))
     for i in range(1, 6):
         await graph.commit(
-            batch(STORY, task("T-1", status=f"S{i}"), bump_version=True, history=(record(f"E{i}"),))
+            batch(STORY, task("T-1", status=f"S{i}"), bump_version=True, history=(record("T-1"),))
         )
 
 
@@ -83,7 +84,8 @@ async def test_history_is_stamped_with_the_committed_version_and_request_id(grap
     )
 
     # Assert
-    assert await graph.history(STORY) == [stamped("T-4", 2, "k-1"), stamped("T-3", 2, "k-1")]
+    newest = (await graph.history(STORY))[:2]
+    assert [plain(r) for r in newest] == [stamped("T-4", 2, "k-1"), stamped("T-3", 2, "k-1")]
 
 
 async def test_history_without_a_request_id_is_stamped_with_an_empty_one(graph: GraphStore) -> None:
@@ -96,19 +98,21 @@ async def test_history_without_a_request_id_is_stamped_with_an_empty_one(graph: 
     )
 
     # Assert
-    history = await graph.history(STORY)
-    assert [(r.version, r.request_id, r.operation) for r in history] == [(1, "", "CREATE")]
+    [newest, *_] = await graph.history(STORY)
+    assert (newest.entity_id, newest.version, newest.request_id, newest.operation) == ("T-1", 1, "", "CREATE")
 
 
-async def test_batch_without_bump_records_no_history(graph: GraphStore) -> None:
+async def test_batch_without_bump_records_its_history_at_the_current_version(graph: GraphStore) -> None:
     # Arrange
     await given_story(graph, STORY)
+    await graph.commit(batch(STORY, task("T-1"), bump_version=True))
 
     # Act
-    await graph.commit(batch(STORY, task("T-1"), history=(record("T-1"),)))
+    await graph.commit(batch(STORY, task("T-2"), history=(record("T-2", operation="CREATE"),)))
 
     # Assert
-    assert await graph.history(STORY) == []
+    [newest, *_] = await graph.history(STORY)
+    assert (newest.entity_id, newest.version, newest.operation) == ("T-2", 1, "CREATE")
 
 
 async def test_history_is_newest_first(graph: GraphStore) -> None:
@@ -119,17 +123,18 @@ async def test_history_is_newest_first(graph: GraphStore) -> None:
     history = await graph.history(STORY)
 
     # Assert
-    assert history == [stamped(f"E{v}", v) for v in (5, 4, 3, 2, 1)]
+    assert [plain(r) for r in history[:5]] == [stamped("T-1", v) for v in (5, 4, 3, 2, 1)]
+    assert [(r.version, r.entity_type) for r in history[5:]] == [(0, "SUBTASK"), (0, "CASE")]
 
 
 @pytest.mark.parametrize(
     ("before_version", "limit", "expected"),
     [
         (0, 2, [5, 4]),
-        (5, 100, [4, 3, 2, 1]),
+        (5, 100, [4, 3, 2, 1, 0, 0]),
         (4, 2, [3, 2]),
-        (2, 100, [1]),
-        (1, 100, []),
+        (2, 100, [1, 0, 0]),
+        (1, 100, [0, 0]),
         (99, 1, [5]),
     ],
 )
@@ -155,7 +160,7 @@ async def test_history_belongs_to_its_story(graph: GraphStore) -> None:
     history = await graph.history(OTHER_STORY)
 
     # Assert
-    assert history == []
+    assert [(r.entity_type, r.entity_id) for r in history] == [("CASE", OTHER_STORY)]
 
 
 async def test_history_of_an_unknown_story_is_empty(graph: GraphStore) -> None:
@@ -175,3 +180,59 @@ async def test_matching_expect_phase_commits(graph: GraphStore) -> None:
 
     # Assert
     assert result == CommitResult(version=1, current_phase="DESIGN")
+
+
+async def test_every_written_entity_gets_a_record_with_its_digests_and_source(graph: GraphStore) -> None:
+    # Arrange
+    await given_story(graph, STORY, task("T-1"))
+
+    # Act: T-1 changes, T-2 is new; neither was staged by the caller
+    await graph.commit(batch(STORY, task("T-1", status="DONE"), task("T-2"), source="CreateTask"))
+
+    # Assert
+    t2, t1, *_ = await graph.history(STORY)
+    assert [(r.entity_id, r.operation, r.source) for r in (t1, t2)] == [
+        ("T-1", "UPDATE", "CreateTask"),
+        ("T-2", "CREATE", "CreateTask"),
+    ]
+    assert (t2.digest_before, len(t2.digest_after)) == ("", 64)
+    assert "" not in (t1.digest_before, t1.digest_after)
+    assert t1.digest_before != t1.digest_after
+
+
+async def test_a_rewrite_that_changes_nothing_records_nothing(graph: GraphStore) -> None:
+    # Arrange
+    await given_story(graph, STORY, task("T-1"))
+    before = await graph.history(STORY)
+
+    # Act
+    await graph.commit(batch(STORY, task("T-1")))
+
+    # Assert
+    assert await graph.history(STORY) == before
+
+
+async def test_a_replayed_request_records_nothing(graph: GraphStore) -> None:
+    # Arrange
+    await given_story(graph, STORY)
+    await graph.commit(batch(STORY, task("T-1"), bump_version=True, request_id="r-1"))
+    before = await graph.history(STORY)
+
+    # Act
+    await graph.commit(batch(STORY, task("T-1", status="DONE"), bump_version=True, request_id="r-1"))
+
+    # Assert
+    assert await graph.history(STORY) == before
+
+
+async def test_a_deleted_entity_has_no_digest_after_and_seqs_only_increase(graph: GraphStore) -> None:
+    # Arrange
+    await given_story(graph, STORY, task("T-1"))
+
+    # Act
+    await graph.commit(batch(STORY, task("T-1", status="DELETED")))
+
+    # Assert
+    history = await graph.history(STORY)
+    assert (history[0].operation, history[0].digest_after) == ("DELETE", "")
+    assert [r.seq for r in history] == list(range(len(history), 0, -1))

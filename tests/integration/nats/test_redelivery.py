@@ -42,7 +42,7 @@ async def effect_counts(graph: InMemoryGraph, story_id: str) -> tuple[int, int, 
     """(decisions, INFLUENCED_BY edges, history entries, version) of a story."""
     story = await loaded(graph, story_id)
     edges = sum(len(d.influences) for d in story.decisions)
-    history = await graph.history(story_id)
+    history = [r for r in await graph.history(story_id) if r.version]  # the version bumps' records
     return len(story.decisions), edges, len(history), story.story.context_version
 
 

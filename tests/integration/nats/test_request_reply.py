@@ -116,7 +116,7 @@ async def test_a_repeated_request_gets_the_recorded_response_without_a_second_up
 
         # Assert
         assert second["payload"] == first["payload"]
-        assert len(await app.graph.history(ids.story)) == 1
+        assert len([r for r in await app.graph.history(ids.story) if r.version]) == 1
 
 
 async def test_a_rehydrate_request_is_answered_with_the_pack_count_and_stats(

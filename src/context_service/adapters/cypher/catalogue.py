@@ -89,7 +89,7 @@ def _locate_branch(i: int, name: str) -> str:
     return (
         f"MATCH (n:{label(name)}) WHERE n.id IN $ids{i} {plan}"
         f"RETURN '{name}' AS label, n.id AS id, n.story_id AS owner, n.status AS status, "
-        f"n.plan_id AS plan_id, {extra} AS extra"
+        f"n.plan_id AS plan_id, {extra} AS extra, properties(n) AS props"
     )
 
 
@@ -108,7 +108,7 @@ OPTIONAL MATCH (s)-[:{HAS_COMMIT}]->(c:{COMMIT_LABEL} {{id: $commit}})
 RETURN '' AS label, s.id AS id, s.story_id AS owner, s.status AS status, null AS plan_id,
   [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0), c.version, c.current_phase,
    c.changed, c.event_key]
-  AS extra
+  AS extra, properties(s) AS props
 """
 
 

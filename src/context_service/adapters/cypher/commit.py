@@ -1,9 +1,10 @@
-"""A write batch as one Cypher statement, after the checks the in-memory store makes while applying it.
+"""A write batch as one Cypher statement, after the commit rules every graph store applies.
 
-The preflight read tells what exists; `plan_commit` replays the batch against that knowledge (raising the same
-port errors as the memory store, before anything is written) and emits one statement. The statement only
-applies if the story's revision is still the one the preflight saw, so a concurrent writer makes it match no
-row and the adapter retries: a single statement is atomic on both engines.
+The preflight read tells what exists (owners, phase, the touched nodes' properties); `plan_commit` checks the
+batch with `property_graph.rules.check_commit` (the same port errors as the memory store, before anything is
+written), stamps its history with `domain.history`, and emits one statement. The statement only applies if the
+story's revision is still the one the preflight saw, so a concurrent writer makes it match no row and the
+adapter retries: a single statement is atomic on both engines.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from context_service.adapters.cypher.catalogue import (
 )
 from context_service.adapters.cypher.commit_emit import Checked, emit_grouped
 from context_service.adapters.cypher.commit_emit import Statement as _Builder
+from context_service.adapters.property_graph.rules import check_commit
+from context_service.domain.history import stamp_history
 from context_service.domain.mutations import (
+    HISTORY_SEQ,
     STORY_EDGES,
     TYPED_ID,
     CommitResult,
@@ -34,7 +38,6 @@ from context_service.domain.mutations import (
     NodeKind,
     WriteBatch,
 )
-from context_service.ports.errors import DanglingLink, OwnershipConflict, PreconditionFailed, StoryMissing
 
 NodeKey = tuple[str, str]
 STORY = NodeKind.STORY.value
@@ -48,6 +51,7 @@ class NodeState:
     owner: str = ""
     plan_id: str = ""
     plan_owner: str | None = None
+    props: dict[str, Any] | None = None
 
 
 @dataclass
@@ -58,6 +62,7 @@ class StoryState:
     version: int = 0
     revision: int = 0
     replay: CommitResult | None = None
+    props: dict[str, Any] | None = None
 
 
 @dataclass
@@ -93,14 +98,14 @@ def _text(value: Any) -> str:
 def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     """Rows of the preflight query as a `Known`."""
     known = Known()
-    for name, node_id, owner, _status, plan_id, extra in rows:
+    for name, node_id, owner, _status, plan_id, extra, props in rows:
         if name == "":
             phase, version, revision, *done = extra
             replay = _replay(*done)
-            known.story = StoryState(_text(phase), int(version), int(revision), replay)
+            known.story = StoryState(_text(phase), int(version), int(revision), replay, dict(props))
             continue
         plan_owner = None if extra is None or extra[0] is None else str(extra[0])
-        known.nodes[(name, str(node_id))] = NodeState(_text(owner), _text(plan_id), plan_owner)
+        known.nodes[(name, str(node_id))] = NodeState(_text(owner), _text(plan_id), plan_owner, dict(props))
     return known
 
 
@@ -113,8 +118,9 @@ def _replay(version: Any, phase: Any, changed: Any, event_key: Any) -> CommitRes
 
 
 def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
-    """Check the batch as the memory store would, then the one statement that applies it."""
-    _check_story(batch, known)
+    """Check the batch with the rules the memory store applies, then the one statement that applies it."""
+    phase = known.story.phase if known.story is not None else None
+    check_commit(batch, phase, {key: state.owner for key, state in known.nodes.items()})
     nodes = dict(known.nodes)
     if batch.story_id and known.story is not None:
         nodes[(STORY, batch.story_id)] = NodeState(owner=batch.story_id)
@@ -125,18 +131,8 @@ def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
             _mutation(b, i, batch.story_id, m, nodes)
     else:  # one UNWIND per label and per edge kind: a short statement whatever the batch's size
         emit_grouped(b, [_checked(batch.story_id, m, nodes) for m in batch.mutations])
-    _finish(b, batch, known.story)
+    _finish(b, batch, known)
     return "\n".join(b.lines), b.params
-
-
-def _check_story(batch: WriteBatch, known: Known) -> None:
-    creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
-    if batch.story_id and known.story is None and not creates_story:
-        raise StoryMissing(batch.story_id)
-    if batch.expect_phase is not None:
-        actual = known.story.phase if known.story is not None else ""
-        if actual != batch.expect_phase:
-            raise PreconditionFailed(batch.story_id, actual=actual, expected=batch.expect_phase)
 
 
 def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
@@ -154,13 +150,10 @@ def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> Non
     b.lines.append(f"SET s.{REVISION} = {rev} + 1")
 
 
-def _props(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> dict[str, Any]:
-    """The properties a mutation sets, after the ownership check; records what the node now is."""
+def _props(m: Mutation, nodes: dict[NodeKey, NodeState]) -> dict[str, Any]:
+    """The properties a mutation sets; records what the node now is for the mutations after it."""
     key: NodeKey = (m.kind.value, m.node_id)
     existing = nodes.get(key)
-    # A node no story owns was left by the legacy service: the story that writes it adopts it.
-    if existing is not None and m.kind in STORY_EDGES and existing.owner not in ("", story_id):
-        raise OwnershipConflict(m.kind.value, m.node_id, existing.owner)
     props: dict[str, Any] = (
         dict(m.fields) if existing is not None else {"id": m.node_id, **m.on_create, **m.fields}
     )
@@ -172,22 +165,26 @@ def _props(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> dict[
         plan_id=_text(props.get("plan_id", state.plan_id)),
         plan_owner=state.plan_owner,
     )
-    if m.kind in STORY_EDGES:
-        _require(nodes, (STORY, story_id))
     return props
 
 
 def _checked(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> Checked:
-    """A mutation checked exactly as `_mutation` checks it, as data for the grouped statement."""
-    props = _props(story_id, m, nodes)
-    for link in m.links:
-        _require(nodes, (link.target_kind.value, link.target_id))
+    """A mutation as data for the grouped statement: its properties and where its task edge goes."""
+    props = _props(m, nodes)
     plan = _plan_of(story_id, m, nodes) if m.plan_edge is not None else None
     return Checked(m, props, is_story=(m.kind.value, m.node_id) == (STORY, story_id), plan=plan)
 
 
+def _plan_of(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> str:
+    """The task's plan when that plan is the story's own ('' otherwise: never link into another story)."""
+    task = nodes[(m.kind.value, m.node_id)]
+    plan = nodes.get((PLAN, task.plan_id)) if task.plan_id else None
+    owner = plan.owner if plan is not None else task.plan_owner if task.plan_id else None
+    return task.plan_id if owner == story_id else ""
+
+
 def _mutation(b: _Builder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
-    props = _props(story_id, m, nodes)
+    props = _props(m, nodes)
     var = "s" if (m.kind.value, m.node_id) == (STORY, story_id) else f"n{i}"
     if var != "s":
         b.lines.append(f"MERGE ({var}:{label(m.kind.value)} {{id: {b.param(f'id{i}', m.node_id)}}})")
@@ -206,11 +203,6 @@ def _scope(var: str) -> str:
     return "s" if var == "s" else f"s, {var}"
 
 
-def _require(nodes: dict[NodeKey, NodeState], key: NodeKey) -> None:
-    if key not in nodes:
-        raise DanglingLink(*key)
-
-
 def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
     for j, kind in enumerate(m.replace_links):
         old = f"old{i}_{j}"
@@ -222,7 +214,6 @@ def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
 
 def _links(b: _Builder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
     for j, link in enumerate(m.links):
-        _require(nodes, (link.target_kind.value, link.target_id))
         target = f"t{i}_{j}"
         tid = b.param(f"t{i}_{j}", link.target_id)
         rel = relation(link.kind.value)
@@ -244,39 +235,19 @@ def _plan_edge(
             f"MERGE (pl{i})-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}"
         )
     else:
-        b.lines.append(f"MERGE (s)-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}")
+        # The structural edge was merged above; FalkorDB's MERGE would not see it within this statement.
+        b.lines.append(f"WITH {_scope(var)} MATCH (s)-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}")
 
 
-def _plan_of(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> str:
-    """The task's plan when that plan is the story's own ('' otherwise: never link into another story)."""
-    task = nodes[(m.kind.value, m.node_id)]
-    plan = nodes.get((PLAN, task.plan_id)) if task.plan_id else None
-    owner = plan.owner if plan is not None else task.plan_owner if task.plan_id else None
-    return task.plan_id if owner == story_id else ""
-
-
-def _finish(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
+def _finish(b: _Builder, batch: WriteBatch, known: Known) -> None:
     if not batch.story_id:
         b.lines.append("RETURN 0 AS version, '' AS phase")
         return
+    story = known.story
     version = (story.version if story is not None else 0) + (1 if batch.bump_version else 0)
     if batch.bump_version:
         b.lines.append(f"SET s.context_version = {b.param('version', version)}")
-        records = [
-            {
-                **vars(r),  # a flat dataclass: asdict's deep copies cost more than the write
-                "version": version,
-                "request_id": batch.request_id,
-                "story_id": batch.story_id,
-                "seq": n,
-                "id": f"{batch.story_id}:{version}:{n}",
-            }
-            for n, r in enumerate(batch.history)
-        ]
-        b.lines.append(
-            f"FOREACH (h IN {b.param('history', records)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "
-            f"SET c += h MERGE (s)-[:{HAS_CHANGE}]->(c))"
-        )
+    _history(b, batch, known, version)
     b.lines.append("RETURN coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase")
     if batch.request_id:
         b.lines.insert(
@@ -287,3 +258,26 @@ def _finish(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
             f"cr.event_key = {b.param('event_key', batch.event_key)}, "
             f"cr.story_id = s.id MERGE (s)-[:{HAS_COMMIT}]->(cr)",
         )
+
+
+def _history(b: _Builder, batch: WriteBatch, known: Known, version: int) -> None:
+    """One change record per written entity, stamped as the memory store stamps them, and the story's seq."""
+    story_key: NodeKey = (STORY, batch.story_id)
+    before: dict[NodeKey, dict[str, Any] | None] = {key: state.props for key, state in known.nodes.items()}
+    before[story_key] = known.story.props if known.story is not None else None
+    after = dict(before)
+    for m in batch.mutations:
+        key = (m.kind.value, m.node_id)
+        after[key] = m.applied_to(after.get(key))
+    after[story_key] = {**(after.get(story_key) or {}), "context_version": version}
+    last_seq = int((before[story_key] or {}).get(HISTORY_SEQ, 0))
+    records = stamp_history(batch, before, after, version=version, last_seq=last_seq)
+    if not records:
+        return
+    # vars, not asdict: a flat dataclass, and asdict's deep copies cost more than the write on large batches.
+    rows = [{**vars(r), "story_id": batch.story_id, "id": f"{batch.story_id}:{r.seq}"} for r in records]
+    b.lines.append(f"SET s.{HISTORY_SEQ} = {b.param('seq', last_seq + len(records))}")
+    b.lines.append(
+        f"FOREACH (h IN {b.param('history', rows)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "
+        f"SET c += h MERGE (s)-[:{HAS_CHANGE}]->(c))"
+    )

@@ -88,9 +88,14 @@ def emit_grouped(b: Statement, checked: list[Checked]) -> None:
 def _origins(b: Statement, origins: dict[str, list[dict[str, Any]]]) -> None:
     """Why-this-task-exists metadata on (PlanVersion)-[:HAS_TASK]->(Task), else on the story's edge."""
     for where, rows in origins.items():
-        source = f"MATCH (pl:{PLAN} {{id: r.plan}}) " if where == "plan" else ""
-        start = "pl" if where == "plan" else "s"
+        task = f"MATCH (t:{TASK} {{id: r.task}})"
+        # The story's HAS_TASK edge was merged with the task above; FalkorDB's MERGE would not see it.
+        edge = (
+            f"MATCH (pl:{PLAN} {{id: r.plan}}) {task} MERGE (pl)-[e:HAS_TASK]->(t)"
+            if where == "plan"
+            else f"{task} MATCH (s)-[e:HAS_TASK]->(t)"
+        )
         b.lines.append(
-            f"WITH s UNWIND {b.param(f'g_o_{where}', rows)} AS r {source}MATCH (t:{TASK} {{id: r.task}}) "
-            f"MERGE ({start})-[e:HAS_TASK]->(t) SET e += r.props WITH s, count(*) AS g_o_{where}"
+            f"WITH s UNWIND {b.param(f'g_o_{where}', rows)} AS r {edge} SET e += r.props "
+            f"WITH s, count(*) AS g_o_{where}"
         )

@@ -119,7 +119,7 @@ class CypherGraph:
         rows = await self._read(text, params, "locate")
         return {
             (NodeKind(label), str(node_id)): Located(str(owner or ""), str(status or ""))
-            for label, node_id, owner, status, _plan, _extra in rows
+            for label, node_id, owner, status, _plan, _extra, _props in rows
         }
 
     async def neighbourhood(self, label: str, node_id: str, depth: int, limit: int) -> Neighbourhood | None:
@@ -151,7 +151,8 @@ class CypherGraph:
         """Change records newest first."""
         params = {"id": story_id, "before": before_version, "limit": limit}
         rows = await self._read(q.HISTORY, params, "history")
-        return [ChangeRecord(**{f: row[0][f] for f in CHANGE_FIELDS}) for row in rows]
+        # Records written before a field existed lack it: they read as that field's default.
+        return [ChangeRecord(**{f: row[0][f] for f in CHANGE_FIELDS if f in row[0]}) for row in rows]
 
     async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
         """The commit record of an applied request, or None; one round trip."""

@@ -34,15 +34,17 @@ Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 
 
-def request_meta(context: grpc.aio.ServicerContext) -> RequestMeta:
-    """Correlation id and idempotency key from the invocation metadata."""
+def request_meta(context: grpc.aio.ServicerContext, source: str = "") -> RequestMeta:
+    """Correlation id and idempotency key from the invocation metadata; `source`: the RPC's name."""
     metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
     bound = structlog.contextvars.get_contextvars().get("correlation_id", "")
     given = next((metadata[k] for k in CORRELATION_KEYS if metadata.get(k)), "")
     correlation = given or bound or uuid.uuid4().hex  # the id the call's log line already carries
     key = metadata.get(IDEMPOTENCY_KEY, "").strip()
     return RequestMeta(
-        correlation_id=correlation[:MAX_METADATA_VALUE], idempotency_key=key[:MAX_METADATA_VALUE]
+        correlation_id=correlation[:MAX_METADATA_VALUE],
+        idempotency_key=key[:MAX_METADATA_VALUE],
+        source=source,
     )
 
 
@@ -115,7 +117,9 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         self, request: pb.UpdateContextRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateContextResponse:
         """Record an agent's changes."""
-        result = await self._uc.update_context.execute(mappers.update_request(request), request_meta(context))
+        result = await self._uc.update_context.execute(
+            mappers.update_request(request), request_meta(context, "UpdateContext")
+        )
         return mappers.update_response(result)
 
     @rpc
@@ -147,7 +151,7 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
     ) -> pb.CreateStoryResponse:
         """Create or re-create a story."""
         story = StoryRequest(request.story_id, request.title, request.description, request.initial_phase)
-        created = await self._uc.create_story.execute(story, request_meta(context))
+        created = await self._uc.create_story.execute(story, request_meta(context, "CreateStory"))
         return pb.CreateStoryResponse(
             context_id=created.context_id, story_id=created.story_id, current_phase=created.current_phase
         )
@@ -157,7 +161,9 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         self, request: pb.CreateTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateTaskResponse:
         """Create a task under a story."""
-        created = await self._uc.create_task.execute(mappers.task_request(request))
+        created = await self._uc.create_task.execute(
+            mappers.task_request(request), request_meta(context, "CreateTask")
+        )
         return pb.CreateTaskResponse(
             task_id=created.task_id, story_id=created.story_id, status=created.status
         )
@@ -176,7 +182,9 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
             metadata=dict(request.metadata),
         )
         return pb.AddProjectDecisionResponse(
-            decision_id=await self._uc.add_project_decision.execute(decision)
+            decision_id=await self._uc.add_project_decision.execute(
+                decision, request_meta(context, "AddProjectDecision")
+            )
         )
 
     @rpc
@@ -187,7 +195,9 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         transition = TransitionRequest(
             request.story_id, request.to_phase, request.from_phase, request.rationale
         )
-        changed = await self._uc.transition_phase.execute(transition, request_meta(context))
+        changed = await self._uc.transition_phase.execute(
+            transition, request_meta(context, "TransitionPhase")
+        )
         return pb.TransitionPhaseResponse(
             story_id=changed.story_id,
             current_phase=changed.current_phase,

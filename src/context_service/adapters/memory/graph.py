@@ -8,19 +8,20 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
+from context_service.adapters.property_graph.rules import check_commit
 from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, Transaction
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
+from context_service.domain.history import stamp_history
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import (
     CONTENT_REVISION,
+    HISTORY_SEQ,
     STORY_EDGES,
-    TYPED_ID,
     CommitResult,
     Mutation,
     NodeKind,
     WriteBatch,
 )
-from context_service.ports.errors import OwnershipConflict, PreconditionFailed, StoryMissing
 
 
 class InMemoryGraph:
@@ -85,50 +86,50 @@ class InMemoryGraph:
                 return done
             tx = Transaction(self._graph)
             try:
-                result = self._apply(tx, batch)
+                result, history = self._apply(tx, batch)
             except BaseException:
                 tx.rollback()
                 raise
-            self._record(batch, result)
+            self._history.setdefault(batch.story_id, []).extend(history)
+            if batch.request_id:
+                self._requests.setdefault(batch.story_id, {})[batch.request_id] = result
             return result
 
-    def _apply(self, tx: Transaction, batch: WriteBatch) -> CommitResult:
+    def _apply(self, tx: Transaction, batch: WriteBatch) -> tuple[CommitResult, tuple[ChangeRecord, ...]]:
         story_key: NodeKey = (NodeKind.STORY.value, batch.story_id)
-        creates_story = any(m.kind is NodeKind.STORY for m in batch.mutations)
-        if batch.story_id and self._graph.node(story_key) is None and not creates_story:
-            raise StoryMissing(batch.story_id)
-        self._check_phase(batch, story_key)
+        self._check(batch, story_key)
+        written: list[NodeKey] = [(m.kind.value, m.node_id) for m in batch.mutations]
+        before = {key: self._graph.node(key) for key in written}
         for mutation in batch.mutations:
             self._merge(tx, batch.story_id, mutation)
         story = self._graph.node(story_key) or {}
         version = int(story.get("context_version", 0)) + (1 if batch.bump_version else 0)
         if batch.story_id:
-            revision = int(story.get(CONTENT_REVISION, 0)) + 1
-            tx.set_node(story_key, {**story, "context_version": version, CONTENT_REVISION: revision})
+            story = {
+                **story,
+                "context_version": version,
+                CONTENT_REVISION: int(story.get(CONTENT_REVISION, 0)) + 1,
+            }
+        after = {key: story if key == story_key else self._graph.node(key) for key in written}
+        last_seq = int(story.get(HISTORY_SEQ, 0))
+        history = stamp_history(batch, before, after, version=version, last_seq=last_seq)
+        if batch.story_id:
+            tx.set_node(story_key, {**story, HISTORY_SEQ: last_seq + len(history)})
         phase = str(story.get("current_phase", ""))
-        return CommitResult(version, phase, changed=batch.changed, event_key=batch.event_key)
+        return CommitResult(version, phase, changed=batch.changed, event_key=batch.event_key), history
 
-    def _check_phase(self, batch: WriteBatch, story_key: NodeKey) -> None:
-        if batch.expect_phase is None:
-            return
-        actual = str((self._graph.node(story_key) or {}).get("current_phase", ""))
-        if actual != batch.expect_phase:
-            raise PreconditionFailed(batch.story_id, actual=actual, expected=batch.expect_phase)
+    def _check(self, batch: WriteBatch, story_key: NodeKey) -> None:
+        """The commit rules on what the batch touches, before anything is written."""
+        touched = {(m.kind.value, m.node_id) for m in batch.mutations}
+        touched |= {(link.target_kind.value, link.target_id) for m in batch.mutations for link in m.links}
+        owners = {k: str(p.get("story_id", "")) for k in touched if (p := self._graph.node(k)) is not None}
+        story = self._graph.node(story_key) if batch.story_id else None
+        check_commit(batch, None if story is None else str(story.get("current_phase", "")), owners)
 
     def _merge(self, tx: Transaction, story_id: str, m: Mutation) -> None:
         key: NodeKey = (m.kind.value, m.node_id)
         existing = self._graph.node(key)
-        owner = existing.get("story_id") if existing is not None else None
-        # A node no story owns was left by the legacy service: the story that writes it adopts it.
-        if existing is not None and m.kind in STORY_EDGES and owner not in (None, "", story_id):
-            raise OwnershipConflict(m.kind.value, m.node_id, str(existing.get("story_id", "")))
-        if existing is None:
-            props = {"id": m.node_id, **m.on_create, **m.fields}
-            if m.kind in TYPED_ID:
-                props[TYPED_ID[m.kind]] = m.node_id
-        else:
-            props = {**existing, **m.fields}
-        tx.set_node(key, props)
+        tx.set_node(key, m.applied_to(existing))
         if m.kind in STORY_EDGES:
             tx.merge_edge(Edge((NodeKind.STORY.value, story_id), STORY_EDGES[m.kind], key))
         for kind in m.replace_links:
@@ -151,10 +152,3 @@ class InMemoryGraph:
         own_plan = plan is not None and plan.get("story_id") == story_id  # never link into another story
         src = plan_key if own_plan else (NodeKind.STORY.value, story_id)
         tx.merge_edge(Edge(src, "HAS_TASK", task), dict(origin))
-
-    def _record(self, batch: WriteBatch, result: CommitResult) -> None:
-        if batch.bump_version and batch.history:
-            stamped = [replace(r, version=result.version, request_id=batch.request_id) for r in batch.history]
-            self._history.setdefault(batch.story_id, []).extend(stamped)
-        if batch.request_id:
-            self._requests.setdefault(batch.story_id, {})[batch.request_id] = result

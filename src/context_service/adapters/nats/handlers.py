@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from context_service.ports.events import OutboundEvent
 T = TypeVar("T")
 ResponsePayload = dict[str, Any]
 Handler = Callable[[Envelope], Awaitable[ResponsePayload | None]]
+HandlerFor = Callable[[str], Handler]  # the handler of one subject (the subject is the history's source)
 UPDATE_RESPONSE = "context.update.response"
 REHYDRATE_RESPONSE = "context.rehydrate.response"
 
@@ -65,24 +67,27 @@ def response_event(
     )
 
 
-def event_meta(envelope: Envelope) -> RequestMeta:
-    """The envelope facts a use case needs: correlation, idempotency key and when the event happened."""
-    return RequestMeta(envelope.correlation_id, envelope.idempotency_key, envelope.occurred_at_ms)
+def event_meta(envelope: Envelope, subject: str) -> RequestMeta:
+    """The envelope facts a use case needs: correlation, idempotency key, when it happened, its subject."""
+    return RequestMeta(envelope.correlation_id, envelope.idempotency_key, envelope.occurred_at_ms, subject)
 
 
 def _event(
     decode: Callable[[payloads.Payload], T], apply: Callable[[T, RequestMeta], Awaitable[object]]
-) -> Handler:
-    async def handle(envelope: Envelope) -> None:
-        await apply(decode(envelope.payload), event_meta(envelope))
+) -> HandlerFor:
+    def for_subject(subject: str) -> Handler:
+        async def handle(envelope: Envelope) -> None:
+            await apply(decode(envelope.payload), event_meta(envelope, subject))
 
-    return handle
+        return handle
+
+    return for_subject
 
 
-def _update(use_cases: UseCases) -> Handler:
+def _update(use_cases: UseCases, subject: str) -> Handler:
     async def handle(envelope: Envelope) -> ResponsePayload:
         request = payloads.update_request(envelope.payload)
-        meta = RequestMeta(envelope.correlation_id, envelope.idempotency_key)
+        meta = RequestMeta(envelope.correlation_id, envelope.idempotency_key, source=subject)
         result = await use_cases.update_context.execute(request, meta)
         return {
             "story_id": request.story_id.strip(),
@@ -95,7 +100,7 @@ def _update(use_cases: UseCases) -> Handler:
     return handle
 
 
-def _rehydrate(use_cases: UseCases) -> Handler:
+def _rehydrate(use_cases: UseCases, _subject: str) -> Handler:
     async def handle(envelope: Envelope) -> ResponsePayload:
         result = await use_cases.rehydrate_session.execute(payloads.rehydrate_request(envelope.payload))
         stats = {**asdict(result.stats), "events": result.events, "roles": list(result.roles)}
@@ -135,7 +140,7 @@ KEY_FIELDS = {
 def build_routes(use_cases: UseCases) -> tuple[Route, ...]:
     """Every inbound subject with its durable, its handler and (for requests) its response subject."""
     uc = use_cases
-    handlers: dict[str, Handler] = {
+    handlers: dict[str, HandlerFor] = {
         "planning.project.created": _event(payloads.project_created, uc.record_project.execute),
         "planning.epic.created": _event(payloads.epic_created, uc.record_epic.execute),
         "planning.story.created": _event(payloads.story_created, uc.create_story.execute),
@@ -146,16 +151,16 @@ def build_routes(use_cases: UseCases) -> tuple[Route, ...]:
             payloads.deliberation_completed, uc.record_deliberation.execute
         ),
         "orchestration.task.dispatched": _event(payloads.task_dispatched, uc.dispatch_task.execute),
-        "context.update.request": _update(use_cases),
-        "context.rehydrate.request": _rehydrate(use_cases),
+        "context.update.request": functools.partial(_update, use_cases),
+        "context.rehydrate.request": functools.partial(_rehydrate, use_cases),
     }
     return tuple(
         Route(
             subject,
             DURABLES[subject],
-            handler,
+            handler_for(subject),
             RESPONSES.get(subject, ""),
             KEY_FIELDS.get(subject, "story_id"),
         )
-        for subject, handler in handlers.items()
+        for subject, handler_for in handlers.items()
     )
