@@ -82,6 +82,8 @@ class AdoptLegacy:
     ) -> AdoptionSummary:
         """Adopt every legacy story (or, in a dry run, only report what adopting would do)."""
         summary = AdoptionSummary(AdoptionReport(), dry_run)
+        if not dry_run:  # a dry run changes nothing, not even the indexes
+            await self._legacy.prepare()
         keys = await self._legacy.story_keys()
         epics = await self._planning(summary)
         summary.report.add_orphans(await self._legacy.orphans(keys))

@@ -11,6 +11,10 @@ from context_service.domain.legacy import LegacyOrphan, LegacyPlanning, LegacySt
 class LegacyGraphReader(Protocol):
     """Reads every legacy shape; stories come in batches so a large graph is never held at once."""
 
+    async def prepare(self) -> None:
+        """Make the reads of a large legacy graph fast (e.g. index its keys); idempotent, keeps all data."""
+        ...
+
     async def story_keys(self) -> list[str]:
         """Every legacy story key (ProjectCase, planning Story and Case merged), sorted."""
         ...

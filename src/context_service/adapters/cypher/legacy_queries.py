@@ -35,6 +35,23 @@ _PLAN_STORY = (
     "OPTIONAL MATCH (o)-[:HAS_PLAN]->(p) WITH p, coalesce(p.story_id, p.case_id, o.story_id, o.id) AS sid"
 )
 
+# The legacy keys the queries below look nodes up by: indexed before a run, or every lookup of a batch would
+# scan its label (`x IN $list` is linear in the list on both engines without an index).
+INDEXED: tuple[tuple[str, str], ...] = (
+    ("ProjectCase", "story_id"),
+    ("Story", "story_id"),
+    ("Case", "id"),
+    ("Task", "task_id"),
+    ("Task", "story_id"),
+    ("Subtask", "id"),
+    ("Decision", "story_id"),
+    ("Decision", "case_id"),
+    ("Event", "case_id"),
+    ("PhaseTransition", "story_id"),
+    ("PlanApproval", "plan_id"),
+    ("TaskDispatch", "task_id"),
+)
+
 # Stage 1: by story key ($ids).
 BY_STORY: dict[Shape, str] = {
     Shape.PROJECT_CASE: """
@@ -78,8 +95,10 @@ MATCH (p:PlanVersion)-[:HAS_SUBTASK]->(x:Subtask) WHERE p.id IN $plans RETURN p.
 # Stage 3: by task id ($tasks), and decisions by any of their legacy paths (the reader picks one story).
 DISPATCHES = "MATCH (a:TaskDispatch) WHERE a.task_id IN $tasks RETURN a.task_id, properties(a)"
 DECISIONS = """
-MATCH (d:Decision) WITH d, coalesce(d.story_id, d.case_id) AS ref WHERE ref IN $ids
-RETURN ref, 'story' AS via, properties(d) AS props
+MATCH (d:Decision) WHERE d.story_id IN $ids RETURN d.story_id AS ref, 'story' AS via, properties(d) AS props
+UNION ALL
+MATCH (d:Decision) WHERE d.case_id IN $ids AND d.story_id IS NULL
+RETURN d.case_id AS ref, 'story' AS via, properties(d) AS props
 UNION ALL
 MATCH (p:PlanVersion)-[:CONTAINS_DECISION]->(d:Decision) WHERE p.id IN $plans
 RETURN p.id AS ref, 'plan' AS via, properties(d) AS props
