@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +24,32 @@ from context_service.ports.kv import KeyValueStore
 STORE_TIMEOUT = 2.0
 
 
+class KvClock:
+    """A TTL test's time: a manual clock the adapter reads (advanced, never slept), else real time."""
+
+    def __init__(self, *, manual: bool) -> None:
+        self._manual = manual
+        self._now = time.time()
+
+    def __call__(self) -> float:
+        """Seconds now (the adapter's clock when manual)."""
+        return self._now if self._manual else time.monotonic()
+
+    async def pass_until(self, moment: float) -> None:
+        """Let time pass until `moment`: a jump for a manual clock, a sleep for a real-time server."""
+        if self._manual:
+            self._now = max(self._now, moment)
+        else:
+            await asyncio.sleep(max(0.0, moment - time.monotonic()))
+
+
 @dataclass(frozen=True)
 class KvBackend:
     """An adapter under test: `open()` gives a fresh adapter over the same underlying storage."""
 
     name: str
     open: Callable[[], AbstractAsyncContextManager[KeyValueStore]]
+    clock: KvClock
 
 
 def valkey_settings(server: LocalServer) -> ValkeySettings:
@@ -54,21 +74,25 @@ async def valkey_client(
 def memory_backend() -> KvBackend:
     """The in-memory adapter (not durable: every open is a new, empty store)."""
 
+    clock = KvClock(manual=True)
+
     @asynccontextmanager
     async def open_store() -> AsyncIterator[KeyValueStore]:
-        yield InMemoryKeyValueStore()
+        yield InMemoryKeyValueStore(monotonic=clock)
 
-    return KvBackend("memory", open_store)
+    return KvBackend("memory", open_store, clock)
 
 
 def cachetools_backend() -> KvBackend:
     """The cachetools adapter (not durable)."""
 
+    clock = KvClock(manual=True)
+
     @asynccontextmanager
     async def open_store() -> AsyncIterator[KeyValueStore]:
-        yield CachetoolsKeyValueStore(max_entries=10_000)
+        yield CachetoolsKeyValueStore(max_entries=10_000, monotonic=clock)
 
-    return KvBackend("cachetools", open_store)
+    return KvBackend("cachetools", open_store, clock)
 
 
 def valkey_backend(server: LocalServer, prefix: str | None = None) -> KvBackend:
@@ -80,18 +104,20 @@ def valkey_backend(server: LocalServer, prefix: str | None = None) -> KvBackend:
         async with valkey_client(server) as client:
             yield ValkeyKeyValueStore(client=client, prefix=chosen)
 
-    return KvBackend("valkey", open_store)
+    return KvBackend("valkey", open_store, KvClock(manual=False))  # the server keeps its own time
 
 
 def sqlite_backend(path: Path) -> KvBackend:
     """The SQLite adapter over one database file."""
 
+    clock = KvClock(manual=True)
+
     @asynccontextmanager
     async def open_store() -> AsyncIterator[KeyValueStore]:
-        async with SqliteKeyValueStore(path=path, timeout_seconds=STORE_TIMEOUT) as store:
+        async with SqliteKeyValueStore(path=path, timeout_seconds=STORE_TIMEOUT, clock=clock) as store:
             yield store
 
-    return KvBackend("sqlite", open_store)
+    return KvBackend("sqlite", open_store, clock)
 
 
 def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> KvBackend:
@@ -105,17 +131,3 @@ def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> K
     if name == "sqlite":
         return sqlite_backend(tmp_path / "kv.sqlite3")
     raise ValueError(f"unknown backend {name}")
-
-
-async def sleep_until(moment: float) -> None:
-    """Sleep until `time.monotonic()` has passed `moment` (TTL checks wait exactly as long as they must)."""
-    await asyncio.sleep(max(0.0, moment - time.monotonic()))
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 10.0, what: str) -> None:
-    """Poll an async check until it is true; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {within:.0f}s")
-        await asyncio.sleep(0.05)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 
 from context_service.ports.errors import VersionConflict
 from context_service.ports.kv import KeyValueStore, Versioned
-from tests.conformance.backends import KvBackend, make_backend, sleep_until
+from tests.conformance.backends import KvBackend, KvClock, make_backend
 
 BACKENDS = ["memory", "cachetools", pytest.param("valkey", marks=pytest.mark.integration), "sqlite"]
 DURABLE_BACKENDS = [pytest.param("valkey", marks=pytest.mark.integration), "sqlite"]
@@ -58,10 +57,16 @@ async def kv(backend: KvBackend) -> AsyncIterator[KeyValueStore]:
         yield store
 
 
-async def write_with_ttl(kv: KeyValueStore, key: str, ttl: float = SHORT_TTL) -> float:
-    """Write `key` with a TTL; the monotonic moment by which it has certainly expired."""
+@pytest.fixture
+def clock(backend: KvBackend) -> KvClock:
+    """The time the adapter under test runs on."""
+    return backend.clock
+
+
+async def write_with_ttl(kv: KeyValueStore, clock: KvClock, key: str, ttl: float = SHORT_TTL) -> float:
+    """Write `key` with a TTL; the moment by which it has certainly expired."""
     await kv.set(key, {"v": key}, ttl=ttl)
-    return time.monotonic() + ttl + 0.01
+    return clock() + ttl + 0.01
 
 
 # --- round trip and isolation -----------------------------------------------------------------------
@@ -324,15 +329,15 @@ EXPIRED_READS: list[Any] = [
 
 @pytest.mark.parametrize(("read", "expected"), EXPIRED_READS)
 async def test_key_is_served_until_its_ttl_then_never_returned(
-    kv: KeyValueStore, read: Read, expected: object
+    kv: KeyValueStore, clock: KvClock, read: Read, expected: object
 ) -> None:
     # Arrange
     await kv.set("other", {"v": "other"})
-    expired_by = await write_with_ttl(kv, "k")
+    expired_by = await write_with_ttl(kv, clock, "k")
     served = await read(kv)
 
     # Act
-    await sleep_until(expired_by)
+    await clock.pass_until(expired_by)
     result = await read(kv)
 
     # Assert
@@ -342,40 +347,40 @@ async def test_key_is_served_until_its_ttl_then_never_returned(
 
 @pytest.mark.parametrize(("read", "expected"), EXPIRED_READS)
 async def test_expired_key_written_in_a_batch_is_never_returned(
-    kv: KeyValueStore, read: Read, expected: object
+    kv: KeyValueStore, clock: KvClock, read: Read, expected: object
 ) -> None:
     # Arrange
     await kv.set_many({"k": {"v": "k"}}, ttl=SHORT_TTL)
-    expired_by = time.monotonic() + SHORT_TTL + 0.01
+    expired_by = clock() + SHORT_TTL + 0.01
     await kv.set("other", {"v": "other"})
 
     # Act
-    await sleep_until(expired_by)
+    await clock.pass_until(expired_by)
     result = await read(kv)
 
     # Assert
     assert result == expected
 
 
-async def test_key_without_ttl_does_not_expire(kv: KeyValueStore) -> None:
+async def test_key_without_ttl_does_not_expire(kv: KeyValueStore, clock: KvClock) -> None:
     # Arrange
     await kv.set("k", {"v": 1})
-    expired_by = await write_with_ttl(kv, "short")
+    expired_by = await write_with_ttl(kv, clock, "short")
 
     # Act
-    await sleep_until(expired_by)
+    await clock.pass_until(expired_by)
 
     # Assert
     assert await kv.list_keys("*") == ["k"]
 
 
-async def test_overwrite_without_ttl_clears_the_previous_ttl(kv: KeyValueStore) -> None:
+async def test_overwrite_without_ttl_clears_the_previous_ttl(kv: KeyValueStore, clock: KvClock) -> None:
     # Arrange
-    expired_by = await write_with_ttl(kv, "k")
+    expired_by = await write_with_ttl(kv, clock, "k")
     await kv.set("k", {"v": 2})
 
     # Act
-    await sleep_until(expired_by)
+    await clock.pass_until(expired_by)
 
     # Assert
     assert await kv.get("k") == {"v": 2}
@@ -392,11 +397,11 @@ async def test_zero_ttl_writes_an_already_expired_key(kv: KeyValueStore) -> None
     assert (await kv.get("k"), await kv.list_keys("*")) == (None, [])
 
 
-async def test_expired_key_counts_as_absent_for_compare_and_set(kv: KeyValueStore) -> None:
+async def test_expired_key_counts_as_absent_for_compare_and_set(kv: KeyValueStore, clock: KvClock) -> None:
     # Arrange
     await kv.set("k", {"v": 0})
-    expired_by = await write_with_ttl(kv, "k")
-    await sleep_until(expired_by)
+    expired_by = await write_with_ttl(kv, clock, "k")
+    await clock.pass_until(expired_by)
 
     # Act
     version = await kv.compare_and_set("k", 0, {"v": 2})
@@ -405,11 +410,13 @@ async def test_expired_key_counts_as_absent_for_compare_and_set(kv: KeyValueStor
     assert (version, await kv.get_versioned("k")) == (1, Versioned({"v": 2}, 1))
 
 
-async def test_a_key_written_again_after_it_expired_starts_at_version_one(kv: KeyValueStore) -> None:
+async def test_a_key_written_again_after_it_expired_starts_at_version_one(
+    kv: KeyValueStore, clock: KvClock
+) -> None:
     # Arrange
     await kv.set("k", {"v": 0})
-    expired_by = await write_with_ttl(kv, "k")
-    await sleep_until(expired_by)
+    expired_by = await write_with_ttl(kv, clock, "k")
+    await clock.pass_until(expired_by)
 
     # Act
     await kv.set("k", {"v": 2})
@@ -418,10 +425,12 @@ async def test_a_key_written_again_after_it_expired_starts_at_version_one(kv: Ke
     assert await kv.get_versioned("k") == Versioned({"v": 2}, 1)
 
 
-async def test_compare_and_set_against_the_version_of_an_expired_key_conflicts(kv: KeyValueStore) -> None:
+async def test_compare_and_set_against_the_version_of_an_expired_key_conflicts(
+    kv: KeyValueStore, clock: KvClock
+) -> None:
     # Arrange
-    expired_by = await write_with_ttl(kv, "k")
-    await sleep_until(expired_by)
+    expired_by = await write_with_ttl(kv, clock, "k")
+    await clock.pass_until(expired_by)
 
     # Act
     with pytest.raises(VersionConflict):
@@ -431,14 +440,14 @@ async def test_compare_and_set_against_the_version_of_an_expired_key_conflicts(k
     assert await kv.get("k") is None
 
 
-async def test_compare_and_set_applies_its_ttl(kv: KeyValueStore) -> None:
+async def test_compare_and_set_applies_its_ttl(kv: KeyValueStore, clock: KvClock) -> None:
     # Arrange
     await kv.compare_and_set("k", 0, {"v": 1}, ttl=SHORT_TTL)
-    expired_by = time.monotonic() + SHORT_TTL + 0.01
+    expired_by = clock() + SHORT_TTL + 0.01
     served = await kv.get("k")
 
     # Act
-    await sleep_until(expired_by)
+    await clock.pass_until(expired_by)
 
     # Assert
     assert (served, await kv.get("k")) == ({"v": 1}, None)
@@ -585,12 +594,12 @@ async def test_data_survives_reopening_the_adapter(durable_backend: KvBackend) -
 async def test_a_ttl_keeps_counting_across_a_reopen(durable_backend: KvBackend) -> None:
     # Arrange
     async with durable_backend.open() as kv:
-        expired_by = await write_with_ttl(kv, "k", ttl=0.5)
+        expired_by = await write_with_ttl(kv, durable_backend.clock, "k", ttl=0.5)
 
     # Act
     async with durable_backend.open() as kv:
         served = await kv.get("k")
-        await sleep_until(expired_by)
+        await durable_backend.clock.pass_until(expired_by)
         after = await kv.get("k")
 
     # Assert

@@ -16,7 +16,8 @@ from context_service.adapters.memory.planning import InMemoryPlanningStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.domain.model import Milestone, PlanningReadModel
 from context_service.local_servers import LocalServer
-from tests.conformance.backends import eventually, valkey_client
+from tests.conformance.backends import valkey_client
+from tests.support.waiting import eventually
 
 SPEC: dict[str, Any] = {
     "story_id": "S",

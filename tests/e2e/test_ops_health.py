@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import grpc
 import pytest
@@ -14,6 +13,7 @@ from context_service.adapters.grpc.server import DEPENDENCY_PREFIX, LIVENESS, SE
 from context_service.adapters.health_monitor import HealthMonitor
 from context_service.ports.errors import StoreTimeout, StoreUnavailable
 from tests.support.harness import Service
+from tests.support.waiting import eventually
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -44,15 +44,6 @@ async def status(service: Service, name: str) -> int:
 async def overall(service: Service) -> tuple[int, int]:
     """The overall status under "" and under the ContextService name."""
     return await status(service, ""), await status(service, SERVICE_NAME)
-
-
-async def eventually(condition: Callable[[], bool], *, attempts: int = 500) -> None:
-    """Poll `condition` on the event loop, a bounded number of times."""
-    for _ in range(attempts):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 async def test_a_dependency_down_makes_the_service_not_serving(service: Service) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 
 import grpc
 import pytest
@@ -16,6 +16,7 @@ from context_service.observability.metrics import REGISTRY
 from fleet.context.v1 import context_pb2 as pb
 from tests.e2e.builders import create_story
 from tests.support.harness import Service, running_service
+from tests.support.waiting import eventually
 
 READ = pb.GetContextRequest(story_id="STORY-LOGIN-42", role="developer", phase="BUILD")
 
@@ -36,15 +37,6 @@ class GatedGraph(InMemoryGraph):
         finally:
             self.waiting -= 1
         return await super().load_story_graph(story_id)
-
-
-async def eventually(condition: Callable[[], bool], *, attempts: int = 500) -> None:
-    """Poll `condition` on the event loop, a bounded number of times."""
-    for _ in range(attempts):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from context_service.ports.errors import StoreUnavailable
 from fleet.context.v1 import context_pb2 as pb
 from tests.e2e.builders import change, create_story, update
 from tests.support.harness import Service, running_service
+from tests.support.waiting import eventually
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 MILESTONE = {"event_type": "review", "description": "Design review passed"}
@@ -158,12 +159,12 @@ async def test_streaming_health_and_reflection_calls_are_measured_too(
 
 
 async def eventually_counted(server: MetricsServer, before: Samples, **labels: str) -> None:
-    """Scrape (a bounded number of times) until the call with these labels has been counted once."""
-    for _ in range(200):
-        if delta(before, await scrape(server), "context_grpc_requests_total", **labels) == 1:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{labels} never counted")
+    """Scrape until the call with these labels has been counted once."""
+
+    async def counted() -> bool:
+        return delta(before, await scrape(server), "context_grpc_requests_total", **labels) == 1
+
+    await eventually(counted, within=5, what=f"{labels} counted once")
 
 
 async def test_no_request_stays_in_flight_after_the_calls_return(

@@ -37,9 +37,10 @@ from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc as pb_grpc
 from tests.e2e.builders import change, update_request
 from tests.integration.nats.support import client as nats_client
-from tests.integration.nats.support import deliberation, eventually, payloads_of, stream_messages
+from tests.integration.nats.support import deliberation, payloads_of, stream_messages
 from tests.support.process import wait_until_serving
 from tests.support.servers import start_or_fail
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 GRACE_SECONDS = 5

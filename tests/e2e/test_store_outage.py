@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from context_service.config import (
 from context_service.local_servers import LocalServer, falkordb_server, valkey_server
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -87,16 +86,6 @@ async def status_of(running: Running, service: str) -> int:
     return int(answer.status)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, bound_s: float = 20.0) -> None:
-    """Poll until `check` holds, failing after a generous bound."""
-    deadline = time.monotonic() + bound_s
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"never happened: {what}")
-
-
 def read_story() -> pb.GetContextRequest:
     """A read that needs the graph and the planning read-models."""
     return pb.GetContextRequest(story_id="OUT-1", role="developer", phase="DESIGN")
@@ -112,10 +101,12 @@ async def test_a_stopped_graph_store_gives_unavailable_and_the_service_recovers_
         running.falkordb.stop()
         with pytest.raises(grpc.aio.AioRpcError) as failed:
             await running.stub.GetContext(read_story(), timeout=CLIENT_DEADLINE_S)
-        await eventually(lambda: _is(running, DEPENDENCY_PREFIX + "graph", NOT_SERVING), "graph NOT_SERVING")
+        await eventually(
+            lambda: _is(running, DEPENDENCY_PREFIX + "graph", NOT_SERVING), what="graph NOT_SERVING"
+        )
         overall_down = await status_of(running, "")
         running.falkordb.start()
-        await eventually(lambda: _is(running, "", SERVING), "overall SERVING again")
+        await eventually(lambda: _is(running, "", SERVING), what="overall SERVING again")
         recovered = await running.stub.GetContext(read_story(), timeout=CLIENT_DEADLINE_S)
         # Assert
         assert failed.value.code() is grpc.StatusCode.UNAVAILABLE
@@ -134,10 +125,10 @@ async def test_a_stopped_valkey_gives_unavailable_and_the_service_recovers_when_
         running.valkey.stop()
         with pytest.raises(grpc.aio.AioRpcError) as failed:
             await running.stub.GetContext(read_story(), timeout=CLIENT_DEADLINE_S)
-        await eventually(lambda: _is(running, "", NOT_SERVING), "overall NOT_SERVING")
+        await eventually(lambda: _is(running, "", NOT_SERVING), what="overall NOT_SERVING")
         graph_still_up = await status_of(running, DEPENDENCY_PREFIX + "graph")
         running.valkey.start()
-        await eventually(lambda: _is(running, "", SERVING), "overall SERVING again")
+        await eventually(lambda: _is(running, "", SERVING), what="overall SERVING again")
         recovered = await running.stub.GetContext(read_story(), timeout=CLIENT_DEADLINE_S)
         # Assert
         assert failed.value.code() is grpc.StatusCode.UNAVAILABLE

@@ -1,7 +1,7 @@
 """RecordDeliberation: upsert a deliberation's decisions, bump the story's version once, announce it.
 
-orchestration.deliberation.completed: decision ids are given or DEC-{task_id}-{index}, times come from the
-event, and the event's idempotency key is the request id, so a redelivery writes and announces nothing new.
+orchestration.deliberation.completed: decision ids are given or DEC-{task or story id}-{index}, times come
+from the event, and its idempotency key is the request id, so a redelivery writes and announces nothing new.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ DELIBERATION_REASON = "deliberation completed"
 
 @dataclass(frozen=True)
 class DeliberatedDecision:
-    """One decision of a deliberation; without an id it becomes DEC-{task_id}-{index}."""
+    """One decision of a deliberation; without an id it becomes DEC-{task or story id}-{index}."""
 
     decision_id: str = ""
     decision_type: str = ""
@@ -58,8 +58,11 @@ class RecordDeliberation:
     async def execute(self, request: DeliberationCompleted, meta: RequestMeta | None = None) -> int:
         """Record the decisions; the story's version after the write."""
         meta = meta or RequestMeta()
-        task_id = require_id(request.task_id, "task_id")
-        story_id = await owner_story(self._nodes, NodeKind.TASK, task_id, request.story_id)
+        task_id = optional_id(request.task_id, "task_id")  # a story-level deliberation names no task
+        if task_id:
+            story_id = await owner_story(self._nodes, NodeKind.TASK, task_id, request.story_id)
+        else:
+            story_id = require_id(request.story_id, "story_id")
         role = fleet_role(self._policy, request.role)
         planned = decision_mutations(story_id, task_id, request.decisions, role, meta.at_ms(self._clock))
         found = await self._nodes.locate(
@@ -129,13 +132,13 @@ class PlannedDecisions:
 def decision_mutations(
     story_id: str, task_id: str, decisions: Sequence[DeliberatedDecision], role: str, at_ms: int
 ) -> PlannedDecisions:
-    """Decision upserts: id given or DEC-{task_id}-{index}; INFLUENCED_BY from the affected subtask."""
+    """Decision upserts: id given or DEC-{task or story id}-{index}; INFLUENCED_BY from the affected task."""
     if not decisions:
         raise InvalidArgument("decisions must not be empty", field="decisions")
     if len(decisions) > MAX_CHANGES:
         raise InvalidArgument(f"at most {MAX_CHANGES} decisions per deliberation", field="decisions")
     ids = [
-        optional_id(d.decision_id, "decisions.id") or f"DEC-{task_id}-{index}"
+        optional_id(d.decision_id, "decisions.id") or f"DEC-{task_id or story_id}-{index}"
         for index, d in enumerate(decisions)
     ]
     if len(set(ids)) != len(ids):
@@ -160,7 +163,7 @@ def _decision(
     at_ms: int,
 ) -> Mutation:
     fields: dict[str, Scalar] = {
-        "title": limit_text(d.title, "decisions.title").strip() or f"Deliberation on {task_id}",
+        "title": limit_text(d.title, "decisions.title").strip() or f"Deliberation on {task_id or story_id}",
         "rationale": limit_text(d.rationale, "decisions.rationale").strip(),
         "decision_type": d.decision_type.strip().upper(),
         "status": "ACCEPTED",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from context_service.domain.errors import InvalidArgument
+from context_service.domain.text import check_id, check_text
 
 MAX_ID_LENGTH = 256
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -13,8 +14,8 @@ MAX_METADATA_ENTRIES = 100
 
 
 def require_id(value: str, field_name: str) -> str:
-    """A trimmed, non-blank id of at most 256 characters."""
-    ident = value.strip()
+    """A trimmed, non-blank id of at most 256 characters, without control characters."""
+    ident = check_id(value.strip(), field_name)
     if not ident:
         raise InvalidArgument(f"{field_name} is required", field=field_name)
     if len(ident) > MAX_ID_LENGTH:
@@ -36,7 +37,8 @@ def require_text(value: str, field_name: str) -> str:
 
 
 def limit_text(value: str, field_name: str) -> str:
-    """Reject free text over the text limit."""
+    """Reject free text over the text limit or with characters no store can keep."""
+    check_text(value, field_name)
     if len(value) > MAX_TEXT_LENGTH:
         raise InvalidArgument(f"{field_name} exceeds {MAX_TEXT_LENGTH} characters", field=field_name)
     return value

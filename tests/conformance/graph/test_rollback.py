@@ -96,7 +96,10 @@ async def test_precondition_failed_reports_the_actual_phase(graph: GraphStore) -
         await graph.commit(doomed(task("T-4"), expect_phase="BUILD"))
 
     # Assert
-    assert caught.value.actual == "DESIGN"
+    assert (caught.value.actual, str(caught.value)) == (
+        "DESIGN",
+        f"story '{STORY}' is in phase DESIGN, not BUILD",
+    )
 
 
 async def test_a_batch_failing_its_phase_precondition_leaves_the_graph_unchanged(graph: GraphStore) -> None:
@@ -135,13 +138,20 @@ async def test_a_batch_on_a_missing_story_creates_nothing(graph: GraphStore) -> 
     assert (await snapshot(graph, STORY, OTHER_STORY), found) == (before, {})
 
 
-async def test_a_batch_linking_to_a_missing_node_raises_dangling_link(graph: GraphStore) -> None:
+async def test_a_batch_linking_to_a_missing_node_raises_dangling_link_naming_it(graph: GraphStore) -> None:
     # Arrange
     await seeded(graph)
 
-    # Act / Assert
-    with pytest.raises(DanglingLink):
+    # Act
+    with pytest.raises(DanglingLink) as caught:
         await graph.commit(doomed(task("T-4", deps=("T-404",))))
+
+    # Assert
+    assert (caught.value.kind, caught.value.node_id, str(caught.value)) == (
+        "Task",
+        "T-404",
+        "linked task 'T-404' not found",
+    )
 
 
 async def test_a_batch_failing_on_a_dangling_link_leaves_the_graph_unchanged(graph: GraphStore) -> None:

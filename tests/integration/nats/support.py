@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +41,6 @@ from tests.support.fakes import SequentialIds
 FAST = ConsumerSettings(
     fetch_batch=64, max_deliver=6, ack_wait=1.0, fetch_timeout=0.2, retry_base=0.05, retry_cap=0.5
 )
-WAIT_SECONDS = 20.0
 
 
 class FlakyGraph(InMemoryGraph):
@@ -197,15 +194,6 @@ async def stream_messages(nc: Client, subject: str, stream: str = "CONTEXT") -> 
 def payloads_of(messages: list[Msg]) -> list[dict[str, Any]]:
     """The envelopes of stored messages."""
     return [json.loads(m.data) for m in messages]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = WAIT_SECONDS) -> None:
-    """Poll `check` until it holds, failing after `within` seconds."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within:g}s")
-        await asyncio.sleep(0.02)
 
 
 def counter(name: str, durable: str) -> float:

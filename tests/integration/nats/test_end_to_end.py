@@ -9,13 +9,13 @@ from fleet.context.v1 import context_pb2 as pb
 from tests.integration.nats.support import (
     App,
     Ids,
-    eventually,
     payloads_of,
     publish,
     running_app,
     stream_messages,
     version_of,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

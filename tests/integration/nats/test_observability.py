@@ -10,7 +10,8 @@ import pytest
 import structlog
 from nats.aio.client import Client
 
-from tests.integration.nats.support import Ids, counter, eventually, publish, running_app
+from tests.integration.nats.support import Ids, counter, publish, running_app
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 SUBJECT, DURABLE = "planning.project.created", "context-planning-project-created"

@@ -9,15 +9,8 @@ import pytest
 from context_service.local_servers import LocalServer
 from context_service.ports.errors import PortError
 from fleet.context.v1 import context_pb2 as pb
-from tests.integration.nats.support import (
-    App,
-    Ids,
-    client,
-    eventually,
-    publish,
-    running_app,
-    stream_messages,
-)
+from tests.integration.nats.support import App, Ids, client, publish, running_app, stream_messages
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -21,13 +21,13 @@ from tests.integration.nats.support import (
     Ids,
     consumer_state,
     counter,
-    eventually,
     payloads_of,
     publish,
     publish_raw,
     running_app,
     stream_messages,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 STORY_SUBJECT, STORY_DURABLE = "planning.story.created", "context-planning-story-created"

@@ -18,13 +18,13 @@ from tests.integration.nats.support import (
     consumer_state,
     counter,
     deliberation,
-    eventually,
     payloads_of,
     publish,
     running_app,
     seed_story,
     stream_messages,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 SUBJECT = "orchestration.deliberation.completed"

@@ -10,14 +10,8 @@ from nats.aio.client import Client
 
 from context_service.adapters.nats.client import envelope_event, request
 from context_service.adapters.system import SystemClock
-from tests.integration.nats.support import (
-    Ids,
-    eventually,
-    payloads_of,
-    running_app,
-    seed_story,
-    stream_messages,
-)
+from tests.integration.nats.support import Ids, payloads_of, running_app, seed_story, stream_messages
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 REQUESTERS = 8

@@ -35,7 +35,8 @@ from context_service.ports.events import OutboundEvent
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
 from tests.e2e.builders import change, update_request
-from tests.integration.nats.support import FAST, FlakyGraph, Ids, eventually, running_app, stream_messages
+from tests.integration.nats.support import FAST, FlakyGraph, Ids, running_app, stream_messages
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 UPDATED = "context.events.updated"
@@ -284,7 +285,7 @@ async def test_a_message_the_service_refuses_ends_its_span_dead_lettered_without
 ) -> None:
     # Arrange
     caller, ids = Caller.new(), Ids.new()
-    invalid = {**project(ids.project), "description": None}  # a required field missing: the sender's fault
+    invalid = {**project(ids.project), "name": None}  # a required field missing: the sender's fault
 
     # Act
     async with running_app(nats_url):

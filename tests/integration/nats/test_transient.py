@@ -13,13 +13,13 @@ from tests.integration.nats.support import (
     Ids,
     counter,
     deliberation,
-    eventually,
     publish,
     running_app,
     seed_story,
     stream_messages,
     version_of,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 SUBJECT = "orchestration.deliberation.completed"

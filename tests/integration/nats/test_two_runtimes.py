@@ -13,14 +13,8 @@ from context_service.adapters.nats.client import envelope_event
 from context_service.adapters.nats.consumers import AfterEffect
 from context_service.adapters.nats.envelope import encode_envelope, outbound_headers
 from context_service.adapters.system import SystemClock
-from tests.integration.nats.support import (
-    Ids,
-    deliberation,
-    eventually,
-    running_app,
-    seed_story,
-    version_of,
-)
+from tests.integration.nats.support import Ids, deliberation, running_app, seed_story, version_of
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 SUBJECT = "orchestration.deliberation.completed"

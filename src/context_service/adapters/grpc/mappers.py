@@ -4,16 +4,36 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from context_service.application.create_task import TaskRequest
 from context_service.application.get_context import ContextRequest, ContextResult
 from context_service.application.rehydrate_session import RehydrateRequest, Rehydration
 from context_service.application.update_context import UpdateRequest, UpdateResult
 from context_service.domain.changes import RawChange
+from context_service.domain.errors import InvalidArgument
 from context_service.domain.model import Decision, GraphEntity, GraphLink, Neighbourhood, Task
 from context_service.domain.packs import RolePack
+from context_service.domain.text import check_document
 from fleet.context.v1 import context_pb2 as pb
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A request body that is not a valid message of its type (e.g. a string field that is not UTF-8)."""
+
+    type_name: str
+
+
+def check_request(msg: object) -> None:
+    """Check every string field, map key and value of a request against the text rule."""
+    if isinstance(msg, Undecodable):
+        raise InvalidArgument(f"the request is not a valid {msg.type_name} (strings must be UTF-8)")
+    if isinstance(msg, Message):
+        check_document(json_format.MessageToDict(msg, preserving_proto_field_name=True), "")
 
 
 def context_request(msg: pb.GetContextRequest) -> ContextRequest:

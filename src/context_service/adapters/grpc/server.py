@@ -18,9 +18,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from context_service.adapters.grpc.interceptors import AdmissionInterceptor
+from context_service.adapters.grpc.registration import add_context_service
 from context_service.adapters.grpc.servicer import ContextServicer
 from context_service.application.services import UseCases
-from fleet.context.v1 import context_pb2, context_pb2_grpc
+from fleet.context.v1 import context_pb2
 
 log = structlog.get_logger()
 SERVICE_NAME = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
@@ -73,9 +74,7 @@ class GrpcServer:
             ("grpc.so_reuseport", 0),
         ]
         server = grpc.aio.server(options=options, interceptors=self._interceptors)
-        context_pb2_grpc.add_ContextServiceServicer_to_server(
-            ContextServicer(use_cases=self._use_cases), server
-        )
+        add_context_service(ContextServicer(use_cases=self._use_cases), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
             SERVICE_NAME,

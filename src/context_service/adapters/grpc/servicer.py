@@ -78,6 +78,7 @@ def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
         code = grpc.StatusCode.OK
         with structlog.contextvars.bound_contextvars(**_log_context(context)):
             try:
+                mappers.check_request(request)
                 return await handler(self, request, context)
             except asyncio.CancelledError as exc:
                 code = status_code_of(context, exc)  # the client went away or its deadline passed

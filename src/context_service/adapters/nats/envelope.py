@@ -16,6 +16,7 @@ from typing import Any
 from opentelemetry.context import Context
 
 from context_service.domain.errors import InvalidArgument
+from context_service.domain.text import check_document
 from context_service.domain.timefmt import iso_from_ms, ms_from_iso
 from context_service.observability.tracing import extract, inject
 from context_service.ports.events import OutboundEvent
@@ -62,6 +63,10 @@ def decode_json(data: bytes) -> dict[str, Any]:
         raise MessageRejected(f"body is not valid JSON ({type(exc).__name__})") from None
     if not isinstance(document, dict):
         raise MessageRejected("body must be a JSON object (the envelope)")
+    try:
+        check_document(document, "")  # every field, the payload's too, against the service's text rule
+    except InvalidArgument as exc:
+        raise MessageRejected(exc.message, field=exc.field) from None
     return document
 
 

@@ -1,22 +1,21 @@
-"""Inbound subjects (04 §4.3): each with its own durable, a payload decoder and ONE use-case call."""
+"""Inbound subjects (04 §4.3) in one table: subject, durable, decoder, use case, key field, response."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from context_service.adapters.nats import payloads
 from context_service.adapters.nats.envelope import Envelope
 from context_service.application.common import RequestMeta
+from context_service.application.rehydrate_session import RehydrateRequest, Rehydration
 from context_service.application.services import UseCases
+from context_service.application.update_context import UpdateRequest, UpdateResult
 from context_service.ports.events import OutboundEvent
 
-T = TypeVar("T")
 ResponsePayload = dict[str, Any]
 Handler = Callable[[Envelope], Awaitable[ResponsePayload | None]]
-HandlerFor = Callable[[str], Handler]  # the handler of one subject (the subject is the history's source)
 UPDATE_RESPONSE = "context.update.response"
 REHYDRATE_RESPONSE = "context.rehydrate.response"
 
@@ -72,95 +71,135 @@ def event_meta(envelope: Envelope, subject: str) -> RequestMeta:
     return RequestMeta(envelope.correlation_id, envelope.idempotency_key, envelope.occurred_at_ms, subject)
 
 
-def _event(
-    decode: Callable[[payloads.Payload], T], apply: Callable[[T, RequestMeta], Awaitable[object]]
-) -> HandlerFor:
-    def for_subject(subject: str) -> Handler:
-        async def handle(envelope: Envelope) -> None:
-            await apply(decode(envelope.payload), event_meta(envelope, subject))
-
-        return handle
-
-    return for_subject
+Call = Callable[[Any, RequestMeta], Awaitable[Any]]
 
 
-def _update(use_cases: UseCases, subject: str) -> Handler:
-    async def handle(envelope: Envelope) -> ResponsePayload:
-        request = payloads.update_request(envelope.payload)
-        meta = RequestMeta(envelope.correlation_id, envelope.idempotency_key, source=subject)
-        result = await use_cases.update_context.execute(request, meta)
-        return {
-            "story_id": request.story_id.strip(),
-            "status": "success",
-            "version": result.version,
-            "hash": result.hash,
-            "warnings": list(result.warnings),
-        }
+@dataclass(frozen=True)
+class Subject:
+    """One row of the routing table: everything a subject needs, declared once."""
 
-    return handle
+    subject: str
+    durable: str
+    decode: Callable[[payloads.Payload], Any]
+    use: Callable[[UseCases], Call]  # picks the one use case the subject calls
+    key_field: str = "story_id"  # the payload field naming the entity (log line, error responses)
+    response_subject: str = ""
+    reply: Callable[[Any, Any], ResponsePayload] | None = None  # (decoded input, result) -> response
 
 
-def _rehydrate(use_cases: UseCases, _subject: str) -> Handler:
-    async def handle(envelope: Envelope) -> ResponsePayload:
-        result = await use_cases.rehydrate_session.execute(payloads.rehydrate_request(envelope.payload))
-        stats = {**asdict(result.stats), "events": result.events, "roles": list(result.roles)}
-        return {
-            "case_id": result.case_id,
-            "status": "success",
-            "generated_at_ms": result.generated_at_ms,
-            "packs_count": len(result.packs),
-            "stats": stats,
-        }
+def _rehydrate(use_cases: UseCases) -> Call:
+    async def call(request: RehydrateRequest, _: RequestMeta) -> Rehydration:
+        return await use_cases.rehydrate_session.execute(request)
 
-    return handle
+    return call
+
+
+def _update_reply(request: UpdateRequest, result: UpdateResult) -> ResponsePayload:
+    return {
+        "story_id": request.story_id.strip(),
+        "status": "success",
+        "version": result.version,
+        "hash": result.hash,
+        "warnings": list(result.warnings),
+    }
+
+
+def _rehydrate_reply(_: RehydrateRequest, result: Rehydration) -> ResponsePayload:
+    return {
+        "case_id": result.case_id,
+        "status": "success",
+        "generated_at_ms": result.generated_at_ms,
+        "packs_count": len(result.packs),
+        "stats": {**asdict(result.stats), "events": result.events, "roles": list(result.roles)},
+    }
 
 
 # 04 §4.3: every inbound subject has its own durable (a shared durable silently starves one of the subjects).
-DURABLES = {
-    "planning.project.created": "context-planning-project-created",
-    "planning.epic.created": "context-planning-epic-created",
-    "planning.story.created": "context-planning-story-created",
-    "planning.task.created": "context-planning-task-created",
-    "planning.story.transitioned": "context-planning-story-transitions",
-    "planning.plan.approved": "context-planning-plan-approved",
-    "orchestration.deliberation.completed": "context-orch-deliberation-completed",
-    "orchestration.task.dispatched": "context-orch-task-dispatched",
-    "context.update.request": "context-update-request",
-    "context.rehydrate.request": "context-rehydrate-request",
-}
-RESPONSES = {"context.update.request": UPDATE_RESPONSE, "context.rehydrate.request": REHYDRATE_RESPONSE}
-# The payload field that names the entity, for the log line and error responses (story_id otherwise).
-KEY_FIELDS = {
-    "planning.project.created": "project_id",
-    "planning.epic.created": "epic_id",
-    "context.rehydrate.request": "case_id",
-}
+SUBJECTS: tuple[Subject, ...] = (
+    Subject(
+        "planning.project.created",
+        "context-planning-project-created",
+        payloads.project_created,
+        lambda uc: uc.record_project.execute,
+        key_field="project_id",
+    ),
+    Subject(
+        "planning.epic.created",
+        "context-planning-epic-created",
+        payloads.epic_created,
+        lambda uc: uc.record_epic.execute,
+        key_field="epic_id",
+    ),
+    Subject(
+        "planning.story.created",
+        "context-planning-story-created",
+        payloads.story_created,
+        lambda uc: uc.create_story.execute,
+    ),
+    Subject(
+        "planning.task.created",
+        "context-planning-task-created",
+        payloads.task_created,
+        lambda uc: uc.record_planned_task.execute,
+    ),
+    Subject(
+        "planning.story.transitioned",
+        "context-planning-story-transitions",
+        payloads.story_transitioned,
+        lambda uc: uc.transition_phase.execute,
+    ),
+    Subject(
+        "planning.plan.approved",
+        "context-planning-plan-approved",
+        payloads.plan_approved,
+        lambda uc: uc.approve_plan.execute,
+    ),
+    Subject(
+        "orchestration.deliberation.completed",
+        "context-orch-deliberation-completed",
+        payloads.deliberation_completed,
+        lambda uc: uc.record_deliberation.execute,
+    ),
+    Subject(
+        "orchestration.task.dispatched",
+        "context-orch-task-dispatched",
+        payloads.task_dispatched,
+        lambda uc: uc.dispatch_task.execute,
+    ),
+    Subject(
+        "context.update.request",
+        "context-update-request",
+        payloads.update_request,
+        lambda uc: uc.update_context.execute,
+        response_subject=UPDATE_RESPONSE,
+        reply=_update_reply,
+    ),
+    Subject(
+        "context.rehydrate.request",
+        "context-rehydrate-request",
+        payloads.rehydrate_request,
+        _rehydrate,
+        key_field="case_id",
+        response_subject=REHYDRATE_RESPONSE,
+        reply=_rehydrate_reply,
+    ),
+)
+
+
+def _handler(entry: Subject, call: Call) -> Handler:
+    """Decode, call the use case, and build the response when the subject has one."""
+
+    async def handle(envelope: Envelope) -> ResponsePayload | None:
+        decoded = entry.decode(envelope.payload)
+        result = await call(decoded, event_meta(envelope, entry.subject))
+        return entry.reply(decoded, result) if entry.reply is not None else None
+
+    return handle
 
 
 def build_routes(use_cases: UseCases) -> tuple[Route, ...]:
     """Every inbound subject with its durable, its handler and (for requests) its response subject."""
-    uc = use_cases
-    handlers: dict[str, HandlerFor] = {
-        "planning.project.created": _event(payloads.project_created, uc.record_project.execute),
-        "planning.epic.created": _event(payloads.epic_created, uc.record_epic.execute),
-        "planning.story.created": _event(payloads.story_created, uc.create_story.execute),
-        "planning.task.created": _event(payloads.task_created, uc.record_planned_task.execute),
-        "planning.story.transitioned": _event(payloads.story_transitioned, uc.transition_phase.execute),
-        "planning.plan.approved": _event(payloads.plan_approved, uc.approve_plan.execute),
-        "orchestration.deliberation.completed": _event(
-            payloads.deliberation_completed, uc.record_deliberation.execute
-        ),
-        "orchestration.task.dispatched": _event(payloads.task_dispatched, uc.dispatch_task.execute),
-        "context.update.request": functools.partial(_update, use_cases),
-        "context.rehydrate.request": functools.partial(_rehydrate, use_cases),
-    }
     return tuple(
-        Route(
-            subject,
-            DURABLES[subject],
-            handler_for(subject),
-            RESPONSES.get(subject, ""),
-            KEY_FIELDS.get(subject, "story_id"),
-        )
-        for subject, handler_for in handlers.items()
+        Route(s.subject, s.durable, _handler(s, s.use(use_cases)), s.response_subject, s.key_field)
+        for s in SUBJECTS
     )

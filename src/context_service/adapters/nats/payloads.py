@@ -1,4 +1,8 @@
-"""Payload decoding: each inbound subject's JSON object into use-case inputs (missing fields: permanent)."""
+"""Payload decoding: each inbound subject's JSON object into use-case inputs (04 §4.3).
+
+Required fields are exactly those the fleet's producers always send (a missing one is permanent); every other
+field takes its legacy default, so an older producer's smaller payload is applied, never dead-lettered.
+"""
 
 from __future__ import annotations
 
@@ -79,10 +83,10 @@ def project_created(p: Payload) -> ProjectCreated:
     return ProjectCreated(
         project_id=text(p, "project_id", required=True),
         name=text(p, "name", required=True),
-        description=text(p, "description", required=True),
-        status=text(p, "status", required=True),
-        owner=text(p, "owner", required=True),
-        created_at_ms=integer(p, "created_at_ms", required=True) or 0,
+        description=text(p, "description"),
+        status=text(p, "status") or "active",
+        owner=text(p, "owner"),
+        created_at_ms=integer(p, "created_at_ms") or 0,
     )
 
 
@@ -93,7 +97,7 @@ def epic_created(p: Payload) -> EpicCreated:
         project_id=text(p, "project_id", required=True),
         title=text(p, "title", "name", required=True),
         description=text(p, "description"),
-        status=text(p, "status"),
+        status=text(p, "status") or "active",
         created_at_ms=integer(p, "created_at_ms") or 0,
     )
 
@@ -116,8 +120,8 @@ def task_created(p: Payload) -> TaskCreated:
         task_id=text(p, "task_id", required=True),
         plan_id=text(p, "plan_id", required=True),
         title=text(p, "title", required=True),
-        task_type=text(p, "type", required=True),
-        status=text(p, "status", required=True),
+        task_type=text(p, "type") or "development",
+        status=text(p, "status") or "todo",
         story_id=text(p, "story_id"),
         role=text(p, "role"),
         description=text(p, "description"),
@@ -151,7 +155,7 @@ def deliberation_completed(p: Payload) -> DeliberationCompleted:
     decisions = tuple(
         DeliberatedDecision(
             decision_id=text(d, "id", "decision_id"),
-            decision_type=text(d, "type", "decision_type"),
+            decision_type=text(d, "type", "decision_type") or "TECHNICAL",
             title=text(d, "title"),
             rationale=text(d, "rationale"),
             affected_task_id=text(d, "affected_subtask", "affected_subtask_id", "subtask_id"),
@@ -160,7 +164,7 @@ def deliberation_completed(p: Payload) -> DeliberationCompleted:
         for d in objects(p, "decisions", required=True)
     )
     return DeliberationCompleted(
-        task_id=text(p, "task_id", required=True),
+        task_id=text(p, "task_id"),
         decisions=decisions,
         story_id=text(p, "story_id"),
         role=text(p, "role"),

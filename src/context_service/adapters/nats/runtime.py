@@ -1,4 +1,4 @@
-"""Messaging for one service instance: connection → streams → outbox relay → consumers, stopped in reverse.
+"""Messaging for one service instance: connection, streams, relay, advisories, consumers; stopped in reverse.
 
 The publisher is built first (the use cases take it) and only records into the outbox until a connection is
 attached here; the consumers start last, once the use cases they call are wired.
@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
 
+from context_service.adapters.nats.advisories import ExhaustedDeliveries
 from context_service.adapters.nats.connection import NatsConnection
 from context_service.adapters.nats.consumer_group import ConsumerGroup
 from context_service.adapters.nats.consumers import AfterEffect, Consumer
@@ -69,6 +70,10 @@ class Messaging:
             relay = OutboxRelay(publisher=self.publisher, interval=self._relay_interval)
             self.connection.on_reconnect(relay.wake)
             await stack.enter_async_context(relay)
+            durables = [route.durable for route in self._routes]
+            await stack.enter_async_context(
+                ExhaustedDeliveries(connection=self.connection, publisher=self.publisher, durables=durables)
+            )
             if self._start_consumers:
                 await stack.enter_async_context(self.consumer_group())
             self._stack = stack.pop_all()
