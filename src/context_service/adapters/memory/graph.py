@@ -97,7 +97,7 @@ class InMemoryGraph:
 
     def _apply(self, tx: Transaction, batch: WriteBatch) -> tuple[CommitResult, tuple[ChangeRecord, ...]]:
         story_key: NodeKey = (NodeKind.STORY.value, batch.story_id)
-        self._check(batch, story_key)
+        self._check_rules(batch, story_key)
         written: list[NodeKey] = [(m.kind.value, m.node_id) for m in batch.mutations]
         before = {key: self._graph.node(key) for key in written}
         for mutation in batch.mutations:
@@ -118,7 +118,7 @@ class InMemoryGraph:
         phase = str(story.get("current_phase", ""))
         return CommitResult(version, phase, changed=batch.changed, event_key=batch.event_key), history
 
-    def _check(self, batch: WriteBatch, story_key: NodeKey) -> None:
+    def _check_rules(self, batch: WriteBatch, story_key: NodeKey) -> None:
         """The commit rules on what the batch touches, before anything is written."""
         touched = {(m.kind.value, m.node_id) for m in batch.mutations}
         touched |= {(link.target_kind.value, link.target_id) for m in batch.mutations for link in m.links}
