@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -286,10 +285,7 @@ async def test_sigterm_mid_burst_exits_cleanly_and_no_consumed_message_is_lost_o
         Applied.expected(stores, n, baseline[n]) for n in range(STORIES)
     ]
     lines = first.lines() + second.lines()
-    messages = [line for line in lines if line["event"] == "nats_message"]
-    processed = Counter(line["correlation_id"] for line in messages if line["outcome"] == "processed")
-    assert processed == Counter(f"corr-{stores.run}-{n}" for n in range(EVENTS))
-    assert {line["outcome"] for line in messages} <= {"processed", "deduplicated"}
+    assert handled(stores, lines) == {f"corr-{stores.run}-{n}" for n in range(EVENTS)}
     assert not [line for line in lines if line["level"] in {"error", "critical"}]
 
 
@@ -314,12 +310,24 @@ async def test_two_service_processes_sharing_the_durables_apply_each_of_a_thousa
     assert [await applied(stores, story_id, announced) for story_id in stories] == [
         Applied.expected(stores, n, baseline[n], BURST_EVENTS, BURST_STORIES) for n in range(BURST_STORIES)
     ]
-    per_process = [
-        Counter(line["outcome"] for line in served.lines() if line["event"] == "nats_message")
-        for served in (one, two)
-    ]
-    assert sum(c["processed"] for c in per_process) == BURST_EVENTS
-    assert all(c["processed"] > 0 for c in per_process)  # both replicas took a share of the work
+    shares = [handled(stores, served.lines()) for served in (one, two)]
+    assert shares[0] | shares[1] == {f"corr-{stores.run}-{n}" for n in range(BURST_EVENTS)}
+    assert all(shares)  # both replicas took a share of the work
+
+
+def handled(stores: Stores, lines: list[dict[str, Any]]) -> set[str]:
+    """The burst events these log lines show handled; a redelivery may log one twice, applying nothing twice.
+
+    Delivery is at least once (a message not acked within ack_wait under CPU load comes again), so the
+    promise checked is on the effects (`Applied`): the log only shows which events each process handled.
+    """
+    messages = [line for line in lines if line["event"] == "nats_message"]
+    assert {line["outcome"] for line in messages} <= {"processed", "deduplicated"}
+    return {
+        line["correlation_id"]
+        for line in messages
+        if line["outcome"] == "processed" and line["correlation_id"].startswith(f"corr-{stores.run}-")
+    }
 
 
 def _settled(nc: Client) -> Callable[[], Awaitable[bool]]:

@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 
 from context_service.application.commit_step import CommitStep
 from context_service.application.common import RequestMeta, locate_tasks
-from context_service.domain.changes_fields import metadata_json
 from context_service.domain.errors import InvalidArgument
 from context_service.domain.limits import MAX_METADATA_ENTRIES, limit_text, require_id, require_text
-from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, Scalar, WriteBatch
-from context_service.domain.timefmt import iso_from_ms
+from context_service.domain.mutations import Mutation, NodeKind, Scalar, WriteBatch
+from context_service.domain.schema import decision
 from context_service.ports.graph import NodeLocator
 from context_service.ports.system import Clock, IdGenerator
 
@@ -26,12 +25,6 @@ class DecisionRequest:
     rationale: str = ""
     alternatives_considered: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
-
-
-def decision_id(decision_type: str, hex6: str) -> str:
-    """DEC-{TYPE[:4]}-{6 HEX}; an untyped decision uses GEN."""
-    prefix = "".join(ch for ch in decision_type.upper() if ch.isalnum())[:4] or "GEN"
-    return f"DEC-{prefix}-{hex6}"
 
 
 class AddProjectDecision:
@@ -60,11 +53,11 @@ class AddProjectDecision:
                 "task_ids not in this story: " + ", ".join(missing), field="metadata.task_ids"
             )
         decision_type = request.decision_type.strip().upper()
-        new_id = decision_id(decision_type, self._ids.hex(6))
+        new_id = decision.new_id(decision_type, self._ids.hex(6))
         fields = _decision_fields(
             request, story_id, title, decision_type, metadata=metadata, now_ms=self._clock.now_ms()
         )
-        links = tuple(Link(LinkKind.INFLUENCED_BY, NodeKind.TASK, t, incoming=True) for t in task_ids)
+        links = decision.influenced_by(task_ids)
         mutation = Mutation(NodeKind.DECISION, new_id, on_create=fields, links=links)
         await self._commits.run(WriteBatch(story_id, (mutation,)), meta or RequestMeta())
         return new_id
@@ -79,18 +72,16 @@ def _decision_fields(
     metadata: Mapping[str, str],
     now_ms: int,
 ) -> dict[str, Scalar]:
-    """Every stored property of a new decision; decided_by from metadata role or winner."""
+    """A new, accepted decision; decided_by from metadata role or winner."""
     return {
-        "story_id": story_id,
+        **decision.on_create(story_id, now_ms),
         "title": title,
         "rationale": limit_text(request.rationale, "rationale").strip(),
-        "status": "ACCEPTED",
+        "status": decision.ACCEPTED,
         "decision_type": decision_type,
         "alternatives_considered": limit_text(
             request.alternatives_considered, "alternatives_considered"
         ).strip(),
-        "decided_by": metadata.get("role") or metadata.get("winner") or "UNKNOWN",
-        "decided_at": iso_from_ms(now_ms),
-        "created_at_ms": now_ms,
-        "metadata": metadata_json(dict(metadata)),
+        "decided_by": metadata.get("role") or metadata.get("winner") or decision.DEFAULT_DECIDED_BY,
+        "metadata": decision.metadata_json(dict(metadata)),
     }

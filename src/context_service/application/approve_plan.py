@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from context_service.application.commit_step import CommitStep
 from context_service.application.common import RequestMeta, owner_story
 from context_service.domain.limits import limit_text, require_id
-from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, WriteBatch
-from context_service.domain.timefmt import iso_from_ms
+from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
+from context_service.domain.schema import plan, plan_approval
 from context_service.ports.graph import NodeLocator
 from context_service.ports.system import Clock
 
@@ -37,29 +37,13 @@ class ApprovePlan:
         plan_id = require_id(request.plan_id, "plan_id")
         story_id = await owner_story(self._nodes, NodeKind.PLAN, plan_id, request.story_id)
         at_ms = meta.at_ms(self._clock)
-        plan = Mutation(
-            NodeKind.PLAN,
-            plan_id,
-            fields={"status": "APPROVED"},
-            on_create={
-                "story_id": story_id,
-                "version": 1,
-                "author_id": "",
-                "rationale": "",
-                "created_at_ms": at_ms,
-            },
-        )
+        on_create = plan.on_create(story_id, at_ms)
+        approved = Mutation(NodeKind.PLAN, plan_id, fields={"status": plan.APPROVED}, on_create=on_create)
+        comment = limit_text(request.comment, "comment")
         approval = Mutation(
             NodeKind.PLAN_APPROVAL,
-            f"PA-{plan_id}",
-            fields={
-                "story_id": story_id,
-                "plan_id": plan_id,
-                "approved_by": request.approved_by.strip(),
-                "comment": limit_text(request.comment, "comment").strip(),
-                "approved_at": iso_from_ms(at_ms),
-                "ts_ms": at_ms,
-            },
-            links=(Link(LinkKind.APPROVES, NodeKind.PLAN, plan_id),),
+            plan_approval.node_id(plan_id),
+            fields=plan_approval.fields(story_id, plan_id, request.approved_by, comment, at_ms),
+            links=plan_approval.links(plan_id),
         )
-        await self._commits.run(WriteBatch(story_id, (plan, approval)), meta)
+        await self._commits.run(WriteBatch(story_id, (approved, approval)), meta)

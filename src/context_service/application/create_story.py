@@ -8,7 +8,8 @@ from context_service.application.commit_step import CommitStep
 from context_service.application.common import RequestMeta, require_phase
 from context_service.domain.limits import limit_text, optional_id, require_id, require_text
 from context_service.domain.model import Story
-from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, Scalar, WriteBatch
+from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
+from context_service.domain.schema import story as story_schema
 from context_service.domain.timefmt import iso_from_ms
 from context_service.domain.vocabulary import Phase
 from context_service.ports.graph import StoryReader
@@ -78,22 +79,9 @@ class CreateStory:
 
 def _story_mutation(story: Story) -> Mutation:
     """The story's create-time properties; with an epic, its epic_id and (Epic)-[:CONTAINS_STORY] edge."""
-    on_create: dict[str, Scalar] = {
-        "title": story.title,
-        "description": story.description,
-        "status": story.status,
-        "current_phase": story.current_phase,
-        "context_version": 0,
-        "created_by": story.created_by,
-        "created_at": story.created_at,
-        "updated_at": story.updated_at,
-        "epic_id": "",
-    }
-    if not story.epic_id:
-        return Mutation(NodeKind.STORY, story.story_id, on_create=on_create)
-    link = Link(LinkKind.CONTAINS_STORY, NodeKind.EPIC, story.epic_id, incoming=True)
-    fields = {"epic_id": story.epic_id}
-    return Mutation(NodeKind.STORY, story.story_id, fields=fields, on_create=on_create, links=(link,))
+    fields, links = story_schema.epic_fields(story.epic_id)
+    on_create = story_schema.on_create(story)
+    return Mutation(NodeKind.STORY, story.story_id, fields=fields, on_create=on_create, links=links)
 
 
 def _spec(story: Story, now_ms: int, phase: str) -> dict[str, object]:

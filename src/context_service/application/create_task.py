@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from context_service.application.commit_step import CommitStep
 from context_service.application.common import RequestMeta, locate_tasks
-from context_service.domain.changes_fields import task_fields
 from context_service.domain.errors import AlreadyExists, InvalidArgument
 from context_service.domain.limits import limit_text, require_id, require_text
-from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, WriteBatch
+from context_service.domain.mutations import LinkKind, Mutation, NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
+from context_service.domain.schema import task
 from context_service.domain.timefmt import iso_from_ms
 from context_service.ports.graph import NodeLocator
 from context_service.ports.system import Clock
@@ -87,20 +87,19 @@ class CreateTask:
         }
         mutation = self._mutation(story_id, task_id, payload, deps)
         await self._commits.run(WriteBatch(story_id, (mutation,)), meta or RequestMeta())
-        return TaskCreated(task_id, story_id, "PENDING")
+        return TaskCreated(task_id, story_id, task.DEFAULT_STATUS)
 
     def _mutation(
         self, story_id: str, task_id: str, payload: dict[str, str | int], deps: tuple[str, ...]
     ) -> Mutation:
         """SET everything (not only on create): a soft-deleted task with this id comes back as new."""
         now = iso_from_ms(self._clock.now_ms())
-        fields, on_create = task_fields(payload, False, story_id, now, self._policy.normalise_role)
-        links = tuple(Link(LinkKind.DEPENDS_ON, NodeKind.TASK, d) for d in deps)
+        fields = task.from_payload(payload, False, self._policy.normalise_role, now)
         return Mutation(
             NodeKind.TASK,
             task_id,
-            fields={**on_create, **fields},
-            links=links,
+            fields={**task.on_create(story_id, now), **fields},
+            links=task.dependency_links(deps),
             replace_links=(LinkKind.DEPENDS_ON,),
         )
 

@@ -8,8 +8,9 @@ from context_service.application.commit_step import CommitStep
 from context_service.application.common import RequestMeta, fleet_role
 from context_service.domain.errors import InvalidArgument, NotFound, NotYetKnown
 from context_service.domain.limits import optional_id, require_id
-from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, WriteBatch
+from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
+from context_service.domain.schema import task, task_dispatch
 from context_service.domain.timefmt import iso_from_ms
 from context_service.ports.graph import NodeLocator
 from context_service.ports.system import Clock, IdGenerator
@@ -50,19 +51,12 @@ class DispatchTask:
         if claimed and claimed != where.story_id:
             raise InvalidArgument(f"task '{task_id}' belongs to story '{where.story_id}'", field="story_id")
         at_ms = meta.at_ms(self._clock)
-        at = iso_from_ms(at_ms)
-        task = Mutation(NodeKind.TASK, task_id, fields={"status": "IN_PROGRESS", "updated_at": at})
+        role = fleet_role(self._policy, request.role)
+        dispatched = Mutation(NodeKind.TASK, task_id, fields=task.dispatched(iso_from_ms(at_ms)))
         dispatch = Mutation(
             NodeKind.TASK_DISPATCH,
-            f"TD-{task_id}-{meta.ref(self._ids, 12)}",
-            on_create={
-                "story_id": where.story_id,
-                "task_id": task_id,
-                "agent_id": request.agent_id.strip(),
-                "role": fleet_role(self._policy, request.role),
-                "dispatched_at": at,
-                "ts_ms": at_ms,
-            },
-            links=(Link(LinkKind.DISPATCHES, NodeKind.TASK, task_id),),
+            task_dispatch.node_id(task_id, meta.ref(self._ids, 12)),
+            on_create=task_dispatch.on_create(where.story_id, task_id, request.agent_id, role, at_ms),
+            links=task_dispatch.links(task_id),
         )
-        await self._commits.run(WriteBatch(where.story_id, (task, dispatch)), meta)
+        await self._commits.run(WriteBatch(where.story_id, (dispatched, dispatch)), meta)

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from context_service.application.commit_step import CommitStep
 from context_service.application.common import RequestMeta, fleet_role, owner_story
-from context_service.domain.changes_fields import metadata_json
 from context_service.domain.errors import InvalidArgument, NotYetKnown
 from context_service.domain.limits import MAX_CHANGES, limit_text, optional_id, require_id
 from context_service.domain.model import ChangeRecord, Located
-from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, Scalar, WriteBatch
+from context_service.domain.mutations import Mutation, NodeKind, Scalar, WriteBatch
 from context_service.domain.policy import ScopePolicy
+from context_service.domain.schema import decision
 from context_service.domain.timefmt import iso_from_ms
 from context_service.ports.graph import NodeLocator
 from context_service.ports.system import Clock
@@ -166,15 +166,12 @@ def _decision(
         "title": limit_text(d.title, "decisions.title").strip() or f"Deliberation on {task_id or story_id}",
         "rationale": limit_text(d.rationale, "decisions.rationale").strip(),
         "decision_type": d.decision_type.strip().upper(),
-        "status": "ACCEPTED",
-        "decided_by": d.decided_by.strip() or role or "UNKNOWN",
+        "status": decision.ACCEPTED,
+        "decided_by": d.decided_by.strip() or role or decision.DEFAULT_DECIDED_BY,
     }
-    on_create: dict[str, Scalar] = {
-        "story_id": story_id,
-        "decided_at": iso_from_ms(at_ms),
-        "created_at_ms": at_ms,
-        "alternatives_considered": "",
-        "metadata": metadata_json({"source": "deliberation", "task_id": task_id}),
+    on_create = {
+        **decision.on_create(story_id, at_ms),
+        "metadata": decision.metadata_json({"source": "deliberation", "task_id": task_id}),
     }
-    links = (Link(LinkKind.INFLUENCED_BY, NodeKind.TASK, affected, incoming=True),) if affected else ()
+    links = decision.influenced_by([affected] if affected else [])
     return Mutation(NodeKind.DECISION, decision_id, fields=fields, on_create=on_create, links=links)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from context_service.application.commit_step import CommitStep
-from context_service.application.common import RequestMeta, enum_value
+from context_service.application.common import RequestMeta
 from context_service.domain.limits import limit_text, require_id, require_text
-from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, WriteBatch
+from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
+from context_service.domain.schema import epic
 from context_service.ports.system import Clock
 
 
@@ -34,17 +35,13 @@ class RecordEpic:
         """Upsert the epic."""
         meta = meta or RequestMeta()
         project_id = require_id(request.project_id, "project_id")
-        fields = {
-            "project_id": project_id,
-            "title": require_text(request.title, "title"),
-            "description": limit_text(request.description, "description").strip(),
-            "status": enum_value(request.status, "ACTIVE"),
-        }
-        epic = Mutation(
+        title = require_text(request.title, "title")
+        description = limit_text(request.description, "description")
+        node = Mutation(
             NodeKind.EPIC,
             require_id(request.epic_id, "epic_id"),
-            fields=fields,
-            on_create={"created_at_ms": request.created_at_ms or meta.at_ms(self._clock)},
-            links=(Link(LinkKind.HAS_EPIC, NodeKind.PROJECT, project_id, incoming=True),),
+            fields=epic.fields(project_id, title, description, request.status),
+            on_create=epic.on_create(request.created_at_ms or meta.at_ms(self._clock)),
+            links=epic.links(project_id),
         )
-        await self._commits.run(WriteBatch("", (epic,)), meta)
+        await self._commits.run(WriteBatch("", (node,)), meta)

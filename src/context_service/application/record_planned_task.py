@@ -13,8 +13,9 @@ from context_service.application.commit_step import CommitStep
 from context_service.application.common import RequestMeta, fleet_role, owner_story
 from context_service.domain.errors import InvalidArgument
 from context_service.domain.limits import limit_text, require_id
-from context_service.domain.mutations import Mutation, NodeKind, Scalar, WriteBatch
+from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
+from context_service.domain.schema import task
 from context_service.domain.timefmt import iso_from_ms
 from context_service.ports.graph import NodeLocator
 from context_service.ports.system import Clock
@@ -60,26 +61,15 @@ class RecordPlannedTask:
 
 def _task(request: TaskCreated, task_id: str, story_id: str, role: str, now: str) -> Mutation:
     """The task with what the event says (absent optional fields keep their stored or default values)."""
-    fields: dict[str, Scalar] = {
-        "title": limit_text(request.title, "title").strip(),
-        "plan_id": request.plan_id.strip(),
-        "type": request.task_type.strip().upper(),
-        "status": request.status.strip().upper() or "PENDING",
-        "updated_at": now,
-    }
-    optional = {
+    event = {
+        "title": limit_text(request.title, "title"),
+        "plan_id": request.plan_id,
+        "type": request.task_type,
+        "status": request.status,
         "role": role,
         "description": limit_text(request.description, "description").strip(),
         "priority": request.priority,
         "estimated_hours": request.estimated_hours,
     }
-    fields.update({k: v for k, v in optional.items() if v is not None and v != ""})
-    on_create: dict[str, Scalar] = {
-        "story_id": story_id,
-        "created_at": now,
-        "description": "",
-        "role": "",
-        "priority": 0,
-        "estimated_hours": 0,
-    }
+    fields, on_create = task.planned(event, now), task.on_create(story_id, now)
     return Mutation(NodeKind.TASK, task_id, fields=fields, on_create=on_create, plan_edge={})

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from context_service.application.commit_step import CommitStep
-from context_service.application.common import RequestMeta, enum_value
+from context_service.application.common import RequestMeta
 from context_service.domain.limits import limit_text, require_id, require_text
 from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
+from context_service.domain.schema import project
 from context_service.ports.system import Clock
 
 
@@ -33,16 +34,12 @@ class RecordProject:
     async def execute(self, request: ProjectCreated, meta: RequestMeta | None = None) -> None:
         """Upsert the project."""
         meta = meta or RequestMeta()
-        fields = {
-            "name": require_text(request.name, "name"),
-            "description": limit_text(request.description, "description").strip(),
-            "owner": request.owner.strip(),
-            "status": enum_value(request.status, "ACTIVE"),
-        }
-        project = Mutation(
+        name = require_text(request.name, "name")
+        description = limit_text(request.description, "description")
+        node = Mutation(
             NodeKind.PROJECT,
             require_id(request.project_id, "project_id"),
-            fields=fields,
-            on_create={"created_at_ms": request.created_at_ms or meta.at_ms(self._clock)},
+            fields=project.fields(name, description, request.owner, request.status),
+            on_create=project.on_create(request.created_at_ms or meta.at_ms(self._clock)),
         )
-        await self._commits.run(WriteBatch("", (project,)), meta)
+        await self._commits.run(WriteBatch("", (node,)), meta)

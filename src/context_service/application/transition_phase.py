@@ -9,6 +9,7 @@ from context_service.application.common import RequestMeta, require_phase
 from context_service.domain.errors import NotYetKnown
 from context_service.domain.limits import limit_text, require_id
 from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
+from context_service.domain.schema import story, transition
 from context_service.domain.timefmt import iso_from_ms
 from context_service.ports.graph import StoryReader
 from context_service.ports.planning import SpecWriter
@@ -88,19 +89,6 @@ def transition_mutations(
     story_id: str, transition_id: str, phases: tuple[str, str], rationale: str, at_ms: int
 ) -> tuple[Mutation, Mutation]:
     """The PhaseTransition node and the story's new current phase."""
-    source, target = phases
-    now = iso_from_ms(at_ms)
-    transition = Mutation(
-        NodeKind.TRANSITION,
-        transition_id,
-        on_create={
-            "story_id": story_id,
-            "from_phase": source,
-            "to_phase": target,
-            "rationale": rationale,
-            "transitioned_at": now,
-            "ts_ms": at_ms,
-        },
-    )
-    story = Mutation(NodeKind.STORY, story_id, fields={"current_phase": target, "updated_at": now})
-    return transition, story
+    on_create = transition.on_create(story_id, phases, rationale, at_ms)
+    moved = Mutation(NodeKind.STORY, story_id, fields=story.phase_fields(phases[1], iso_from_ms(at_ms)))
+    return Mutation(NodeKind.TRANSITION, transition_id, on_create=on_create), moved

@@ -1,4 +1,7 @@
-"""UpdateContext changes: validate each change against the story and turn it into a graph mutation."""
+"""UpdateContext changes: validate each change against the story and turn it into a graph mutation.
+
+Which fields a change may set, and the defaults of a new node, come from the label's `domain.schema` module.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from context_service.domain.changes_fields import (
-    ChangeRejected,
-    decision_fields,
-    milestone_fields,
-    plan_fields,
-    story_fields,
-    task_fields,
-    task_origin,
-)
 from context_service.domain.model import StoryGraph
 from context_service.domain.mutations import DECISION_RELATIONS, Link, LinkKind, Mutation, NodeKind
+from context_service.domain.schema import decision, milestone, plan, story, task
+from context_service.domain.schema.fields import ChangeRejected
 from context_service.domain.vocabulary import DELETED
 
 __all__ = ["ChangeRejected", "EntityType", "Operation", "PlannedChange", "RawChange", "plan_change"]
@@ -172,11 +168,10 @@ def _delete(planner: ChangePlanner, kind: NodeKind, entity_id: str) -> Mutation:
 
 
 def _decision(planner: ChangePlanner, entity_id: str, payload: dict[str, Any], exists: bool) -> Mutation:
-    fields, on_create = decision_fields(
-        payload, exists, planner.graph.story.story_id, planner.now_ms, planner.now_iso
-    )
-    tasks = _ids(payload, "task_ids")
-    links = [_link(planner, LinkKind.INFLUENCED_BY, NodeKind.TASK, t, incoming=True) for t in tasks]
+    fields = decision.from_payload(payload, exists)
+    on_create = decision.on_create(planner.graph.story.story_id, planner.now_ms)
+    tasks = [_known(planner, NodeKind.TASK, t) for t in _ids(payload, "task_ids")]
+    links = list(decision.influenced_by(tasks))
     for kind in sorted(DECISION_RELATIONS):
         links += [_link(planner, kind, NodeKind.DECISION, d) for d in _ids(payload, kind.value.lower())]
     relations = payload.get("relations") or []
@@ -187,33 +182,33 @@ def _decision(planner: ChangePlanner, entity_id: str, payload: dict[str, Any], e
 
 
 def _task(planner: ChangePlanner, entity_id: str, payload: dict[str, Any], exists: bool) -> Mutation:
-    story_id = planner.graph.story.story_id
-    fields, on_create = task_fields(payload, exists, story_id, planner.now_iso, planner.normalise_role)
+    fields = task.from_payload(payload, exists, planner.normalise_role, planner.now_iso)
+    on_create = task.on_create(planner.graph.story.story_id, planner.now_iso)
     plan_id = payload.get("plan_id")
     if plan_id and str(plan_id).strip() not in planner.live[NodeKind.PLAN]:
         raise ChangeRejected(f"plan '{str(plan_id).strip()}' of this story not found")
     deps = _ids(payload, "dependencies") if "dependencies" in payload else _ids(payload, "depends_on")
     if entity_id in deps:
         raise ChangeRejected("a task cannot depend on itself")
-    links = tuple(_link(planner, LinkKind.DEPENDS_ON, NodeKind.TASK, d) for d in deps)
+    links = task.dependency_links(_known(planner, NodeKind.TASK, d) for d in deps)
     replace = (LinkKind.DEPENDS_ON,) if ("dependencies" in payload or "depends_on" in payload) else ()
-    return Mutation(NodeKind.TASK, entity_id, fields, on_create, links, replace, task_origin(payload))
+    return Mutation(NodeKind.TASK, entity_id, fields, on_create, links, replace, task.origin(payload))
 
 
 def _milestone(planner: ChangePlanner, entity_id: str, payload: dict[str, Any], exists: bool) -> Mutation:
-    fields, on_create = milestone_fields(payload, exists, planner.graph.story.story_id, planner.now_ms)
-    return Mutation(NodeKind.MILESTONE, entity_id, fields, on_create)
+    on_create = milestone.on_create(planner.graph.story.story_id, planner.now_ms)
+    return Mutation(NodeKind.MILESTONE, entity_id, milestone.from_payload(payload), on_create)
 
 
 def _case(planner: ChangePlanner, entity_id: str, payload: dict[str, Any], exists: bool) -> Mutation:
     if entity_id != planner.graph.story.story_id:
         raise ChangeRejected("CASE changes must name the story itself as entity_id")
-    return Mutation(NodeKind.STORY, entity_id, story_fields(payload, planner.now_iso))
+    return Mutation(NodeKind.STORY, entity_id, story.from_payload(payload, planner.now_iso))
 
 
 def _plan(planner: ChangePlanner, entity_id: str, payload: dict[str, Any], exists: bool) -> Mutation:
-    fields, on_create = plan_fields(payload, exists, planner.graph.story.story_id, planner.now_ms)
-    return Mutation(NodeKind.PLAN, entity_id, fields, on_create)
+    on_create = plan.on_create(planner.graph.story.story_id, planner.now_ms)
+    return Mutation(NodeKind.PLAN, entity_id, plan.from_payload(payload), on_create)
 
 
 def _ids(payload: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -227,12 +222,14 @@ def _ids(payload: Mapping[str, Any], key: str) -> tuple[str, ...]:
     raise ChangeRejected(f"{key} must be a list of ids or a comma-separated string")
 
 
-def _link(
-    planner: ChangePlanner, kind: LinkKind, target: NodeKind, target_id: str, *, incoming: bool = False
-) -> Link:
+def _known(planner: ChangePlanner, target: NodeKind, target_id: str) -> str:
     if target_id not in planner.live[target]:
         raise ChangeRejected(f"{target.value.lower()} '{target_id}' of this story not found")
-    return Link(kind=kind, target_kind=target, target_id=target_id, incoming=incoming)
+    return target_id
+
+
+def _link(planner: ChangePlanner, kind: LinkKind, target: NodeKind, target_id: str) -> Link:
+    return Link(kind=kind, target_kind=target, target_id=_known(planner, target, target_id))
 
 
 def _relation(planner: ChangePlanner, relation: Any) -> Link:

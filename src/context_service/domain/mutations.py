@@ -1,84 +1,34 @@
-"""Graph writes as data: MERGE-style mutations committed together in one transaction."""
+"""Graph writes as data: MERGE-style mutations committed together in one transaction.
+
+What each label stores is declared in `domain.schema`; the names re-exported here are its vocabulary.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from context_service.domain.model import ChangeRecord
+from context_service.domain.schema import STORY_EDGES, TYPED_ID
+from context_service.domain.schema.decision import RELATIONS as DECISION_RELATIONS
+from context_service.domain.schema.labels import Link, LinkKind, NodeKind, Scalar
+from context_service.domain.schema.story import CONTENT_REVISION, HISTORY_SEQ
 
-Scalar = str | int | float | bool
-
-
-class NodeKind(StrEnum):
-    """Graph labels the service writes (a fixed whitelist: labels are never built from input)."""
-
-    STORY = "Story"
-    TASK = "Task"
-    DECISION = "Decision"
-    MILESTONE = "Event"
-    PLAN = "PlanVersion"
-    TRANSITION = "PhaseTransition"
-    PROJECT = "Project"
-    EPIC = "Epic"
-    PLAN_APPROVAL = "PlanApproval"
-    TASK_DISPATCH = "TaskDispatch"
-
-
-class LinkKind(StrEnum):
-    """Relationship types the service writes (a fixed whitelist)."""
-
-    DEPENDS_ON = "DEPENDS_ON"
-    INFLUENCED_BY = "INFLUENCED_BY"
-    SUPERSEDES = "SUPERSEDES"
-    GOVERNS = "GOVERNS"
-    RELATES_TO = "RELATES_TO"
-    HAS_EPIC = "HAS_EPIC"
-    CONTAINS_STORY = "CONTAINS_STORY"
-    APPROVES = "APPROVES"
-    DISPATCHES = "DISPATCHES"
-
-
-# Structural edge from the story to each story-scoped node kind.
-STORY_EDGES: dict[NodeKind, str] = {
-    NodeKind.TASK: "HAS_TASK",
-    NodeKind.DECISION: "HAS_DECISION",
-    NodeKind.MILESTONE: "HAS_MILESTONE",
-    NodeKind.PLAN: "HAS_PLAN",
-    NodeKind.TRANSITION: "HAS_PHASE",
-    NodeKind.PLAN_APPROVAL: "HAS_APPROVAL",
-    NodeKind.TASK_DISPATCH: "HAS_DISPATCH",
-}
-# The story property every committed batch of the story bumps by one, atomically with its write (the content
-# revision: unlike context_version, which only UpdateContext-style writes bump). Leading "_": the stores' own
-# bookkeeping, never shown as a node property.
-CONTENT_REVISION = "_rev"
-# The story property holding the seq of its last history record (seqs are never reused).
-HISTORY_SEQ = "_seq"
-# The legacy typed id property of each label, written beside `id`.
-TYPED_ID: dict[NodeKind, str] = {
-    NodeKind.STORY: "story_id",
-    NodeKind.TASK: "task_id",
-    NodeKind.PLAN: "plan_id",
-    NodeKind.PROJECT: "project_id",
-    NodeKind.EPIC: "epic_id",
-}
-
-DECISION_RELATIONS = frozenset(
-    {LinkKind.DEPENDS_ON, LinkKind.SUPERSEDES, LinkKind.GOVERNS, LinkKind.RELATES_TO}
-)
-
-
-@dataclass(frozen=True)
-class Link:
-    """An edge between the mutated node and another node of the story (outgoing unless `incoming`)."""
-
-    kind: LinkKind
-    target_kind: NodeKind
-    target_id: str
-    incoming: bool = False
+__all__ = [
+    "CONTENT_REVISION",
+    "DECISION_RELATIONS",
+    "HISTORY_SEQ",
+    "STORY_EDGES",
+    "TYPED_ID",
+    "CommitResult",
+    "Link",
+    "LinkKind",
+    "Mutation",
+    "NodeKind",
+    "Scalar",
+    "WriteBatch",
+]
 
 
 @dataclass(frozen=True)

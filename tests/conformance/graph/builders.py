@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from context_service.domain.changes_fields import metadata_json
 from context_service.domain.model import (
     ChangeRecord,
     Decision,
@@ -25,6 +24,7 @@ from context_service.domain.mutations import (
     Scalar,
     WriteBatch,
 )
+from context_service.domain.schema.decision import metadata_json
 from context_service.domain.timefmt import iso_from_ms
 from tests.conformance.graph.observe import GraphStore
 

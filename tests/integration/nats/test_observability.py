@@ -46,8 +46,8 @@ async def test_a_consumed_message_writes_one_canonical_line(nats_url: str, nc: C
     # Act
     entries = await consume_one(nats_url, nc, ids)
 
-    # Assert
-    [line] = [e for e in entries if e["event"] == "nats_message"]
+    # Assert (a redelivery after ack_wait under load writes its own line, with its delivery count)
+    [line] = [e for e in entries if e["event"] == "nats_message" and e["delivery"] == 1]
     assert {
         k: line[k] for k in ("subject", "consumer", "story_id", "correlation_id", "outcome", "delivery")
     } == {
@@ -78,10 +78,12 @@ async def test_a_processed_message_is_counted_for_its_consumer(nats_url: str, nc
     before = counter("processed", DURABLE)
 
     # Act
-    await consume_one(nats_url, nc, ids)
+    entries = await consume_one(nats_url, nc, ids)
 
-    # Assert
-    assert counter("processed", DURABLE) == before + 1
+    # Assert (one count per processed delivery: a redelivery under load is counted too)
+    processed = [e for e in entries if e["event"] == "nats_message" and e["outcome"] == "processed"]
+    assert len(processed) >= 1
+    assert counter("processed", DURABLE) == before + len(processed)
 
 
 async def _applied(graph: Any, ids: Ids) -> bool:

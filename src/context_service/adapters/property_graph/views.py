@@ -1,8 +1,11 @@
-"""Projections of a property graph into domain snapshots (every graph adapter projects through these)."""
+"""Projections of a property graph into domain snapshots (every graph adapter projects through these).
+
+A node's properties become its entity through its label's `domain.schema` module (`read`, with the read
+defaults); this module only walks the edges.
+"""
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from typing import Any
 
@@ -12,49 +15,26 @@ from context_service.domain.model import (
     DecisionEdge,
     GraphEntity,
     GraphLink,
-    Milestone,
     Neighbourhood,
-    PhaseTransition,
-    PlanVersion,
     Story,
     StoryGraph,
     Task,
     TaskOrigin,
     is_live,
 )
-from context_service.domain.mutations import CONTENT_REVISION, DECISION_RELATIONS, NodeKind
-
-
-def _s(props: Props, key: str, default: str = "") -> str:
-    value = props.get(key)
-    return default if value is None else str(value)
-
-
-def _i(props: Props, key: str) -> int:
-    value = props.get(key)
-    return int(value) if isinstance(value, int | float) else 0
+from context_service.domain.mutations import DECISION_RELATIONS, NodeKind
+from context_service.domain.schema import decision, milestone, plan, story, task, transition
+from context_service.domain.schema.fields import prop
 
 
 def story_of(p: Props) -> Story:
     """Story entity from node properties."""
-    return Story(
-        story_id=_s(p, "id"),
-        title=_s(p, "title"),
-        description=_s(p, "description"),
-        status=_s(p, "status", "ACTIVE"),
-        current_phase=_s(p, "current_phase", "DESIGN"),
-        context_version=_i(p, "context_version"),
-        created_by=_s(p, "created_by"),
-        created_at=_s(p, "created_at"),
-        updated_at=_s(p, "updated_at"),
-        epic_id=_s(p, "epic_id"),
-        content_revision=_i(p, CONTENT_REVISION),
-    )
+    return story.read(p)
 
 
 def _live(graph: PropertyGraph, key: NodeKey) -> Props | None:
     props = graph.node(key)
-    return props if props is not None and is_live(_s(props, "status")) else None
+    return props if props is not None and is_live(prop(props, "status")) else None
 
 
 def _children(graph: PropertyGraph, story: NodeKey, rel: str) -> list[tuple[NodeKey, Props]]:
@@ -67,53 +47,23 @@ def _children(graph: PropertyGraph, story: NodeKey, rel: str) -> list[tuple[Node
 
 
 def _origin(graph: PropertyGraph, key: NodeKey) -> TaskOrigin | None:
-    edges = graph.in_edges(key, "HAS_TASK")
+    edges = graph.in_edges(key, task.LABEL.story_edge)
     edges.sort(key=lambda e: e.src[0] != NodeKind.PLAN.value)  # plan edge wins over the story's
     for edge in edges:
-        props = graph.edges.get(edge) or {}
-        origin = TaskOrigin(**{k: _s(props, k) for k in TaskOrigin.__dataclass_fields__})
-        if not origin.is_empty():
+        origin = task.read_origin(graph.edges.get(edge) or {})
+        if origin is not None:
             return origin
     return None
 
 
 def _task(graph: PropertyGraph, key: NodeKey, p: Props) -> Task:
     deps = tuple(e.dst[1] for e in graph.out_edges(key, "DEPENDS_ON") if _live(graph, e.dst) is not None)
-    return Task(
-        task_id=_s(p, "id"),
-        story_id=_s(p, "story_id"),
-        title=_s(p, "title"),
-        description=_s(p, "description"),
-        role=_s(p, "role"),
-        status=_s(p, "status", "PENDING"),
-        priority=_i(p, "priority"),
-        estimated_hours=_i(p, "estimated_hours"),
-        dependencies=tuple(sorted(deps)),
-        plan_id=_s(p, "plan_id"),
-        task_type=_s(p, "type"),
-        created_at=_s(p, "created_at"),
-        updated_at=_s(p, "updated_at"),
-        origin=_origin(graph, key),
-    )
+    return task.read(p, tuple(sorted(deps)), _origin(graph, key))
 
 
 def _decision(graph: PropertyGraph, key: NodeKey, p: Props) -> Decision:
     influences = [e.src[1] for e in graph.in_edges(key, "INFLUENCED_BY") if _live(graph, e.src) is not None]
-    metadata: Any = json.loads(_s(p, "metadata", "{}") or "{}")
-    return Decision(
-        decision_id=_s(p, "id"),
-        story_id=_s(p, "story_id"),
-        title=_s(p, "title"),
-        rationale=_s(p, "rationale"),
-        status=_s(p, "status", "PROPOSED"),
-        decision_type=_s(p, "decision_type"),
-        alternatives_considered=_s(p, "alternatives_considered"),
-        decided_by=_s(p, "decided_by", "UNKNOWN"),
-        decided_at=_s(p, "decided_at"),
-        created_at_ms=_i(p, "created_at_ms"),
-        metadata={str(k): str(v) for k, v in metadata.items()},
-        influences=tuple(sorted(influences)),
-    )
+    return decision.read(p, tuple(sorted(influences)))
 
 
 def story_graph_of(graph: PropertyGraph, story_id: str) -> StoryGraph | None:
@@ -122,7 +72,7 @@ def story_graph_of(graph: PropertyGraph, story_id: str) -> StoryGraph | None:
     props = graph.node(key)
     if props is None:
         return None
-    decisions = _children(graph, key, "HAS_DECISION")
+    decisions = _children(graph, key, decision.LABEL.story_edge)
     decision_ids = {k for k, _ in decisions}
     edges = [
         DecisionEdge(e.src[1], e.dst[1], e.rel_type)
@@ -132,47 +82,12 @@ def story_graph_of(graph: PropertyGraph, story_id: str) -> StoryGraph | None:
     ]
     return StoryGraph(
         story=story_of(props),
-        tasks=tuple(_task(graph, k, p) for k, p in _children(graph, key, "HAS_TASK")),
+        tasks=tuple(_task(graph, k, p) for k, p in _children(graph, key, task.LABEL.story_edge)),
         decisions=tuple(_decision(graph, k, p) for k, p in decisions),
         decision_edges=tuple(edges),
-        plans=tuple(_plan(p) for _, p in _children(graph, key, "HAS_PLAN")),
-        milestones=tuple(_milestone(p) for _, p in _children(graph, key, "HAS_MILESTONE")),
-        transitions=tuple(_transition(p) for _, p in _children(graph, key, "HAS_PHASE")),
-    )
-
-
-def _plan(p: Props) -> PlanVersion:
-    return PlanVersion(
-        plan_id=_s(p, "id"),
-        story_id=_s(p, "story_id"),
-        version=_i(p, "version"),
-        status=_s(p, "status", "DRAFT"),
-        author_id=_s(p, "author_id"),
-        rationale=_s(p, "rationale"),
-        created_at_ms=_i(p, "created_at_ms"),
-    )
-
-
-def _milestone(p: Props) -> Milestone:
-    return Milestone(
-        event_type=_s(p, "event_type"),
-        description=_s(p, "description"),
-        ts_ms=_i(p, "ts_ms"),
-        actor=_s(p, "actor"),
-        milestone_id=_s(p, "id"),
-        status=_s(p, "status"),
-    )
-
-
-def _transition(p: Props) -> PhaseTransition:
-    return PhaseTransition(
-        transition_id=_s(p, "id"),
-        story_id=_s(p, "story_id"),
-        from_phase=_s(p, "from_phase"),
-        to_phase=_s(p, "to_phase"),
-        rationale=_s(p, "rationale"),
-        transitioned_at=_s(p, "transitioned_at"),
-        ts_ms=_i(p, "ts_ms"),
+        plans=tuple(plan.read(p) for _, p in _children(graph, key, plan.LABEL.story_edge)),
+        milestones=tuple(milestone.read(p) for _, p in _children(graph, key, milestone.LABEL.story_edge)),
+        transitions=tuple(transition.read(p) for _, p in _children(graph, key, transition.LABEL.story_edge)),
     )
 
 
