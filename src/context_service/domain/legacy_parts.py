@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from context_service.domain.changes_fields import metadata_json
 from context_service.domain.legacy import LegacyEdge, LegacyStory, Props, Shape
 from context_service.domain.legacy_report import AdoptionReport
 from context_service.domain.legacy_values import Values
 from context_service.domain.mutations import DECISION_RELATIONS, Link, LinkKind, Mutation, NodeKind, Scalar
+from context_service.domain.schema.decision import metadata_json
 from context_service.domain.timefmt import iso_from_ms
 
 TITLE_LENGTH = 120
