@@ -18,7 +18,11 @@ from context_service.domain.legacy import LegacyPlanning, LegacyStory, Props, Sh
 from context_service.domain.legacy_parts import StoryParts, decision_mutations, orchestration_mutations
 from context_service.domain.legacy_report import AdoptionReport
 from context_service.domain.legacy_values import Values
-from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, Scalar
+from context_service.domain.mutations import Mutation, NodeKind, Scalar
+from context_service.domain.schema import epic as epic_schema
+from context_service.domain.schema import plan, task
+from context_service.domain.schema import project as project_schema
+from context_service.domain.schema import story as story_schema
 
 RoleNormaliser = Callable[[str], str | None]
 STORY_SHAPES = (Shape.PROJECT_CASE, Shape.CASE, Shape.PLANNING_STORY)
@@ -61,13 +65,11 @@ def map_planning(
     projects: dict[str, Mutation] = {}
     for p in planning.projects:
         v = Values(p, f"Project '{p.get('project_id')}'", report)
-        pid = v.text("project_id", "id")
+        pid = v.text(*project_schema.LABEL.legacy_keys)
+        name, status = v.text("name", "title") or pid, v.status("status", project_schema.DEFAULT_STATUS)
         fields: dict[str, Scalar] = {
-            "project_id": pid,
-            "name": v.text("name", "title") or pid,
-            "description": v.text("description"),
-            "status": v.status("status", "ACTIVE"),
-            "owner": v.text("owner"),
+            **project_schema.LABEL.typed(pid),
+            **project_schema.fields(name, v.text("description"), v.text("owner"), status),
             "created_at_ms": v.ms("created_at_ms"),
         }
         projects[pid] = Mutation(NodeKind.PROJECT, pid, fields=fields)
@@ -80,23 +82,20 @@ def map_planning(
 
 def _epic(e: Props, parent: dict[str, str], report: AdoptionReport) -> Mutation | None:
     v = Values(e, f"Epic '{e.get('epic_id')}'", report)
-    eid = v.text("epic_id", "id")
+    eid = v.text(*epic_schema.LABEL.legacy_keys)
     project = parent.get(eid) or v.text("project_id")
     if not project:
         report.orphan(f"Epic '{eid}': no project (stories keep epic_id '{eid}' without the edge)")
         return None
     report.count(Shape.EPIC)
     report.count(Shape.HAS_EPIC)
+    title, status = v.text("title", "name") or eid, v.status("status", epic_schema.DEFAULT_STATUS)
     fields: dict[str, Scalar] = {
-        "epic_id": eid,
-        "project_id": project,
-        "title": v.text("title", "name") or eid,
-        "description": v.text("description"),
-        "status": v.status("status", "ACTIVE"),
+        **epic_schema.LABEL.typed(eid),
+        **epic_schema.fields(project, title, v.text("description"), status),
         "created_at_ms": v.ms("created_at_ms"),
     }
-    link = Link(LinkKind.HAS_EPIC, NodeKind.PROJECT, project, incoming=True)
-    return Mutation(NodeKind.EPIC, eid, fields=fields, links=(link,))
+    return Mutation(NodeKind.EPIC, eid, fields=fields, links=epic_schema.links(project))
 
 
 def map_story(
@@ -129,21 +128,21 @@ def _story(story: LegacyStory, epics: frozenset[str], report: AdoptionReport) ->
     v = Values(merged, f"story '{story.key}'", report)
     epic = v.text("epic_id")
     fields: dict[str, Scalar] = {
-        "story_id": story.key,
+        **story_schema.LABEL.typed(story.key),
         "title": v.text("title", "name") or story.key,
         "description": v.text("description"),
-        "status": v.status("status", "ACTIVE"),
+        "status": v.status("status", story_schema.READ_DEFAULTS["status"]),
         "current_phase": v.phase("current_phase"),
         "created_by": v.text("created_by", "requester_id"),
         "created_at": v.iso("created_at", "created_at_ms"),
         "updated_at": v.iso("updated_at", "created_at", "created_at_ms"),
         "epic_id": epic,
     }
-    links: tuple[Link, ...] = ()
-    if epic in epics:
+    links = story_schema.epic_fields(epic)[1] if epic in epics else ()
+    if links:
         report.count(Shape.CONTAINS_STORY)
-        links = (Link(LinkKind.CONTAINS_STORY, NodeKind.EPIC, epic, incoming=True),)
-    return Mutation(NodeKind.STORY, story.key, fields=fields, on_create={"context_version": 0}, links=links)
+    first = story_schema.first_version()
+    return Mutation(NodeKind.STORY, story.key, fields=fields, on_create=first, links=links)
 
 
 def _merge(records: list[Props]) -> dict[str, object]:
@@ -160,10 +159,10 @@ def _plan(p: Props, story_id: str, report: AdoptionReport) -> Mutation:
     v = Values(p, f"PlanVersion '{p.get('id')}'", report)
     pid = v.text("id", "plan_id")
     fields: dict[str, Scalar] = {
-        "plan_id": pid,
+        **plan.LABEL.typed(pid),
         "story_id": story_id,
         "version": v.integer("version") or 1,
-        "status": v.status("status", "DRAFT"),
+        "status": v.status("status", plan.DEFAULT_STATUS),
         "author_id": v.text("author_id", "author"),
         "rationale": v.text("rationale"),
         "created_at_ms": v.ms("created_at_ms", "created_at"),
@@ -185,12 +184,12 @@ def _task(
         role = raw_role.lower()
     plan_id = v.text("plan_id")
     fields: dict[str, Scalar] = {
-        "task_id": tid,
+        **task.LABEL.typed(tid),
         "story_id": story_id,
         "title": v.text("title", "name") or tid,
         "description": v.text("description"),
         "role": role,
-        "status": v.status("status", "PENDING"),
+        "status": v.status("status", task.DEFAULT_STATUS),
         "priority": v.integer("priority"),
         "estimated_hours": v.integer("estimated_hours"),
         "plan_id": plan_id if plan_id in parts.plans else "",

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from context_service.domain.legacy import LegacyEdge, LegacyStory, Props, Shape
 from context_service.domain.legacy_report import AdoptionReport
 from context_service.domain.legacy_values import Values
-from context_service.domain.mutations import DECISION_RELATIONS, Link, LinkKind, Mutation, NodeKind, Scalar
-from context_service.domain.schema.decision import metadata_json
+from context_service.domain.mutations import Link, LinkKind, Mutation, NodeKind, Scalar
+from context_service.domain.schema import decision, milestone, task, transition
 from context_service.domain.timefmt import iso_from_ms
 
 TITLE_LENGTH = 120
@@ -54,7 +54,7 @@ class StoryParts:
                 report.count(Shape.AUTHORED)
 
     def _add_task(self, shape: Shape, props: Props) -> None:
-        tid = str(props.get("task_id") or props.get("id"))
+        tid = task.LABEL.legacy_id(props)
         self.report.count(shape)
         known = self.tasks.get(tid)
         if known is None:
@@ -76,13 +76,14 @@ class StoryParts:
                 found.setdefault(e.src, []).append(e.dst)
         return {d: sorted(set(tasks)) for d, tasks in found.items()}
 
-    def _both(self, task: str, decision: str, shape: Shape) -> bool:
-        if task in self.tasks and decision in self.decisions:
+    def _both(self, task_id: str, decision_id: str, shape: Shape) -> bool:
+        if task_id in self.tasks and decision_id in self.decisions:
             self.report.count(shape)
             return True
         self.report.orphan(
-            f"{shape.value} between decision '{decision}' and task '{task}' of story '{self.story.key}': "
-            f"{'task' if task not in self.tasks else 'decision'} not found in the story"
+            f"{shape.value} between decision '{decision_id}' and task '{task_id}' "
+            f"of story '{self.story.key}': "
+            f"{'task' if task_id not in self.tasks else 'decision'} not found in the story"
         )
         return False
 
@@ -92,15 +93,13 @@ class StoryParts:
         for e in _sorted(self.story.links(Shape.TASK_DEPENDS)):
             if e.src in self.tasks and e.dst in self.tasks and e.src != e.dst:
                 self.report.count(Shape.TASK_DEPENDS)
-                out.setdefault((NodeKind.TASK, e.src), []).append(
-                    Link(LinkKind.DEPENDS_ON, NodeKind.TASK, e.dst)
-                )
+                out.setdefault((NodeKind.TASK, e.src), []).extend(task.dependency_links([e.dst]))
             else:
                 self.report.orphan(
                     f"DEPENDS_ON '{e.src}' -> '{e.dst}' of story '{self.story.key}': not two tasks"
                 )
         for e in _sorted(self.story.links(Shape.DECISION_LINK)):
-            if e.src in self.decisions and e.dst in self.decisions and e.rel in DECISION_RELATIONS:
+            if e.src in self.decisions and e.dst in self.decisions and e.rel in decision.RELATIONS:
                 self.report.count(Shape.DECISION_LINK)
                 link = Link(LinkKind(e.rel), NodeKind.DECISION, e.dst)
                 out.setdefault((NodeKind.DECISION, e.src), []).append(link)
@@ -137,16 +136,17 @@ def _decision(d: Props, parts: StoryParts, tasks: tuple[str, ...]) -> Mutation:
         "story_id": parts.story.key,
         "title": title,
         "rationale": v.text("rationale") or summary,
-        "status": v.status("status", "PROPOSED"),
+        "status": v.status("status", decision.DEFAULT_STATUS),
         "decision_type": v.text("decision_type", "kind").upper(),
         "alternatives_considered": v.text("alternatives_considered", "alternatives"),
-        "decided_by": parts.authors.get(did) or v.text("author_id", "decided_by") or "UNKNOWN",
+        "decided_by": parts.authors.get(did)
+        or v.text("author_id", "decided_by")
+        or decision.DEFAULT_DECIDED_BY,
         "decided_at": v.text("decided_at") or (iso_from_ms(created) if created else ""),
         "created_at_ms": created,
-        "metadata": metadata_json(metadata),
+        "metadata": decision.metadata_json(metadata),
     }
-    links = tuple(Link(LinkKind.INFLUENCED_BY, NodeKind.TASK, t, incoming=True) for t in tasks)
-    return Mutation(NodeKind.DECISION, did, fields=fields, links=links)
+    return Mutation(NodeKind.DECISION, did, fields=fields, links=decision.influenced_by(tasks))
 
 
 def _title(summary: str) -> str:
@@ -169,7 +169,7 @@ def _event(e: Props, story_id: str, report: AdoptionReport) -> Mutation:
     v = Values(e, f"Event '{e.get('id')}'", report)
     fields: dict[str, Scalar] = {
         "story_id": story_id,
-        "event_type": v.text("event_type", "type") or "milestone",
+        "event_type": v.text("event_type", "type") or milestone.DEFAULT_TYPE,
         "description": v.text("description"),
         "actor": v.text("actor"),
         "ts_ms": v.ms("timestamp_ms", "timestamp", "ts_ms"),
@@ -192,7 +192,7 @@ def _transition(t: Props, story_id: str, report: AdoptionReport) -> Mutation:
         "transitioned_at": iso_from_ms(ts) if ts else "",
         "ts_ms": ts,
     }
-    return Mutation(NodeKind.TRANSITION, f"PT-{story_id}-{ts}-{ref}", fields=fields)
+    return Mutation(NodeKind.TRANSITION, transition.new_id(story_id, ts, ref), fields=fields)
 
 
 @dataclass(frozen=True)
