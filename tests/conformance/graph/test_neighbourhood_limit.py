@@ -70,3 +70,32 @@ async def test_a_neighbourhood_within_the_limit_is_complete(graph: GraphStore, l
     # Assert
     assert found is not None
     assert (ids(found), found.truncated) == (nearest, False)
+
+
+async def test_a_capped_level_keeps_its_first_nodes_by_label_and_id(graph: GraphStore) -> None:
+    # Arrange
+    nearest = await hub(graph)
+
+    # Act
+    found = await graph.neighbourhood(PROJECT, "HUB", 1, 3)
+
+    # Assert
+    assert found is not None
+    assert ids(found) == nearest[:3]
+
+
+async def test_a_cap_ranks_by_hops_before_ids_whatever_order_the_engine_expands_paths(
+    graph: GraphStore,
+) -> None:
+    # Arrange: far nodes sort first by id, and a depth-first expansion would meet them first
+    await given(graph, "", *(project(f"A{i}") for i in range(4)))
+    await given(graph, "", *(project(f"Z{i}", f"A{i}") for i in range(4)))
+    await given(graph, "", project("HUB", *(f"Z{i}" for i in range(4))))
+
+    # Act
+    found = await graph.neighbourhood(PROJECT, "HUB", 3, 5)
+
+    # Assert
+    assert found is not None
+    near = [(PROJECT, f"Z{i}") for i in range(4)]
+    assert (ids(found), found.truncated) == ([(PROJECT, "A0"), *near], True)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from context_service.domain.mutations import CONTENT_REVISION, STORY_EDGES, LinkKind, NodeKind
+from context_service.domain.vocabulary import DELETED
 
 Params = dict[str, Any]
 
@@ -20,14 +21,14 @@ HAS_CHANGE = "HAS_CHANGE"
 HAS_COMMIT = "HAS_COMMIT"
 # Node properties the adapters keep for themselves (stripped from every projection).
 REVISION = CONTENT_REVISION
+# The id of the last commit attempt applied to a story: tells whether an unacknowledged commit landed.
+LAST_ATTEMPT = "_attempt"
 
 NODE_LABELS = frozenset(k.value for k in NodeKind)
 SCHEMA_LABELS = tuple(sorted(NODE_LABELS | {CHANGE_LABEL, COMMIT_LABEL}))
 STORY_RELATIONS = tuple(sorted(set(STORY_EDGES.values())))
 TRAVERSABLE = tuple(sorted(set(STORY_EDGES.values()) | {k.value for k in LinkKind}))
 MAX_DEPTH = 3
-# Candidate nodes fetched for a neighbourhood before the exact bounded walk runs in the adapter.
-NEIGHBOURHOOD_FETCH_FACTOR = 4
 
 
 def label(name: str) -> str:
@@ -45,6 +46,7 @@ def relation(name: str) -> str:
 
 
 GET_STORY = "MATCH (s:Story {id: $id}) RETURN properties(s) AS story"
+DROP_ALL = "MATCH (n) DETACH DELETE n"  # tests: an empty graph
 
 # The whole story neighbourhood in one round trip: the story, every node hanging off it by a structural edge,
 # and every edge around those nodes (dependencies, influences, decision relations, plan edges) with the node
@@ -106,9 +108,21 @@ PREFLIGHT_STORY = f"""
 MATCH (s:Story {{id: $story}})
 OPTIONAL MATCH (s)-[:{HAS_COMMIT}]->(c:{COMMIT_LABEL} {{id: $commit}})
 RETURN '' AS label, s.id AS id, s.story_id AS owner, s.status AS status, null AS plan_id,
-  [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0), c.version, c.current_phase,
+  [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0),
+   CASE WHEN c IS NULL THEN null ELSE coalesce(c.version, 0) END, c.current_phase,
    c.changed, c.event_key]
   AS extra, properties(s) AS props
+"""
+
+# After a commit whose acknowledgement was lost: the story's revision and last attempt, and the request's
+# commit record if there is one (read in a write transaction, so on a cluster it is the leader's state).
+COMMIT_OUTCOME = f"""
+MATCH (s:Story {{id: $story}})
+OPTIONAL MATCH (s)-[:{HAS_COMMIT}]->(c:{COMMIT_LABEL} {{id: $commit}})
+RETURN s.{LAST_ATTEMPT} AS attempt, coalesce(s.{REVISION}, 0) AS revision,
+  coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase,
+  CASE WHEN c IS NULL THEN null ELSE [coalesce(c.version, 0), c.current_phase, c.changed, c.event_key] END
+  AS recorded
 """
 
 
@@ -122,16 +136,29 @@ def preflight(story_id: str, commit_id: str, ids_by_label: Mapping[str, Iterable
 
 
 def neighbourhood(start_label: str, depth: int) -> str:
-    """Candidate nodes within `depth` hops over knowledge edges, and the edges among them."""
+    """The `$cap` nearest live nodes within `depth` hops (by hops, label, id), and the edges among them.
+
+    Ranking every candidate by its shortest live path makes the cap independent of the order in which an
+    engine expands paths (breadth- or depth-first), so every backend keeps the same nodes.
+    """
     hops = max(1, min(MAX_DEPTH, depth))
     types = "|".join(relation(t) for t in TRAVERSABLE)
     return f"""
 MATCH (n:{label(start_label)} {{id: $id}})
-OPTIONAL MATCH (n)-[:{types}*1..{hops}]-(m) WHERE m.id IS NOT NULL AND labels(m)[0] IN $labels
-WITH n, collect(DISTINCT m) AS found
+OPTIONAL MATCH p = (n)-[:{types}*1..{hops}]-(m)
+WHERE m <> n AND m.id IS NOT NULL AND labels(m)[0] IN $labels
+  AND all(x IN nodes(p) WHERE toUpper(coalesce(x.status, '')) <> $deleted)
+WITH n, m, min(length(p)) AS distance
+ORDER BY distance, labels(m)[0], m.id
+WITH n, collect(m) AS found
 WITH [n] + found[..$cap] AS nodes, size(found) > $cap AS capped
 UNWIND nodes AS a
 OPTIONAL MATCH (a)-[r:{types}]->(b) WHERE b IN nodes
 RETURN labels(a)[0] AS label, properties(a) AS props, capped,
   collect(CASE WHEN r IS NULL THEN NULL ELSE [type(r), labels(b)[0], b.id, properties(r)] END) AS out
 """
+
+
+def neighbourhood_params(node_id: str, limit: int) -> Params:
+    """Parameters of a neighbourhood statement."""
+    return {"id": node_id, "cap": limit, "deleted": DELETED, "labels": sorted(NODE_LABELS)}

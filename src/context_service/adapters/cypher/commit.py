@@ -19,6 +19,7 @@ from context_service.adapters.cypher.catalogue import (
     COMMIT_LABEL,
     HAS_CHANGE,
     HAS_COMMIT,
+    LAST_ATTEMPT,
     REVISION,
     Params,
     label,
@@ -27,6 +28,7 @@ from context_service.adapters.cypher.catalogue import (
 )
 from context_service.adapters.cypher.commit_emit import Checked, emit_grouped
 from context_service.adapters.cypher.commit_emit import Statement as _Builder
+from context_service.adapters.cypher.outcome import Attempt, replay_of
 from context_service.adapters.property_graph.rules import check_commit
 from context_service.domain.history import stamp_history
 from context_service.domain.mutations import (
@@ -101,7 +103,7 @@ def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     for name, node_id, owner, _status, plan_id, extra, props in rows:
         if name == "":
             phase, version, revision, *done = extra
-            replay = _replay(*done)
+            replay = replay_of(*done)
             known.story = StoryState(_text(phase), int(version), int(revision), replay, dict(props))
             continue
         plan_owner = None if extra is None or extra[0] is None else str(extra[0])
@@ -109,23 +111,16 @@ def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     return known
 
 
-def _replay(version: Any, phase: Any, changed: Any, event_key: Any) -> CommitResult | None:
-    """The commit record of a request already applied (None when there is none)."""
-    if version is None:
-        return None
-    pairs = tuple((str(t), str(i)) for t, i in json.loads(changed or "[]"))
-    return CommitResult(int(version), _text(phase), replayed=True, changed=pairs, event_key=_text(event_key))
-
-
-def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
+def plan_commit(batch: WriteBatch, known: Known, attempt: Attempt) -> tuple[str, Params]:
     """Check the batch with the rules the memory store applies, then the one statement that applies it."""
     phase = known.story.phase if known.story is not None else None
     check_commit(batch, phase, {key: state.owner for key, state in known.nodes.items()})
+    attempt.revision = known.story.revision if known.story is not None else 0
     nodes = dict(known.nodes)
     if batch.story_id and known.story is not None:
         nodes[(STORY, batch.story_id)] = NodeState(owner=batch.story_id)
     b = _Builder()
-    _open_story(b, batch, known.story)
+    _open_story(b, batch, known.story, attempt.id)
     if any(m.replace_links for m in batch.mutations):  # order matters: each mutation in its own clauses
         for i, m in enumerate(batch.mutations):
             _mutation(b, i, batch.story_id, m, nodes)
@@ -135,7 +130,7 @@ def plan_commit(batch: WriteBatch, known: Known) -> tuple[str, Params]:
     return "\n".join(b.lines), b.params
 
 
-def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> None:
+def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None, attempt: str) -> None:
     if not batch.story_id:
         b.lines.append("WITH 0 AS s")
         return
@@ -147,7 +142,7 @@ def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None) -> Non
         )
     else:
         b.lines.append(f"MATCH (s:Story {{id: {sid}}}) WHERE coalesce(s.{REVISION}, 0) = {rev}")
-    b.lines.append(f"SET s.{REVISION} = {rev} + 1")
+    b.lines.append(f"SET s.{REVISION} = {rev} + 1, s.{LAST_ATTEMPT} = {b.param('attempt', attempt)}")
 
 
 def _props(m: Mutation, nodes: dict[NodeKey, NodeState]) -> dict[str, Any]:
@@ -253,7 +248,9 @@ def _finish(b: _Builder, batch: WriteBatch, known: Known) -> None:
         b.lines.insert(
             -1,
             f"MERGE (cr:{COMMIT_LABEL} {{id: {b.param('commit', commit_id(batch))}}}) "
-            f"SET cr.version = s.context_version, cr.current_phase = s.current_phase, "
+            # A story stored without these properties (legacy data) must still leave a replayable record.
+            f"SET cr.version = coalesce(s.context_version, 0), "
+            f"cr.current_phase = coalesce(s.current_phase, ''), "
             f"cr.changed = {b.param('changed', json.dumps(batch.changed))}, "
             f"cr.event_key = {b.param('event_key', batch.event_key)}, "
             f"cr.story_id = s.id MERGE (s)-[:{HAS_COMMIT}]->(cr)",

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from context_service.adapters.cypher import catalogue as q
-from context_service.adapters.cypher.commit import plan_commit, preflight_query, read_preflight
+from context_service.adapters.cypher.commit import commit_id, plan_commit, preflight_query, read_preflight
 from context_service.adapters.cypher.dialect import Dialect
+from context_service.adapters.cypher.outcome import Attempt, read_outcome
 from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import CommitResult, NodeKind, WriteBatch
 from context_service.observability.metrics import store_call
-from context_service.ports.errors import PortError, StoreTimeout, StoreUnavailable
+from context_service.ports.errors import CommitOutcomeUnknown, PortError, StoreTimeout, StoreUnavailable
 
 Rows = list[list[Any]]
 Execute = Callable[[str, q.Params], Awaitable[Rows]]
@@ -53,20 +56,33 @@ class CypherGraph:
         self._timeout = timeout_seconds
         self._story_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
-        """One store call: timed, bounded by the store timeout, driver errors translated into port errors."""
-        where = {"backend": self.backend, "operation": operation}
+    async def _guarded(
+        self, operation: str, call: Callable[[], Awaitable[T]], *, budget: float | None = None
+    ) -> T:
+        """One store call: timed, bounded by `budget` (the store timeout), driver errors made port errors."""
         async with store_call(self.backend, operation):
-            timeouts: tuple[type[BaseException], ...] = (TimeoutError, *self.timeout_errors)
             try:
-                async with asyncio.timeout(self._timeout):
+                async with asyncio.timeout(budget or self._timeout):
                     return await call()
-            except timeouts as exc:
+            except TimeoutError as exc:
+                where = {"backend": self.backend, "operation": operation}
                 raise StoreTimeout(f"{self.engine} did not answer in time", **where) from exc
-            except self.unavailable_errors as exc:
-                raise StoreUnavailable(f"{self.engine} is unavailable", **where) from exc
-            except self.rejected_errors as exc:
-                raise PortError(f"{self.engine} rejected {operation}", **where) from exc
+            except Exception as exc:
+                error = self._translate(exc, operation)
+                if error is None:
+                    raise
+                raise error from exc
+
+    def _translate(self, exc: BaseException, operation: str) -> PortError | None:
+        """The port error for a driver exception (None: not the driver's); engines may override."""
+        where = {"backend": self.backend, "operation": operation}
+        if isinstance(exc, self.timeout_errors):
+            return StoreTimeout(f"{self.engine} did not answer in time", **where)
+        if isinstance(exc, self.unavailable_errors):
+            return StoreUnavailable(f"{self.engine} is unavailable", **where)
+        if isinstance(exc, self.rejected_errors):
+            return PortError(f"{self.engine} rejected {operation}", **where)
+        return None
 
     async def _read(self, query: str, params: q.Params, operation: str) -> Rows:
         """Run a read statement (engine adapters run it through `_guarded`)."""
@@ -123,10 +139,10 @@ class CypherGraph:
         }
 
     async def neighbourhood(self, label: str, node_id: str, depth: int, limit: int) -> Neighbourhood | None:
-        """Candidates within `depth` hops from the engine, then the exact bounded walk of the memory store."""
+        """The nearest nodes from the engine, then the same bounded walk as the memory store over them."""
         if label not in q.NODE_LABELS:
             return None
-        params = {"id": node_id, "cap": limit * q.NEIGHBOURHOOD_FETCH_FACTOR, "labels": sorted(q.NODE_LABELS)}
+        params = q.neighbourhood_params(node_id, limit)
         rows = await self._read(q.neighbourhood(label, depth), params, "neighbourhood")
         if not rows:
             return None
@@ -164,21 +180,36 @@ class CypherGraph:
         """Apply the whole batch in one statement or nothing; retried while another writer wins the story."""
         lock = self._story_locks.setdefault(batch.story_id, asyncio.Lock())
         async with lock:  # writers in this process queue here instead of contending in the engine
-            for attempt in range(COMMIT_ATTEMPTS):
+            for attempt_no in range(COMMIT_ATTEMPTS):
+                attempt = Attempt(uuid.uuid4().hex)
                 try:
-                    return await self._write(lambda run: self._commit_once(run, batch), "commit")
+                    return await self._write(
+                        partial(self._commit_once, batch=batch, attempt=attempt), "commit"
+                    )
                 except _Contended:
-                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # jitter only
+                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt_no + 1)))  # jitter only
+                except CommitOutcomeUnknown:
+                    landed = await self._outcome(batch, attempt)
+                    if landed is not None:
+                        return landed
         raise StoreUnavailable("the story is being written too often; retry", backend=self.backend)
 
-    async def _commit_once(self, run: Execute, batch: WriteBatch) -> CommitResult:
+    async def _outcome(self, batch: WriteBatch, attempt: Attempt) -> CommitResult | None:
+        """Whether a commit whose acknowledgement was lost landed (None: it did not, run it again)."""
+        if not batch.story_id:
+            return None  # MERGE upserts of nodes outside any story: running them again changes nothing
+        params = {"story": batch.story_id, "commit": commit_id(batch)}
+        rows = await self._write(lambda run: run(q.COMMIT_OUTCOME, params), "commit_outcome")
+        return read_outcome(rows, batch, attempt)
+
+    async def _commit_once(self, run: Execute, *, batch: WriteBatch, attempt: Attempt) -> CommitResult:
         if self.dialect.lock_story and batch.story_id:
             await run(self.dialect.lock_story, {"story": batch.story_id})
         text, params = preflight_query(batch)
         known = read_preflight(await run(text, params) if text else [])
         if batch.request_id and known.story is not None and known.story.replay is not None:
             return known.story.replay
-        text, params = plan_commit(batch, known)
+        text, params = plan_commit(batch, known, attempt)
         rows: Sequence[Sequence[Any]] = await run(text, params)
         if not rows:
             raise _Contended

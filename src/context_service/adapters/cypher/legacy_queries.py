@@ -15,6 +15,12 @@ from __future__ import annotations
 
 from context_service.domain.legacy import Shape
 
+# Labels and relationship types only the legacy layout has (named below beside the model's).
+LEGACY_LABELS = ("Actor", "Case", "Plan", "ProjectCase", "Subtask")
+LEGACY_RELATIONS = (
+    "AFFECTS", "AUTHORED_BY", "BELONGS_TO", "BELONGS_TO_PLAN", "CONTAINS_DECISION", "HAS_SUBTASK",
+)  # fmt: skip
+
 STORY_KEYS = """
 MATCH (n:ProjectCase) RETURN DISTINCT coalesce(n.story_id, n.id) AS sid
 UNION

@@ -6,7 +6,6 @@ defaults); this module only walks the edges.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from context_service.adapters.property_graph.store import NodeKey, PropertyGraph, Props
@@ -96,26 +95,30 @@ def _shown(props: Props) -> dict[str, Any]:
     return {k: v for k, v in props.items() if not k.startswith("_")}
 
 
+def _distances(graph: PropertyGraph, start: NodeKey, depth: int) -> dict[NodeKey, int]:
+    """Hops from `start` to every live node within `depth`, over edges in both directions and live nodes."""
+    hops = {start: 0}
+    frontier = [start]
+    for level in range(1, depth + 1):
+        reached = []
+        for key in frontier:
+            for edge in graph.out_edges(key) + graph.in_edges(key):
+                other = edge.dst if edge.src == key else edge.src
+                if other not in hops and _live(graph, other) is not None:
+                    hops[other] = level
+                    reached.append(other)
+        frontier = reached
+    return hops
+
+
 def neighbourhood_of(graph: PropertyGraph, start: NodeKey, depth: int, limit: int) -> Neighbourhood | None:
-    """Breadth-first over edges in both directions, at most `depth` hops and `limit` neighbours."""
+    """The `limit` nearest live nodes within `depth` hops, nearer first and then by (label, id)."""
     if _live(graph, start) is None:
         return None
-    seen = {start}
-    queue: deque[tuple[NodeKey, int]] = deque([(start, 0)])
-    truncated = False
-    while queue:
-        key, hops = queue.popleft()
-        if hops == depth:
-            continue
-        for edge in graph.out_edges(key) + graph.in_edges(key):
-            other = edge.dst if edge.src == key else edge.src
-            if other in seen or _live(graph, other) is None:
-                continue
-            if len(seen) > limit:
-                truncated = True
-                break
-            seen.add(other)
-            queue.append((other, hops + 1))
+    hops = _distances(graph, start, depth)
+    ranked = sorted((h, key) for key, h in hops.items() if key != start)
+    truncated = len(ranked) > limit
+    seen = {start} | {key for _, key in ranked[:limit]}
     links = [
         GraphLink(e.src[1], e.dst[1], e.rel_type, dict(graph.edges.get(e) or {}))
         for e in sorted(
