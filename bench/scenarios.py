@@ -1,28 +1,48 @@
-"""The data every backend is loaded with, and the scenarios measured on it."""
+"""The stories every run seeds, and the scenarios measured on them.
+
+Two kinds of scenario: *steady* ones send one fixed request over and over (driven by h2load, side by side
+with the echo), and *sequenced* ones build each request afresh or interleave a write before the timed read
+(driven by `bench.driver`). A module `bench/session.py`, when present, adds its own scenarios through
+`STEADY` (a sequence of `Steady`) and `SEQUENCED` (a sequence of `Sequenced`): see `extra_scenarios`.
+"""
 
 from __future__ import annotations
 
+import importlib
 import itertools
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.measure import Call
+from google.protobuf.message import Message
+
+from bench.driver import Step, Timed
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
 
 Stub = context_pb2_grpc.ContextServiceStub
+SERVICE = "/fleet.context.v1.ContextService/"
 ROLES = ("architect", "developer", "devops", "qa", "data")
-MEDIUM, LARGE = "BENCH-M", "BENCH-L"
-# Unique ids for the write scenarios, across backends and rounds.
+DEMO, MEDIUM, LARGE, WRITES = "US-101", "BENCH-M", "BENCH-L", "BENCH-W"
+# Unique ids for the writes, across scenarios and rounds.
 _serial = itertools.count()
 
 
 @dataclass(frozen=True)
-class Scenario:
-    """One RPC shape: `call(stub)` makes a request function; every backend gets the same counts."""
+class Steady:
+    """One fixed request to one method, sent as it is by every client."""
 
     name: str
-    call: Callable[[Stub], Call]
+    method: str
+    request: Message
+
+
+@dataclass(frozen=True)
+class Sequenced:
+    """A step per request (`make(stub)`), at 1 client and at `concurrency`."""
+
+    name: str
+    make: Callable[[Stub], Step]
     requests: int
     concurrency: int
 
@@ -56,75 +76,134 @@ async def populate(stub: Stub, story_id: str, tasks: int, decisions: int) -> Non
         )
 
 
-async def load(stub: Stub) -> None:
-    """The medium and the large story."""
+async def seed(stub: Stub) -> None:
+    """The medium and the large story, and a small one the write scenarios grow (the demo seeds itself)."""
     await populate(stub, MEDIUM, 20, 10)
     await populate(stub, LARGE, 200, 100)
+    await populate(stub, WRITES, 1, 0)
 
 
-def get_context(story: str, role: str, budget: int = 0) -> Callable[[Stub], Call]:
-    """GetContext for one story and role (budget 0: unbudgeted)."""
-    request = pb.GetContextRequest(story_id=story, role=role, phase="BUILD", token_budget=budget)
-    return lambda stub: lambda: stub.GetContext(request)
+def get_context(story: str, role: str, budget: int = 0) -> pb.GetContextRequest:
+    """GetContext for one story and role in BUILD (budget 0: unbudgeted)."""
+    return pb.GetContextRequest(story_id=story, role=role, phase="BUILD", token_budget=budget)
 
 
-def rehydrate(stub: Stub) -> Call:
-    """RehydrateSession of the large story for every role, with the timeline."""
-    request = pb.RehydrateSessionRequest(case_id=LARGE, roles=list(ROLES), include_timeline=True)
-    return lambda: stub.RehydrateSession(request)
-
-
-def relationships(node_id: str, node_type: str, depth: int) -> Callable[[Stub], Call]:
-    """GetGraphRelationships around one node."""
-    request = pb.GetGraphRelationshipsRequest(node_id=node_id, node_type=node_type, depth=depth)
-    return lambda stub: lambda: stub.GetGraphRelationships(request)
-
-
-def update_context(stub: Stub) -> Call:
-    """UpdateContext on the medium story: one new milestone per request."""
-
-    def call() -> Awaitable[object]:
-        change = pb.ContextChange(
-            operation="CREATE",
-            entity_type="MILESTONE",
-            entity_id=f"M-{next(_serial)}",
-            payload='{"event_type": "bench", "description": "tick"}',
-        )
-        request = pb.UpdateContextRequest(story_id=MEDIUM, role="developer", changes=[change])
-        reply: Awaitable[object] = stub.UpdateContext(request)
-        return reply
-
-    return call
-
-
-def create_task(stub: Stub) -> Call:
-    """CreateTask into the large story, each new task depending on its first one."""
-
-    def call() -> Awaitable[object]:
-        n = next(_serial)
-        request = pb.CreateTaskRequest(
-            story_id=LARGE,
-            task_id=f"{LARGE}-X{n}",
-            title=f"Extra task {n}",
-            role="developer",
-            dependencies=[f"{LARGE}-T0"],
-        )
-        reply: Awaitable[object] = stub.CreateTask(request)
-        return reply
-
-    return call
-
-
-SCENARIOS = (
-    Scenario("GetContext medium developer", get_context(MEDIUM, "developer"), 400, 8),
-    Scenario("GetContext medium architect (all subtasks)", get_context(MEDIUM, "architect"), 200, 8),
-    Scenario("GetContext large developer", get_context(LARGE, "developer"), 100, 4),
-    Scenario("GetContext large architect (all subtasks)", get_context(LARGE, "architect"), 100, 4),
-    Scenario("GetContext large architect budget 2000", get_context(LARGE, "architect", 2000), 100, 4),
-    Scenario("GetContext large qa (compact)", get_context(LARGE, "qa"), 100, 4),
-    Scenario("RehydrateSession large, 5 roles", rehydrate, 100, 4),
-    Scenario("GetGraphRelationships large task, depth 2", relationships(f"{LARGE}-T100", "Task", 2), 100, 4),
-    # Writes last: they grow the stories the reads above measure.
-    Scenario("UpdateContext medium, 1 change", update_context, 200, 8),
-    Scenario("CreateTask into the large story", create_task, 400, 8),
+REHYDRATE = pb.RehydrateSessionRequest(case_id=LARGE, roles=list(ROLES), include_timeline=True)
+STEADY = (
+    Steady("GetContext demo US-101 developer", "GetContext", get_context(DEMO, "developer")),
+    Steady("GetContext medium developer", "GetContext", get_context(MEDIUM, "developer")),
+    Steady("GetContext large architect", "GetContext", get_context(LARGE, "architect")),
+    Steady("GetContext large qa, budget 2000", "GetContext", get_context(LARGE, "qa", 2000)),
+    Steady("RehydrateSession large, 5 roles, timeline", "RehydrateSession", REHYDRATE),
+    Steady(
+        "ValidateScope (no store)",
+        "ValidateScope",
+        pb.ValidateScopeRequest(role="developer", phase="BUILD", provided_scopes=["CASE_HEADER"]),
+    ),
 )
+
+
+def touch_task(stub: Stub, story: str) -> Callable[[], object]:
+    """UpdateContext changing one task's description to a new value (a real write, one new revision)."""
+
+    def write() -> object:
+        payload = json.dumps({"description": f"Revised plan {next(_serial)}."})
+        change = pb.ContextChange(
+            operation="UPDATE", entity_type="TASK", entity_id=f"{story}-T1", payload=payload
+        )
+        return stub.UpdateContext(pb.UpdateContextRequest(story_id=story, role="developer", changes=[change]))
+
+    return write
+
+
+def read_after_write(story: str, read: Callable[[Stub], Timed]) -> Callable[[Stub], Step]:
+    """A write to `story`, then the timed read."""
+
+    def make(stub: Stub) -> Step:
+        write, timed = touch_task(stub, story), read(stub)
+
+        async def step() -> Timed:
+            await write()  # type: ignore[misc]
+            return timed
+
+        return step
+
+    return make
+
+
+def timed(method: str, request: Message) -> Callable[[Stub], Timed]:
+    """The stub call of `method` with a fixed request."""
+    return lambda stub: lambda: getattr(stub, method)(request)
+
+
+def fresh(build: Callable[[Stub], Timed]) -> Callable[[Stub], Step]:
+    """A step that is just the timed call, built anew each time."""
+
+    def make(stub: Stub) -> Step:
+        async def step() -> Timed:
+            return build(stub)
+
+        return step
+
+    return make
+
+
+def update_context(stub: Stub) -> Timed:
+    """UpdateContext on the write story: one new milestone per request."""
+    change = pb.ContextChange(
+        operation="CREATE",
+        entity_type="MILESTONE",
+        entity_id=f"M-{next(_serial)}",
+        payload='{"event_type": "bench", "description": "tick"}',
+    )
+    request = pb.UpdateContextRequest(story_id=WRITES, role="developer", changes=[change])
+    return lambda: stub.UpdateContext(request)
+
+
+def create_task(stub: Stub) -> Timed:
+    """CreateTask into the write story, each new task depending on its first one."""
+    n = next(_serial)
+    request = pb.CreateTaskRequest(
+        story_id=WRITES,
+        task_id=f"{WRITES}-X{n}",
+        title=f"Extra task {n}",
+        role="developer",
+        dependencies=[f"{WRITES}-T0"],
+    )
+    return lambda: stub.CreateTask(request)
+
+
+def sequenced(requests: int) -> tuple[Sequenced, ...]:
+    """The sequenced scenarios, `requests` timed calls each."""
+    medium, large = get_context(MEDIUM, "developer"), get_context(LARGE, "architect")
+    return (
+        Sequenced(
+            "first read after a write: GetContext medium developer",
+            read_after_write(MEDIUM, timed("GetContext", medium)),
+            requests,
+            1,
+        ),
+        Sequenced(
+            "first read after a write: GetContext large architect",
+            read_after_write(LARGE, timed("GetContext", large)),
+            requests // 2,
+            1,
+        ),
+        Sequenced(
+            "first read after a write: RehydrateSession large",
+            read_after_write(LARGE, timed("RehydrateSession", REHYDRATE)),
+            requests // 2,
+            1,
+        ),
+        Sequenced("UpdateContext, 1 new milestone", fresh(update_context), requests, 32),
+        Sequenced("CreateTask", fresh(create_task), requests, 32),
+    )
+
+
+def extra_scenarios() -> tuple[tuple[Steady, ...], tuple[Sequenced, ...]]:
+    """Scenarios `bench/session.py` contributes (session Put/Get), when that module exists."""
+    try:
+        module = importlib.import_module("bench.session")
+    except ModuleNotFoundError:
+        return (), ()
+    return tuple(getattr(module, "STEADY", ())), tuple(getattr(module, "SEQUENCED", ()))

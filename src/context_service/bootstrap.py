@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import grpc
@@ -26,16 +26,20 @@ from context_service.adapters.memory.events import DiscardingEventPublisher, InM
 from context_service.adapters.memory.graph import InMemoryGraph
 from context_service.adapters.memory.kv import InMemoryKeyValueStore
 from context_service.adapters.memory.planning import InMemoryPlanningStore
+from context_service.adapters.memory.session import InMemorySessionStore
 from context_service.adapters.nats.publisher import OutboxPublisher
 from context_service.adapters.nats.runtime import Messaging
 from context_service.adapters.neo4j.graph import Neo4jGraph
 from context_service.adapters.policy_file import load_policy
+from context_service.adapters.session_sweeper import SessionSweeper
+from context_service.adapters.snapshot_schema import JsonSchemaValidator
 from context_service.adapters.sqlite.kv import SqliteKeyValueStore
 from context_service.adapters.system import RandomIds, SystemClock
 from context_service.adapters.tokenizer import default_counter
 from context_service.adapters.valkey.client import ValkeyClient
 from context_service.adapters.valkey.kv import ValkeyKeyValueStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
+from context_service.adapters.valkey.session import ValkeySessionStore
 from context_service.application.add_project_decision import AddProjectDecision
 from context_service.application.approve_plan import ApprovePlan
 from context_service.application.commit_step import CommitStep
@@ -44,16 +48,19 @@ from context_service.application.create_task import CreateTask
 from context_service.application.dispatch_task import DispatchTask
 from context_service.application.get_context import GetContext
 from context_service.application.get_graph_relationships import GetGraphRelationships
+from context_service.application.get_history import GetHistory
 from context_service.application.record_deliberation import RecordDeliberation
 from context_service.application.record_epic import RecordEpic
 from context_service.application.record_planned_task import RecordPlannedTask
 from context_service.application.record_project import RecordProject
 from context_service.application.rehydrate_session import RehydrateSession
 from context_service.application.services import UseCases
+from context_service.application.session_services import SessionUseCases, session_use_cases
+from context_service.application.snapshots import ExportStory, ImportStory
 from context_service.application.transition_phase import TransitionPhase
 from context_service.application.update_context import UpdateContext
 from context_service.application.validate_scope import ValidateScope
-from context_service.config import Settings, StoreSettings
+from context_service.config import SessionSettings, Settings, StoreSettings
 from context_service.domain.policy import ScopePolicy
 from context_service.observability.metrics_server import MetricsServer
 from context_service.observability.tracing import tracing
@@ -65,11 +72,13 @@ from context_service.ports.graph import (
     HistoryReader,
     NodeLocator,
     RelationshipReader,
+    StoryArchive,
     StoryReader,
 )
 from context_service.ports.health import HealthProbe
 from context_service.ports.kv import KeyValueStore
-from context_service.ports.planning import HandoffWriter, PlanningReader, SpecWriter
+from context_service.ports.planning import HandoffWriter, PlanningReader, ReadModelArchive, SpecWriter
+from context_service.ports.session import SessionStore
 from context_service.ports.system import Clock, IdGenerator, TokenCounter
 
 log = structlog.get_logger()
@@ -77,12 +86,19 @@ T = TypeVar("T")
 
 
 class GraphStore(
-    StoryReader, NodeLocator, RelationshipReader, GraphWriter, CommitLog, HistoryReader, Protocol
+    StoryReader,
+    NodeLocator,
+    RelationshipReader,
+    GraphWriter,
+    CommitLog,
+    HistoryReader,
+    StoryArchive,
+    Protocol,
 ):
     """Every graph port at once (what a graph adapter provides)."""
 
 
-class PlanningStore(PlanningReader, SpecWriter, HandoffWriter, Protocol):
+class PlanningStore(PlanningReader, SpecWriter, HandoffWriter, ReadModelArchive, Protocol):
     """Every planning read-model port at once."""
 
 
@@ -105,6 +121,7 @@ class Adapters:
     ids: IdGenerator
     tokens: TokenCounter
     probes: tuple[HealthProbe, ...] = ()
+    sessions: SessionStore = field(default_factory=InMemorySessionStore)
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,7 @@ class Container:
     use_cases: UseCases
     adapters: Adapters
     policy: ScopePolicy
+    sessions: SessionUseCases
 
 
 def memory_adapters(
@@ -135,7 +153,7 @@ def memory_adapters(
     )
 
 
-def wire(adapters: Adapters, policy: ScopePolicy) -> Container:
+def wire(adapters: Adapters, policy: ScopePolicy, *, sessions: SessionSettings | None = None) -> Container:
     """Plain constructors, keyword arguments only."""
     a = adapters
     commits = CommitStep(writer=a.graph, log=a.graph, publisher=a.publisher, clock=a.clock)
@@ -155,6 +173,9 @@ def wire(adapters: Adapters, policy: ScopePolicy) -> Container:
             stories=a.graph, commits=commits, specs=a.planning, ids=a.ids, clock=a.clock
         ),
         get_graph_relationships=GetGraphRelationships(relationships=a.graph),
+        get_history=GetHistory(history=a.graph, stories=a.graph),
+        export_story=ExportStory(archive=a.graph, read_models=a.planning),
+        import_story=ImportStory(archive=a.graph, read_models=a.planning, schema=JsonSchemaValidator()),
         record_project=RecordProject(commits=commits, clock=a.clock),
         record_epic=RecordEpic(commits=commits, clock=a.clock),
         record_planned_task=RecordPlannedTask(policy=policy, nodes=a.graph, commits=commits, clock=a.clock),
@@ -162,7 +183,11 @@ def wire(adapters: Adapters, policy: ScopePolicy) -> Container:
         record_deliberation=RecordDeliberation(policy=policy, nodes=a.graph, commits=commits, clock=a.clock),
         dispatch_task=DispatchTask(policy=policy, nodes=a.graph, commits=commits, ids=a.ids, clock=a.clock),
     )
-    return Container(use_cases, adapters, policy)
+    progress = (sessions or SessionSettings()).progress_seconds
+    session_cases = session_use_cases(
+        store=a.sessions, publisher=a.publisher, clock=a.clock, progress_seconds=progress
+    )
+    return Container(use_cases, adapters, policy, session_cases)
 
 
 def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]:
@@ -171,7 +196,11 @@ def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]
     if settings.graph_backend == "falkordb":
         f = settings.falkordb
         return FalkorGraph(
-            url=f.url, graph=f.graph, max_connections=f.max_connections, timeout_seconds=timeout
+            url=f.url,
+            graph=f.graph,
+            max_connections=f.max_connections,
+            timeout_seconds=timeout,
+            history_retention=settings.stores.history_retention,
         )
     if settings.graph_backend == "neo4j":
         n = settings.neo4j
@@ -183,9 +212,10 @@ def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]
             database=n.database,
             max_pool_size=n.max_pool_size,
             timeout_seconds=timeout,
+            history_retention=settings.stores.history_retention,
             trusted_ca_file=n.trusted_ca_file,
         )
-    return InMemoryGraph()
+    return InMemoryGraph(history_retention=settings.stores.history_retention)
 
 
 async def open_with_retry(
@@ -225,6 +255,27 @@ async def _key_value_store(
     return InMemoryKeyValueStore()
 
 
+async def _session_store(
+    settings: Settings, stack: AsyncExitStack, valkey: ValkeyClient | None
+) -> SessionStore:
+    """Sessions on Valkey when it is configured (blocking watch reads on a pool of their own), else memory."""
+    s = settings.sessions
+    idle_ms = int(s.idle_expiry_seconds * 1000)
+    if valkey is None:
+        return InMemorySessionStore(retention=s.log_retention, idle_ms=idle_ms)
+    watch_settings = settings.valkey.model_copy(update={"max_connections": s.watch_max_connections})
+    watch = ValkeyClient(settings=watch_settings, timeout_seconds=settings.stores.timeout_seconds)
+    watch = await open_with_retry(stack, watch, "valkey (session watch)", settings.stores)
+    return ValkeySessionStore(
+        client=valkey,
+        watch_client=watch,
+        prefix=settings.kv.key_prefix + "ctx:",
+        retention=s.log_retention,
+        idle_ms=idle_ms,
+        max_block_seconds=settings.stores.timeout_seconds / 2,
+    )
+
+
 @asynccontextmanager
 async def open_adapters(
     settings: Settings, *, publisher: EventPublisher | None = None
@@ -248,6 +299,7 @@ async def open_adapters(
         if isinstance(kv, SqliteKeyValueStore):
             probes.append(kv)
         clock = SystemClock()
+        sessions = await _session_store(settings, stack, valkey)
         if publisher is None:  # with NATS: an outbox the messaging runtime relays; without: nowhere to go
             publisher = (
                 OutboxPublisher(kv=kv, clock=clock) if settings.nats.enabled else DiscardingEventPublisher()
@@ -261,6 +313,7 @@ async def open_adapters(
             ids=RandomIds(),
             tokens=default_counter(),
             probes=tuple(probes),
+            sessions=sessions,
         )
 
 
@@ -269,7 +322,7 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
     """Open the configured adapters (closed in reverse order on exit) and wire them."""
     policy = load_policy(settings.prompt_scopes_path)
     async with open_adapters(settings) as adapters:
-        yield wire(adapters, policy)
+        yield wire(adapters, policy, sessions=settings.sessions)
 
 
 def grpc_server(settings: Settings, container: Container, *, traced: bool) -> GrpcServer:
@@ -287,6 +340,7 @@ def grpc_server(settings: Settings, container: Container, *, traced: bool) -> Gr
         )
     return GrpcServer(
         use_cases=container.use_cases,
+        sessions=container.sessions,
         host=rpc.host,
         port=rpc.port,
         max_message_bytes=rpc.max_message_bytes,
@@ -314,6 +368,8 @@ async def running(
         container = await stack.enter_async_context(build_container(settings))
         if seed is not None:
             await seed(container)
+        interval = settings.sessions.sweep_interval_seconds
+        await stack.enter_async_context(SessionSweeper(sweep=container.sessions.sweep, interval=interval))
         messaging = await _messaging(stack, settings, container)
         server = grpc_server(settings, container, traced=provider is not None)
         probes = (*container.adapters.probes, *((messaging.probe,) if messaging else ()))

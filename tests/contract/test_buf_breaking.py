@@ -17,7 +17,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BASELINE = REPO / "specs" / "baseline" / "fleet-context-v1.binpb"
+ADMIN_BASELINE = REPO / "specs" / "baseline" / "fleet-context-admin-v1.binpb"
 PROTO = Path("specs") / "fleet" / "context" / "v1" / "context.proto"
+ADMIN_PROTO = Path("specs") / "fleet" / "context" / "admin" / "v1" / "admin.proto"
 BUF_TIMEOUT_SECONDS = 60
 BUF_EXIT_BREAKING = 100  # buf's exit code for reported violations (1 would mean buf itself failed)
 
@@ -32,16 +34,7 @@ def _buf() -> str:
     return found
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    """A copy of the buf workspace (buf.yaml + specs/) the Makefile checks."""
-    root = tmp_path / "workspace"
-    shutil.copytree(REPO / "specs", root / "specs")
-    shutil.copy2(REPO / "buf.yaml", root / "buf.yaml")
-    return root
-
-
-def _run_breaking(workspace: Path) -> subprocess.CompletedProcess[str]:
+def _run_breaking(workspace: Path, against: Path = BASELINE) -> subprocess.CompletedProcess[str]:
     # The input is the workspace root, not specs/: a v2 buf.yaml resolves `modules: - path: specs`
     # relative to the input, so the file paths match the baseline image (fleet/context/v1/...).
     return subprocess.run(
@@ -52,7 +45,7 @@ def _run_breaking(workspace: Path) -> subprocess.CompletedProcess[str]:
             "--config",
             str(workspace / "buf.yaml"),
             "--against",
-            str(BASELINE),
+            str(against),
         ],
         cwd=workspace,
         capture_output=True,
@@ -73,9 +66,23 @@ def _mutate_get_context_request(workspace: Path, old: str, new: str) -> None:
     proto.write_text(text[: block.start()] + body.replace(old, new) + text[block.end() :], encoding="utf-8")
 
 
-def test_the_unmodified_contract_passes_the_breaking_check(workspace: Path) -> None:
-    result = _run_breaking(workspace)
+@pytest.mark.parametrize("baseline", [BASELINE, ADMIN_BASELINE], ids=["v1", "admin-v1"])
+def test_the_unmodified_contract_passes_the_breaking_check(workspace: Path, baseline: Path) -> None:
+    result = _run_breaking(workspace, baseline)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_renamed_admin_field_fails_against_the_admin_baseline(workspace: Path) -> None:
+    proto = workspace / ADMIN_PROTO
+    text = proto.read_text(encoding="utf-8")
+    assert text.count("int64 seq = 1;") == 1
+    proto.write_text(text.replace("int64 seq = 1;", "int64 sequence = 1;"), encoding="utf-8")
+
+    result = _run_breaking(workspace, ADMIN_BASELINE)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == BUF_EXIT_BREAKING, output
+    assert 'on message "HistoryRecord" changed name from "seq" to "sequence"' in output
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,10 @@ def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
         ),
         ({"GRAPH_BACKEND": "neo4j", "NEO4J_PASSWORD_FILE": "/nonexistent/secret"}, "NEO4J_PASSWORD_FILE"),
         ({"GRAPH_BACKEND": "memory", "GRPC_TLS_CERT_FILE": "/tmp/cert.pem"}, "GRPC_TLS_KEY_FILE"),
+        ({"GRAPH_BACKEND": "memory", "VALKEY_CLUSTER": "true", "REDIS_DB": "3"}, "VALKEY_CLUSTER"),
+        ({"GRAPH_BACKEND": "memory", "VALKEY_CLUSTER": "maybe"}, "VALKEY_CLUSTER"),
+        ({"GRAPH_BACKEND": "memory", "VALKEY_WAIT_TIMEOUT_MS": "0"}, "VALKEY_WAIT_TIMEOUT_MS"),
+        ({"GRAPH_BACKEND": "memory", "KV_KEY_PREFIX": "env:{a}:"}, "KV_KEY_PREFIX"),
     ],
     ids=[
         "neo4j-without-password",
@@ -65,6 +69,10 @@ def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
         "unreadable-policy",
         "unreadable-password-file",
         "tls-cert-without-key",
+        "cluster-with-a-database-number",
+        "cluster-not-a-boolean",
+        "wait-timeout-zero",
+        "hash-tag-in-the-kv-prefix",
     ],
 )
 def test_bad_configuration_exits_with_one_line_naming_the_problem(env: dict[str, str], named: str) -> None:

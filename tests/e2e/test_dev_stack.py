@@ -28,11 +28,14 @@ START_TIMEOUT_S = 60
 
 
 @contextmanager
-def dev_stack(data_dir: Path, port: int, log: Path, *, reset: bool = False) -> Iterator[None]:
+def dev_stack(
+    data_dir: Path, port: int, log: Path, *, reset: bool = False, cluster: bool = False
+) -> Iterator[None]:
     """Run `context-service dev` until the block ends, then stop it with Ctrl-C (SIGINT)."""
     env = {**os.environ, "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
     argv = [*CLI, "dev", "--data-dir", str(data_dir), "--port", str(port), "--metrics-port", "0"]
     argv += ["--reset"] if reset else []
+    argv += ["--cluster"] if cluster else []
     with log.open("ab") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
@@ -124,3 +127,26 @@ def test_reset_wipes_the_local_data(tmp_path: Path) -> None:
     # Assert
     assert before == 2
     assert after == 1
+
+
+def test_dev_cluster_serves_on_a_local_valkey_cluster_and_stops_every_node(tmp_path: Path) -> None:
+    # Arrange
+    data_dir, log, port = tmp_path / "dev", tmp_path / "dev.log", free_port()
+    update = start_task("US-101", "T-101-API")
+    metadata = (("idempotency-key", "dev-cluster-1"),)
+    # Act
+    with (
+        dev_stack(data_dir, port, log, cluster=True),
+        grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        stub = context_pb2_grpc.ContextServiceStub(channel)
+        first = stub.UpdateContext(update, timeout=10, metadata=metadata)
+        retry = stub.UpdateContext(update, timeout=10, metadata=metadata)
+    # Assert
+    assert retry == first
+    servers = _started_servers(log)
+    nodes = [p for name, p in servers if name.startswith("valkey-")]
+    assert len(nodes) == 6
+    assert all(p <= 55535 for p in nodes)  # the cluster bus listens on port + 10000
+    assert "valkey" not in {name for name, _ in servers}
+    assert not [s for s in servers if _answers(s[1])], "a local server outlived `context-service dev`"

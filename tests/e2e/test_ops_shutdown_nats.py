@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -31,13 +30,13 @@ from context_service.adapters.falkordb.graph import FalkorGraph
 from context_service.adapters.nats.client import envelope_event
 from context_service.adapters.nats.envelope import encode_envelope, outbound_headers
 from context_service.adapters.system import SystemClock
-from context_service.local_servers import LocalServer, free_port, nats_server
+from context_service.local_servers import LocalServer, nats_server
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc as pb_grpc
 from tests.e2e.builders import change, update_request
 from tests.integration.nats.support import client as nats_client
 from tests.integration.nats.support import deliberation, payloads_of, stream_messages
-from tests.support.process import wait_until_serving
+from tests.support.process import serve_process, wait_until_serving
 from tests.support.servers import start_or_fail
 from tests.support.waiting import eventually
 
@@ -121,27 +120,9 @@ async def stores(tmp_path: Path, falkordb: LocalServer, valkey: LocalServer) -> 
 @contextmanager
 def serve(stores: Stores, name: str) -> Iterator[Served]:
     """A service process on the stores (stopped with SIGTERM on exit if it still runs, killed if stuck)."""
-    port = free_port()
     log_path = stores.logs / f"{name}.jsonl"
-    command = [str(Path(sys.executable).with_name("context-service")), "serve"]
-    # A file, not a pipe: a pipe nobody reads would fill up and block the server.
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            env={**stores.env, "GRPC_PORT": str(port)},
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-        )
-    try:
-        yield Served(process, f"127.0.0.1:{port}", log_path)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with serve_process(stores.env, log_path) as (process, target):
+        yield Served(process, target, log_path)
 
 
 async def create_stories(stores: Stores, target: str, stories: int = STORIES) -> None:

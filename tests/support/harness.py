@@ -14,7 +14,10 @@ from context_service.adapters.memory.graph import InMemoryGraph
 from context_service.adapters.memory.planning import InMemoryPlanningStore
 from context_service.adapters.policy_file import load_policy
 from context_service.bootstrap import Adapters, Container, PlanningStore, memory_adapters, wire
+from context_service.config import SessionSettings
 from context_service.ports.system import Clock, IdGenerator
+from fleet.context.admin.v1 import admin_pb2_grpc
+from fleet.context.session.v1 import session_pb2_grpc
 from fleet.context.v1 import context_pb2_grpc
 from tests.support.fakes import FixedClock, SequentialIds
 
@@ -27,6 +30,17 @@ class Service:
     channel: grpc.aio.Channel
     container: Container
     server: GrpcServer
+    admin: admin_pb2_grpc.ContextAdminServiceStub
+
+    @property
+    def server_address(self) -> str:
+        """host:port of the running server (for tests that open channels of their own)."""
+        return f"127.0.0.1:{self.server.port}"
+
+    @property
+    def sessions(self) -> session_pb2_grpc.SessionContextServiceStub:
+        """A stub of fleet.context.session.v1 on the same channel."""
+        return session_pb2_grpc.SessionContextServiceStub(self.channel)
 
     @property
     def adapters(self) -> Adapters:
@@ -72,6 +86,7 @@ async def running_service(
     max_concurrent_rpcs: int | None = None,
     drain_quiet_seconds: float = 0.0,
     adapters: Adapters | None = None,
+    sessions: SessionSettings | None = None,
 ) -> AsyncIterator[Service]:
     """Start the service on 127.0.0.1:0 (in-memory backend, a graph fake, or `adapters`); stop it on exit.
 
@@ -82,9 +97,10 @@ async def running_service(
         adapters = memory_adapters(
             graph=graph, clock=clock or FixedClock(step_ms=1), ids=ids or SequentialIds()
         )
-    container = wire(adapters, load_policy())
+    container = wire(adapters, load_policy(), sessions=sessions)
     server = GrpcServer(
         use_cases=container.use_cases,
+        sessions=container.sessions,
         host="127.0.0.1",
         port=0,
         grace_seconds=1,
@@ -94,7 +110,8 @@ async def running_service(
         drain_quiet_seconds=drain_quiet_seconds,
     )
     async with server, _channel(f"127.0.0.1:{server.port}", channel_credentials) as channel:
-        yield Service(context_pb2_grpc.ContextServiceStub(channel), channel, container, server)
+        stub = context_pb2_grpc.ContextServiceStub(channel)
+        yield Service(stub, channel, container, server, admin_pb2_grpc.ContextAdminServiceStub(channel))
 
 
 def _channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:

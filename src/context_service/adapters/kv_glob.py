@@ -23,3 +23,8 @@ def literal_prefix(pattern: str) -> str:
 def matching(keys: Iterable[str], pattern: str) -> list[str]:
     """The keys that match the glob (case-sensitive, no escapes), sorted and without duplicates."""
     return sorted({key for key in keys if fnmatch.fnmatchcase(key, pattern)})
+
+
+def glob_escape(text: str) -> str:
+    """`text` as a literal inside a Redis MATCH pattern."""
+    return "".join("\\" + c if c in "\\*?[]" else c for c in text)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import base64
 import functools
 import gzip
+import hashlib
 import importlib.resources
 import math
 from typing import Any
 
 import structlog
+from cachetools import LRUCache
+
+from context_service.observability.metrics import record_cache
+from context_service.ports.system import TokenCounter
 
 log = structlog.get_logger()
 
@@ -26,6 +31,8 @@ CL100K_SPECIAL = {
     "<|endofprompt|>": 100276,
 }
 ESTIMATE_NAME = "estimate-chars-div-4"
+# Distinct texts whose counts are remembered (a digest and an int each: well under 1 MB in all).
+MEMO_ENTRIES = 4096
 
 
 @functools.cache
@@ -70,10 +77,34 @@ class CharEstimateCounter:
         return math.ceil(len(text) / 4)
 
 
-def default_counter() -> Cl100kCounter | CharEstimateCounter:
-    """cl100k_base when its vocabulary loads, else the character estimate (logged once)."""
+class MemoCounter:
+    """Counts each distinct text once: an LRU of counts keyed by a digest of the text.
+
+    The same story renders the same sections and the same prompt until it changes, and encoding a large
+    prompt costs milliseconds where its digest costs microseconds; the digest keeps the texts themselves out
+    of memory.
+    """
+
+    def __init__(self, inner: TokenCounter, *, max_entries: int = MEMO_ENTRIES) -> None:
+        """Count with `inner`; remember up to `max_entries` counts."""
+        self._inner = inner
+        self.name = inner.name
+        self._counts: LRUCache[bytes, int] = LRUCache(maxsize=max_entries)
+
+    def count(self, text: str) -> int:
+        """Tokens in `text`, counted by the inner counter the first time it is seen."""
+        key = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        found = self._counts.get(key)
+        record_cache("token_count", hit=found is not None)
+        if found is None:
+            found = self._counts[key] = self._inner.count(text)
+        return found
+
+
+def default_counter() -> MemoCounter:
+    """cl100k_base when its vocabulary loads, else the character estimate (logged once); memoised."""
     try:
-        return Cl100kCounter()
+        return MemoCounter(Cl100kCounter())
     except (ImportError, OSError, ValueError) as exc:
         log.warning("tokenizer_fallback", reason=type(exc).__name__, tokenizer=ESTIMATE_NAME)
-        return CharEstimateCounter()
+        return MemoCounter(CharEstimateCounter())

@@ -44,10 +44,17 @@ _TABLE: tuple[tuple[type[BaseException], str, str | None, bool], ...] = (
     ),
     # Wrong credentials, TLS trust or database name: the same request succeeds once the settings are fixed.
     (p.StoreMisconfigured, "UNAVAILABLE", "a backing store refuses this service's settings", True),
+    (d.OutOfRange, "OUT_OF_RANGE", None, False),
+    # Session store refusals; the session use cases name the request field first, these are the fallback.
+    (p.EntryConflict, "ABORTED", None, False),
+    (p.EntryTooLarge, "INVALID_ARGUMENT", None, False),
+    (p.SessionFull, "RESOURCE_EXHAUSTED", None, False),
+    (p.ChangesTrimmed, "OUT_OF_RANGE", None, False),
     (p.StoreTimeout, "DEADLINE_EXCEEDED", "a backing store did not answer in time", True),
     (p.StoreUnavailable, "UNAVAILABLE", "a backing store is unavailable; retry later", True),
     (p.VersionConflict, "ABORTED", "a concurrent write won; retry", True),
     (p.OwnershipConflict, "ALREADY_EXISTS", None, False),
+    (p.StoryExists, "ALREADY_EXISTS", None, False),
     (p.PreconditionFailed, "FAILED_PRECONDITION", None, True),
     (p.StoryMissing, "NOT_FOUND", None, True),  # a story's event may still be on its way
     # The caller linked to a node that does not exist: the request names a missing entity, which is the

@@ -11,11 +11,13 @@ from context_service.application.create_task import CreateTask
 from context_service.application.dispatch_task import DispatchTask
 from context_service.application.get_context import GetContext
 from context_service.application.get_graph_relationships import GetGraphRelationships
+from context_service.application.get_history import GetHistory
 from context_service.application.record_deliberation import RecordDeliberation
 from context_service.application.record_epic import RecordEpic
 from context_service.application.record_planned_task import RecordPlannedTask
 from context_service.application.record_project import RecordProject
 from context_service.application.rehydrate_session import RehydrateSession
+from context_service.application.snapshots import ExportStory, ImportStory
 from context_service.application.transition_phase import TransitionPhase
 from context_service.application.update_context import UpdateContext
 from context_service.application.validate_scope import ValidateScope
@@ -34,6 +36,9 @@ class UseCases:
     add_project_decision: AddProjectDecision
     transition_phase: TransitionPhase
     get_graph_relationships: GetGraphRelationships
+    get_history: GetHistory
+    export_story: ExportStory
+    import_story: ImportStory
     record_project: RecordProject
     record_epic: RecordEpic
     record_planned_task: RecordPlannedTask

@@ -24,7 +24,7 @@ from context_service.domain.mutations import NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.timefmt import iso_from_ms, parse_iso
 from context_service.ports.graph import NodeLocator, StoryReader
-from context_service.ports.kv import JsonObject, KeyValueStore
+from context_service.ports.kv import JsonObject, KeyValueStore, story_scope
 from context_service.ports.system import Clock
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -53,6 +53,11 @@ class UpdateResult:
     warnings: tuple[str, ...]
 
 
+def _idempotency_key(story_id: str, idempotency_key: str) -> str:
+    """The record's key, beside the story's outbox records (same scope); empty without an idempotency key."""
+    return f"{IDEMPOTENCY_PREFIX}:{story_scope(story_id)}:{idempotency_key}" if idempotency_key else ""
+
+
 class UpdateContext:
     """Validates changes one by one, commits the valid ones atomically, records history, announces it."""
 
@@ -78,7 +83,7 @@ class UpdateContext:
         meta = meta or RequestMeta()
         story_id = self._validate(request)
         fingerprint = _fingerprint(request)
-        key = f"{IDEMPOTENCY_PREFIX}:{story_id}:{meta.idempotency_key}" if meta.idempotency_key else ""
+        key = _idempotency_key(story_id, meta.idempotency_key)
         if key:
             stored = await self._kv.get(key)
             if stored is not None:

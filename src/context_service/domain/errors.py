@@ -49,3 +49,7 @@ class Aborted(DomainError):
 
 class ResourceExhausted(DomainError):
     """The service is shedding load or the request is too large."""
+
+
+class OutOfRange(DomainError):
+    """A position (e.g. a change-log revision) is outside what the service still holds."""

@@ -31,11 +31,17 @@ ENTITY_TYPES: dict[NodeKind, str] = {
 KINDS: dict[str, NodeKind] = {entity_type: kind for kind, entity_type in ENTITY_TYPES.items()}
 
 
+# The story's context_version moves with every UpdateContext-style write, which records the entities it
+# changed, not the story: left out of the digest (each record carries the version), so a story's digests
+# chain from one CASE record to the next like every other entity's.
+UNDIGESTED = frozenset({"context_version"})
+
+
 def digest(props: Props | None) -> str:
     """sha256 of a node's canonical stored properties; "" when it does not exist or is soft-deleted."""
     if props is None or not is_live(str(props.get("status", ""))):
         return ""
-    public = {k: v for k, v in props.items() if not k.startswith("_")}
+    public = {k: v for k, v in props.items() if not k.startswith("_") and k not in UNDIGESTED}
     canonical = json.dumps(public, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

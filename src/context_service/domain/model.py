@@ -201,9 +201,12 @@ class ChangeRecord:
     reason: str
     timestamp: str
     request_id: str = ""
+    # Position in the story's history (strictly increasing, never reused); the adapter assigns it.
     seq: int = 0
+    # sha256 of the entity's canonical stored properties before and after ("" when absent).
     digest_before: str = ""
     digest_after: str = ""
+    # What wrote it: the RPC's name or the NATS subject.
     source: str = ""
 
 

@@ -56,15 +56,25 @@ CACHE_REQUESTS = Counter(
     ("cache", "result"),
     registry=REGISTRY,
 )
+SESSION_WATCHERS = Gauge(
+    "context_session_watchers",
+    "Session Watch streams open right now.",
+    registry=REGISTRY,
+)
+SESSION_EVENTS_SENT = Counter(
+    "context_session_watch_events_total",
+    "Events sent on session Watch streams, by event type.",
+    ("type",),
+    registry=REGISTRY,
+)
+SESSION_SWEPT = Counter(
+    "context_session_sweeper_removals_total",
+    "Session entries expired and idle sessions dropped by the sweeper.",
+    registry=REGISTRY,
+)
 
 # Store spans are named by the instrumentation scope, not by the backend, so one tracer serves all of them.
 _TRACER_NAME = "context_service.stores"
-
-
-def record_rpc(method: str, code: str, seconds: float) -> None:
-    """Count one finished RPC and observe its latency."""
-    RPC_REQUESTS.labels(method, code).inc()
-    RPC_DURATION.labels(method, code).observe(seconds)
 
 
 def record_cache(cache: str, *, hit: bool) -> None:

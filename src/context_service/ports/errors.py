@@ -61,9 +61,54 @@ class StoryMissing(PortError):
         self.story_id = story_id
 
 
+class StoryExists(PortError):
+    """An import found the story already stored and was not asked to replace it."""
+
+    def __init__(self, story_id: str) -> None:
+        super().__init__(f"story '{story_id}' already exists; import with replace to overwrite it")
+        self.story_id = story_id
+
+
 class StoreMisconfigured(StoreUnavailable):
     """The store refuses this service's settings (TLS, credentials, URI); retrying cannot help."""
 
 
 class CommitOutcomeUnknown(StoreUnavailable):
     """The connection broke while a commit was acknowledged: it may or may not have been applied."""
+
+
+class EntryConflict(VersionConflict):
+    """A session entry's compare-and-set lost: `key` (item `index`) is at `current` (0 = absent)."""
+
+    def __init__(self, *, key: str, index: int, current: int, expected: int) -> None:
+        super().__init__(f"entry '{key}' is at version {current}, expected {expected}")
+        self.key = key
+        self.index = index
+        self.current = current
+        self.expected = expected
+
+
+class EntryTooLarge(PortError):
+    """A value is larger than the session's max entry size."""
+
+    def __init__(self, *, index: int, size: int, limit: int) -> None:
+        super().__init__(f"value of {size} bytes is over the session's limit of {limit}")
+        self.index = index
+        self.size = size
+        self.limit = limit
+
+
+class SessionFull(PortError):
+    """A write would take a session over max_entries (strict, or more new keys than fit)."""
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(f"the session holds at most {limit} entries")
+        self.limit = limit
+
+
+class ChangesTrimmed(PortError):
+    """A change-log read starts before the oldest revision the log still retains."""
+
+    def __init__(self, *, oldest: int) -> None:
+        super().__init__(f"the oldest retained revision is {oldest}")
+        self.oldest = oldest

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import CommitResult, NodeKind, WriteBatch
+from context_service.domain.snapshot import StorySubgraph
 
 
 class StoryReader(Protocol):
@@ -57,7 +58,24 @@ class HistoryReader(Protocol):
     """Reads a story's change history."""
 
     async def history(
-        self, story_id: str, *, limit: int = 100, before_version: int = 0
+        self, story_id: str, *, entity_id: str = "", limit: int = 100, before_seq: int = 0
     ) -> list[ChangeRecord]:
-        """Change records newest first; `before_version` > 0 pages back from that version."""
+        """Records by seq, newest first; only `entity_id`'s if given; only below `before_seq` if > 0."""
+        ...
+
+
+class StoryArchive(Protocol):
+    """Reads a story's whole stored subgraph, and replaces it atomically."""
+
+    async def export_story(self, story_id: str) -> StorySubgraph | None:
+        """Every node of the story (soft-deleted ones too) with every property, the edges among them, the
+        epic and project above it, and its whole history; None if there is no such story."""
+        ...
+
+    async def import_story(self, subgraph: StorySubgraph, *, replace: bool) -> None:
+        """Write the subgraph as given (ids, versions, seqs, digests kept) in one transaction.
+
+        Raises StoryExists when the story exists and not `replace`, OwnershipConflict when a node id belongs
+        to another story; with `replace` the old subgraph and history go in the same transaction.
+        """
         ...

@@ -9,6 +9,11 @@ from typing import Any, Protocol
 JsonObject = Mapping[str, Any]
 
 
+def story_scope(story_id: str) -> str:
+    """The key segment that keeps one story's records together (a hash tag: one slot on a sharded store)."""
+    return "{" + story_id + "}"
+
+
 @dataclass(frozen=True)
 class Versioned:
     """A stored value with its version (1 on first write, +1 on every write)."""

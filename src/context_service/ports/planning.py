@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from context_service.domain.model import PlanningReadModel
+from context_service.domain.snapshot import ReadModelEntry
 
 
 class PlanningReader(Protocol):
@@ -31,4 +32,16 @@ class HandoffWriter(Protocol):
         self, story_id: str, generated_at_ms: int, bundle: Mapping[str, Any], ttl_seconds: int
     ) -> None:
         """Store the bundle under its timestamp key and the `latest` pointer."""
+        ...
+
+
+class ReadModelArchive(Protocol):
+    """Reads and replaces every read-model key of a story (`swe:case:{id}:*`) with values and expiry."""
+
+    async def export_read_models(self, story_id: str) -> tuple[ReadModelEntry, ...]:
+        """Every unexpired key of the story, sorted by key."""
+        ...
+
+    async def replace_read_models(self, story_id: str, entries: tuple[ReadModelEntry, ...]) -> None:
+        """Delete the story's keys and write `entries` instead, atomically (expired entries left out)."""
         ...

@@ -63,3 +63,12 @@ async def graph(request: pytest.FixtureRequest) -> AsyncIterator[GraphStore]:
     opener: AbstractAsyncContextManager[GraphStore] = OPENERS[request.param](request)
     async with opener as store:
         yield store
+
+
+@pytest.fixture(params=BACKENDS)
+async def graph_pair(request: pytest.FixtureRequest) -> AsyncIterator[tuple[GraphStore, GraphStore]]:
+    """Two independent, empty graph stores of the parametrised backend (a source and a target)."""
+    if request.param == "neo4j":
+        pytest.skip("the Neo4j suite shares one database per session: no second, independent store")
+    async with OPENERS[request.param](request) as first, OPENERS[request.param](request) as second:
+        yield first, second

@@ -13,6 +13,7 @@ from context_service.ports.graph import (
     HistoryReader,
     NodeLocator,
     RelationshipReader,
+    StoryArchive,
     StoryReader,
 )
 
@@ -20,7 +21,14 @@ WHOLE = 10_000  # a neighbour limit no test graph reaches
 
 
 class GraphStore(
-    StoryReader, NodeLocator, RelationshipReader, GraphWriter, CommitLog, HistoryReader, Protocol
+    StoryReader,
+    NodeLocator,
+    RelationshipReader,
+    GraphWriter,
+    CommitLog,
+    HistoryReader,
+    StoryArchive,
+    Protocol,
 ):
     """Every graph port, as each adapter provides them from one object."""
 

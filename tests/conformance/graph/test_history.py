@@ -128,24 +128,25 @@ async def test_history_is_newest_first(graph: GraphStore) -> None:
 
 
 @pytest.mark.parametrize(
-    ("before_version", "limit", "expected"),
+    ("before_seq", "limit", "expected"),
     [
-        (0, 2, [5, 4]),
-        (5, 100, [4, 3, 2, 1, 0, 0]),
-        (4, 2, [3, 2]),
-        (2, 100, [1, 0, 0]),
-        (1, 100, [0, 0]),
+        (0, 2, [5, 4]),  # seqs 1 and 2: the story's and the task's creation, at version 0
+        (7, 100, [4, 3, 2, 1, 0, 0]),
+        (6, 2, [3, 2]),
+        (4, 100, [1, 0, 0]),
+        (3, 100, [0, 0]),
+        (1, 100, []),
         (99, 1, [5]),
     ],
 )
-async def test_history_pages_back_from_before_version_up_to_limit(
-    graph: GraphStore, before_version: int, limit: int, expected: list[int]
+async def test_history_pages_back_below_before_seq_up_to_limit(
+    graph: GraphStore, before_seq: int, limit: int, expected: list[int]
 ) -> None:
     # Arrange
     await story_with_five_versions(graph)
 
     # Act
-    history = await graph.history(STORY, limit=limit, before_version=before_version)
+    history = await graph.history(STORY, limit=limit, before_seq=before_seq)
 
     # Assert
     assert [r.version for r in history] == expected

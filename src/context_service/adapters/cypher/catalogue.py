@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from context_service.domain.mutations import CONTENT_REVISION, STORY_EDGES, LinkKind, NodeKind
+from context_service.domain.snapshot import CHANGE_FIELDS
 from context_service.domain.vocabulary import DELETED
 
 Params = dict[str, Any]
@@ -51,26 +52,46 @@ DROP_ALL = "MATCH (n) DETACH DELETE n"  # tests: an empty graph
 # The whole story neighbourhood in one round trip: the story, every node hanging off it by a structural edge,
 # and every edge around those nodes (dependencies, influences, decision relations, plan edges) with the node
 # at the other end. The adapter rebuilds a small property graph from it and projects it like the memory store.
-# The story's own nodes arrive once, as children: an edge between two of them is sent only from its start
-# node, and the far end's properties only when it belongs elsewhere (this halves the reply of a large story).
+# One row per node or edge, in four UNION ALL branches: the story, its children, edges leaving a child, and
+# edges reaching a child from another story. The story's own nodes arrive once, as children; the far end's
+# properties come only when it belongs elsewhere. Flat branches, not one nested aggregate: FalkorDB runs this
+# shape about five times faster on a 300-node story (an undirected match with a per-edge filter was the cost).
 # Nodes the legacy service left beside the model (no `id`, or a label of its own) are never part of it.
+STORY_PART = "S"
+INCOMING_PART = "I"
 LOAD_STORY = """
 MATCH (s:Story {id: $id})
-OPTIONAL MATCH (s)-[r]->(c) WHERE type(r) IN $story_relations
-OPTIONAL MATCH (c)-[e]-(x)
-WHERE x <> s AND type(e) IN $traversable AND (startNode(e) = c OR coalesce(x.story_id, '') <> s.id)
+RETURN 'S' AS part, '' AS type, '' AS from_label, '' AS from_id, '' AS to_label, '' AS to_id,
+  null AS edge, properties(s) AS node
+UNION ALL
+MATCH (s:Story {id: $id})-[r]->(c) WHERE type(r) IN $story_relations
+RETURN 'C' AS part, type(r) AS type, 'Story' AS from_label, s.id AS from_id, labels(c)[0] AS to_label,
+  c.id AS to_id, properties(r) AS edge, properties(c) AS node
+UNION ALL
+MATCH (s:Story {id: $id})-[r]->(c)-[e]->(x)
+WHERE type(r) IN $story_relations AND type(e) IN $traversable AND x <> s
   AND x.id IS NOT NULL AND labels(x)[0] IN $labels
-WITH s, r, c, collect(CASE WHEN e IS NULL THEN NULL ELSE [
-  type(e), labels(startNode(e))[0], startNode(e).id, labels(endNode(e))[0], endNode(e).id, properties(e),
-  labels(x)[0], x.id, CASE WHEN x.story_id = s.id THEN NULL ELSE properties(x) END] END) AS around
-RETURN properties(s) AS story, collect(CASE WHEN c IS NULL THEN NULL ELSE
-  [type(r), labels(c)[0], properties(c), properties(r), around] END) AS children
+RETURN 'O' AS part, type(e) AS type, labels(c)[0] AS from_label, c.id AS from_id, labels(x)[0] AS to_label,
+  x.id AS to_id, properties(e) AS edge, CASE WHEN x.story_id = s.id THEN NULL ELSE properties(x) END AS node
+UNION ALL
+MATCH (s:Story {id: $id})-[r]->(c)<-[e]-(x)
+WHERE type(r) IN $story_relations AND type(e) IN $traversable AND x <> s AND coalesce(x.story_id, '') <> s.id
+  AND x.id IS NOT NULL AND labels(x)[0] IN $labels
+RETURN 'I' AS part, type(e) AS type, labels(x)[0] AS from_label, x.id AS from_id, labels(c)[0] AS to_label,
+  c.id AS to_id, properties(e) AS edge, properties(x) AS node
 """
 
+# One change record as a list in CHANGE_FIELDS order: sorted and cut first, so only a page is projected.
 HISTORY = f"""
 MATCH (s:Story {{id: $id}})-[:{HAS_CHANGE}]->(c:{CHANGE_LABEL})
-WHERE $before = 0 OR c.version < $before
-RETURN properties(c) AS change ORDER BY c.version DESC, c.seq DESC LIMIT $limit
+WHERE ($before = 0 OR c.seq < $before) AND ($entity = '' OR c.entity_id = $entity)
+WITH c ORDER BY c.seq DESC LIMIT $limit
+RETURN [{", ".join(f"c.{name}" for name in CHANGE_FIELDS)}] AS change
+"""
+
+# Retention: the story's oldest records beyond the newest `keep`.
+TRIM_HISTORY = f"""
+MATCH (s:Story {{id: $id}})-[:{HAS_CHANGE}]->(c:{CHANGE_LABEL}) WHERE c.seq <= $cut DETACH DELETE c
 """
 
 

@@ -26,11 +26,11 @@ from context_service.adapters.cypher.catalogue import (
     preflight,
     relation,
 )
-from context_service.adapters.cypher.commit_emit import Checked, emit_grouped
-from context_service.adapters.cypher.commit_emit import Statement as _Builder
+from context_service.adapters.cypher.commit_emit import Checked, StatementBuilder, emit_grouped
 from context_service.adapters.cypher.outcome import Attempt, replay_of
 from context_service.adapters.property_graph.rules import check_commit
 from context_service.domain.history import stamp_history
+from context_service.domain.model import ChangeRecord
 from context_service.domain.mutations import (
     HISTORY_SEQ,
     STORY_EDGES,
@@ -40,6 +40,7 @@ from context_service.domain.mutations import (
     NodeKind,
     WriteBatch,
 )
+from context_service.domain.snapshot import change_fields
 
 NodeKey = tuple[str, str]
 STORY = NodeKind.STORY.value
@@ -73,6 +74,11 @@ class Known:
 
     story: StoryState | None = None
     nodes: dict[NodeKey, NodeState] = field(default_factory=dict)
+
+
+def history_row(story_id: str, record: ChangeRecord) -> dict[str, Any]:
+    """The stored properties of a ContextChange node (its id is the story's id and the record's seq)."""
+    return {**change_fields(record), "story_id": story_id, "id": f"{story_id}:{record.seq}"}
 
 
 def commit_id(batch: WriteBatch) -> str:
@@ -119,7 +125,7 @@ def plan_commit(batch: WriteBatch, known: Known, attempt: Attempt) -> tuple[str,
     nodes = dict(known.nodes)
     if batch.story_id and known.story is not None:
         nodes[(STORY, batch.story_id)] = NodeState(owner=batch.story_id)
-    b = _Builder()
+    b = StatementBuilder()
     _open_story(b, batch, known.story, attempt.id)
     if any(m.replace_links for m in batch.mutations):  # order matters: each mutation in its own clauses
         for i, m in enumerate(batch.mutations):
@@ -130,7 +136,7 @@ def plan_commit(batch: WriteBatch, known: Known, attempt: Attempt) -> tuple[str,
     return "\n".join(b.lines), b.params
 
 
-def _open_story(b: _Builder, batch: WriteBatch, story: StoryState | None, attempt: str) -> None:
+def _open_story(b: StatementBuilder, batch: WriteBatch, story: StoryState | None, attempt: str) -> None:
     if not batch.story_id:
         b.lines.append("WITH 0 AS s")
         return
@@ -178,7 +184,9 @@ def _plan_of(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> str
     return task.plan_id if owner == story_id else ""
 
 
-def _mutation(b: _Builder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
+def _mutation(
+    b: StatementBuilder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
+) -> None:
     props = _props(m, nodes)
     var = "s" if (m.kind.value, m.node_id) == (STORY, story_id) else f"n{i}"
     if var != "s":
@@ -198,7 +206,7 @@ def _scope(var: str) -> str:
     return "s" if var == "s" else f"s, {var}"
 
 
-def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
+def _replace_links(b: StatementBuilder, i: int, var: str, m: Mutation) -> None:
     for j, kind in enumerate(m.replace_links):
         old = f"old{i}_{j}"
         b.lines.append(
@@ -207,7 +215,7 @@ def _replace_links(b: _Builder, i: int, var: str, m: Mutation) -> None:
         )
 
 
-def _links(b: _Builder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
+def _links(b: StatementBuilder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> None:
     for j, link in enumerate(m.links):
         target = f"t{i}_{j}"
         tid = b.param(f"t{i}_{j}", link.target_id)
@@ -218,7 +226,7 @@ def _links(b: _Builder, i: int, var: str, m: Mutation, nodes: dict[NodeKey, Node
 
 
 def _plan_edge(
-    b: _Builder, i: int, var: str, *, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
+    b: StatementBuilder, i: int, var: str, *, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
 ) -> None:
     """Why-this-task-exists metadata on (PlanVersion)-[:HAS_TASK]->(Task), else on the story's edge."""
     plan_id = _plan_of(story_id, m, nodes)
@@ -234,16 +242,19 @@ def _plan_edge(
         b.lines.append(f"WITH {_scope(var)} MATCH (s)-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}")
 
 
-def _finish(b: _Builder, batch: WriteBatch, known: Known) -> None:
+def _finish(b: StatementBuilder, batch: WriteBatch, known: Known) -> None:
     if not batch.story_id:
-        b.lines.append("RETURN 0 AS version, '' AS phase")
+        b.lines.append("RETURN 0 AS version, '' AS phase, 0 AS seq")
         return
     story = known.story
     version = (story.version if story is not None else 0) + (1 if batch.bump_version else 0)
     if batch.bump_version:
         b.lines.append(f"SET s.context_version = {b.param('version', version)}")
     _history(b, batch, known, version)
-    b.lines.append("RETURN coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase")
+    b.lines.append(
+        "RETURN coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase, "
+        f"coalesce(s.{HISTORY_SEQ}, 0) AS seq"
+    )
     if batch.request_id:
         b.lines.insert(
             -1,
@@ -257,7 +268,7 @@ def _finish(b: _Builder, batch: WriteBatch, known: Known) -> None:
         )
 
 
-def _history(b: _Builder, batch: WriteBatch, known: Known, version: int) -> None:
+def _history(b: StatementBuilder, batch: WriteBatch, known: Known, version: int) -> None:
     """One change record per written entity, stamped as the memory store stamps them, and the story's seq."""
     story_key: NodeKey = (STORY, batch.story_id)
     before: dict[NodeKey, dict[str, Any] | None] = {key: state.props for key, state in known.nodes.items()}
@@ -271,8 +282,7 @@ def _history(b: _Builder, batch: WriteBatch, known: Known, version: int) -> None
     records = stamp_history(batch, before, after, version=version, last_seq=last_seq)
     if not records:
         return
-    # vars, not asdict: a flat dataclass, and asdict's deep copies cost more than the write on large batches.
-    rows = [{**vars(r), "story_id": batch.story_id, "id": f"{batch.story_id}:{r.seq}"} for r in records]
+    rows = [history_row(batch.story_id, r) for r in records]
     b.lines.append(f"SET s.{HISTORY_SEQ} = {b.param('seq', last_seq + len(records))}")
     b.lines.append(
         f"FOREACH (h IN {b.param('history', rows)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "

@@ -17,7 +17,7 @@ PLAN = NodeKind.PLAN.value
 TASK = NodeKind.TASK.value
 
 
-class Statement:
+class StatementBuilder:
     """Accumulates clauses and parameters of the write statement."""
 
     def __init__(self) -> None:
@@ -25,7 +25,7 @@ class Statement:
         self.params: Params = {}
 
     def param(self, name: str, value: Any) -> str:
-        """Bind a parameter; its placeholder."""
+        """Bind a value; the placeholder to put in the text."""
         self.params[name] = value
         return f"${name}"
 
@@ -61,7 +61,7 @@ class _Groups:
             self.origins.setdefault("plan" if c.plan else "story", []).append(row)
 
 
-def emit_grouped(b: Statement, checked: list[Checked]) -> None:
+def emit_grouped(b: StatementBuilder, checked: list[Checked]) -> None:
     """Story properties, then node upserts by label, then edges by kind, then task-origin edges."""
     groups = _Groups()
     for n, c in enumerate(checked):
@@ -85,7 +85,7 @@ def emit_grouped(b: Statement, checked: list[Checked]) -> None:
     b.lines.append("WITH s")
 
 
-def _origins(b: Statement, origins: dict[str, list[dict[str, Any]]]) -> None:
+def _origins(b: StatementBuilder, origins: dict[str, list[dict[str, Any]]]) -> None:
     """Why-this-task-exists metadata on (PlanVersion)-[:HAS_TASK]->(Task), else on the story's edge."""
     for where, rows in origins.items():
         task = f"MATCH (t:{TASK} {{id: r.task}})"

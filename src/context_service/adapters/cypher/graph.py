@@ -15,26 +15,37 @@ from functools import partial
 from typing import Any, TypeVar
 
 from context_service.adapters.cypher import catalogue as q
+from context_service.adapters.cypher.archive import (
+    EXPORT_STORY,
+    export_params,
+    import_statement,
+    listed_change,
+    read_export,
+)
 from context_service.adapters.cypher.commit import commit_id, plan_commit, preflight_query, read_preflight
 from context_service.adapters.cypher.dialect import Dialect
 from context_service.adapters.cypher.outcome import Attempt, read_outcome
-from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph
+from context_service.adapters.property_graph.archive import subgraph_of
+from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, public
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
+from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
-from context_service.domain.mutations import CommitResult, NodeKind, WriteBatch
+from context_service.domain.mutations import HISTORY_SEQ, CommitResult, NodeKind, WriteBatch
+from context_service.domain.snapshot import StorySubgraph
 from context_service.observability.metrics import store_call
-from context_service.ports.errors import CommitOutcomeUnknown, PortError, StoreTimeout, StoreUnavailable
+from context_service.ports.errors import (
+    CommitOutcomeUnknown,
+    OwnershipConflict,
+    PortError,
+    StoreTimeout,
+    StoreUnavailable,
+    StoryExists,
+)
 
 Rows = list[list[Any]]
 Execute = Callable[[str, q.Params], Awaitable[Rows]]
 T = TypeVar("T")
 COMMIT_ATTEMPTS = 30
-CHANGE_FIELDS = tuple(ChangeRecord.__dataclass_fields__)
-
-
-def public(props: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Node or edge properties without the adapter's own bookkeeping."""
-    return {k: v for k, v in (props or {}).items() if not k.startswith("_")}
 
 
 class _Contended(Exception):
@@ -51,9 +62,12 @@ class CypherGraph:
     unavailable_errors: tuple[type[BaseException], ...] = ()
     rejected_errors: tuple[type[BaseException], ...] = ()
 
-    def __init__(self, *, dialect: Dialect, timeout_seconds: float) -> None:
+    def __init__(
+        self, *, dialect: Dialect, timeout_seconds: float, history_retention: int = DEFAULT_RETENTION
+    ) -> None:
         self.dialect = dialect
         self._timeout = timeout_seconds
+        self._retention = history_retention
         self._story_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def _guarded(
@@ -110,18 +124,20 @@ class CypherGraph:
         rows = await self._read(q.LOAD_STORY, q.story_params(story_id), "load_story")
         if not rows:
             return None
-        story_props, children = rows[0]
         graph = PropertyGraph()
-        story: NodeKey = (NodeKind.STORY.value, story_id)
-        graph.nodes[story] = dict(story_props)  # with its content revision, which only story_of reads
-        for rel_type, label, props, rel_props, around in children:
-            child: NodeKey = (label, str(props["id"]))
-            graph.nodes[child] = public(props)
-            graph.put_edge(Edge(story, rel_type, child), public(rel_props))
-            for e_type, s_label, s_id, d_label, d_id, e_props, x_label, x_id, x_props in around:
-                if x_props is not None:  # None: a node of this story, which arrives as a child itself
-                    graph.nodes.setdefault((x_label, str(x_id)), public(x_props))
-                graph.put_edge(Edge((s_label, str(s_id)), e_type, (d_label, str(d_id))), public(e_props))
+        for part, rel_type, from_label, from_id, to_label, to_id, edge, node in rows:
+            if part == q.STORY_PART:
+                # With its content revision, which only story_of reads.
+                graph.nodes[(NodeKind.STORY.value, story_id)] = dict(node)
+                continue
+            start: NodeKey = (from_label, str(from_id))
+            end: NodeKey = (to_label, str(to_id))
+            if node is not None:  # None: a node of this story, which arrives as a child itself
+                graph.nodes.setdefault(start if part == q.INCOMING_PART else end, public(node))
+            key = Edge(start, rel_type, end)
+            # Two parallel edges of one type (a MERGE with properties can add one) read as one, as in
+            # the memory store: their properties merged, whichever order the engine returns them in.
+            graph.put_edge(key, {**graph.edges.get(key, {}), **public(edge)})
         return story_graph_of(graph, story_id)
 
     async def locate(self, nodes: Iterable[tuple[NodeKind, str]]) -> Mapping[tuple[NodeKind, str], Located]:
@@ -162,13 +178,38 @@ class CypherGraph:
         return found
 
     async def history(
-        self, story_id: str, *, limit: int = 100, before_version: int = 0
+        self, story_id: str, *, entity_id: str = "", limit: int = 100, before_seq: int = 0
     ) -> list[ChangeRecord]:
-        """Change records newest first."""
-        params = {"id": story_id, "before": before_version, "limit": limit}
+        """Change records newest first, optionally one entity's, optionally below a seq."""
+        params = {"id": story_id, "before": before_seq, "entity": entity_id, "limit": limit}
         rows = await self._read(q.HISTORY, params, "history")
-        # Records written before a field existed lack it: they read as that field's default.
-        return [ChangeRecord(**{f: row[0][f] for f in CHANGE_FIELDS if f in row[0]}) for row in rows]
+        return [listed_change(row[0]) for row in rows]
+
+    async def export_story(self, story_id: str) -> StorySubgraph | None:
+        """The story's whole stored subgraph and history, in one read statement."""
+        rows = await self._read(EXPORT_STORY, export_params(story_id), "export_story")
+        graph, history = read_export(rows)
+        return subgraph_of(graph, story_id, history)
+
+    async def import_story(self, subgraph: StorySubgraph, *, replace: bool) -> None:
+        """Swap the story's subgraph for the snapshot's in one write statement (one transaction)."""
+        lock = self._story_locks.setdefault(subgraph.story_id, asyncio.Lock())
+        async with lock:
+            await self._write(lambda run: self._import_once(run, subgraph, replace), "import_story")
+
+    async def _import_once(self, run: Execute, subgraph: StorySubgraph, replace: bool) -> None:
+        ids: dict[str, list[str]] = {NodeKind.STORY.value: [subgraph.story_id]}
+        for node in subgraph.nodes:
+            ids.setdefault(node.label, []).append(node.ref.node_id)
+        text, params = q.locate(ids)
+        for label, node_id, owner, *_ in await run(text, params):
+            if label == NodeKind.STORY.value and not replace:
+                raise StoryExists(str(node_id))
+            if owner is not None and str(owner) != subgraph.story_id:
+                raise OwnershipConflict(label, str(node_id), str(owner))
+        text, params = import_statement(subgraph, replace=replace)
+        if not await run(text, params):  # the story appeared since the check above
+            raise StoryExists(subgraph.story_id)
 
     async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
         """The commit record of an applied request, or None; one round trip."""
@@ -213,5 +254,13 @@ class CypherGraph:
         rows: Sequence[Sequence[Any]] = await run(text, params)
         if not rows:
             raise _Contended
-        version, phase = rows[0]
+        version, phase, *seq = rows[0]  # seq: the story's last history seq after the write
+        last_seq = int(seq[0]) if seq else 0
+        before = (known.story.props or {}).get(HISTORY_SEQ, 0) if known.story is not None else 0
+        if last_seq > max(self._retention, int(before)):  # records were added beyond the retention
+            await self._trim(run, batch.story_id, last_seq)
         return CommitResult(int(version), str(phase), changed=batch.changed, event_key=batch.event_key)
+
+    async def _trim(self, run: Execute, story_id: str, last_seq: int) -> None:
+        """Retention, right after the write (in its transaction where the engine has one)."""
+        await run(q.TRIM_HISTORY, {"id": story_id, "cut": last_seq - self._retention})

@@ -10,9 +10,11 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from dataclasses import replace as replace_record
 
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher import legacy_queries as legacy
+from context_service.adapters.cypher.archive import EXPORT_STORY, export_params, import_statement
 from context_service.adapters.cypher.commit import Known, NodeState, StoryState, plan_commit
 from context_service.adapters.cypher.dialect import FALKORDB, NEO4J
 from context_service.adapters.cypher.outcome import Attempt
@@ -26,6 +28,7 @@ from context_service.domain.mutations import (
     NodeKind,
     WriteBatch,
 )
+from context_service.domain.snapshot import NodeRef, StoredEdge, StoredNode, StorySubgraph
 
 STORY = "S-1"
 PLAN = "PL-1"
@@ -50,7 +53,13 @@ def statements() -> list[Statement]:
 def _reads() -> Iterator[Statement]:
     yield Statement("get_story", SHARED, q.GET_STORY, {"id": STORY})
     yield Statement("load_story", SHARED, q.LOAD_STORY, q.story_params(STORY))
-    yield Statement("history", SHARED, q.HISTORY, {"id": STORY, "before": 0, "limit": 10})
+    yield Statement("history", SHARED, q.HISTORY, {"id": STORY, "before": 0, "entity": "", "limit": 10})
+    yield Statement("trim history", SHARED, q.TRIM_HISTORY, {"id": STORY, "cut": 1})
+    yield Statement("export story", SHARED, EXPORT_STORY, export_params(STORY))
+    for replace in (False, True):
+        yield Statement(
+            f"import story replace={replace}", SHARED, *import_statement(_snapshot(), replace=replace)
+        )
     yield Statement("commit_outcome", SHARED, q.COMMIT_OUTCOME, {"story": STORY, "commit": "S-1|r"})
     yield Statement("drop", SHARED, q.DROP_ALL, {})
     labels = sorted(q.NODE_LABELS)
@@ -63,6 +72,26 @@ def _reads() -> Iterator[Statement]:
     yield Statement("preflight story", SHARED, *q.preflight(STORY, "S-1|r", {}))
     yield Statement("preflight story and nodes", SHARED, *q.preflight(STORY, "S-1|r", {"Task": ["T-1"]}))
     yield Statement("preflight nodes", SHARED, *q.preflight("", "", {"Project": ["P-1"]}))
+
+
+def _snapshot() -> StorySubgraph:
+    """A story with a plan, a task, the edges among them, an epic, a project and one history record."""
+    story, task, plan = NodeRef("Story", STORY), NodeRef("Task", "T-1"), NodeRef("PlanVersion", PLAN)
+    return StorySubgraph(
+        story={"id": STORY, "story_id": STORY, "title": "S", "context_version": 1},
+        nodes=(
+            StoredNode("Task", {"id": "T-1", "story_id": STORY, "plan_id": PLAN}),
+            StoredNode("PlanVersion", {"id": PLAN, "story_id": STORY, "version": 1}),
+        ),
+        edges=(
+            StoredEdge("HAS_TASK", story, task, {}),
+            StoredEdge("HAS_PLAN", story, plan, {}),
+            StoredEdge("HAS_TASK", plan, task, {"source": "planning"}),
+        ),
+        epic={"id": "E-1", "project_id": "P-1"},
+        project={"id": "P-1", "name": "P"},
+        history=(replace_record(_record(), seq=1),),
+    )
 
 
 def _dialects() -> Iterator[Statement]:

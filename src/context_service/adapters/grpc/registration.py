@@ -1,4 +1,4 @@
-"""Registers the ContextService on a server with request decoding that never ends as UNKNOWN.
+"""Registers the services on a server with request decoding that never ends as UNKNOWN.
 
 The generated `add_ContextServiceServicer_to_server` decodes with `FromString`, and a request that is not a
 valid message (a string field that is not UTF-8, such as an encoded lone surrogate) then fails inside grpc as
@@ -9,29 +9,52 @@ UNKNOWN with the parser's text. Here an undecodable request reaches the servicer
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from context_service.adapters.grpc.mappers import Undecodable
 from context_service.adapters.grpc.servicer import ContextServicer
+from context_service.adapters.grpc.session_servicer import SessionServicer
+from fleet.context.session.v1 import session_pb2
 from fleet.context.v1 import context_pb2 as pb
 
 SERVICE = pb.DESCRIPTOR.services_by_name["ContextService"]
+SESSION_SERVICE = session_pb2.DESCRIPTOR.services_by_name["SessionContextService"]
 
 
 def add_context_service(servicer: ContextServicer, server: grpc.aio.Server) -> None:
-    """Register every RPC of the service, each with a decoder that cannot raise."""
-    handlers = {
-        method.name: grpc.unary_unary_rpc_method_handler(
-            getattr(servicer, method.name),
-            request_deserializer=_decoder(getattr(pb, method.input_type.name)),
-            response_serializer=getattr(pb, method.output_type.name).SerializeToString,
+    """Register every RPC of fleet.context.v1, each with a decoder that cannot raise."""
+    _add(servicer, server, SERVICE, pb)
+
+
+def add_session_service(servicer: SessionServicer, server: grpc.aio.Server) -> None:
+    """Register every RPC of fleet.context.session.v1 (Watch server-streaming) the same way."""
+    _add(servicer, server, SESSION_SERVICE, session_pb2)
+
+
+def add_service(servicer: object, server: grpc.aio.Server, module: ModuleType, name: str) -> None:
+    """Register every RPC of the service `name` declared in the generated `module` on `servicer`."""
+    _add(servicer, server, module.DESCRIPTOR.services_by_name[name], module)
+
+
+def _add(servicer: object, server: grpc.aio.Server, service: ServiceDescriptor, module: ModuleType) -> None:
+    handlers = {}
+    for method in service.methods:
+        make = (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
         )
-        for method in SERVICE.methods
-    }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))
-    server.add_registered_method_handlers(SERVICE.full_name, handlers)
+        handlers[method.name] = make(
+            getattr(servicer, method.name),
+            request_deserializer=_decoder(getattr(module, method.input_type.name)),
+            response_serializer=getattr(module, method.output_type.name).SerializeToString,
+        )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)
 
 
 def _decoder(message_type: type[Message]) -> Callable[[bytes], Message | Undecodable]:

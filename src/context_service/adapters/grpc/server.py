@@ -1,12 +1,15 @@
-"""The gRPC server: ContextService, health and reflection on one port, as an async context manager.
+"""The gRPC server: ContextService, SessionContextService, ContextAdminService, health and reflection.
 
-Health service names: "" and `fleet.context.v1.ContextService` report the overall status (SERVING while every
-dependency is serving and the server is not shutting down); each dependency has its own name,
+Health service names: "", `fleet.context.v1.ContextService`, `fleet.context.admin.v1.ContextAdminService`
+and (when served) `fleet.context.session.v1.SessionContextService` report the overall status (SERVING while
+every dependency is serving and the server is not shutting down); each dependency has its own name,
 `context-service.<name>` (e.g. `context-service.graph`), set through `set_dependency`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -17,14 +20,22 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from context_service.adapters.grpc.interceptors import AdmissionInterceptor
-from context_service.adapters.grpc.registration import add_context_service
+from context_service.adapters.grpc.admin_servicer import ContextAdminServicer
+from context_service.adapters.grpc.admission import Admission
+from context_service.adapters.grpc.interceptors import CallInterceptor
+from context_service.adapters.grpc.registration import add_context_service, add_service, add_session_service
 from context_service.adapters.grpc.servicer import ContextServicer
+from context_service.adapters.grpc.session_servicer import SessionServicer
 from context_service.application.services import UseCases
+from context_service.application.session_services import SessionUseCases
+from fleet.context.admin.v1 import admin_pb2
+from fleet.context.session.v1 import session_pb2
 from fleet.context.v1 import context_pb2
 
 log = structlog.get_logger()
 SERVICE_NAME = context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name
+ADMIN_SERVICE_NAME = admin_pb2.DESCRIPTOR.services_by_name["ContextAdminService"].full_name
+SESSION_SERVICE_NAME = session_pb2.DESCRIPTOR.services_by_name["SessionContextService"].full_name
 DEPENDENCY_PREFIX = "context-service."
 # SERVING from start until shutdown whatever the stores do: a liveness probe must not restart pods that
 # only wait for a database to come back.
@@ -40,6 +51,7 @@ class GrpcServer:
         self,
         *,
         use_cases: UseCases,
+        sessions: SessionUseCases | None = None,
         host: str = "0.0.0.0",
         port: int = 50054,
         max_message_bytes: int = 8 * 1024 * 1024,
@@ -49,15 +61,30 @@ class GrpcServer:
         max_concurrent_rpcs: int | None = None,
         drain_quiet_seconds: float = 0.1,
     ) -> None:
-        """Interceptors run in the given order, then admission (concurrency limit, draining)."""
+        """Interceptors run in the given order, then admission (concurrency limit, draining).
+
+        Every `CallInterceptor` given is folded with admission into one interceptor: one per call is cheaper.
+        """
         self._use_cases = use_cases
+        self._sessions = sessions
+        self._stopping = asyncio.Event()
+        self._session_servicer: SessionServicer | None = None
+        sessions_served = () if sessions is None else (SESSION_SERVICE_NAME,)
+        self._services = (SERVICE_NAME, ADMIN_SERVICE_NAME, *sessions_served)
         self._address = f"{host}:{port}"
         self._max_message_bytes = max_message_bytes
         self._grace = grace_seconds
         self._credentials = credentials
         self._drain_quiet = drain_quiet_seconds
-        self.admission = AdmissionInterceptor(limit=max_concurrent_rpcs)
-        self._interceptors = (*interceptors, self.admission)
+        self.admission = Admission(limit=max_concurrent_rpcs)
+        folded = CallInterceptor(admission=self.admission)
+        others = []
+        for interceptor in interceptors:
+            if isinstance(interceptor, CallInterceptor):
+                folded = folded.merged(interceptor)
+            else:
+                others.append(interceptor)
+        self._interceptors = (*others, folded)
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -75,9 +102,14 @@ class GrpcServer:
         ]
         server = grpc.aio.server(options=options, interceptors=self._interceptors)
         add_context_service(ContextServicer(use_cases=self._use_cases), server)
+        if self._sessions is not None:
+            self._session_servicer = SessionServicer(use_cases=self._sessions, stopping=self._stopping)
+            add_session_service(self._session_servicer, server)
+        admin = ContextAdminServicer(use_cases=self._use_cases)
+        add_service(admin, server, admin_pb2, "ContextAdminService")
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
-            SERVICE_NAME,
+            *self._services,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )
@@ -105,9 +137,9 @@ class GrpcServer:
         await self._publish()
 
     async def _publish(self) -> None:
-        """Overall ("" and ContextService) = serving flag, every dependency serving, not shutting down."""
+        """Overall ("" and each service) = serving flag, every dependency serving, not shutting down."""
         overall = self._serving and all(self._dependencies.values()) and not self._shutting_down
-        for name in ("", SERVICE_NAME):
+        for name in ("", *self._services):
             await self.health.set(name, _SERVING if overall else _NOT_SERVING)
         if overall != self._overall:
             down = sorted(name for name, ok in self._dependencies.items() if not ok)
@@ -128,6 +160,11 @@ class GrpcServer:
         self._shutting_down = True
         # NOT_SERVING everywhere first, and frozen there: later set() calls are ignored by the servicer.
         await self.health.enter_graceful_shutdown()
+        self._stopping.set()  # open watches end now: they never finish on their own
+        if self._session_servicer is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._grace):
+                    await self._session_servicer.watches_closed()
         log.info("grpc_draining", grace_seconds=self._grace, in_flight=self.admission.active)
         started = time.monotonic()
         drained = await self.admission.drain(grace=self._grace, quiet=self._drain_quiet)

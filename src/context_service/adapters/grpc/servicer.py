@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import random
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import grpc
 import structlog
 
 from context_service.adapters.grpc import mappers
-from context_service.adapters.grpc.interceptors import status_code_of
+from context_service.adapters.grpc.calls import status_code_of
 from context_service.adapters.grpc.status import status_for
 from context_service.application.add_project_decision import DecisionRequest
 from context_service.application.common import RequestMeta
@@ -28,18 +30,27 @@ log = structlog.get_logger()
 IDEMPOTENCY_KEY = "idempotency-key"
 CORRELATION_KEYS = ("x-correlation-id", "correlation-id", "x-request-id")
 MAX_METADATA_VALUE = 256
+# The metadata of the call being served, parsed once by `_handled` for the log line and the use case alike.
+_CALL_META: ContextVar[RequestMeta | None] = ContextVar("call_meta", default=None)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]
 
 
 def request_meta(context: grpc.aio.ServicerContext, source: str = "") -> RequestMeta:
-    """Correlation id and idempotency key from the invocation metadata; `source`: the RPC's name."""
+    """Correlation id and idempotency key from the invocation metadata; `source`: the RPC's name.
+
+    Read once per call by `rpc` (which names the RPC), then served from the call's context.
+    """
+    meta = _CALL_META.get()
+    if meta is not None and source in (meta.source, ""):
+        return meta
     metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    bound = structlog.contextvars.get_contextvars().get("correlation_id", "")
     given = next((metadata[k] for k in CORRELATION_KEYS if metadata.get(k)), "")
-    correlation = given or bound or uuid.uuid4().hex  # the id the call's log line already carries
+    # Not a secret, only unique: 128 random bits without a system call, shaped like a uuid4 hex.
+    correlation = given or f"{random.getrandbits(128):032x}"
     key = metadata.get(IDEMPOTENCY_KEY, "").strip()
     return RequestMeta(
         correlation_id=correlation[:MAX_METADATA_VALUE],
@@ -48,9 +59,9 @@ def request_meta(context: grpc.aio.ServicerContext, source: str = "") -> Request
     )
 
 
-def _log_context(context: grpc.aio.ServicerContext) -> dict[str, str]:
+def _log_context(meta: RequestMeta) -> dict[str, str]:
     """Correlation id and (when tracing is on) trace id, bound for every log line of the call."""
-    bound = {"correlation_id": request_meta(context).correlation_id}
+    bound = {"correlation_id": meta.correlation_id}
     trace_id = current_trace_id()
     if trace_id:
         bound["trace_id"] = trace_id
@@ -59,13 +70,41 @@ def _log_context(context: grpc.aio.ServicerContext) -> dict[str, str]:
 
 def _log_rpc(method: str, request: Any, code: grpc.StatusCode, started: float) -> None:
     """The canonical line: ids and outcome only, never the request's payload or the rendered context."""
+    ids = {"story_id": getattr(request, "story_id", "") or getattr(request, "case_id", "")}
+    if getattr(request, "session_id", ""):
+        ids = {"session_id": request.session_id}
     log.info(
         "rpc",
         method=method,
-        story_id=getattr(request, "story_id", "") or getattr(request, "case_id", ""),
+        **ids,
         code=code.name,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
+
+
+@contextlib.asynccontextmanager
+async def _handled(method: str, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    """Errors mapped through the status table, and one canonical log line, for the call inside."""
+    started = time.perf_counter()
+    code = grpc.StatusCode.OK
+    meta = request_meta(context, method)
+    token = _CALL_META.set(meta)
+    with structlog.contextvars.bound_contextvars(**_log_context(meta)):
+        try:
+            mappers.check_request(request)
+            yield
+        except (asyncio.CancelledError, GeneratorExit) as exc:
+            code = status_code_of(context, exc)  # the client went away or its deadline passed
+            raise
+        except Exception as exc:
+            code, message = status_for(exc)
+            if code is grpc.StatusCode.INTERNAL:
+                log.exception("rpc_failed", method=method)
+            await context.abort(code, message)
+            raise  # unreachable: abort raises
+        finally:
+            _CALL_META.reset(token)
+            _log_rpc(method, request, code, started)
 
 
 def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
@@ -74,23 +113,22 @@ def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
-        started = time.perf_counter()
-        code = grpc.StatusCode.OK
-        with structlog.contextvars.bound_contextvars(**_log_context(context)):
-            try:
-                mappers.check_request(request)
-                return await handler(self, request, context)
-            except asyncio.CancelledError as exc:
-                code = status_code_of(context, exc)  # the client went away or its deadline passed
-                raise
-            except Exception as exc:
-                code, message = status_for(exc)
-                if code is grpc.StatusCode.INTERNAL:
-                    log.exception("rpc_failed", method=method)
-                await context.abort(code, message)
-                raise  # unreachable: abort raises
-            finally:
-                _log_rpc(method, request, code, started)
+        async with _handled(method, request, context):
+            return await handler(self, request, context)
+        raise AssertionError("unreachable")  # pragma: no cover — _handled re-raises or aborts
+
+    return wrapper
+
+
+def stream_rpc(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]:
+    """`rpc` for server-streaming calls (async generators)."""
+    method = handler.__name__
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> AsyncIterator[Resp]:
+        async with _handled(method, request, context):
+            async for response in handler(self, request, context):
+                yield response
 
     return wrapper
 

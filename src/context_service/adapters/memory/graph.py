@@ -8,10 +8,17 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
+from context_service.adapters.property_graph.archive import (
+    check_owners,
+    remove_story,
+    subgraph_of,
+    write_subgraph,
+)
 from context_service.adapters.property_graph.rules import check_commit
 from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, Transaction
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
 from context_service.domain.history import stamp_history
+from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import (
     CONTENT_REVISION,
@@ -22,14 +29,17 @@ from context_service.domain.mutations import (
     NodeKind,
     WriteBatch,
 )
+from context_service.domain.snapshot import StorySubgraph
+from context_service.ports.errors import StoryExists
 
 
 class InMemoryGraph:
     """Graph store held in process; every port method is atomic (no await inside a mutation)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, history_retention: int = DEFAULT_RETENTION) -> None:
         self._graph = PropertyGraph()
         self._history: dict[str, list[ChangeRecord]] = {}
+        self._retention = history_retention
         self._requests: dict[str, dict[str, CommitResult]] = {}
         self._lock = asyncio.Lock()
 
@@ -65,13 +75,45 @@ class InMemoryGraph:
         return neighbourhood_of(self._graph, (label, node_id), depth, limit)
 
     async def history(
-        self, story_id: str, *, limit: int = 100, before_version: int = 0
+        self, story_id: str, *, entity_id: str = "", limit: int = 100, before_seq: int = 0
     ) -> list[ChangeRecord]:
-        """Change records newest first."""
-        records = self._history.get(story_id, [])
-        if before_version > 0:
-            records = [r for r in records if r.version < before_version]
-        return list(reversed(records))[:limit]
+        """Change records newest first, optionally one entity's, optionally below a seq."""
+        found: list[ChangeRecord] = []
+        for record in reversed(self._history.get(story_id, [])):
+            if len(found) >= limit:
+                break
+            if (not before_seq or record.seq < before_seq) and (
+                not entity_id or record.entity_id == entity_id
+            ):
+                found.append(record)
+        return found
+
+    async def export_story(self, story_id: str) -> StorySubgraph | None:
+        """The story's whole stored subgraph and history."""
+        return subgraph_of(self._graph, story_id, self._history.get(story_id, ()))
+
+    async def import_story(self, subgraph: StorySubgraph, *, replace: bool) -> None:
+        """Replace the story's subgraph and history with the snapshot's, or change nothing."""
+        story_id = subgraph.story_id
+        async with self._lock:
+            if self._graph.node((NodeKind.STORY.value, story_id)) is not None and not replace:
+                raise StoryExists(story_id)
+            check_owners(self._graph, subgraph)
+            old = self._graph.node((NodeKind.STORY.value, story_id)) or {}
+            last = subgraph.history[-1].seq if subgraph.history else 0
+            hidden = {
+                CONTENT_REVISION: int(old.get(CONTENT_REVISION, 0)) + 1,  # caches see a new story
+                HISTORY_SEQ: max(int(old.get(HISTORY_SEQ, 0)), last),  # a seq is never handed out twice
+            }
+            tx = Transaction(self._graph)
+            try:
+                remove_story(tx, self._graph, story_id)
+                write_subgraph(tx, self._graph, subgraph, hidden)
+            except BaseException:
+                tx.rollback()
+                raise
+            self._history[story_id] = list(subgraph.history)
+            self._requests.pop(story_id, None)
 
     async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
         """The recorded result of an applied request, or None."""
@@ -90,7 +132,9 @@ class InMemoryGraph:
             except BaseException:
                 tx.rollback()
                 raise
-            self._history.setdefault(batch.story_id, []).extend(history)
+            records = self._history.setdefault(batch.story_id, [])
+            records.extend(history)
+            del records[: max(0, len(records) - self._retention)]  # retention: oldest first
             if batch.request_id:
                 self._requests.setdefault(batch.story_id, {})[batch.request_id] = result
             return result

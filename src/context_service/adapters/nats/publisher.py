@@ -23,7 +23,7 @@ from context_service.adapters.nats.envelope import MSG_ID_HEADER, encode_envelop
 from context_service.observability.tracing import publish_span
 from context_service.ports.errors import PortError
 from context_service.ports.events import OutboundEvent
-from context_service.ports.kv import JsonObject, KeyValueStore
+from context_service.ports.kv import JsonObject, KeyValueStore, story_scope
 from context_service.ports.system import Clock
 
 log = structlog.get_logger()
@@ -39,6 +39,7 @@ class OutboundMessage:
     subject: str
     data: bytes
     headers: Mapping[str, str]
+    story_id: str = ""  # keeps the outbox record beside the story's other records
 
     @property
     def msg_id(self) -> str:
@@ -64,10 +65,12 @@ class OutboundMessage:
         return cls(str(record["subject"]), data, {str(k): str(v) for k, v in headers.items()})
 
 
-def outbox_key(recorded_ms: int, msg_id: str) -> str:
-    """Time-ordered key of an outbox record (the digest keeps arbitrary ids out of key patterns)."""
+def outbox_key(recorded_ms: int, msg_id: str, story_id: str = "") -> str:
+    """Key of an outbox record, time-ordered within its story's scope (the digest keeps arbitrary ids out
+    of key patterns; the scope puts it in the slot of the story's idempotency records)."""
     digest = hashlib.sha256(msg_id.encode("utf-8")).hexdigest()[:16]
-    return f"{OUTBOX_PREFIX}{recorded_ms:013d}:{digest}"
+    scope = f"{story_scope(story_id)}:" if story_id else ""
+    return f"{OUTBOX_PREFIX}{scope}{recorded_ms:013d}:{digest}"
 
 
 class OutboxPublisher:
@@ -95,7 +98,8 @@ class OutboxPublisher:
     def message_of(self, event: OutboundEvent) -> OutboundMessage:
         """The envelope of an event as a message."""
         data = encode_envelope(event, now_ms=self._clock.now_ms())
-        return OutboundMessage(event.subject, data, outbound_headers(event.idempotency_key))
+        story_id = str(event.payload.get("story_id") or "")
+        return OutboundMessage(event.subject, data, outbound_headers(event.idempotency_key), story_id)
 
     async def publish(self, event: OutboundEvent) -> None:
         """Hand the event over; delivery is retried from the outbox until JetStream acknowledges it."""
@@ -115,7 +119,7 @@ class OutboxPublisher:
 
     async def send(self, message: OutboundMessage) -> None:
         """Record the message, try to send it now, forget it once acknowledged; never raises."""
-        key = outbox_key(self._clock.now_ms(), message.msg_id)
+        key = outbox_key(self._clock.now_ms(), message.msg_id, message.story_id)
         recorded = await self._record(key, message)
         self._sending.add(key)
         try:

@@ -20,6 +20,7 @@ from context_service.adapters.cypher.dialect import NEO4J
 from context_service.adapters.cypher.graph import CypherGraph, Execute, Rows
 from context_service.adapters.neo4j.driver import BACKEND, build_driver
 from context_service.adapters.neo4j.errors import translate
+from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.ports.errors import PortError, StoreUnavailable
 
 T = TypeVar("T")
@@ -49,10 +50,11 @@ class Neo4jGraph(CypherGraph):
         database: str = "neo4j",
         max_pool_size: int = 50,
         timeout_seconds: float = 5.0,
+        history_retention: int = DEFAULT_RETENTION,
         trusted_ca_file: Path | None = None,
         schema_statement_seconds: float = SCHEMA_STATEMENT_SECONDS,
     ) -> None:
-        super().__init__(dialect=NEO4J, timeout_seconds=timeout_seconds)
+        super().__init__(dialect=NEO4J, timeout_seconds=timeout_seconds, history_retention=history_retention)
         self._uri = uri
         self._auth = (user, password)
         self._database = database

@@ -21,6 +21,11 @@ class Edge:
     dst: NodeKey
 
 
+def public(props: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Node or edge properties without the adapters' own bookkeeping (names starting with `_`)."""
+    return {k: v for k, v in (props or {}).items() if not k.startswith("_")}
+
+
 class PropertyGraph:
     """Nodes and edges with adjacency in both directions."""
 
@@ -86,6 +91,13 @@ class Transaction:
         """Remove an edge."""
         self._undo.append(("edge", edge, self._graph.edges.get(edge)))
         self._graph.drop_edge(edge)
+
+    def remove_node(self, key: NodeKey) -> None:
+        """Remove a node and every edge at it."""
+        for edge in [*self._graph.out.get(key, ()), *self._graph.into.get(key, ())]:
+            self.remove_edge(edge)
+        self._undo.append(("node", key, self._graph.nodes.get(key)))
+        self._graph.nodes.pop(key, None)
 
     def rollback(self) -> None:
         """Undo every change, newest first."""

@@ -1,32 +1,62 @@
-"""One pooled redis.asyncio client per process, and the one place Valkey errors become port errors."""
+"""One pooled Valkey client per process (single node or Valkey Cluster), and the one place Valkey errors
+become port errors.
+
+Adapters run single-key commands inside `call(operation)` and batches through `batch`/`read`, which group
+keys by hash slot so the same code serves a single node (one round trip) and a cluster (one round trip
+per node, sent concurrently).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+import redis
+import structlog
 from redis import exceptions as rx
-from redis.asyncio import Redis
-from redis.asyncio.connection import BlockingConnectionPool
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis, RedisCluster
+from redis.crc import key_slot
+from redis.typing import EncodableT
 
+from context_service.adapters.valkey.connect import cluster_client, single_client
 from context_service.config import ValkeySettings
 from context_service.observability.metrics import store_call
 from context_service.ports.errors import PortError, StoreTimeout, StoreUnavailable
 
 BACKEND = "valkey"
+log = structlog.get_logger()
 
-# Replies that mean "this server cannot serve right now" rather than "this command is wrong".
+# Replies and client states that mean "this server cannot serve right now" rather than "this command is
+# wrong". During a cluster failover the client sees refused connections, CLUSTERDOWN / MASTERDOWN / TRYAGAIN
+# replies, slots no known node covers, or a topology it cannot load: all of them pass once a replica is
+# promoted.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     rx.ConnectionError,  # refused, reset, auth, LOADING (BusyLoadingError), pool exhausted
     rx.ReadOnlyError,
     rx.OutOfMemoryError,
     rx.TryAgainError,
-    rx.ClusterDownError,  # also MASTERDOWN
+    rx.ClusterError,  # ClusterDownError, MasterDownError, "TTL exhausted" redirect loops
+    rx.RedisClusterException,  # no reachable startup node, slot not covered
     OSError,
 )
+
+Client = Redis | RedisCluster
+
+
+_DRIVER_DIR = str(Path(redis.__file__).parent)
+
+
+def raised_by_driver(exc: BaseException) -> bool:
+    """True when the innermost frame of the exception's traceback is redis-py's own code."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(_DRIVER_DIR)
 
 
 def translate(exc: BaseException, operation: str) -> PortError:
@@ -34,54 +64,48 @@ def translate(exc: BaseException, operation: str) -> PortError:
     message = f"valkey {operation}: {exc}"
     if isinstance(exc, rx.TimeoutError | TimeoutError):
         return StoreTimeout(message, backend=BACKEND, operation=operation)
-    if isinstance(exc, _UNAVAILABLE) or str(exc).startswith("BUSY"):
+    if isinstance(exc, _UNAVAILABLE) or str(exc).startswith(("BUSY", "CLUSTERDOWN", "MASTERDOWN")):
         return StoreUnavailable(message, backend=BACKEND, operation=operation)
     return PortError(message, backend=BACKEND, operation=operation)
 
 
-def _pool(settings: ValkeySettings, timeout_seconds: float) -> BlockingConnectionPool:
-    address = settings.address
-    use_tls = settings.tls or address.startswith("rediss://")
-    if use_tls and address.startswith("redis://"):
-        address = "rediss://" + address.removeprefix("redis://")
-    options: dict[str, object] = {}
-    if use_tls and settings.tls_ca_file is not None:
-        options["ssl_ca_certs"] = str(settings.tls_ca_file)
-    return BlockingConnectionPool.from_url(
-        address,
-        username=settings.username,
-        password=settings.password.get_secret_value() if settings.password else None,
-        max_connections=settings.max_connections,
-        timeout=timeout_seconds,  # waiting for a free pooled connection
-        socket_timeout=timeout_seconds,
-        socket_connect_timeout=timeout_seconds,
-        # One immediate retry on a dropped connection (e.g. after a server restart), never on a timeout:
-        # the driver's default retries for seconds, which would hide an outage behind the store timeout.
-        retry=Retry(NoBackoff(), retries=1, supported_errors=(rx.ConnectionError,)),
-        decode_responses=True,
-        **options,
-    )
+@dataclass(frozen=True)
+class Command:
+    """One command of a batch: `key` routes it; `fallback` replaces it when the server lacks a script."""
+
+    key: str
+    args: tuple[EncodableT, ...]
+    fallback: tuple[EncodableT, ...] | None = None
 
 
 class ValkeyClient:
-    """The process's Valkey connection pool: an async context manager that PINGs on enter.
+    """The process's Valkey client: an async context manager that PINGs on enter.
 
-    Also the "valkey" health probe. Adapters run every command inside `call(operation)`, which times it
-    and turns any driver exception into a port error.
+    Also the "valkey" health probe. Adapters run every command inside `call(operation)` (or `batch` /
+    `read`), which times it and turns any driver exception into a port error.
     """
 
     def __init__(self, *, settings: ValkeySettings, timeout_seconds: float) -> None:
         self._settings = settings
         self._timeout = timeout_seconds
-        self._redis: Redis | None = None
+        self._redis: Client | None = None
+        # The cluster client fails at once when a node's pool is exhausted (the single-node pool waits):
+        # at most max_connections calls in flight keeps every node's pool within its bound.
+        self._slots = asyncio.Semaphore(settings.max_connections)
 
     @property
     def name(self) -> str:
         """The health service name suffix."""
         return "valkey"
 
+    @property
+    def clustered(self) -> bool:
+        """True on a Valkey Cluster."""
+        return self._settings.cluster
+
     async def __aenter__(self) -> ValkeyClient:
-        self._redis = Redis.from_pool(_pool(self._settings, self._timeout))
+        build = cluster_client if self._settings.cluster else single_client
+        self._redis = build(self._settings, self._timeout)
         try:
             await self.ping()
         except BaseException:
@@ -95,24 +119,126 @@ class ValkeyClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the pool and every connection in it (idempotent)."""
+        """Close the client and every connection it holds (idempotent)."""
         redis, self._redis = self._redis, None
         if redis is not None:
             await redis.aclose()
 
     async def ping(self) -> None:
-        """Return when Valkey answers PING; StoreUnavailable or StoreTimeout otherwise."""
+        """Return when Valkey (every cluster primary) answers PING; StoreUnavailable or StoreTimeout."""
         async with self.call("ping") as redis:
-            await redis.ping()
+            if isinstance(redis, RedisCluster):
+                await redis.execute_command("PING", target_nodes=RedisCluster.PRIMARIES)
+            else:
+                await redis.ping()
 
     @asynccontextmanager
-    async def call(self, operation: str) -> AsyncIterator[Redis]:
+    async def call(self, operation: str) -> AsyncIterator[Client]:
         """The client for one store call: timed, counted, and with driver errors translated."""
         redis = self._redis
         if redis is None:
             raise StoreUnavailable("valkey client is not open", backend=BACKEND, operation=operation)
-        async with store_call(BACKEND, operation):
+        async with store_call(BACKEND, operation), self._turn(operation):
             try:
                 yield redis
-            except (rx.RedisError, OSError) as exc:
+            except (rx.RedisError, rx.RedisClusterException, OSError) as exc:
                 raise translate(exc, operation) from exc
+            except AttributeError as exc:
+                # The cluster client closes every connection when it reloads the topology (CLUSTERDOWN,
+                # a failed node), also connections other calls are using: those calls then fail inside
+                # redis-py on a connection whose stream is gone.
+                if not raised_by_driver(exc):
+                    raise
+                message = f"valkey {operation}: connection closed during a topology refresh"
+                raise StoreUnavailable(message, backend=BACKEND, operation=operation) from exc
+
+    @asynccontextmanager
+    async def _turn(self, operation: str) -> AsyncIterator[None]:
+        """A place among the calls in flight on a cluster, waited for up to the store timeout."""
+        if not self._settings.cluster:
+            yield
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise StoreUnavailable(
+                "valkey: no connection available", backend=BACKEND, operation=operation
+            ) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def slot_groups(self, keys: Sequence[str]) -> list[list[str]]:
+        """Keys grouped so each group is one multi-key command: all of them on a single node, by hash slot
+        on a cluster (in first-seen order)."""
+        if not self._settings.cluster:
+            return [list(keys)] if keys else []
+        groups: dict[int, list[str]] = {}
+        for key in keys:
+            groups.setdefault(key_slot(key.encode("utf-8")), []).append(key)
+        return list(groups.values())
+
+    async def read(
+        self, operation: str, keys: Sequence[str], extra: Sequence[Command] = ()
+    ) -> tuple[dict[str, Any], list[Any]]:
+        """The values of `keys` (one MGET per slot group) and the replies of `extra`, in one batch."""
+        groups = self.slot_groups(keys)
+        commands = [Command(g[0], ("MGET", *g)) for g in groups] + list(extra)
+        replies = await self.batch(operation, commands)
+        values = {k: v for g, r in zip(groups, replies, strict=False) for k, v in zip(g, r, strict=True)}
+        return values, replies[len(groups) :]
+
+    async def batch(self, operation: str, commands: Sequence[Command], *, durable: bool = False) -> list[Any]:
+        """Run commands in one pipeline (a cluster sends each node its share at once); their replies.
+
+        `durable` writes are followed, on the same connection of each node they touched, by a WAIT for
+        the configured number of replicas.
+        """
+        if not commands:
+            return []
+        async with self.call(operation) as redis:
+            replies = await self._pipeline(redis, commands, durable, operation)
+            retry = [i for i, r in enumerate(replies) if isinstance(r, rx.NoScriptError)]
+            if retry:  # the server (e.g. a freshly promoted replica) has not cached the script yet
+                again = [Command(commands[i].key, commands[i].fallback or ()) for i in retry]
+                for i, reply in zip(
+                    retry, await self._pipeline(redis, again, durable, operation), strict=True
+                ):
+                    replies[i] = reply
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return replies
+
+    async def _pipeline(
+        self, redis: Client, commands: Sequence[Command], durable: bool, operation: str
+    ) -> list[Any]:
+        replicas = self._settings.replicas_to_wait if durable else 0
+        async with redis.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command.args)
+            targets = await self._wait_targets(redis, commands) if replicas else []
+            for target in targets:
+                pipe.execute_command("WAIT", replicas, self._settings.wait_timeout_ms, **target)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        for acknowledged in replies[len(commands) :]:
+            if isinstance(acknowledged, int) and acknowledged < replicas:
+                log.warning("replica_wait_timed_out", operation=operation, replicas=acknowledged)
+        return replies[: len(commands)]
+
+    @staticmethod
+    async def _wait_targets(redis: Client, commands: Sequence[Command]) -> list[dict[str, Any]]:
+        """One WAIT per node the commands go to (its connection is the one that carried the writes)."""
+        if not isinstance(redis, RedisCluster):
+            return [{}]
+        _ = await redis.initialize()
+        found = (redis.get_node_from_key(c.key) for c in commands)
+        nodes = {n.name: n for n in found if n is not None}
+        return [{"target_nodes": node} for node in nodes.values()]
+
+    async def scan(self, operation: str, match: str, count: int) -> list[str]:
+        """Every key matching a SCAN pattern (on a cluster: SCAN of every primary)."""
+        async with self.call(operation) as redis:
+            return [str(k) async for k in redis.scan_iter(match=match, count=count)]

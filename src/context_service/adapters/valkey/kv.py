@@ -3,21 +3,21 @@
 A document is `{"version":N,"value":<the JSON value>}` with the version first, so a script reads the
 version with one pattern match and never re-encodes the value (Lua's cjson would turn 2**62 into a float
 and `[]` into `{}`). Writes bump the version atomically; TTLs are PX milliseconds; listing uses SCAN.
+
+Every write waits for the configured replicas (WAIT, 1 on a cluster): this store holds the outbox,
+idempotency records and dedup markers, whose loss would lose an event or apply an effect twice. On a
+cluster a batch is atomic per hash slot; keys that must change together share a hash tag.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-from redis import exceptions as rx
-from redis.asyncio import Redis
-
-from context_service.adapters.kv_glob import literal_prefix, matching
-from context_service.adapters.valkey.client import BACKEND, ValkeyClient
+from context_service.adapters.kv_glob import glob_escape, literal_prefix, matching
+from context_service.adapters.valkey.client import BACKEND, Command, ValkeyClient
+from context_service.adapters.valkey.lua import LuaScript
 from context_service.ports.errors import PortError, VersionConflict
 from context_service.ports.kv import JsonObject, Versioned
 
@@ -58,28 +58,10 @@ return {1, current + 1}
 _SCAN_COUNT = 1000
 
 
-class _Lua:
-    """A script run by its SHA1; sent whole (and cached again) when the server does not know it yet."""
-
-    def __init__(self, text: str) -> None:
-        self._text = text
-        self._sha = hashlib.sha1(text.encode()).hexdigest()
-
-    async def __call__(self, redis: Redis, keys: list[str], args: list[str]) -> Any:
-        try:
-            return await redis.evalsha(self._sha, len(keys), *keys, *args)
-        except rx.NoScriptError:
-            return await redis.eval(self._text, len(keys), *keys, *args)
-
-
 def _ttl_arg(ttl: float | None) -> str:
     if ttl is None:
         return ""
     return "0" if ttl <= 0 else str(max(1, math.ceil(ttl * 1000)))
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "\\*?[]" else c for c in text)
 
 
 def _decode(raw: str, operation: str) -> Versioned:
@@ -98,8 +80,8 @@ class ValkeyKeyValueStore:
     def __init__(self, *, client: ValkeyClient, prefix: str = "ctx:kv:") -> None:
         self._client = client
         self._prefix = prefix
-        self._set = _Lua(_SET)
-        self._cas = _Lua(_CAS)
+        self._set = LuaScript(_SET)
+        self._cas = LuaScript(_CAS)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -124,49 +106,45 @@ class ValkeyKeyValueStore:
         await self.delete_many([key])
 
     async def list_keys(self, pattern: str) -> list[str]:
-        """Live keys matching a glob, sorted (SCAN narrowed by the pattern's literal prefix)."""
-        match = _glob_escape(self._prefix + literal_prefix(pattern)) + "*"
-        async with self._client.call("kv.list_keys") as redis:
-            found = [str(k) async for k in redis.scan_iter(match=match, count=_SCAN_COUNT)]
+        """Live keys matching a glob, sorted (SCAN of every primary, narrowed by the literal prefix)."""
+        match = glob_escape(self._prefix + literal_prefix(pattern)) + "*"
+        found = await self._client.scan("kv.list_keys", match, _SCAN_COUNT)
         return matching((k.removeprefix(self._prefix) for k in found), pattern)
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, JsonObject]:
-        """The live values of those keys that exist (one MGET)."""
+        """The live values of those keys that exist (one MGET per hash slot, one round trip per node)."""
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return {}
-        async with self._client.call("kv.get_many") as redis:
-            raws = await redis.mget([self._key(k) for k in wanted])
-            return {
-                k: _decode(str(raw), "kv.get_many").value
-                for k, raw in zip(wanted, raws, strict=True)
-                if raw is not None
-            }
+        raws, _ = await self._client.read("kv.get_many", [self._key(k) for k in wanted])
+        found = ((k, raws.get(self._key(k))) for k in wanted)
+        return {k: _decode(str(raw), "kv.get_many").value for k, raw in found if raw is not None}
 
     async def set_many(self, items: Mapping[str, JsonObject], ttl: float | None = None) -> None:
-        """Write several values atomically (one script call)."""
+        """Write several values: atomically per hash slot (one script call each), waiting for a replica."""
         if not items:
             return
-        keys = [self._key(k) for k in items]
-        values = [json.dumps(dict(v)) for v in items.values()]
-        async with self._client.call("kv.set") as redis:
-            await self._set(redis, keys, [_ttl_arg(ttl), *values])
+        values = {self._key(k): json.dumps(dict(v)) for k, v in items.items()}
+        calls = [
+            self._set.command(group, [_ttl_arg(ttl), *(values[k] for k in group)])
+            for group in self._client.slot_groups(list(values))
+        ]
+        await self._client.batch("kv.set", calls, durable=True)
 
     async def delete_many(self, keys: Iterable[str]) -> None:
-        """Remove several keys (one DEL)."""
+        """Remove several keys (one DEL per hash slot)."""
         names = [self._key(k) for k in keys]
-        if not names:
-            return
-        async with self._client.call("kv.delete") as redis:
-            await redis.delete(*names)
+        calls = [Command(group[0], ("DEL", *group)) for group in self._client.slot_groups(names)]
+        await self._client.batch("kv.delete", calls)
 
     async def compare_and_set(
         self, key: str, expected_version: int, value: JsonObject, ttl: float | None = None
     ) -> int:
         """Write only if the stored version equals `expected_version` (0 = absent); the new version."""
         args = [_ttl_arg(ttl), str(expected_version), json.dumps(dict(value))]
-        async with self._client.call("kv.cas") as redis:
-            written, version = await self._cas(redis, [self._key(key)], args)
+        [(written, version)] = await self._client.batch(
+            "kv.cas", [self._cas.command([self._key(key)], args)], durable=True
+        )
         if not written:
             raise VersionConflict(
                 f"version is {version}, expected {expected_version}", backend=BACKEND, operation="kv.cas"

@@ -1,0 +1,30 @@
+"""Percentiles and medians over runs, rounded for the reports."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def percentiles(latencies_ms: Sequence[float]) -> dict[str, float]:
+    """p50, p90, p99 and max of one run's latencies (nearest rank), in ms."""
+    ordered = sorted(latencies_ms)
+    if not ordered:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
+
+    def rank(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))], 3)
+
+    return {"p50": rank(0.50), "p90": rank(0.90), "p99": rank(0.99), "max": round(ordered[-1], 3)}
+
+
+def median_of(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Per key, the median over runs of numeric values (other values from the first run)."""
+    runs = list(runs)
+    merged: dict[str, Any] = {}
+    for key, first in runs[0].items():
+        values = [run[key] for run in runs if key in run]
+        numeric = isinstance(first, int | float) and not isinstance(first, bool)
+        merged[key] = round(statistics.median(values), 3) if numeric else first
+    return merged

@@ -1,0 +1,153 @@
+"""The work done around each call, as one plain async context manager: metrics, span, admission.
+
+Everything that depends only on the method (metric label children, span name and attributes) is resolved
+once per method; a call pays for a timer, two counter updates and, only when tracing is on, a span.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from contextvars import Token
+from dataclasses import dataclass
+from types import TracebackType
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from prometheus_client import Counter, Histogram
+
+from context_service.adapters.grpc.admission import Admission
+from context_service.adapters.grpc.calls import split_method, status_code_of
+from context_service.observability.metrics import RPC_DURATION, RPC_IN_FLIGHT, RPC_REQUESTS
+from context_service.observability.tracing import extract
+
+# Server-side faults mark the span as failed; client errors (NOT_FOUND, INVALID_ARGUMENT, ...) do not.
+SERVER_FAULTS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+
+
+@dataclass(frozen=True)
+class CallDuties:
+    """Which duties run around calls: metrics, a tracer (None: tracing off), admission."""
+
+    metrics: bool = False
+    tracer: trace.Tracer | None = None
+    admission: Admission | None = None
+
+    def for_method(self, full_method: str, *, admit: bool, streaming: bool = False) -> Around:
+        """The duties for one method; `admit` False skips admission (probes, refused calls).
+
+        A server-streaming method is admitted without taking a slot (see `Admission.open_stream`).
+        """
+        return Around(self, full_method, admit=admit, streaming=streaming)
+
+
+class Around:
+    """The duties for one method, with everything per-method resolved once."""
+
+    def __init__(self, duties: CallDuties, full_method: str, *, admit: bool, streaming: bool) -> None:
+        service, method = split_method(full_method)
+        self.streaming = streaming
+        self.method = method
+        self.in_flight = RPC_IN_FLIGHT.labels(method) if duties.metrics else None
+        self.tracer = duties.tracer
+        self.span_name = full_method.lstrip("/")
+        self.attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
+        self.admission = duties.admission if admit else None
+        self._outcomes: dict[grpc.StatusCode, tuple[Counter, Histogram]] = {}
+
+    def call(self, context: grpc.aio.ServicerContext) -> CallScope:
+        """The scope of one call."""
+        return CallScope(self, context)
+
+    def record(self, code: grpc.StatusCode, seconds: float) -> None:
+        """Count one finished call and observe its latency (label children cached per code)."""
+        children = self._outcomes.get(code)
+        if children is None:
+            children = (
+                RPC_REQUESTS.labels(self.method, code.name),
+                RPC_DURATION.labels(self.method, code.name),
+            )
+            self._outcomes[code] = children
+        counter, histogram = children
+        counter.inc()
+        histogram.observe(seconds)
+
+
+class CallScope:
+    """Entered for the whole of one call: starts the timer and the span, then admits (or aborts)."""
+
+    __slots__ = ("_admitted", "_around", "_context", "_span", "_started", "_token")
+
+    def __init__(self, around: Around, context: grpc.aio.ServicerContext) -> None:
+        self._around = around
+        self._context = context
+        self._started = 0.0
+        self._span: trace.Span | None = None
+        self._token: Token[Context] | None = None
+        self._admitted = False
+
+    async def __aenter__(self) -> None:
+        around = self._around
+        if around.in_flight is not None:
+            around.in_flight.inc()
+        self._started = time.perf_counter()
+        if around.tracer is not None:
+            self._open_span(around.tracer)
+        if around.admission is not None:
+            try:
+                if around.streaming:
+                    await around.admission.open_stream(self._context)
+                else:
+                    await around.admission.enter(self._context)
+            except BaseException as exc:  # a shed call is still measured and traced
+                self._finish(exc)
+                raise
+            self._admitted = not around.streaming
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._admitted and self._around.admission is not None:
+            self._around.admission.leave()
+        self._finish(exc)
+
+    def _open_span(self, tracer: trace.Tracer) -> None:
+        parent = extract(_text_metadata(self._context.invocation_metadata()))
+        span = tracer.start_span(
+            self._around.span_name,
+            context=parent,
+            kind=trace.SpanKind.SERVER,
+            attributes=self._around.attributes,
+        )
+        self._span = span
+        self._token = otel_context.attach(trace.set_span_in_context(span, parent))
+
+    def _finish(self, exc: BaseException | None) -> None:
+        code = status_code_of(self._context, exc)
+        span = self._span
+        if span is not None:
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
+            if code in SERVER_FAULTS:
+                span.set_status(trace.StatusCode.ERROR, code.name)
+            if self._token is not None:
+                otel_context.detach(self._token)
+            span.end()
+        around = self._around
+        if around.in_flight is not None:
+            around.in_flight.dec()
+            around.record(code, time.perf_counter() - self._started)
+
+
+def _text_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:
+    return {key: value for key, value in metadata or () if isinstance(value, str)}

@@ -1,0 +1,300 @@
+"""Lua scripts of the Valkey session store: each change of a session is one script call.
+
+Every script takes the session's eight keys, all under one hash tag (`{sess:<id>}`), so each runs on one
+Valkey Cluster slot: meta (hash), hdr (key -> entry header JSON), val (key -> value JSON, never re-encoded),
+exp (zset by expiry), lru (zset by revision written), keys (lex zset), tags (lex zset of tag NUL key) and
+log (stream, ids `<revision>-<n>`, trimmed with MINID to the last `retention` revisions).
+ARGV[1] = now ms, ARGV[2] = retention, ARGV[3] = how long unused keys live (the idle-expiry safety net).
+Events are returned as {type, key, revision, header, value, prev, at}.
+"""
+
+from __future__ import annotations
+
+PRELUDE = r"""
+local KM, KH, KV, KE, KL, KK, KT, KG = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local now = tonumber(ARGV[1])
+local retention = tonumber(ARGV[2])
+local keep_ms = tonumber(ARGV[3])
+local out = {}
+local last_rev, seq = -1, 0
+
+local function n(x) return string.format('%d', x) end
+
+local function parse(h)
+  local v, r, c, u, e = string.match(h, '^{"v":(%d+),"r":(%d+),"c":(%d+),"u":(%d+),"e":(%d+),')
+  return tonumber(v), tonumber(r), tonumber(c), tonumber(u), tonumber(e)
+end
+
+local function logged_revision()
+  local last = redis.call('XREVRANGE', KG, '+', '-', 'COUNT', 1)
+  if last[1] then return tonumber(string.match(last[1][1], '^(%d+)')) end
+  return 0
+end
+
+local function revision()
+  local r = redis.call('HGET', KM, 'revision')
+  if r then return tonumber(r) end
+  return logged_revision()
+end
+
+local function live_header(key)
+  local h = redis.call('HGET', KH, key)
+  if not h then return nil end
+  local _, _, _, _, e = parse(h)
+  if e > 0 and e <= now then return nil end
+  return h
+end
+
+local function log(rev, typ, key, h, value, prev)
+  if rev == last_rev then seq = seq + 1 else last_rev, seq = rev, 0 end
+  local floor = rev - retention + 1
+  if floor < 1 then floor = 1 end
+  redis.call('XADD', KG, 'MINID', n(floor) .. '-0', n(rev) .. '-' .. n(seq),
+    't', typ, 'k', key, 'h', h, 'v', value, 'p', prev, 'at', n(now))
+  table.insert(out, {typ, key, rev, h, value, prev, now})
+end
+
+local function unindex(key, h)
+  for _, t in ipairs(cjson.decode(h).g) do redis.call('ZREM', KT, t .. '\0' .. key) end
+  redis.call('ZREM', KE, key)
+  redis.call('ZREM', KL, key)
+  redis.call('ZREM', KK, key)
+  redis.call('HDEL', KH, key)
+end
+
+local function remove(typ, key)
+  local h = redis.call('HGET', KH, key)
+  local value = redis.call('HGET', KV, key)
+  unindex(key, h)
+  redis.call('HDEL', KV, key)
+  log(redis.call('HINCRBY', KM, 'revision', 1), typ, key, h, value, '')
+end
+
+local function expire_due()
+  for _, key in ipairs(redis.call('ZRANGEBYSCORE', KE, '-inf', now)) do remove('EXPIRE', key) end
+end
+
+local function live_count()
+  return redis.call('HLEN', KH) - redis.call('ZCOUNT', KE, '-inf', now)
+end
+
+local function info()
+  local m = redis.call('HMGET', KM, 'ttl', 'max', 'bytes', 'strict', 'notify', 'created', 'updated')
+  return {revision(), live_count(), m[1], m[2], m[3], m[4], m[5], m[6], m[7]}
+end
+
+local function keep()
+  for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, keep_ms) end
+end
+
+-- Lower the session's due time (next expiry or idle drop); 1 when the global due index must learn it.
+local function reschedule(idle_ms)
+  local due = tonumber(redis.call('HGET', KM, 'updated')) + idle_ms
+  local first = redis.call('ZRANGE', KE, 0, 0, 'WITHSCORES')
+  if first[2] and tonumber(first[2]) < due then due = tonumber(first[2]) end
+  local known = tonumber(redis.call('HGET', KM, 'due') or '-1')
+  redis.call('HSET', KM, 'due', n(due))
+  if known < 0 or due < known then return due end
+  return -1
+end
+
+local function drop()
+  local live = live_count()
+  local rev = revision() + 1
+  local notify = redis.call('HGET', KM, 'notify')
+  redis.call('DEL', KM, KH, KV, KE, KL, KK, KT)
+  log(rev, 'SESSION_DROPPED', '', '', '', '')
+  redis.call('PEXPIRE', KG, keep_ms)
+  return {'ok', live, notify, out}
+end
+"""
+
+# ARGV[4..8]: ttl, max entries, max bytes, strict, notify; ARGV[9]: idle ms.
+CREATE = (
+    PRELUDE
+    + r"""
+local created = 0
+if redis.call('EXISTS', KM) == 0 then
+  created = 1
+  redis.call('HSET', KM, 'revision', n(logged_revision()), 'created', n(now), 'updated', n(now))
+end
+redis.call('HSET', KM, 'ttl', ARGV[4], 'max', ARGV[5], 'bytes', ARGV[6], 'strict', ARGV[7], 'notify', ARGV[8])
+keep()
+return {created, info(), reschedule(tonumber(ARGV[9]))}
+"""
+)
+
+INFO = (
+    PRELUDE
+    + r"""
+if redis.call('EXISTS', KM) == 0 then return false end
+return info()
+"""
+)
+
+DROP = (
+    PRELUDE
+    + r"""
+if redis.call('EXISTS', KM) == 0 then return {'none'} end
+return drop()
+"""
+)
+
+# ARGV[4]: idle ms; ARGV[5..7]: default ttl, max entries, max bytes for a new session; then per item:
+# key, value, ttl ('' = default), expected version ('' = none), source/tags JSON, tags joined by \31.
+PUT = (
+    PRELUDE
+    + r"""
+local idle = tonumber(ARGV[4])
+local exists = redis.call('EXISTS', KM) == 1
+local ttl_d, maxn, maxb, strict = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), 0
+if exists then
+  local o = redis.call('HMGET', KM, 'ttl', 'max', 'bytes', 'strict')
+  ttl_d, maxn, maxb, strict = tonumber(o[1]), tonumber(o[2]), tonumber(o[3]), tonumber(o[4])
+end
+local count = (#ARGV - 7) / 6
+local writing, new = {}, 0
+for i = 0, count - 1 do
+  local b = 8 + i * 6
+  local h = live_header(ARGV[b])
+  local current = 0
+  if h then current = parse(h) else new = new + 1 end
+  if ARGV[b + 3] ~= '' and tonumber(ARGV[b + 3]) ~= current then return {'conflict', i, current} end
+  if #ARGV[b + 1] > maxb then return {'too_large', i, #ARGV[b + 1], maxb} end
+  writing[ARGV[b]] = true
+end
+local over = live_count() + new - maxn
+if over > 0 and (strict == 1 or new > maxn) then return {'full', maxn} end
+if not exists then
+  redis.call('HSET', KM, 'revision', n(logged_revision()), 'created', n(now), 'ttl', ARGV[5],
+    'max', ARGV[6], 'bytes', ARGV[7], 'strict', '0', 'notify', '1')
+end
+expire_due()
+if over > 0 then
+  for _, key in ipairs(redis.call('ZRANGE', KL, 0, over + count)) do
+    if over == 0 then break end
+    if not writing[key] then remove('EVICT', key); over = over - 1 end
+  end
+end
+local rev = redis.call('HINCRBY', KM, 'revision', 1)
+for i = 0, count - 1 do
+  local b = 8 + i * 6
+  local key, value = ARGV[b], ARGV[b + 1]
+  local old = redis.call('HGET', KH, key)
+  local version, created, prev = 1, now, ''
+  if old then
+    local v, _, c = parse(old)
+    version, created, prev = v + 1, c, redis.call('HGET', KV, key)
+    unindex(key, old)
+  end
+  local ttl = ttl_d
+  if ARGV[b + 2] ~= '' then ttl = tonumber(ARGV[b + 2]) end
+  local expires = 0
+  if ttl > 0 then expires = now + ttl end
+  local h = '{"v":' .. n(version) .. ',"r":' .. n(rev) .. ',"c":' .. n(created) .. ',"u":' .. n(now)
+    .. ',"e":' .. n(expires) .. ',' .. ARGV[b + 4] .. '}'
+  redis.call('HSET', KH, key, h)
+  redis.call('HSET', KV, key, value)
+  if expires > 0 then redis.call('ZADD', KE, expires, key) end
+  redis.call('ZADD', KL, rev, key)
+  redis.call('ZADD', KK, 0, key)
+  for t in string.gmatch(ARGV[b + 5], '[^\31]+') do redis.call('ZADD', KT, 0, t .. '\0' .. key) end
+  log(rev, 'SET', key, h, value, prev)
+end
+redis.call('HSET', KM, 'updated', n(now))
+keep()
+return {'ok', rev, redis.call('HGET', KM, 'notify'), reschedule(idle), out}
+"""
+)
+
+# ARGV[4]: idle ms, ARGV[5]: key, ARGV[6]: expected version ('' = none).
+DELETE = (
+    PRELUDE
+    + r"""
+local idle = tonumber(ARGV[4])
+local key, expected = ARGV[5], ARGV[6]
+local h = nil
+if redis.call('EXISTS', KM) == 1 then h = live_header(key) end
+local current = 0
+if h then current = parse(h) end
+if expected ~= '' and tonumber(expected) ~= current then return {'conflict', 0, current} end
+if redis.call('EXISTS', KM) == 0 then return {'ok', revision(), '1', -1, out} end
+expire_due()
+if h then
+  local prev = redis.call('HGET', KV, key)
+  local value = prev
+  unindex(key, h)
+  redis.call('HDEL', KV, key)
+  log(redis.call('HINCRBY', KM, 'revision', 1), 'DELETE', key, h, value, prev)
+  redis.call('HSET', KM, 'updated', n(now))
+  keep()
+end
+return {'ok', revision(), redis.call('HGET', KM, 'notify'), reschedule(idle), out}
+"""
+)
+
+# The read path, without the prelude: KEYS = hdr, val; ARGV[1] = now ms, then the keys asked for.
+GET = r"""
+local now, found = tonumber(ARGV[1]), {}
+for i = 2, #ARGV do
+  local h = redis.call('HGET', KEYS[1], ARGV[i])
+  if h then
+    local e = tonumber(string.match(h, ',"e":(%d+),'))
+    if e == 0 or e > now then table.insert(found, {ARGV[i], h, redis.call('HGET', KEYS[2], ARGV[i])}) end
+  end
+end
+return found
+"""
+
+# ARGV[4]: Lua pattern ('' = every key; \1 stands for one UTF-8 character), ARGV[5]: tag, ARGV[6]: after key,
+# ARGV[7]: limit, ARGV[8]: the glob's literal prefix. Returns {revision, more, {key, header, value}...}.
+FIND = (
+    PRELUDE
+    + r"""
+local pattern, tag, after, limit, prefix = ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8]
+if pattern ~= '' then pattern = '^' .. string.gsub(pattern, '\1', '[^\128-\191][\128-\191]*') .. '$' end
+local zset, start, cut = KK, '-', ''
+if tag ~= '' then
+  zset, cut = KT, tag .. '\0'
+  start = '[' .. cut .. prefix
+  if after ~= '' and after >= prefix then start = '(' .. cut .. after end
+else
+  if prefix ~= '' then start = '[' .. prefix end
+  if after ~= '' and after >= prefix then start = '(' .. after end
+end
+local found, offset = {}, 0
+while true do
+  local chunk = redis.call('ZRANGEBYLEX', zset, start, '+', 'LIMIT', offset, 256)
+  if #chunk == 0 then break end
+  for _, member in ipairs(chunk) do
+    if string.sub(member, 1, #cut) ~= cut then return {revision(), 0, found} end
+    local key = string.sub(member, #cut + 1)
+    if string.sub(key, 1, #prefix) ~= prefix then return {revision(), 0, found} end
+    local h = live_header(key)
+    if h and (pattern == '' or string.find(key, pattern)) then
+      if #found == limit then return {revision(), 1, found} end
+      table.insert(found, {key, h, redis.call('HGET', KV, key)})
+    end
+  end
+  offset = offset + #chunk
+end
+return {revision(), 0, found}
+"""
+)
+
+# ARGV[4]: idle ms. Expires due entries, or drops the session when idle; returns its next due time.
+SWEEP = (
+    PRELUDE
+    + r"""
+local idle = tonumber(ARGV[4])
+if redis.call('EXISTS', KM) == 0 then return {'gone'} end
+if tonumber(redis.call('HGET', KM, 'updated')) + idle <= now then
+  local dropped = drop()
+  dropped[1] = 'dropped'
+  return dropped
+end
+expire_due()
+redis.call('HDEL', KM, 'due')
+return {'ok', reschedule(idle), redis.call('HGET', KM, 'notify'), out}
+"""
+)

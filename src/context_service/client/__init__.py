@@ -1,0 +1,1 @@
+"""Client libraries of the service's gRPC APIs, for the programs that use them."""

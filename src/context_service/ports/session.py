@@ -1,0 +1,82 @@
+"""The session context store port: keyed JSON state per session with revisions and a change log.
+
+Every write is one atomic step: expire the session's due entries, check versions, sizes and capacity, evict,
+write, and append each change to the session's change log. Writes raise EntryConflict, EntryTooLarge or
+SessionFull with nothing written; `changes` raises ChangesTrimmed when asked for revisions already trimmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from context_service.domain.session import (
+    ChangeEvent,
+    DeleteResult,
+    DropResult,
+    Entry,
+    PutItem,
+    PutResult,
+    SessionInfo,
+    SessionOptions,
+    Snapshot,
+    SweepResult,
+)
+
+
+class SessionStore(Protocol):
+    """Sessions, their entries and their change logs."""
+
+    async def create_session(
+        self, session_id: str, options: SessionOptions, now_ms: int
+    ) -> tuple[SessionInfo, bool]:
+        """Create the session or set its options; True when it was created."""
+        ...
+
+    async def get_session(self, session_id: str, now_ms: int) -> SessionInfo | None:
+        """The session with its live entry count, or None."""
+        ...
+
+    async def list_sessions(self, prefix: str, after: str, limit: int, now_ms: int) -> list[SessionInfo]:
+        """Up to `limit` sessions whose id starts with `prefix` and sorts after `after`, by id."""
+        ...
+
+    async def drop_session(self, session_id: str, now_ms: int) -> DropResult:
+        """Remove the session and its entries; watchers read SESSION_DROPPED from the log."""
+        ...
+
+    async def put(self, session_id: str, items: Sequence[PutItem], now_ms: int) -> PutResult:
+        """Write the items at one revision (creating the session with default options), all or nothing."""
+        ...
+
+    async def get(self, session_id: str, keys: Sequence[str], now_ms: int) -> list[Entry]:
+        """The live entries among `keys`, in the order asked."""
+        ...
+
+    async def delete(
+        self, session_id: str, key: str, expected_version: int | None, now_ms: int
+    ) -> DeleteResult:
+        """Remove a live entry (only at `expected_version` when given)."""
+        ...
+
+    async def find(
+        self, session_id: str, *, pattern: str, tag: str, after_key: str, limit: int, now_ms: int
+    ) -> Snapshot:
+        """Live entries matching the glob and tag with keys after `after_key`, by key, at most `limit`."""
+        ...
+
+    async def latest_revision(self, session_id: str) -> int:
+        """The revision of the session's latest logged change (also just after a drop), 0 if none."""
+        ...
+
+    async def changes(
+        self, session_id: str, after_revision: int, limit: int, wait_seconds: float
+    ) -> list[ChangeEvent]:
+        """Logged changes with revisions after `after_revision` (oldest first), waiting up to
+        `wait_seconds` for one when there are none yet. Raises ChangesTrimmed on a gap."""
+        ...
+
+    async def sweep(self, now_ms: int, limit: int) -> list[SweepResult]:
+        """Expire due entries and drop idle sessions (no change for the store's idle time), in at most
+        `limit` sessions."""
+        ...
