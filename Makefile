@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 CYPHER_LINT := tools/cypher-lint
 CYPHER_LINT_STAMP := $(CYPHER_LINT)/node_modules/.installed
 
-.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract test-failover test-chaos soak bench bench-admin h2load image deploy-check clean
+.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract test-failover test-chaos soak bench bench-adoption bench-admin h2load image deploy-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ h2load: ## install h2load (Debian nghttp2-client) when it is missing
 
 bench-admin: gen ## export, import and GetHistory of the large story on FalkorDB; reports under bench/results/
 	$(BIN)/python -m bench.admin
+
+bench-adoption: gen ## adopt a generated legacy graph of 2,000 stories on FalkorDB; nodes/s under bench/results/
+	$(BIN)/python -m bench.adoption
 
 image: ## build the container image context-service:dev (needs a Docker engine)
 	docker build -t context-service:dev .

@@ -1,4 +1,4 @@
-"""The console entry point: `context-service serve | dev | migrate | call | history | export | import | rpcs | publish | session`."""
+"""The console entry point: `context-service serve | dev | migrate [--adopt-legacy] | call | history | export | import | rpcs | publish | session`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from context_service.observability.logging import configure_logging
 from context_service.observability.tracing import TracingUnavailable
 
 log = structlog.get_logger()
+MAX_BATCH = 1000
 # The printed example commands are long on purpose: they are meant to be copied as they are.
 EXAMPLES = """\
 Context Service is listening on {address} (demo project loaded). Try, from another terminal:
@@ -51,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         "--cluster", action="store_true", help="a local 3+3 Valkey Cluster instead of one Valkey"
     )
     dev.add_argument("--metrics-port", type=int, default=9090, help="Prometheus port (0: any free port)")
-    sub.add_parser("migrate", help="create the graph schema (constraints and indexes) and exit")
+    _migrate_parser(sub)
     call = sub.add_parser("call", help="call one RPC of a running server with a JSON request")
     call.add_argument("rpc", help="RPC name, e.g. GetContext")
     call.add_argument("--json", default="{}", help="the request as ProtoJSON")
@@ -87,6 +88,42 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`migrate` and its legacy adoption flags."""
+    migrate = sub.add_parser(
+        "migrate", help="create the graph schema (constraints and indexes); adopt a legacy graph"
+    )
+    migrate.add_argument(
+        "--adopt-legacy", action="store_true", help="adopt the legacy service's graph into this model"
+    )
+    migrate.add_argument(
+        "--dry-run", action="store_true", help="with --adopt-legacy: report only, write nothing"
+    )
+    migrate.add_argument(
+        "--prune-legacy",
+        action="store_true",
+        help="with --adopt-legacy: delete legacy nodes after a complete run",
+    )
+    migrate.add_argument("--batch-size", type=_batch_size, default=50, help="stories per batch (1-1000)")
+
+
+def _batch_size(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_BATCH}")
+    return value
+
+
+def _check_migrate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The adoption flags only make sense together in some ways; say which one is wrong."""
+    if args.command != "migrate":
+        return
+    if (args.dry_run or args.prune_legacy) and not args.adopt_legacy:
+        parser.error("--dry-run and --prune-legacy need --adopt-legacy")
+    if args.dry_run and args.prune_legacy:
+        parser.error("--prune-legacy cannot be combined with --dry-run")
+
+
 def _connection_options(parser: argparse.ArgumentParser) -> None:
     """How the client commands reach a server: address, deadline, metadata, TLS and a bearer token."""
     parser.add_argument("--address", default="localhost:50054", help="host:port of the server")
@@ -111,7 +148,9 @@ def describe_error(exc: ValidationError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the command; exit non-zero with one clear line on bad configuration."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_migrate(parser, args)
     if args.command == "session":
         return session_cli.run(args)
     if args.command in CLIENT_COMMANDS:
@@ -165,7 +204,7 @@ def _run(args: argparse.Namespace) -> int:
         settings = Settings()
         configure_logging(settings.observability.log_level, settings.observability.log_format)
         if args.command == "migrate":
-            return asyncio.run(_migrate(settings))
+            return asyncio.run(_migrate(settings, args))
         return asyncio.run(_serve(settings, demo=args.demo))
     except ValidationError as exc:
         return _fail(f"invalid configuration: {describe_error(exc)}")
@@ -208,9 +247,16 @@ def _dev(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(settings, demo=True, extra=extra))
 
 
-async def _migrate(settings: Settings) -> int:
+async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     from context_service.bootstrap import graph_store, open_with_retry  # noqa: PLC0415
 
+    if args.adopt_legacy:
+        from context_service.migrate import adopt_legacy, adoption_tools  # noqa: PLC0415
+
+        async with adoption_tools(settings) as tools:
+            return await adopt_legacy(
+                tools, dry_run=args.dry_run, prune=args.prune_legacy, batch_size=args.batch_size
+            )
     async with AsyncExitStack() as stack:
         await open_with_retry(stack, graph_store(settings), "graph store", settings.stores)
     log.info("schema_ready", backend=settings.graph_backend)

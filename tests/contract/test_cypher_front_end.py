@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from context_service.adapters.cypher import legacy_queries as legacy
+from context_service.adapters.cypher.dialect import FALKORDB, NEO4J
 from context_service.adapters.cypher.inventory import schema, statements
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +33,21 @@ def test_the_inventory_covers_every_dialect_branch_and_commit_shape() -> None:
 
     assert {s.dialect for s in found} == {"shared", "neo4j", "falkordb"}
     assert sum(s.name.startswith("commit ") for s in found) >= 10
+
+
+def test_the_inventory_holds_every_legacy_statement_and_the_grouped_commit() -> None:
+    texts = {s.text for s in statements()}
+    legacy_reads = [
+        legacy.STORY_KEYS, legacy.PROJECTS, legacy.EPICS, legacy.HAS_EPIC, legacy.DISPATCHES,
+        legacy.DECISIONS, legacy.ORPHANS, *legacy.BY_STORY.values(), *legacy.BY_PLAN.values(),
+        *legacy.EDGES.values(),
+    ]  # fmt: skip
+    prunes = [match + legacy.PRUNE_SLICE for match in legacy.PRUNE.values()]
+    clears = [legacy.clear_properties(label) for label in legacy.LEGACY_PROPERTIES]
+    indexes = [d.index.format(label=lb, prop=pr) for d in (NEO4J, FALKORDB) for lb, pr in legacy.INDEXED]
+
+    assert [t for t in (*legacy_reads, *prunes, *clears, *indexes) if t not in texts] == []
+    assert any(s.name.startswith("commit ") and "UNWIND $g_l" in s.text for s in statements())
 
 
 def test_a_broken_and_a_deprecated_statement_fail_the_check_and_a_sound_one_passes() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -74,3 +75,27 @@ def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     server = start_or_fail(nats_server(tmp_path_factory.mktemp("nats")))
     yield server
     server.stop()
+
+
+NEO4J_IMAGE = "neo4j:5"
+
+
+@dataclass(frozen=True)
+class Neo4jAddress:
+    """How to reach the session's Neo4j container."""
+
+    uri: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def neo4j_container() -> Iterator[Neo4jAddress]:
+    """One Neo4j 5 container for the session, or a skip naming why Docker is unusable."""
+    available, reason = docker_available()
+    if not available:
+        pytest.skip(f"Neo4j tests need a Docker engine for testcontainers: {reason}")
+    # The community path: the top-level `testcontainers.neo4j` alias warns (and warnings are errors here).
+    from testcontainers.community.neo4j import Neo4jContainer
+
+    with Neo4jContainer(NEO4J_IMAGE) as container:
+        yield Neo4jAddress(container.get_connection_url(), container.password)

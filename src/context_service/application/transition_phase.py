@@ -63,7 +63,7 @@ class TransitionPhase:
         rationale = limit_text(request.rationale, "rationale").strip()
         source = expected or await self._current_phase(story_id)
         at_ms = meta.at_ms(self._clock)
-        transition_id = f"PT-{story_id}-{at_ms}-{meta.ref(self._ids)}"
+        transition_id = transition.new_id(story_id, at_ms, meta.ref(self._ids))
         mutations = transition_mutations(story_id, transition_id, (source, target.value), rationale, at_ms)
         batch = WriteBatch(
             story_id,

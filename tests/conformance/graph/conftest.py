@@ -3,40 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 
 import pytest
 
 from context_service.adapters.memory.graph import InMemoryGraph
 from context_service.local_servers import LocalServer
 from tests.conformance.graph.observe import GraphStore
-from tests.support.servers import docker_available
+from tests.support.servers import Neo4jAddress
 
 BACKENDS = ("memory", "falkordb", "neo4j")
-NEO4J_IMAGE = "neo4j:5"
-
-
-@dataclass(frozen=True)
-class Neo4jAddress:
-    """How to reach the session's Neo4j container."""
-
-    uri: str
-    password: str
-
-
-@pytest.fixture(scope="session")
-def neo4j_container() -> Iterator[Neo4jAddress]:
-    """One Neo4j 5 container for the session, or a skip naming why Docker is unusable."""
-    available, reason = docker_available()
-    if not available:
-        pytest.skip(f"Neo4j conformance needs a Docker engine for testcontainers: {reason}")
-    # The community path: the top-level `testcontainers.neo4j` alias warns (and warnings are errors here).
-    from testcontainers.community.neo4j import Neo4jContainer
-
-    with Neo4jContainer(NEO4J_IMAGE) as container:
-        yield Neo4jAddress(container.get_connection_url(), container.password)
 
 
 @asynccontextmanager

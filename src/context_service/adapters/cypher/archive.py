@@ -22,7 +22,8 @@ from context_service.adapters.cypher.catalogue import (
     label,
     relation,
 )
-from context_service.adapters.cypher.commit import StatementBuilder, history_row
+from context_service.adapters.cypher.commit import history_row
+from context_service.adapters.cypher.commit_emit import StatementBuilder
 from context_service.adapters.property_graph.archive import SNAPSHOT_RELATIONS
 from context_service.adapters.property_graph.store import Edge, PropertyGraph, public
 from context_service.domain.model import ChangeRecord

@@ -56,6 +56,7 @@ DROP_ALL = "MATCH (n) DETACH DELETE n"  # tests: an empty graph
 # edges reaching a child from another story. The story's own nodes arrive once, as children; the far end's
 # properties come only when it belongs elsewhere. Flat branches, not one nested aggregate: FalkorDB runs this
 # shape about five times faster on a 300-node story (an undirected match with a per-edge filter was the cost).
+# Nodes the legacy service left beside the model (no `id`, or a label of its own) are never part of it.
 STORY_PART = "S"
 INCOMING_PART = "I"
 LOAD_STORY = """
@@ -69,11 +70,13 @@ RETURN 'C' AS part, type(r) AS type, 'Story' AS from_label, s.id AS from_id, lab
 UNION ALL
 MATCH (s:Story {id: $id})-[r]->(c)-[e]->(x)
 WHERE type(r) IN $story_relations AND type(e) IN $traversable AND x <> s
+  AND x.id IS NOT NULL AND labels(x)[0] IN $labels
 RETURN 'O' AS part, type(e) AS type, labels(c)[0] AS from_label, c.id AS from_id, labels(x)[0] AS to_label,
   x.id AS to_id, properties(e) AS edge, CASE WHEN x.story_id = s.id THEN NULL ELSE properties(x) END AS node
 UNION ALL
 MATCH (s:Story {id: $id})-[r]->(c)<-[e]-(x)
 WHERE type(r) IN $story_relations AND type(e) IN $traversable AND x <> s AND coalesce(x.story_id, '') <> s.id
+  AND x.id IS NOT NULL AND labels(x)[0] IN $labels
 RETURN 'I' AS part, type(e) AS type, labels(x)[0] AS from_label, x.id AS from_id, labels(c)[0] AS to_label,
   c.id AS to_id, properties(e) AS edge, properties(x) AS node
 """
@@ -94,7 +97,12 @@ MATCH (s:Story {{id: $id}})-[:{HAS_CHANGE}]->(c:{CHANGE_LABEL}) WHERE c.seq <= $
 
 def story_params(story_id: str) -> Params:
     """Parameters of LOAD_STORY."""
-    return {"id": story_id, "story_relations": list(STORY_RELATIONS), "traversable": list(TRAVERSABLE)}
+    return {
+        "id": story_id,
+        "story_relations": list(STORY_RELATIONS),
+        "traversable": list(TRAVERSABLE),
+        "labels": sorted(NODE_LABELS),
+    }
 
 
 def _locate_branch(i: int, name: str) -> str:
@@ -159,7 +167,8 @@ def neighbourhood(start_label: str, depth: int) -> str:
     return f"""
 MATCH (n:{label(start_label)} {{id: $id}})
 OPTIONAL MATCH p = (n)-[:{types}*1..{hops}]-(m)
-WHERE m <> n AND all(x IN nodes(p) WHERE toUpper(coalesce(x.status, '')) <> $deleted)
+WHERE m <> n AND m.id IS NOT NULL AND labels(m)[0] IN $labels
+  AND all(x IN nodes(p) WHERE toUpper(coalesce(x.status, '')) <> $deleted)
 WITH n, m, min(length(p)) AS distance
 ORDER BY distance, labels(m)[0], m.id
 WITH n, collect(m) AS found
@@ -173,4 +182,4 @@ RETURN labels(a)[0] AS label, properties(a) AS props, capped,
 
 def neighbourhood_params(node_id: str, limit: int) -> Params:
     """Parameters of a neighbourhood statement."""
-    return {"id": node_id, "cap": limit, "deleted": DELETED}
+    return {"id": node_id, "cap": limit, "deleted": DELETED, "labels": sorted(NODE_LABELS)}

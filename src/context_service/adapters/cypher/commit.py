@@ -26,6 +26,7 @@ from context_service.adapters.cypher.catalogue import (
     preflight,
     relation,
 )
+from context_service.adapters.cypher.commit_emit import Checked, StatementBuilder, emit_grouped
 from context_service.adapters.cypher.outcome import Attempt, replay_of
 from context_service.adapters.property_graph.rules import check_commit
 from context_service.domain.history import stamp_history
@@ -116,19 +117,6 @@ def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     return known
 
 
-class StatementBuilder:
-    """Accumulates clauses and parameters of the write statement."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.params: Params = {}
-
-    def param(self, name: str, value: Any) -> str:
-        """Bind a value; the placeholder to put in the text."""
-        self.params[name] = value
-        return f"${name}"
-
-
 def plan_commit(batch: WriteBatch, known: Known, attempt: Attempt) -> tuple[str, Params]:
     """Check the batch with the rules the memory store applies, then the one statement that applies it."""
     phase = known.story.phase if known.story is not None else None
@@ -139,8 +127,11 @@ def plan_commit(batch: WriteBatch, known: Known, attempt: Attempt) -> tuple[str,
         nodes[(STORY, batch.story_id)] = NodeState(owner=batch.story_id)
     b = StatementBuilder()
     _open_story(b, batch, known.story, attempt.id)
-    for i, m in enumerate(batch.mutations):
-        _mutation(b, i, batch.story_id, m, nodes)
+    if any(m.replace_links for m in batch.mutations):  # order matters: each mutation in its own clauses
+        for i, m in enumerate(batch.mutations):
+            _mutation(b, i, batch.story_id, m, nodes)
+    else:  # one UNWIND per label and per edge kind: a short statement whatever the batch's size
+        emit_grouped(b, [_checked(batch.story_id, m, nodes) for m in batch.mutations])
     _finish(b, batch, known)
     return "\n".join(b.lines), b.params
 
@@ -160,9 +151,8 @@ def _open_story(b: StatementBuilder, batch: WriteBatch, story: StoryState | None
     b.lines.append(f"SET s.{REVISION} = {rev} + 1, s.{LAST_ATTEMPT} = {b.param('attempt', attempt)}")
 
 
-def _mutation(
-    b: StatementBuilder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
-) -> None:
+def _props(m: Mutation, nodes: dict[NodeKey, NodeState]) -> dict[str, Any]:
+    """The properties a mutation sets; records what the node now is for the mutations after it."""
     key: NodeKey = (m.kind.value, m.node_id)
     existing = nodes.get(key)
     props: dict[str, Any] = (
@@ -176,7 +166,29 @@ def _mutation(
         plan_id=_text(props.get("plan_id", state.plan_id)),
         plan_owner=state.plan_owner,
     )
-    var = "s" if key == (STORY, story_id) else f"n{i}"
+    return props
+
+
+def _checked(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> Checked:
+    """A mutation as data for the grouped statement: its properties and where its task edge goes."""
+    props = _props(m, nodes)
+    plan = _plan_of(story_id, m, nodes) if m.plan_edge is not None else None
+    return Checked(m, props, is_story=(m.kind.value, m.node_id) == (STORY, story_id), plan=plan)
+
+
+def _plan_of(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> str:
+    """The task's plan when that plan is the story's own ('' otherwise: never link into another story)."""
+    task = nodes[(m.kind.value, m.node_id)]
+    plan = nodes.get((PLAN, task.plan_id)) if task.plan_id else None
+    owner = plan.owner if plan is not None else task.plan_owner if task.plan_id else None
+    return task.plan_id if owner == story_id else ""
+
+
+def _mutation(
+    b: StatementBuilder, i: int, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
+) -> None:
+    props = _props(m, nodes)
+    var = "s" if (m.kind.value, m.node_id) == (STORY, story_id) else f"n{i}"
     if var != "s":
         b.lines.append(f"MERGE ({var}:{label(m.kind.value)} {{id: {b.param(f'id{i}', m.node_id)}}})")
     b.lines.append(f"SET {var} += {b.param(f'p{i}', props)}")
@@ -217,12 +229,10 @@ def _plan_edge(
     b: StatementBuilder, i: int, var: str, *, story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]
 ) -> None:
     """Why-this-task-exists metadata on (PlanVersion)-[:HAS_TASK]->(Task), else on the story's edge."""
-    task = nodes[(m.kind.value, m.node_id)]
-    plan = nodes.get((PLAN, task.plan_id)) if task.plan_id else None
-    owner = plan.owner if plan is not None else task.plan_owner if task.plan_id else None
+    plan_id = _plan_of(story_id, m, nodes)
     props = b.param(f"pe{i}", dict(m.plan_edge or {}))
-    if owner == story_id:  # never link into another story's plan
-        pid = b.param(f"plan{i}", task.plan_id)
+    if plan_id:
+        pid = b.param(f"plan{i}", plan_id)
         b.lines.append(
             f"WITH {_scope(var)} MATCH (pl{i}:PlanVersion {{id: {pid}}}) "
             f"MERGE (pl{i})-[e{i}:HAS_TASK]->({var}) SET e{i} += {props}"

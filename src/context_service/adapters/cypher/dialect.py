@@ -19,6 +19,8 @@ class Dialect:
     schema: tuple[str, ...]
     # Run first in a commit's transaction: takes the story's write lock so the preflight reads are stable.
     lock_story: str | None = None
+    # An index on one property of one label ({label}, {prop}); creating it twice must be harmless.
+    index: str = "CREATE INDEX FOR (n:{label}) ON (n.{prop})"
 
 
 FALKORDB = Dialect(
@@ -35,4 +37,5 @@ NEO4J = Dialect(
     ),
     # Read-committed isolation: without the lock two transactions could both pass the revision check.
     lock_story=f"MATCH (s:Story {{id: $story}}) SET s.{REVISION} = coalesce(s.{REVISION}, 0)",
+    index="CREATE INDEX ctx_{label}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})",
 )

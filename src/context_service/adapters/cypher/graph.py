@@ -106,6 +106,14 @@ class CypherGraph:
         """Run `work` with a statement runner inside one write unit (a transaction if the engine has one)."""
         raise NotImplementedError
 
+    async def read_rows(self, query: str, params: q.Params, operation: str) -> Rows:
+        """One read statement from another catalogue of this package (the legacy layout reader)."""
+        return await self._read(query, params, operation)
+
+    async def write_rows(self, query: str, params: q.Params, operation: str) -> Rows:
+        """One write statement from another catalogue of this package (the legacy layout pruner)."""
+        return await self._write(lambda run: run(query, params), operation)
+
     async def get_story(self, story_id: str) -> Story | None:
         """The story node, or None."""
         rows = await self._read(q.GET_STORY, {"id": story_id}, "get_story")

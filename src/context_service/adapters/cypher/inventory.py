@@ -13,12 +13,21 @@ from dataclasses import asdict, dataclass
 from dataclasses import replace as replace_record
 
 from context_service.adapters.cypher import catalogue as q
+from context_service.adapters.cypher import legacy_queries as legacy
 from context_service.adapters.cypher.archive import EXPORT_STORY, export_params, import_statement
 from context_service.adapters.cypher.commit import Known, NodeState, StoryState, plan_commit
 from context_service.adapters.cypher.dialect import FALKORDB, NEO4J
 from context_service.adapters.cypher.outcome import Attempt
 from context_service.domain.model import ChangeRecord
-from context_service.domain.mutations import STORY_EDGES, Link, LinkKind, Mutation, NodeKind, WriteBatch
+from context_service.domain.mutations import (
+    DECISION_RELATIONS,
+    STORY_EDGES,
+    Link,
+    LinkKind,
+    Mutation,
+    NodeKind,
+    WriteBatch,
+)
 from context_service.domain.snapshot import NodeRef, StoredEdge, StoredNode, StorySubgraph
 
 STORY = "S-1"
@@ -38,7 +47,7 @@ class Statement:
 
 def statements() -> list[Statement]:
     """All of them, reads first, then schema and locking, then commits."""
-    return [*_reads(), *_dialects(), *_commits()]
+    return [*_reads(), *_dialects(), *_commits(), *_legacy()]
 
 
 def _reads() -> Iterator[Statement]:
@@ -91,6 +100,9 @@ def _dialects() -> Iterator[Statement]:
             yield Statement(f"schema {i}", dialect.name, text, {})
         if dialect.lock_story:
             yield Statement("lock story", dialect.name, dialect.lock_story, {"story": STORY})
+        for label, prop in legacy.INDEXED:
+            text = dialect.index.format(label=label, prop=prop)
+            yield Statement(f"legacy index {label}.{prop}", dialect.name, text, {})
 
 
 def _record() -> ChangeRecord:
@@ -139,6 +151,21 @@ def _batches() -> Iterator[tuple[str, WriteBatch, Known]]:
     )
     planning = Known(nodes={(NodeKind.EPIC.value, "E-1"): NodeState()})
     yield "commit outside any story", WriteBatch("", (project,)), planning
+    yield "commit grouped", _grouped(), _existing((NodeKind.TASK, "T-0"))
+
+
+def _grouped() -> WriteBatch:
+    """Several labels and edge kinds in a batch that replaces no links: the one-UNWIND-per-group form."""
+    decision = Mutation(
+        NodeKind.DECISION, "D-1", {"title": "d"}, {"story_id": STORY},
+        (Link(LinkKind.INFLUENCED_BY, NodeKind.TASK, "T-0", incoming=True),),
+    )  # fmt: skip
+    tasks = [
+        Mutation(NodeKind.TASK, f"T-{i}", {"plan_id": PLAN}, {"story_id": STORY}, plan_edge={"source": "p"})
+        for i in (1, 2)
+    ]
+    depends = Mutation(NodeKind.TASK, "T-2", links=(Link(LinkKind.DEPENDS_ON, NodeKind.TASK, "T-1"),))
+    return WriteBatch(STORY, (*tasks, decision, depends), bump_version=True, history=(_record(),))
 
 
 def _commits() -> Iterator[Statement]:
@@ -147,10 +174,35 @@ def _commits() -> Iterator[Statement]:
         yield Statement(name, SHARED, text, params)
 
 
+def _legacy() -> Iterator[Statement]:
+    """The legacy reader's and pruner's statements, with the parameters the reader binds."""
+    ids = {"ids": [STORY], "plans": [PLAN], "tasks": ["T-1"]}
+    edges = {"tasks": ["T-1"], "decisions": ["D-1"], "relations": sorted(DECISION_RELATIONS)}
+    named = {"legacy story keys": legacy.STORY_KEYS, "legacy projects": legacy.PROJECTS}
+    named |= {"legacy epics": legacy.EPICS, "legacy has_epic": legacy.HAS_EPIC}
+    for name, text in named.items():
+        yield Statement(name, SHARED, text, {})
+    for shape, text in legacy.BY_STORY.items():
+        yield Statement(f"legacy {shape.value}", SHARED, text, {"ids": [STORY]})
+    for shape, text in legacy.BY_PLAN.items():
+        yield Statement(f"legacy {shape.value}", SHARED, text, {"plans": [PLAN]})
+    yield Statement("legacy dispatches", SHARED, legacy.DISPATCHES, {"tasks": ["T-1"]})
+    yield Statement("legacy decisions", SHARED, legacy.DECISIONS, ids)
+    for shape, text in legacy.EDGES.items():
+        yield Statement(f"legacy {shape.value}", SHARED, text, edges)
+    yield Statement("legacy orphans", SHARED, legacy.ORPHANS, {"keys": [STORY]})
+    for label, match in legacy.PRUNE.items():
+        yield Statement(f"legacy prune {label}", SHARED, match + legacy.PRUNE_SLICE, {"limit": 100})
+    for label in legacy.LEGACY_PROPERTIES:
+        yield Statement(f"legacy clear {label}", SHARED, legacy.clear_properties(label), {"limit": 100})
+
+
 def schema() -> dict[str, list[str]]:
     """Every label and relationship type the statements may name (anything else is a typo)."""
     relations = {*STORY_EDGES.values(), *(k.value for k in LinkKind), q.HAS_CHANGE, q.HAS_COMMIT}
-    return {"labels": list(q.SCHEMA_LABELS), "relationshipTypes": sorted(relations)}
+    relations |= set(legacy.LEGACY_RELATIONS)
+    labels = sorted({*q.SCHEMA_LABELS, *legacy.LEGACY_LABELS})
+    return {"labels": labels, "relationshipTypes": sorted(relations)}
 
 
 def main() -> None:

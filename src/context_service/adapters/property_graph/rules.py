@@ -33,7 +33,8 @@ def check_commit(batch: WriteBatch, story_phase: str | None, owners: Mapping[Nod
     for m in batch.mutations:
         key = (m.kind.value, m.node_id)
         owner = known.get(key)
-        if owner is not None and m.kind in STORY_EDGES and owner != batch.story_id:
+        # A node no story owns ("") was left by the legacy service: the story that writes it adopts it.
+        if owner and m.kind in STORY_EDGES and owner != batch.story_id:
             raise OwnershipConflict(m.kind.value, m.node_id, owner)
         known[key] = str({**m.on_create, **m.fields}.get("story_id", owner or ""))
         if m.kind in STORY_EDGES and (STORY, batch.story_id) not in known:

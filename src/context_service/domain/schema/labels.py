@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 Scalar = str | int | float | bool
 Fields = dict[str, Scalar]
@@ -55,3 +57,16 @@ class Label:
     kind: NodeKind
     story_edge: str = ""
     typed_id: str = ""
+
+    def typed(self, node_id: str) -> Fields:
+        """The typed id property written beside `id` (none for a label without one)."""
+        return {self.typed_id: node_id} if self.typed_id else {}
+
+    @property
+    def legacy_keys(self) -> tuple[str, ...]:
+        """Where a legacy record of this label keeps its id: the typed id first, then `id`."""
+        return (self.typed_id, "id") if self.typed_id else ("id",)
+
+    def legacy_id(self, props: Mapping[str, Any]) -> str:
+        """A legacy record's id: the first of `legacy_keys` it holds ('' when none)."""
+        return next((str(props[k]) for k in self.legacy_keys if props.get(k)), "")

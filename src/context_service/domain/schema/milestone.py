@@ -11,13 +11,14 @@ from context_service.domain.schema.labels import Fields, Label, NodeKind
 from context_service.domain.timefmt import ms_from_iso
 
 LABEL = Label(NodeKind.MILESTONE, story_edge="HAS_MILESTONE")
+DEFAULT_TYPE = "milestone"
 
 
 def on_create(story_id: str, at_ms: int) -> Fields:
     """A new milestone's defaults."""
     return {
         "story_id": story_id,
-        "event_type": "milestone",
+        "event_type": DEFAULT_TYPE,
         "description": "",
         "actor": "",
         "ts_ms": at_ms,

@@ -20,6 +20,11 @@ READ_AS = {"story_id": "id", "content_revision": CONTENT_REVISION}
 READ_DEFAULTS = {"status": "ACTIVE", "current_phase": "DESIGN"}
 
 
+def first_version() -> Fields:
+    """A new story's context version (bumped by UpdateContext-style writes only)."""
+    return {"context_version": 0}
+
+
 def on_create(story: Story) -> Fields:
     """A new story's properties (the epic, when there is one, is set by `epic_fields`)."""
     return {
@@ -27,7 +32,7 @@ def on_create(story: Story) -> Fields:
         "description": story.description,
         "status": story.status,
         "current_phase": story.current_phase,
-        "context_version": 0,
+        **first_version(),
         "created_by": story.created_by,
         "created_at": story.created_at,
         "updated_at": story.updated_at,

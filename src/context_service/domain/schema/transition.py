@@ -13,6 +13,11 @@ from context_service.domain.timefmt import iso_from_ms
 LABEL = Label(NodeKind.TRANSITION, story_edge="HAS_PHASE")
 
 
+def new_id(story_id: str, at_ms: int, ref: str) -> str:
+    """PT-{story}-{epoch ms}-{ref}: a transition's id (the ref tells apart two at the same millisecond)."""
+    return f"PT-{story_id}-{at_ms}-{ref}"
+
+
 def on_create(story_id: str, phases: tuple[str, str], rationale: str, at_ms: int) -> Fields:
     """The transition's properties (written once, never updated)."""
     source, target = phases
