@@ -26,7 +26,7 @@ from typing import Any
 
 import grpc
 
-from bench.measure import run_calls
+from bench.driver import run_calls
 from bench.scenarios import MEDIUM, Stub, populate
 from context_service.adapters.grpc.server import GrpcServer
 from context_service.adapters.policy_file import load_policy

@@ -65,3 +65,16 @@ def echo_step(channel: grpc.aio.Channel, reply_bytes: int) -> Step:
         return call
 
     return step
+
+
+async def run_calls(call: Timed, requests: int, concurrency: int) -> tuple[list[float], float]:
+    """`requests` calls of `call` with `concurrency` in flight: each latency in ms, and the wall time in s."""
+
+    async def step() -> Timed:
+        return call
+
+    started = time.perf_counter()
+    driven = await drive(step, requests, concurrency)
+    if driven.failed:
+        raise RuntimeError(f"{driven.failed} of {requests} calls failed")
+    return driven.latencies_ms, time.perf_counter() - started

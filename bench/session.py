@@ -27,7 +27,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
-from bench.measure import run_calls
+from bench.driver import run_calls
 from context_service.adapters.grpc.server import GrpcServer
 from context_service.adapters.policy_file import load_policy
 from context_service.bootstrap import open_adapters, wire
