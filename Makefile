@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 STUBS := src/fleet/context/v1/context_pb2.py
 PYTEST_ARGS ?=
 CYPHER_LINT := tools/cypher-lint
+# Debian tools some targets need, installed when missing (sudo only when not root).
+APT := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
 CYPHER_LINT_STAMP := $(CYPHER_LINT)/node_modules/.installed
 
 .PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract test-failover test-chaos soak bench bench-adoption bench-admin h2load image deploy-check clean
@@ -46,7 +48,7 @@ lint: gen typecheck cypher-lint ## ruff, mypy --strict, import contracts, buf li
 
 # Neo4j's official Cypher 5 parser and semantic analysis (npm), installed once into a gitignored folder.
 $(CYPHER_LINT_STAMP): $(CYPHER_LINT)/package.json $(CYPHER_LINT)/package-lock.json
-	command -v npm >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm; }
+	command -v npm >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq --no-install-recommends nodejs npm; }
 	cd $(CYPHER_LINT) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -83,9 +85,7 @@ bench: gen h2load ## the service vs a bare echo under h2load (BENCH_QUICK=1: sho
 	$(BIN)/python -m bench.session
 
 h2load: ## install h2load (Debian nghttp2-client) when it is missing
-	@command -v h2load >/dev/null || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nghttp2-client; }
+	@command -v h2load >/dev/null || { $(APT) update -qq && $(APT) install -y -qq nghttp2-client; }
 
 bench-admin: gen ## export, import and GetHistory of the large story on FalkorDB; reports under bench/results/
 	$(BIN)/python -m bench.admin
