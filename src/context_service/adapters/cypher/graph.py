@@ -21,6 +21,7 @@ from context_service.adapters.cypher.archive import (
     import_statement,
     listed_change,
     read_export,
+    rows_graph,
 )
 from context_service.adapters.cypher.commit import commit_id, plan_commit, preflight_query, read_preflight
 from context_service.adapters.cypher.dialect import Dialect
@@ -162,16 +163,8 @@ class CypherGraph:
         rows = await self._read(q.neighbourhood(label, depth), params, "neighbourhood")
         if not rows:
             return None
-        graph = PropertyGraph()
-        capped = False
-        for a_label, a_props, was_capped, _out in rows:
-            capped = capped or bool(was_capped)
-            graph.nodes[(a_label, str(a_props["id"]))] = public(a_props)
-        for a_label, a_props, _capped, out in rows:
-            for rel_type, b_label, b_id, r_props in out:
-                graph.put_edge(
-                    Edge((a_label, str(a_props["id"])), rel_type, (b_label, str(b_id))), public(r_props)
-                )
+        graph = rows_graph((a_label, a_props, out) for a_label, a_props, _capped, out in rows)
+        capped = any(was_capped for _label, _props, was_capped, _out in rows)
         found = neighbourhood_of(graph, (label, node_id), depth, limit)
         if found is not None and capped and not found.truncated:
             found = Neighbourhood(found.node, found.neighbours, found.links, truncated=True)
