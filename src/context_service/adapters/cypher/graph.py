@@ -71,6 +71,11 @@ class CypherGraph:
         self._retention = history_retention
         self._story_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
+    def _story_lock(self, story_id: str) -> asyncio.Lock:
+        """Writers of one story in this process queue here instead of contending in the engine."""
+        # Held only while a writer holds it: the weak dictionary drops the locks of idle stories.
+        return self._story_locks.setdefault(story_id, asyncio.Lock())
+
     async def _guarded(
         self, operation: str, call: Callable[[], Awaitable[T]], *, budget: float | None = None
     ) -> T:
@@ -186,8 +191,7 @@ class CypherGraph:
 
     async def import_story(self, subgraph: StorySubgraph, *, replace: bool) -> None:
         """Swap the story's subgraph for the snapshot's in one write statement (one transaction)."""
-        lock = self._story_locks.setdefault(subgraph.story_id, asyncio.Lock())
-        async with lock:
+        async with self._story_lock(subgraph.story_id):
             await self._write(lambda run: self._import_once(run, subgraph, replace), "import_story")
 
     async def _import_once(self, run: Execute, subgraph: StorySubgraph, replace: bool) -> None:
@@ -212,8 +216,7 @@ class CypherGraph:
 
     async def commit(self, batch: WriteBatch) -> CommitResult:
         """Apply the whole batch in one statement or nothing; retried while another writer wins the story."""
-        lock = self._story_locks.setdefault(batch.story_id, asyncio.Lock())
-        async with lock:  # writers in this process queue here instead of contending in the engine
+        async with self._story_lock(batch.story_id):
             for attempt_no in range(COMMIT_ATTEMPTS):
                 attempt = Attempt(uuid.uuid4().hex)
                 try:
