@@ -120,6 +120,10 @@ class CypherGraph:
         """One write statement from another catalogue of this package (the legacy layout pruner)."""
         return await self._write(lambda run: run(query, params), operation)
 
+    async def create_index(self, label: str, prop: str, operation: str) -> None:
+        """An index on one property of one label; creating it again changes nothing."""
+        await self.write_rows(self.dialect.index.format(label=label, prop=prop), {}, operation)
+
     async def get_story(self, story_id: str) -> Story | None:
         """The story node, or None."""
         rows = await self._read(q.GET_STORY, {"id": story_id}, "get_story")

@@ -13,7 +13,6 @@ from context_service.adapters.cypher import legacy_queries as q
 from context_service.adapters.cypher.graph import CypherGraph, Rows
 from context_service.domain.legacy import LegacyEdge, LegacyOrphan, LegacyPlanning, LegacyStory, Shape
 from context_service.domain.mutations import DECISION_RELATIONS
-from context_service.ports.errors import PortError
 
 PRUNE_SLICE = 5_000
 DECISION_PATHS = ("story", "plan", "task")  # precedence when one decision is reached several ways
@@ -32,12 +31,7 @@ class CypherLegacyGraph:
     async def prepare(self) -> None:
         """Index the legacy keys the reader looks nodes up by (idempotent; the indexes stay)."""
         for name, prop in q.INDEXED:
-            text = self._graph.dialect.index.format(label=name, prop=prop)
-            try:
-                await self._graph.write_rows(text, {}, "legacy_index")
-            except PortError as exc:
-                if "already indexed" not in str(exc.__cause__):  # FalkorDB has no IF NOT EXISTS
-                    raise
+            await self._graph.create_index(name, prop, "legacy_index")
 
     async def story_keys(self) -> list[str]:
         """Every legacy story key, sorted."""
