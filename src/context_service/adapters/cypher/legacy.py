@@ -14,14 +14,14 @@ from context_service.adapters.cypher.graph import CypherGraph, Rows
 from context_service.domain.legacy import LegacyEdge, LegacyOrphan, LegacyPlanning, LegacyStory, Shape
 from context_service.domain.mutations import DECISION_RELATIONS
 
-PRUNE_SLICE = 5_000
+PRUNE_SLICE_SIZE = 5_000  # nodes per prune statement
 DECISION_PATHS = ("story", "plan", "task")  # precedence when one decision is reached several ways
 
 
 class CypherLegacyGraph:
     """LegacyGraphReader and LegacyGraphPruner on the engine behind `graph`."""
 
-    def __init__(self, *, graph: CypherGraph, prune_slice: int = PRUNE_SLICE) -> None:
+    def __init__(self, *, graph: CypherGraph, prune_slice: int = PRUNE_SLICE_SIZE) -> None:
         self._graph = graph
         self._slice = prune_slice
 
