@@ -76,6 +76,17 @@ async def test_a_closed_port_is_unavailable_within_the_store_timeout(scheme: str
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
+async def test_every_call_on_a_closed_adapter_is_unavailable_saying_so(name: str) -> None:
+    async with opened(f"bolt://127.0.0.1:{free_port()}") as graph:
+        pass
+
+    with pytest.raises(StoreUnavailable, match="Neo4j adapter is closed") as raised:
+        await CALLS[name](graph)
+
+    assert status_for(raised.value)[0] == grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
 async def test_a_server_that_never_answers_is_an_outage_within_the_store_timeout(
     hung: SilentListener, name: str
 ) -> None:
