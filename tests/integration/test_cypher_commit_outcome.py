@@ -79,7 +79,10 @@ async def test_a_commit_with_a_lost_acknowledgement_is_applied_exactly_once(
 
         # Assert
         stamped = [(h.entity_type, h.entity_id) for h in await graph.history(STORY) if h.version == 1]
+        story = await graph.get_story(STORY)
         assert (graph.lost, result.version, result.replayed) == (1, 1, False)
+        assert story is not None
+        assert story.context_version == 1  # stored once, not only reported
         assert sorted(stamped) == sorted(set(stamped)) != []  # one application: no record twice
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -46,6 +47,7 @@ def hung() -> Iterator[SilentListener]:
         yield listener
 
 
+@asynccontextmanager
 async def opened(uri: str, ca: Path | None = None) -> AsyncIterator[Neo4jGraph]:
     """An adapter with its driver built (as after a successful start) but nothing verified."""
     graph = Neo4jGraph(uri=uri, user="neo4j", password="pw", timeout_seconds=TIMEOUT, trusted_ca_file=ca)
@@ -67,17 +69,28 @@ async def outcome(call: Awaitable[object]) -> tuple[type[PortError], grpc.Status
 @pytest.mark.parametrize("scheme", ["bolt", "neo4j"])
 @pytest.mark.parametrize("name", sorted(CALLS))
 async def test_a_closed_port_is_unavailable_within_the_store_timeout(scheme: str, name: str) -> None:
-    async for graph in opened(f"{scheme}://127.0.0.1:{free_port()}"):
+    async with opened(f"{scheme}://127.0.0.1:{free_port()}") as graph:
         _, code, took = await outcome(CALLS[name](graph))
 
         assert (code, took < TIMEOUT + 0.2) == (grpc.StatusCode.UNAVAILABLE, True)
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
+async def test_every_call_on_a_closed_adapter_is_unavailable_saying_so(name: str) -> None:
+    async with opened(f"bolt://127.0.0.1:{free_port()}") as graph:
+        pass
+
+    with pytest.raises(StoreUnavailable, match="Neo4j adapter is closed") as raised:
+        await CALLS[name](graph)
+
+    assert status_for(raised.value)[0] == grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
 async def test_a_server_that_never_answers_is_an_outage_within_the_store_timeout(
     hung: SilentListener, name: str
 ) -> None:
-    async for graph in opened(f"bolt://127.0.0.1:{hung.port}"):
+    async with opened(f"bolt://127.0.0.1:{hung.port}") as graph:
         _, code, took = await outcome(CALLS[name](graph))
 
         assert (code in OUTAGE_CODES, took < TIMEOUT + 0.2) == (True, True)
@@ -97,14 +110,14 @@ async def test_start_up_against_a_closed_port_fails_fast_as_unavailable() -> Non
 async def test_a_ca_file_makes_every_scheme_open_with_a_tls_client_hello(
     hung: SilentListener, pki: Pki, scheme: str
 ) -> None:
-    async for graph in opened(f"{scheme}://localhost:{hung.port}", pki.ca.cert):
+    async with opened(f"{scheme}://localhost:{hung.port}", pki.ca.cert) as graph:
         await outcome(graph.ping())
 
         assert [first[:1] for first in hung.first_bytes][:1] == [bytes([TLS_HANDSHAKE])]
 
 
 async def test_a_plain_scheme_without_a_ca_file_speaks_plaintext_bolt(hung: SilentListener) -> None:
-    async for graph in opened(f"bolt://127.0.0.1:{hung.port}"):
+    async with opened(f"bolt://127.0.0.1:{hung.port}") as graph:
         await outcome(graph.ping())
 
         assert [first[:4] for first in hung.first_bytes][:1] == [BOLT_MAGIC]
@@ -119,7 +132,7 @@ def server_tls(pki: Pki) -> ssl.SSLContext:
 
 async def test_with_the_servers_ca_the_tls_handshake_succeeds_and_bolt_runs_inside_it(pki: Pki) -> None:
     with SilentListener(tls=server_tls(pki)) as listener:
-        async for graph in opened(f"neo4j+s://localhost:{listener.port}", pki.ca.cert):
+        async with opened(f"neo4j+s://localhost:{listener.port}", pki.ca.cert) as graph:
             await outcome(graph.ping())
 
     assert [first[:4] for first in listener.first_bytes][:1] == [BOLT_MAGIC]

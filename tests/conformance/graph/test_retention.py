@@ -19,7 +19,8 @@ RETENTION = 3
 async def small_graph(request: pytest.FixtureRequest) -> AsyncIterator[GraphStore]:
     """A store keeping three records per story (Neo4j shares this code path: the Cypher adapter)."""
     if request.param == "memory":
-        yield InMemoryGraph(history_retention=RETENTION)
+        async with InMemoryGraph(history_retention=RETENTION) as memory:
+            yield memory
         return
     from context_service.adapters.falkordb.graph import FalkorGraph
 

@@ -8,7 +8,7 @@ old story finds no row and retries against the new one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import MISSING
 from typing import Any
 
@@ -73,20 +73,23 @@ def listed_change(values: list[Any]) -> ChangeRecord:
     )
 
 
-def read_export(rows: Sequence[Sequence[Any]]) -> tuple[PropertyGraph, list[ChangeRecord]]:
-    """The rows of EXPORT_STORY as a property graph (projected like the memory store's) and the history."""
+def rows_graph(rows: Iterable[Sequence[Any]]) -> PropertyGraph:
+    """Rows of (label, properties, outgoing edges as [type, end label, end id, properties]) as a graph."""
+    listed = list(rows)
     graph = PropertyGraph()
-    history = []
-    for node_label, props, _out in rows:
-        if node_label == CHANGE_LABEL:
-            history.append(change_record(props))
-        else:
-            graph.nodes[(node_label, str(props["id"]))] = public(props)
-    for node_label, props, out in rows:
+    for node_label, props, _out in listed:
+        graph.nodes[(node_label, str(props["id"]))] = public(props)
+    for node_label, props, out in listed:
         for rel_type, end_label, end_id, rel_props in out:
             src = (node_label, str(props["id"]))
             graph.put_edge(Edge(src, rel_type, (end_label, str(end_id))), public(rel_props))
-    return graph, history
+    return graph
+
+
+def read_export(rows: Sequence[Sequence[Any]]) -> tuple[PropertyGraph, list[ChangeRecord]]:
+    """The rows of EXPORT_STORY as a property graph (projected like the memory store's) and the history."""
+    history = [change_record(props) for node_label, props, _out in rows if node_label == CHANGE_LABEL]
+    return rows_graph(row for row in rows if row[0] != CHANGE_LABEL), history
 
 
 def import_statement(subgraph: StorySubgraph, *, replace: bool) -> tuple[str, Params]:

@@ -21,6 +21,7 @@ from context_service.adapters.cypher.archive import (
     import_statement,
     listed_change,
     read_export,
+    rows_graph,
 )
 from context_service.adapters.cypher.commit import commit_id, plan_commit, preflight_query, read_preflight
 from context_service.adapters.cypher.dialect import Dialect
@@ -70,6 +71,11 @@ class CypherGraph:
         self._retention = history_retention
         self._story_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
+    def _story_lock(self, story_id: str) -> asyncio.Lock:
+        """Writers of one story in this process queue here instead of contending in the engine."""
+        # Held only while a writer holds it: the weak dictionary drops the locks of idle stories.
+        return self._story_locks.setdefault(story_id, asyncio.Lock())
+
     async def _guarded(
         self, operation: str, call: Callable[[], Awaitable[T]], *, budget: float | None = None
     ) -> T:
@@ -113,6 +119,10 @@ class CypherGraph:
     async def write_rows(self, query: str, params: q.Params, operation: str) -> Rows:
         """One write statement from another catalogue of this package (the legacy layout pruner)."""
         return await self._write(lambda run: run(query, params), operation)
+
+    async def create_index(self, label: str, prop: str, operation: str) -> None:
+        """An index on one property of one label; creating it again changes nothing."""
+        await self.write_rows(self.dialect.index.format(label=label, prop=prop), {}, operation)
 
     async def get_story(self, story_id: str) -> Story | None:
         """The story node, or None."""
@@ -162,16 +172,8 @@ class CypherGraph:
         rows = await self._read(q.neighbourhood(label, depth), params, "neighbourhood")
         if not rows:
             return None
-        graph = PropertyGraph()
-        capped = False
-        for a_label, a_props, was_capped, _out in rows:
-            capped = capped or bool(was_capped)
-            graph.nodes[(a_label, str(a_props["id"]))] = public(a_props)
-        for a_label, a_props, _capped, out in rows:
-            for rel_type, b_label, b_id, r_props in out:
-                graph.put_edge(
-                    Edge((a_label, str(a_props["id"])), rel_type, (b_label, str(b_id))), public(r_props)
-                )
+        graph = rows_graph((a_label, a_props, out) for a_label, a_props, _capped, out in rows)
+        capped = any(was_capped for _label, _props, was_capped, _out in rows)
         found = neighbourhood_of(graph, (label, node_id), depth, limit)
         if found is not None and capped and not found.truncated:
             found = Neighbourhood(found.node, found.neighbours, found.links, truncated=True)
@@ -193,8 +195,7 @@ class CypherGraph:
 
     async def import_story(self, subgraph: StorySubgraph, *, replace: bool) -> None:
         """Swap the story's subgraph for the snapshot's in one write statement (one transaction)."""
-        lock = self._story_locks.setdefault(subgraph.story_id, asyncio.Lock())
-        async with lock:
+        async with self._story_lock(subgraph.story_id):
             await self._write(lambda run: self._import_once(run, subgraph, replace), "import_story")
 
     async def _import_once(self, run: Execute, subgraph: StorySubgraph, replace: bool) -> None:
@@ -219,8 +220,7 @@ class CypherGraph:
 
     async def commit(self, batch: WriteBatch) -> CommitResult:
         """Apply the whole batch in one statement or nothing; retried while another writer wins the story."""
-        lock = self._story_locks.setdefault(batch.story_id, asyncio.Lock())
-        async with lock:  # writers in this process queue here instead of contending in the engine
+        async with self._story_lock(batch.story_id):
             for attempt_no in range(COMMIT_ATTEMPTS):
                 attempt = Attempt(uuid.uuid4().hex)
                 try:

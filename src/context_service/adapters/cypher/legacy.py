@@ -13,16 +13,15 @@ from context_service.adapters.cypher import legacy_queries as q
 from context_service.adapters.cypher.graph import CypherGraph, Rows
 from context_service.domain.legacy import LegacyEdge, LegacyOrphan, LegacyPlanning, LegacyStory, Shape
 from context_service.domain.mutations import DECISION_RELATIONS
-from context_service.ports.errors import PortError
 
-PRUNE_SLICE = 5_000
+PRUNE_SLICE_SIZE = 5_000  # nodes per prune statement
 DECISION_PATHS = ("story", "plan", "task")  # precedence when one decision is reached several ways
 
 
 class CypherLegacyGraph:
     """LegacyGraphReader and LegacyGraphPruner on the engine behind `graph`."""
 
-    def __init__(self, *, graph: CypherGraph, prune_slice: int = PRUNE_SLICE) -> None:
+    def __init__(self, *, graph: CypherGraph, prune_slice: int = PRUNE_SLICE_SIZE) -> None:
         self._graph = graph
         self._slice = prune_slice
 
@@ -32,12 +31,7 @@ class CypherLegacyGraph:
     async def prepare(self) -> None:
         """Index the legacy keys the reader looks nodes up by (idempotent; the indexes stay)."""
         for name, prop in q.INDEXED:
-            text = self._graph.dialect.index.format(label=name, prop=prop)
-            try:
-                await self._graph.write_rows(text, {}, "legacy_index")
-            except PortError as exc:
-                if "already indexed" not in str(exc.__cause__):  # FalkorDB has no IF NOT EXISTS
-                    raise
+            await self._graph.create_index(name, prop, "legacy_index")
 
     async def story_keys(self) -> list[str]:
         """Every legacy story key, sorted."""

@@ -134,12 +134,20 @@ class FalkorGraph(CypherGraph):
             try:
                 await self._graph.query(statement)
             except redis_errors.ResponseError as exc:
-                if "already indexed" not in str(exc):
+                if not _already_indexed(exc):
                     raise
         constrained = {(c["label"], tuple(c["properties"])) for c in await self._graph.list_constraints()}
         for label in q.SCHEMA_LABELS:
             if (label, ("id",)) not in constrained:
                 await self._graph.create_node_unique_constraint(label, "id")
+
+    async def create_index(self, label: str, prop: str, operation: str) -> None:
+        """An index on one property of one label; one that exists already is kept."""
+        try:
+            await super().create_index(label, prop, operation)
+        except PortError as exc:
+            if not _already_indexed(exc.__cause__):
+                raise
 
     async def drop(self) -> None:
         """Delete the whole graph (tests and `dev --reset`)."""
@@ -148,3 +156,8 @@ class FalkorGraph(CypherGraph):
         except PortError as exc:
             if "empty key" not in str(exc.__cause__):
                 raise
+
+
+def _already_indexed(exc: BaseException | None) -> bool:
+    """Whether FalkorDB refused an index because it exists (its CREATE INDEX has no IF NOT EXISTS)."""
+    return "already indexed" in str(exc)

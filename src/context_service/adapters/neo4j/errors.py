@@ -50,8 +50,7 @@ _BY_CLASS: tuple[tuple[type[BaseException], type[PortError], str], ...] = (
     (n.ConstraintError, VersionConflict, "rejected a concurrent write of the same id"),
     (n.TransientError, StoreUnavailable, "is busy (transient error after the driver's retries)"),
     (n.DatabaseError, StoreUnavailable, "failed to serve the request"),
-    (n.ClientError, PortError, "rejected the statement"),
-    (n.Neo4jError, PortError, "rejected the statement"),
+    (n.Neo4jError, PortError, "rejected the statement"),  # any other ClientError too
     (n.ConnectionPoolError, StoreUnavailable, "has no usable connection"),
     (n.TransactionError, PortError, "refused a transaction call"),
     (n.ResultError, PortError, "refused a result call"),

@@ -97,10 +97,13 @@ class Neo4jGraph(CypherGraph):
     def _translate(self, exc: BaseException, operation: str) -> PortError | None:
         return translate(exc, backend=self.backend, operation=operation)
 
-    def _session(self, access: str) -> neo4j.AsyncSession:
+    def _opened(self) -> neo4j.AsyncDriver:
         if self._driver is None:
             raise StoreUnavailable("Neo4j adapter is closed", backend=BACKEND)
-        return self._driver.session(
+        return self._driver
+
+    def _session(self, access: str) -> neo4j.AsyncSession:
+        return self._opened().session(
             database=self._database, default_access_mode=access, bookmark_manager=self._bookmarks
         )
 
@@ -127,13 +130,7 @@ class Neo4jGraph(CypherGraph):
 
     async def ping(self) -> None:
         """Return when Neo4j answers."""
-
-        async def verify() -> None:
-            if self._driver is None:
-                raise StoreUnavailable("Neo4j adapter is closed", backend=BACKEND)
-            await self._driver.verify_connectivity()
-
-        await self._guarded("ping", verify)
+        await self._guarded("ping", lambda: self._opened().verify_connectivity())
 
     async def migrate(self) -> None:
         """Idempotent schema step: a uniqueness constraint (with its index) on `id` for every label."""

@@ -6,9 +6,7 @@ defaults); this module only walks the edges.
 
 from __future__ import annotations
 
-from typing import Any
-
-from context_service.adapters.property_graph.store import NodeKey, PropertyGraph, Props
+from context_service.adapters.property_graph.store import NodeKey, PropertyGraph, Props, public
 from context_service.domain.model import (
     Decision,
     DecisionEdge,
@@ -90,11 +88,6 @@ def story_graph_of(graph: PropertyGraph, story_id: str) -> StoryGraph | None:
     )
 
 
-def _shown(props: Props) -> dict[str, Any]:
-    """A node's properties without the stores' own bookkeeping (names starting with "_")."""
-    return {k: v for k, v in props.items() if not k.startswith("_")}
-
-
 def _distances(graph: PropertyGraph, start: NodeKey, depth: int) -> dict[NodeKey, int]:
     """Hops from `start` to every live node within `depth`, over edges in both directions and live nodes."""
     hops = {start: 0}
@@ -126,6 +119,6 @@ def neighbourhood_of(graph: PropertyGraph, start: NodeKey, depth: int, limit: in
             key=lambda e: (e.src, e.rel_type, e.dst),
         )
     ]
-    entities = {k: GraphEntity(k[1], k[0], _shown(graph.nodes[k])) for k in seen}
+    entities = {k: GraphEntity(k[1], k[0], public(graph.nodes[k])) for k in seen}
     neighbours = tuple(entities[k] for k in sorted(seen - {start}))
     return Neighbourhood(node=entities[start], neighbours=neighbours, links=tuple(links), truncated=truncated)
