@@ -26,7 +26,6 @@ from context_service.domain.schema import story as story_schema
 
 RoleNormaliser = Callable[[str], str | None]
 STORY_SHAPES = (Shape.PROJECT_CASE, Shape.CASE, Shape.PLANNING_STORY)
-TASK_SHAPES = (Shape.STORY_TASK, Shape.PLAN_TASK, Shape.SUBTASK)
 
 
 @dataclass(frozen=True)
