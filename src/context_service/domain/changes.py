@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from context_service.domain.history import KINDS
 from context_service.domain.model import StoryGraph
 from context_service.domain.mutations import DECISION_RELATIONS, Link, LinkKind, Mutation, NodeKind
 from context_service.domain.schema import decision, milestone, plan, story, task
@@ -39,13 +40,8 @@ class EntityType(StrEnum):
 
 
 ENTITY_ALIASES = {"TASK": EntityType.SUBTASK, "STORY": EntityType.CASE}
-NODE_OF = {
-    EntityType.DECISION: NodeKind.DECISION,
-    EntityType.SUBTASK: NodeKind.TASK,
-    EntityType.MILESTONE: NodeKind.MILESTONE,
-    EntityType.CASE: NodeKind.STORY,
-    EntityType.PLAN: NodeKind.PLAN,
-}
+# The label each entity type writes: the one its history records name (`history.ENTITY_TYPES`).
+NODE_OF = {entity: KINDS[entity.value] for entity in EntityType}
 
 
 @dataclass(frozen=True)
