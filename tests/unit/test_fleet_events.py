@@ -305,9 +305,14 @@ async def test_an_unknown_phase_is_an_invalid_argument(world: World) -> None:
     # Arrange
     await hierarchy(world)
 
-    # Act / Assert
-    with pytest.raises(InvalidArgument):
+    # Act
+    with pytest.raises(InvalidArgument) as caught:
         await world.events.transition_phase.execute(TransitionRequest(STORY, "deploy"), meta())
+
+    # Assert
+    graph = await world.graph.load_story_graph(STORY)
+    assert graph is not None
+    assert (caught.value.field, graph.story.current_phase, graph.transitions) == ("to_phase", "DESIGN", ())
 
 
 async def test_plan_approved_sets_the_plan_approved_and_records_the_approval(world: World) -> None:
