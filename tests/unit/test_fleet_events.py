@@ -26,6 +26,7 @@ from context_service.application.transition_phase import TransitionRequest
 from context_service.bootstrap import memory_adapters, wire
 from context_service.domain.errors import InvalidArgument, NotYetKnown
 from context_service.domain.model import Neighbourhood
+from context_service.domain.mutations import NodeKind
 from context_service.domain.policy import ScopePolicy
 from context_service.ports.errors import PortError
 from tests.support.fakes import FixedClock, SequentialIds
@@ -233,6 +234,23 @@ async def test_a_task_of_an_unknown_plan_without_a_story_is_not_known_yet(world:
         )
 
 
+@pytest.mark.parametrize("field", ["priority", "estimated_hours"])
+async def test_a_planned_task_with_a_negative_count_is_rejected_naming_the_field_and_not_written(
+    world: World, field: str
+) -> None:
+    # Arrange
+    await hierarchy(world)
+    negative = TaskCreated("T-NEG", PLAN, "x", "feature", "todo", STORY, **{field: -1})
+
+    # Act
+    with pytest.raises(InvalidArgument) as caught:
+        await world.events.record_planned_task.execute(negative, meta("neg"))
+
+    # Assert
+    assert (caught.value.field, caught.value.message) == (field, f"{field} must not be negative")
+    assert await world.graph.locate([(NodeKind.TASK, "T-NEG")]) == {}
+
+
 async def test_a_task_id_of_another_story_is_a_conflict(world: World) -> None:
     # Arrange
     await hierarchy(world)
@@ -287,9 +305,14 @@ async def test_an_unknown_phase_is_an_invalid_argument(world: World) -> None:
     # Arrange
     await hierarchy(world)
 
-    # Act / Assert
-    with pytest.raises(InvalidArgument):
+    # Act
+    with pytest.raises(InvalidArgument) as caught:
         await world.events.transition_phase.execute(TransitionRequest(STORY, "deploy"), meta())
+
+    # Assert
+    graph = await world.graph.load_story_graph(STORY)
+    assert graph is not None
+    assert (caught.value.field, graph.story.current_phase, graph.transitions) == ("to_phase", "DESIGN", ())
 
 
 async def test_plan_approved_sets_the_plan_approved_and_records_the_approval(world: World) -> None:

@@ -23,7 +23,7 @@ from context_service.application.rehydrate_session import RehydrateRequest
 from context_service.application.update_context import UpdateRequest
 from context_service.bootstrap import Container, memory_adapters, wire
 from context_service.domain.changes import RawChange
-from context_service.domain.errors import Aborted
+from context_service.domain.errors import Aborted, InvalidArgument
 from context_service.domain.model import PlanningReadModel, Story, StoryGraph
 from context_service.domain.policy import ScopePolicy
 from context_service.ports.errors import StoreUnavailable
@@ -129,6 +129,29 @@ def update(*changes: RawChange) -> UpdateRequest:
 
 DONE = RawChange("UPDATE", "SUBTASK", "T-2", '{"status": "DONE"}', "finished")
 BLOCKED = RawChange("UPDATE", "SUBTASK", "T-2", '{"status": "BLOCKED"}', "stuck")
+
+
+# --- CreateTask ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["priority", "estimated_hours"])
+async def test_a_task_with_a_negative_count_is_rejected_naming_the_field_and_not_written(
+    policy: ScopePolicy, field: str
+) -> None:
+    # Arrange
+    container = build(policy)
+    await seed(container)
+    negative = TaskRequest(STORY_ID, "T-NEG", "Negative", role="developer", **{field: -1})
+
+    # Act
+    with pytest.raises(InvalidArgument) as caught:
+        await container.use_cases.create_task.execute(negative)
+
+    # Assert
+    assert (caught.value.field, caught.value.message) == (field, f"{field} must not be negative")
+    graph = await container.adapters.graph.load_story_graph(STORY_ID)
+    assert graph is not None
+    assert "T-NEG" not in {t.task_id for t in graph.tasks}
 
 
 # --- UpdateContext idempotency ----------------------------------------------------------------------

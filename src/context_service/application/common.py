@@ -10,7 +10,7 @@ import structlog
 
 from context_service.domain.errors import InvalidArgument, NotFound, NotYetKnown
 from context_service.domain.limits import optional_id
-from context_service.domain.model import Located, Story, StoryGraph
+from context_service.domain.model import Located, StoryGraph
 from context_service.domain.mutations import NodeKind
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.timefmt import iso_from_ms
@@ -76,24 +76,11 @@ async def owner_story(nodes: NodeLocator, kind: NodeKind, node_id: str, claimed:
     return where.story_id
 
 
-def enum_value(raw: str, default: str = "") -> str:
-    """An enum-like payload value, matched case-insensitively (stored upper-case)."""
-    return raw.strip().upper() or default
-
-
 def fleet_role(policy: ScopePolicy, raw: str) -> str:
     """A known role normalised; other fleet roles are kept (lower-case) rather than losing the event."""
     if not raw.strip():
         return ""
     return policy.normalise_role(raw) or raw.strip().lower()
-
-
-async def require_story(stories: StoryReader, story_id: str) -> Story:
-    """The story, or NOT_FOUND."""
-    story = await stories.get_story(story_id)
-    if story is None:
-        raise NotFound("story", story_id)
-    return story
 
 
 async def require_story_graph(stories: StoryReader, story_id: str) -> StoryGraph:

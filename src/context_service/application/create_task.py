@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from context_service.application.commit_step import CommitStep
 from context_service.application.common import RequestMeta, locate_tasks
 from context_service.domain.errors import AlreadyExists, InvalidArgument
-from context_service.domain.limits import limit_text, require_id, require_text
+from context_service.domain.limits import limit_text, require_id, require_non_negative, require_text
 from context_service.domain.mutations import LinkKind, Mutation, NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.schema import task
@@ -65,8 +65,8 @@ class CreateTask:
         title = require_text(request.title, "title")
         role = self._policy.require_role(request.role)
         deps = self._dependencies(task_id, request.dependencies)
-        if request.priority < 0 or request.estimated_hours < 0:
-            raise InvalidArgument("priority and estimated_hours must not be negative", field="priority")
+        require_non_negative(request.priority, "priority")
+        require_non_negative(request.estimated_hours, "estimated_hours")
         tasks = await locate_tasks(self._nodes, story_id, [task_id, *deps])
         existing = tasks.get(task_id)
         if existing is not None and existing.story_id != story_id:

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from context_service.application.commit_step import CommitStep
 from context_service.application.common import RequestMeta, fleet_role, owner_story
-from context_service.domain.errors import InvalidArgument
-from context_service.domain.limits import limit_text, require_id
+from context_service.domain.limits import limit_text, require_id, require_non_negative
 from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.schema import task
@@ -51,8 +50,8 @@ class RecordPlannedTask:
         meta = meta or RequestMeta()
         task_id = require_id(request.task_id, "task_id")
         plan_id = require_id(request.plan_id, "plan_id")
-        if (request.priority or 0) < 0 or (request.estimated_hours or 0) < 0:
-            raise InvalidArgument("priority and estimated_hours must not be negative", field="priority")
+        require_non_negative(request.priority, "priority")
+        require_non_negative(request.estimated_hours, "estimated_hours")
         story_id = await owner_story(self._nodes, NodeKind.PLAN, plan_id, request.story_id)
         role = fleet_role(self._policy, request.role)
         mutation = _task(request, task_id, story_id, role, iso_from_ms(meta.at_ms(self._clock)))

@@ -82,16 +82,16 @@ class UpdateContext:
         """Exactly-once per idempotency key: same key and content replays, other content is ABORTED."""
         meta = meta or RequestMeta()
         story_id = self._validate(request)
-        fingerprint = _fingerprint(request)
         key = _idempotency_key(story_id, meta.idempotency_key)
-        if key:
-            stored = await self._kv.get(key)
-            if stored is not None:
-                return _replay(stored, fingerprint)
+        if not key:
+            return await self._apply(story_id, request, meta)
+        fingerprint = _fingerprint(request)  # only a keyed request is compared with a stored one
+        stored = await self._kv.get(key)
+        if stored is not None:
+            return _replay(stored, fingerprint)
         result = await self._apply(story_id, request, meta)
-        if key:
-            record = {"fingerprint": fingerprint, "response": asdict(result)}
-            await self._kv.set(key, record, ttl=IDEMPOTENCY_TTL_SECONDS)
+        record = {"fingerprint": fingerprint, "response": asdict(result)}
+        await self._kv.set(key, record, ttl=IDEMPOTENCY_TTL_SECONDS)
         return result
 
     def _validate(self, request: UpdateRequest) -> str:

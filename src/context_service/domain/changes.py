@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from context_service.domain.history import KINDS
+from context_service.domain.limits import MAX_ID_LENGTH
 from context_service.domain.model import StoryGraph
 from context_service.domain.mutations import DECISION_RELATIONS, Link, LinkKind, Mutation, NodeKind
 from context_service.domain.schema import decision, milestone, plan, story, task
@@ -39,13 +41,8 @@ class EntityType(StrEnum):
 
 
 ENTITY_ALIASES = {"TASK": EntityType.SUBTASK, "STORY": EntityType.CASE}
-NODE_OF = {
-    EntityType.DECISION: NodeKind.DECISION,
-    EntityType.SUBTASK: NodeKind.TASK,
-    EntityType.MILESTONE: NodeKind.MILESTONE,
-    EntityType.CASE: NodeKind.STORY,
-    EntityType.PLAN: NodeKind.PLAN,
-}
+# The label each entity type writes: the one its history records name (`history.ENTITY_TYPES`).
+NODE_OF = {entity: KINDS[entity.value] for entity in EntityType}
 
 
 @dataclass(frozen=True)
@@ -100,8 +97,8 @@ def plan_change(planner: ChangePlanner, raw: RawChange) -> PlannedChange:
     entity_id = raw.entity_id.strip()
     if not entity_id:
         raise ChangeRejected("entity_id is required")
-    if len(entity_id) > 256:
-        raise ChangeRejected("entity_id exceeds 256 characters")
+    if len(entity_id) > MAX_ID_LENGTH:
+        raise ChangeRejected(f"entity_id exceeds {MAX_ID_LENGTH} characters")
     kind = NODE_OF[entity_type]
     owner = planner.foreign.get((kind, entity_id))
     if owner is not None:

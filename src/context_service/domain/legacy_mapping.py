@@ -26,7 +26,6 @@ from context_service.domain.schema import story as story_schema
 
 RoleNormaliser = Callable[[str], str | None]
 STORY_SHAPES = (Shape.PROJECT_CASE, Shape.CASE, Shape.PLANNING_STORY)
-TASK_SHAPES = (Shape.STORY_TASK, Shape.PLAN_TASK, Shape.SUBTASK)
 
 
 @dataclass(frozen=True)
@@ -118,11 +117,11 @@ def _story(story: LegacyStory, epics: frozenset[str], report: AdoptionReport) ->
     sources = [(shape, props) for shape in STORY_SHAPES for props in story.of(shape)]
     for shape, _ in sources:
         report.count(shape)
-    titles = {(shape, str(p.get("title") or p.get("name") or "").strip()) for shape, p in sources}
-    distinct = sorted({t for _, t in titles if t})
+    titled = [(shape, t) for shape, p in sources if (t := str(p.get("title") or p.get("name") or "").strip())]
+    distinct = sorted({t for _, t in titled})
     if len(distinct) > 1:
-        kept = next(t for shape, p in sources if (t := str(p.get("title") or p.get("name") or "").strip()))
-        labels = "/".join(sorted({s.value for s, t in titles if t}))
+        labels = "/".join(sorted({s.value for s, _ in titled}))
+        kept = titled[0][1]  # the first source in precedence order
         report.conflict(f"story '{story.key}' has different titles under {labels}: {distinct}; kept {kept!r}")
     merged = _merge([p for _, p in sources])
     v = Values(merged, f"story '{story.key}'", report)

@@ -43,7 +43,7 @@ class AdoptionReport:
             self.orphan(f"{o.shape.value} '{o.node_id}': {o.reason}")
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON document in a stable order (the dry-run golden and `--json` output)."""
+        """A JSON document in a stable order (the dry-run golden)."""
         return {
             "stories": self.stories,
             "legacy_nodes": self.nodes_read,

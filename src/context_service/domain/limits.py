@@ -28,6 +28,12 @@ def optional_id(value: str, field_name: str) -> str:
     return require_id(value, field_name) if value.strip() else ""
 
 
+def require_non_negative(value: int | None, field_name: str) -> None:
+    """INVALID_ARGUMENT naming the field when a count is negative (an absent one passes)."""
+    if value is not None and value < 0:
+        raise InvalidArgument(f"{field_name} must not be negative", field=field_name)
+
+
 def require_text(value: str, field_name: str) -> str:
     """A trimmed, non-blank text field within the text limit."""
     text = limit_text(value, field_name).strip()

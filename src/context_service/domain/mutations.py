@@ -92,5 +92,3 @@ class CommitResult:
     replayed: bool = False
     changed: tuple[tuple[str, str], ...] = ()
     event_key: str = ""
-    source: str = ""
-    timestamp: str = ""

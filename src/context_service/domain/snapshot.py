@@ -18,7 +18,6 @@ SECTIONS: dict[str, str] = {
     NodeKind.PLAN_APPROVAL.value: "plan_approvals",
     NodeKind.TASK_DISPATCH.value: "task_dispatches",
 }
-READ_MODEL_KINDS = ("stream", "string")
 CHANGE_FIELDS = tuple(ChangeRecord.__dataclass_fields__)
 
 

@@ -71,11 +71,6 @@ def _entry(entry: ReadModelEntry) -> Document:
     return found
 
 
-def _stream_order(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return (int(ms), int(seq or 0))
-
-
 def to_document(snapshot: StorySnapshot) -> Document:
     """The document of a snapshot, every list in its canonical order."""
     graph = snapshot.subgraph

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from context_service.domain.schema.labels import Fields, Scalar
@@ -81,12 +82,18 @@ def decode(
     the read defaults of text fields, `given` the fields that do not come from the node's own properties.
     """
     values = dict(given)
-    for f in dataclass_fields(entity):
-        key = renamed.get(f.name, f.name)
-        if f.name in values:
+    for name, kind in _field_types(entity):
+        if name in values:
             continue
-        if f.type == "int":
-            values[f.name] = int_prop(props, key)
-        elif f.type == "str":
-            values[f.name] = prop(props, key, (defaults or {}).get(f.name, ""))
+        key = renamed.get(name, name)
+        if kind == "int":
+            values[name] = int_prop(props, key)
+        elif kind == "str":
+            values[name] = prop(props, key, (defaults or {}).get(name, ""))
     return entity(**values)
+
+
+@cache
+def _field_types(entity: type[DataclassInstance]) -> tuple[tuple[str, object], ...]:
+    """Each field's name and annotation, read once per entity class (every node read goes through here)."""
+    return tuple((f.name, f.type) for f in dataclass_fields(entity))
