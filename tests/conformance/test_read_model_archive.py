@@ -14,12 +14,9 @@ from context_service.adapters.memory.planning import InMemoryPlanningStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.domain.model import Milestone
 from context_service.domain.snapshot import ReadModelEntry, StreamEntry
-from tests.conformance.backends import valkey_client, valkey_target
+from tests.conformance.backends import VALKEYS, valkey_client, valkey_target
 
 Opener = Callable[[], AbstractAsyncContextManager[Any]]
-
-
-VALKEYS = [pytest.param(name, marks=pytest.mark.integration) for name in ("valkey", "valkey-cluster")]
 
 
 @pytest.fixture(params=["memory", *VALKEYS])
