@@ -10,6 +10,7 @@ import contextlib
 import random
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,11 +66,11 @@ def _cluster_info(node: LocalServer) -> dict[str, str]:
     return dict(line.split(":", 1) for line in text.split() if ":" in line)
 
 
-def _eventually(what: str, check: object, timeout: float) -> None:
+def _eventually(what: str, check: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(rx.RedisError):
-            if callable(check) and check():
+            if check():
                 return
         time.sleep(0.05)
     raise ServerError(f"valkey cluster: {what} not reached within {timeout:.0f}s")

@@ -56,6 +56,8 @@ class KvBackend:
 
 
 ValkeyTarget = LocalServer | LocalCluster
+# The Valkey backends of a parametrised suite: the session's single server, then its cluster.
+VALKEYS = [pytest.param(name, marks=pytest.mark.integration) for name in ("valkey", "valkey-cluster")]
 
 
 def valkey_settings(server: ValkeyTarget) -> ValkeySettings:

@@ -11,9 +11,8 @@ import pytest
 
 from context_service.ports.errors import VersionConflict
 from context_service.ports.kv import KeyValueStore, Versioned
-from tests.conformance.backends import KvBackend, KvClock, make_backend
+from tests.conformance.backends import VALKEYS, KvBackend, KvClock, make_backend
 
-VALKEYS = [pytest.param(name, marks=pytest.mark.integration) for name in ("valkey", "valkey-cluster")]
 BACKENDS = ["memory", "cachetools", *VALKEYS, "sqlite"]
 DURABLE_BACKENDS = [*VALKEYS, "sqlite"]
 SHORT_TTL = 0.2  # seconds: long enough to read a key back right after writing it, short enough to wait out

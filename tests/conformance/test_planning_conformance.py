@@ -15,7 +15,7 @@ from redis.asyncio import Redis, RedisCluster
 from context_service.adapters.memory.planning import InMemoryPlanningStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.domain.model import Milestone, PlanningReadModel
-from tests.conformance.backends import ValkeyTarget, raw_client, valkey_client, valkey_target
+from tests.conformance.backends import VALKEYS, ValkeyTarget, raw_client, valkey_client, valkey_target
 from tests.support.waiting import eventually
 
 SPEC: dict[str, Any] = {
@@ -43,9 +43,6 @@ class Planning(Protocol):
     async def put_draft(self, story_id: str, draft: Mapping[str, Any]) -> None: ...
     async def append_planning_event(self, story_id: str, event: Milestone) -> None: ...
     async def put_summary(self, story_id: str, summary: str, role: str = "") -> None: ...
-
-
-VALKEYS = [pytest.param(name, marks=pytest.mark.integration) for name in ("valkey", "valkey-cluster")]
 
 
 @pytest.fixture(params=["memory", *VALKEYS])

@@ -14,14 +14,14 @@ from context_service.adapters.memory.planning import InMemoryPlanningStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.domain.model import Milestone
 from context_service.domain.snapshot import ReadModelEntry, StreamEntry
-from tests.conformance.backends import valkey_client
+from tests.conformance.backends import VALKEYS, valkey_client, valkey_target
 
 Opener = Callable[[], AbstractAsyncContextManager[Any]]
 
 
-@pytest.fixture(params=["memory", pytest.param("valkey", marks=pytest.mark.integration)])
+@pytest.fixture(params=["memory", *VALKEYS])
 def open_store(request: pytest.FixtureRequest) -> Opener:
-    """Opens a planning store of the parametrised backend (Valkey: the session server)."""
+    """Opens a planning store of the parametrised backend (the session's Valkey server, then its cluster)."""
     if request.param == "memory":
 
         @asynccontextmanager
@@ -29,7 +29,7 @@ def open_store(request: pytest.FixtureRequest) -> Opener:
             yield InMemoryPlanningStore()
 
         return memory
-    server = request.getfixturevalue("valkey")
+    server = valkey_target(request.param, request)
 
     @asynccontextmanager
     async def valkey() -> AsyncIterator[Any]:

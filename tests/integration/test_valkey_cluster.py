@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 
@@ -88,7 +89,7 @@ async def test_a_batch_write_across_slots_is_on_each_replica_when_it_returns(
     for key in keys:
         replica = await replica_of(valkey_cluster, chosen + key)
         try:
-            assert await replica.get(chosen + key) is not None
+            assert json.loads(await replica.get(chosen + key)) == {"version": 1, "value": {"k": key}}
         finally:
             await replica.aclose()
 

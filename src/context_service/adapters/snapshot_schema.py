@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from importlib import resources
 from typing import Any
 
@@ -41,18 +42,21 @@ def inlined(schema: Any, defs: dict[str, Any]) -> Any:
 
 
 class JsonSchemaValidator:
-    """DocumentSchema over the packaged Draft 2020-12 schema (checked and inlined once)."""
+    """DocumentSchema over the packaged Draft 2020-12 schema (checked and inlined once, on first use:
+    checking the schema takes tens of milliseconds, which wiring the service should not pay)."""
 
-    def __init__(self) -> None:
+    @cached_property
+    def _validator(self) -> Draft202012Validator:
         schema = load_schema()
         Draft202012Validator.check_schema(schema)
-        self._validator = Draft202012Validator(inlined(schema, schema.get("$defs", {})))
+        return Draft202012Validator(inlined(schema, schema.get("$defs", {})))
 
     def problem(self, document: Any) -> str | None:
         """The most relevant violation with its JSON path, or None."""
-        if self._validator.is_valid(document):
+        validator = self._validator
+        if validator.is_valid(document):
             return None
-        error = best_match(self._validator.iter_errors(document))
+        error = best_match(validator.iter_errors(document))
         if error is None:
             return None
         message = error.message if len(error.message) <= 300 else error.message[:300] + "…"

@@ -73,6 +73,11 @@ def outbox_key(recorded_ms: int, msg_id: str, story_id: str = "") -> str:
     return f"{OUTBOX_PREFIX}{scope}{recorded_ms:013d}:{digest}"
 
 
+def _recorded_order(key: str) -> list[str]:
+    """An outbox key's time and digest, its last two segments (after any story scope)."""
+    return key.rsplit(":", 2)[-2:]
+
+
 class OutboxPublisher:
     """Records, sends when connected, and forgets after JetStream's acknowledgement."""
 
@@ -133,8 +138,8 @@ class OutboxPublisher:
 
     async def flush(self, limit: int = FLUSH_LIMIT) -> int:
         """Re-send pending records, oldest first, until one fails; the number sent (PortError if KV fails)."""
-        keys = [k for k in await self._kv.list_keys(f"{OUTBOX_PREFIX}*") if k not in self._sending]
-        keys = keys[:limit]
+        found = [k for k in await self._kv.list_keys(f"{OUTBOX_PREFIX}*") if k not in self._sending]
+        keys = sorted(found, key=_recorded_order)[:limit]
         records = await self._kv.get_many(keys)
         done: list[str] = []
         for key in keys:

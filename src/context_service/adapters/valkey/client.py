@@ -190,16 +190,26 @@ class ValkeyClient:
         values = {k: v for g, r in zip(groups, replies, strict=False) for k, v in zip(g, r, strict=True)}
         return values, replies[len(groups) :]
 
-    async def batch(self, operation: str, commands: Sequence[Command], *, durable: bool = False) -> list[Any]:
+    def deletes(self, keys: Sequence[str]) -> list[Command]:
+        """Batch commands deleting `keys`: one DEL per slot group."""
+        return [Command(group[0], ("DEL", *group)) for group in self.slot_groups(keys)]
+
+    async def batch(
+        self, operation: str, commands: Sequence[Command], *, durable: bool = False, atomic: bool = False
+    ) -> list[Any]:
         """Run commands in one pipeline (a cluster sends each node its share at once); their replies.
 
         `durable` writes are followed, on the same connection of each node they touched, by a WAIT for
-        the configured number of replicas.
+        the configured number of replicas. `atomic` (not with `durable`) runs the batch in one MULTI/EXEC
+        on a single node; a cluster cannot span slots in one transaction, so there each node runs its share
+        in order, but not atomically.
         """
+        if atomic and durable:
+            raise ValueError("a batch is either atomic or durable (WAIT cannot run inside MULTI)")
         if not commands:
             return []
         async with self.call(operation) as redis:
-            replies = await self._pipeline(redis, commands, durable, operation)
+            replies = await self._pipeline(redis, commands, durable, operation, atomic=atomic)
             retry = [i for i, r in enumerate(replies) if isinstance(r, rx.NoScriptError)]
             if retry:  # the server (e.g. a freshly promoted replica) has not cached the script yet
                 again = [Command(commands[i].key, commands[i].fallback or ()) for i in retry]
@@ -213,10 +223,16 @@ class ValkeyClient:
             return replies
 
     async def _pipeline(
-        self, redis: Client, commands: Sequence[Command], durable: bool, operation: str
+        self,
+        redis: Client,
+        commands: Sequence[Command],
+        durable: bool,
+        operation: str,
+        *,
+        atomic: bool = False,
     ) -> list[Any]:
         replicas = self._settings.replicas_to_wait if durable else 0
-        async with redis.pipeline(transaction=False) as pipe:
+        async with redis.pipeline(transaction=atomic and not self._settings.cluster) as pipe:
             for command in commands:
                 pipe.execute_command(*command.args)
             targets = await self._wait_targets(redis, commands) if replicas else []

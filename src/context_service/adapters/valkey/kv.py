@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable, Mapping
 
 from context_service.adapters.kv_glob import glob_escape, literal_prefix, matching
-from context_service.adapters.valkey.client import BACKEND, Command, ValkeyClient
+from context_service.adapters.valkey.client import BACKEND, ValkeyClient
 from context_service.adapters.valkey.lua import LuaScript
 from context_service.ports.errors import PortError, VersionConflict
 from context_service.ports.kv import JsonObject, Versioned
@@ -133,9 +133,7 @@ class ValkeyKeyValueStore:
 
     async def delete_many(self, keys: Iterable[str]) -> None:
         """Remove several keys (one DEL per hash slot)."""
-        names = [self._key(k) for k in keys]
-        calls = [Command(group[0], ("DEL", *group)) for group in self._client.slot_groups(names)]
-        await self._client.batch("kv.delete", calls)
+        await self._client.batch("kv.delete", self._client.deletes([self._key(k) for k in keys]))
 
     async def compare_and_set(
         self, key: str, expected_version: int, value: JsonObject, ttl: float | None = None

@@ -126,5 +126,5 @@ class ValkeyPlanningStore:
         return await export_read_models(self._client, story_id)
 
     async def replace_read_models(self, story_id: str, entries: tuple[ReadModelEntry, ...]) -> None:
-        """The story's keys swapped for `entries` in one MULTI/EXEC."""
+        """The story's keys swapped for `entries` in one batch (one MULTI/EXEC on a single node)."""
         await replace_read_models(self._client, story_id, entries)
