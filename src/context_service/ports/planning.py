@@ -43,5 +43,5 @@ class ReadModelArchive(Protocol):
         ...
 
     async def replace_read_models(self, story_id: str, entries: tuple[ReadModelEntry, ...]) -> None:
-        """Delete the story's keys and write `entries` instead, atomically (expired entries left out)."""
+        """Delete the story's keys and write `entries` (expired ones left out); atomic on a single node."""
         ...
