@@ -19,13 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from bench.scenarios import LARGE, populate
-from bench.stores import falkordb_valkey_settings, local_stores
-from context_service.adapters.grpc.server import GrpcServer
-from context_service.adapters.policy_file import load_policy
-from context_service.bootstrap import open_adapters, wire
+from bench.stores import falkordb_valkey_settings, local_stores, serving
 from context_service.observability.logging import configure_logging
 from fleet.context.admin.v1 import admin_pb2 as admin
 from fleet.context.admin.v1 import admin_pb2_grpc
@@ -46,13 +41,11 @@ async def stubs() -> AsyncIterator[
 ]:
     """The service on FalkorDB+Valkey (local servers, free ports) and stubs of both its services."""
     with local_stores() as stores:
-        async with open_adapters(falkordb_valkey_settings(stores)) as adapters:
-            server = GrpcServer(use_cases=wire(adapters, load_policy()).use_cases, host="127.0.0.1", port=0)
-            async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-                yield (
-                    context_pb2_grpc.ContextServiceStub(channel),
-                    admin_pb2_grpc.ContextAdminServiceStub(channel),
-                )
+        async with serving(falkordb_valkey_settings(stores)) as channel:
+            yield (
+                context_pb2_grpc.ContextServiceStub(channel),
+                admin_pb2_grpc.ContextAdminServiceStub(channel),
+            )
 
 
 async def story_with_history(
