@@ -16,9 +16,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from bench.report import RESULTS
 from bench.scenarios import LARGE, populate
 from bench.stores import falkordb_valkey_settings, local_stores, serving
 from context_service.observability.logging import configure_logging
@@ -27,7 +27,6 @@ from fleet.context.admin.v1 import admin_pb2_grpc
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
 
-RESULTS = Path(__file__).parent / "results"
 HISTORY_RECORDS = 1000
 CHANGES_PER_CALL = 100
 SNAPSHOT_RUNS = 7

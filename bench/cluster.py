@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.driver import run_calls
+from bench.report import RESULTS
 from bench.scenarios import MEDIUM, Stub, populate
 from bench.stores import STORE_TIMEOUT_S, falkordb_settings, serving
 from context_service.adapters.valkey.client import ValkeyClient
@@ -39,7 +40,6 @@ from fleet.context.session.v1.session_pb2_grpc import SessionContextServiceStub
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1.context_pb2_grpc import ContextServiceStub
 
-RESULTS = Path(__file__).parent / "results"
 REQUESTS, ROUNDS = 600, 2
 CONCURRENCY = (1, 8)  # one call at a time shows latency (and WAIT's round trip); eight, throughput
 VALUE = '{"step": "review", "notes": "' + "n" * 200 + '"}'

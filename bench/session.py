@@ -28,6 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
 from bench.driver import run_calls
+from bench.report import RESULTS
 from bench.stores import serving
 from context_service.config import KvSettings, NatsSettings, Settings, ValkeySettings
 from context_service.local_servers import valkey_server
@@ -35,7 +36,6 @@ from context_service.observability.logging import configure_logging
 from fleet.context.session.v1 import session_pb2 as pb
 from fleet.context.session.v1 import session_pb2_grpc as pb_grpc
 
-RESULTS = Path(__file__).parent / "results"
 SINGLE_REQUESTS = 2_000
 PARALLEL_REQUESTS = 8_000
 CLIENTS = 32

@@ -28,12 +28,12 @@ import nats
 from redis.asyncio import Redis
 
 from bench.load import command
+from bench.report import RESULTS
 from bench.stack import Served, Stack, local_stack
 from context_service.adapters.nats.handlers import SUBJECTS
 from context_service.adapters.nats.streams import stream_of
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench/results"
 WARM_UP_S = 10.0
 SEGMENT_S = float(os.environ.get("SOAK_SEGMENT_SECONDS", "60"))
 NATS_PAUSE_S = float(os.environ.get("SOAK_NATS_PAUSE", "0.1"))  # a rate the service sustains on 2 cores

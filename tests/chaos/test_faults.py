@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from bench import reliability
 from bench.stack import Stack, local_stack, pause, resume
 from tests.chaos.campaign import Run, loaded, new_run, serve_and_wait
 from tests.chaos.verify import Figures, measure, summary, timings
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.chaos
-RESULTS = Path(os.environ.get("CHAOS_RESULTS", Path(__file__).parents[2] / "bench/results/chaos"))
+RESULTS = Path(os.environ.get("CHAOS_RESULTS", reliability.RESULTS))
 DOWN_S = 3.0  # three store timeouts
 RECOVERY_BOUND_S = 5.0
 BEFORE_S, AFTER_S = 2.0, 3.0
