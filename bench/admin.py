@@ -12,12 +12,12 @@ import json
 import os
 import statistics
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.driver import run_calls
 from bench.report import RESULTS
 from bench.scenarios import LARGE, populate
 from bench.stores import falkordb_valkey_settings, local_stores, serving
@@ -70,12 +70,8 @@ async def story_with_history(
 
 async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> list[float]:
     """Milliseconds of each of `runs` sequential calls."""
-    found = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        await call()
-        found.append((time.perf_counter() - started) * 1000)
-    return found
+    latencies, _ = await run_calls(call, runs, 1)
+    return latencies
 
 
 def summary(latencies: list[float]) -> dict[str, float]:
