@@ -20,6 +20,7 @@ from typing import Any
 from bench.driver import run_calls
 from bench.report import RESULTS
 from bench.scenarios import LARGE, populate
+from bench.stats import quantile
 from bench.stores import falkordb_valkey_settings, local_stores, serving
 from context_service.observability.logging import configure_logging
 from fleet.context.admin.v1 import admin_pb2 as admin
@@ -77,11 +78,10 @@ async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> list[float]:
 def summary(latencies: list[float]) -> dict[str, float]:
     """Median, p99 and max in ms."""
     ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, max(0, int(len(ordered) * 0.99) - 1))]
     return {
         "runs": len(ordered),
         "median_ms": round(statistics.median(ordered), 2),
-        "p99_ms": round(p99, 2),
+        "p99_ms": round(quantile(ordered, 0.99), 2),
         "max_ms": round(ordered[-1], 2),
     }
 

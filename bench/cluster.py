@@ -27,6 +27,7 @@ from typing import Any
 from bench.driver import run_calls
 from bench.report import RESULTS
 from bench.scenarios import MEDIUM, Stub, populate
+from bench.stats import quantile
 from bench.stores import STORE_TIMEOUT_S, falkordb_settings, serving
 from context_service.adapters.valkey.client import ValkeyClient
 from context_service.adapters.valkey.kv import ValkeyKeyValueStore
@@ -147,7 +148,7 @@ def summary(latencies: list[float], elapsed: float) -> dict[str, float]:
     ordered = sorted(latencies)
     return {
         "median_ms": round(statistics.median(ordered), 3),
-        "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)], 3),
+        "p95_ms": round(quantile(ordered, 0.95), 3),
         "rps": round(len(ordered) / elapsed, 1),
     }
 

@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 
 from bench.driver import run_calls
 from bench.report import RESULTS
+from bench.stats import quantile
 from bench.stores import serving
 from context_service.config import KvSettings, NatsSettings, Settings, ValkeySettings
 from context_service.local_servers import valkey_server
@@ -49,11 +50,10 @@ Call = Callable[[], Awaitable[object]]
 def percentiles(latencies_ms: list[float]) -> dict[str, float]:
     """p50, p95 and p99 in ms."""
     ordered = sorted(latencies_ms)
-    at = lambda q: ordered[min(len(ordered) - 1, int(len(ordered) * q))]  # noqa: E731
     return {
         "p50_ms": round(statistics.median(ordered), 3),
-        "p95_ms": round(at(0.95), 3),
-        "p99_ms": round(at(0.99), 3),
+        "p95_ms": round(quantile(ordered, 0.95), 3),
+        "p99_ms": round(quantile(ordered, 0.99), 3),
     }
 
 
