@@ -169,9 +169,7 @@ async def publish(nc: Client, event: OutboundEvent, clock: SystemClock) -> None:
 
 
 async def sessions(load: Load) -> None:
-    """The session share (two counters, each watched) while the load runs, when this build has sessions."""
-    if not load_session.available():
-        return
+    """The session share (two counters, each watched) while the load runs."""
     channel = grpc.aio.insecure_channel(grpc_target(load.args.target), options=CHANNEL_OPTIONS)
     async with channel:
         watchers = [asyncio.ensure_future(load_session.session_watcher(load, channel, n)) for n in range(2)]
