@@ -101,6 +101,8 @@ def assert_survived(figures: Figures) -> None:
     facts = summary(figures)
     assert figures.unexpected_codes == {}, facts
     assert figures.writes_acked > 0, facts
+    assert figures.session_counters, facts  # the session share ran: its checks are not vacuous
+    assert figures.session_revisions_watched > 0, facts
     assert (figures.writes_lost, figures.writes_duplicated) == (0, 0), facts
     assert (figures.events_missing, figures.events_duplicated) == (0, 0), facts
     assert figures.dead_lettered == 0, facts
