@@ -28,13 +28,13 @@ from bench.driver import run_calls
 from bench.report import RESULTS
 from bench.scenarios import MEDIUM, Stub, populate
 from bench.stats import quantile
-from bench.stores import STORE_TIMEOUT_S, falkordb_settings, serving
+from bench.stores import STORE_TIMEOUT_S, falkordb_settings, local_stores, serving
 from context_service.adapters.valkey.client import ValkeyClient
 from context_service.adapters.valkey.kv import ValkeyKeyValueStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.config import Settings, ValkeySettings
 from context_service.local_cluster import LocalCluster, valkey_cluster
-from context_service.local_servers import LocalServer, falkordb_server, valkey_server
+from context_service.local_servers import LocalServer
 from context_service.observability.logging import configure_logging
 from fleet.context.session.v1 import session_pb2 as spb
 from fleet.context.session.v1.session_pb2_grpc import SessionContextServiceStub
@@ -199,15 +199,13 @@ def markdown(report: dict[str, Any]) -> str:
 
 @contextmanager
 def servers() -> Iterator[tuple[LocalServer, LocalCluster, LocalServer]]:
-    """A single Valkey, a 3+3 cluster and FalkorDB in a temp dir; all stopped on exit."""
-    with tempfile.TemporaryDirectory(prefix="context-bench-cluster-") as tmp:
-        root = Path(tmp)
-        cluster = valkey_cluster(root / "cluster")
-        with valkey_server(root / "valkey") as single, falkordb_server(root / "falkordb") as falkordb:
-            try:
-                yield single, cluster.start(), falkordb
-            finally:
-                cluster.stop()
+    """A single Valkey and FalkorDB (the bench's local stores) and a 3+3 cluster; all stopped on exit."""
+    with local_stores() as stores, tempfile.TemporaryDirectory(prefix="context-bench-cluster-") as tmp:
+        cluster = valkey_cluster(Path(tmp))
+        try:
+            yield stores.valkey, cluster.start(), stores.falkordb
+        finally:
+            cluster.stop()
 
 
 def main() -> int:
