@@ -12,27 +12,22 @@ import json
 import os
 import statistics
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import grpc
-
+from bench.driver import run_calls
+from bench.report import RESULTS
 from bench.scenarios import LARGE, populate
-from bench.stores import falkordb_valkey_settings, local_stores
-from context_service.adapters.grpc.server import GrpcServer
-from context_service.adapters.policy_file import load_policy
-from context_service.bootstrap import open_adapters, wire
+from bench.stats import quantile
+from bench.stores import falkordb_valkey_settings, local_stores, serving
 from context_service.observability.logging import configure_logging
 from fleet.context.admin.v1 import admin_pb2 as admin
 from fleet.context.admin.v1 import admin_pb2_grpc
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
 
-RESULTS = Path(__file__).parent / "results"
 HISTORY_RECORDS = 1000
 CHANGES_PER_CALL = 100
 SNAPSHOT_RUNS = 7
@@ -46,13 +41,11 @@ async def stubs() -> AsyncIterator[
 ]:
     """The service on FalkorDB+Valkey (local servers, free ports) and stubs of both its services."""
     with local_stores() as stores:
-        async with open_adapters(falkordb_valkey_settings(stores)) as adapters:
-            server = GrpcServer(use_cases=wire(adapters, load_policy()).use_cases, host="127.0.0.1", port=0)
-            async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-                yield (
-                    context_pb2_grpc.ContextServiceStub(channel),
-                    admin_pb2_grpc.ContextAdminServiceStub(channel),
-                )
+        async with serving(falkordb_valkey_settings(stores)) as channel:
+            yield (
+                context_pb2_grpc.ContextServiceStub(channel),
+                admin_pb2_grpc.ContextAdminServiceStub(channel),
+            )
 
 
 async def story_with_history(
@@ -78,22 +71,17 @@ async def story_with_history(
 
 async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> list[float]:
     """Milliseconds of each of `runs` sequential calls."""
-    found = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        await call()
-        found.append((time.perf_counter() - started) * 1000)
-    return found
+    latencies, _ = await run_calls(call, runs, 1)
+    return latencies
 
 
 def summary(latencies: list[float]) -> dict[str, float]:
     """Median, p99 and max in ms."""
     ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, max(0, int(len(ordered) * 0.99) - 1))]
     return {
         "runs": len(ordered),
         "median_ms": round(statistics.median(ordered), 2),
-        "p99_ms": round(p99, 2),
+        "p99_ms": round(quantile(ordered, 0.99), 2),
         "max_ms": round(ordered[-1], 2),
     }
 

@@ -18,9 +18,9 @@ import os
 import platform
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from bench.procs import cpu_seconds
 from bench.report import RESULTS
 from bench.stores import falkordb_valkey_settings, local_stores
 from context_service.adapters.falkordb.graph import FalkorGraph
@@ -39,13 +39,9 @@ async def _write_legacy(url: str, graph: str, stories: int) -> int:
 
 
 def _server_cpu_s(server: LocalServer) -> float:
-    """CPU seconds the server process has used (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{server.process.pid if server.process else 0}/stat").read_text().split(")")[1]
-    except (OSError, IndexError):
-        return 0.0
-    user, system = fields.split()[11:13]
-    return (int(user) + int(system)) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds the server process has used."""
+    assert server.process is not None, f"{server.name} is not running"
+    return cpu_seconds(server.process.pid)
 
 
 async def _timed_run(

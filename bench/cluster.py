@@ -24,29 +24,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from bench.driver import run_calls
+from bench.report import RESULTS
 from bench.scenarios import MEDIUM, Stub, populate
-from context_service.adapters.grpc.server import GrpcServer
-from context_service.adapters.policy_file import load_policy
+from bench.stats import quantile
+from bench.stores import STORE_TIMEOUT_S, falkordb_settings, local_stores, serving
 from context_service.adapters.valkey.client import ValkeyClient
 from context_service.adapters.valkey.kv import ValkeyKeyValueStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
-from context_service.bootstrap import open_adapters, wire
-from context_service.config import FalkorSettings, KvSettings, Settings, StoreSettings, ValkeySettings
+from context_service.config import Settings, ValkeySettings
 from context_service.local_cluster import LocalCluster, valkey_cluster
-from context_service.local_servers import LocalServer, falkordb_server, valkey_server
+from context_service.local_servers import LocalServer
 from context_service.observability.logging import configure_logging
 from fleet.context.session.v1 import session_pb2 as spb
 from fleet.context.session.v1.session_pb2_grpc import SessionContextServiceStub
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1.context_pb2_grpc import ContextServiceStub
 
-RESULTS = Path(__file__).parent / "results"
 REQUESTS, ROUNDS = 600, 2
 CONCURRENCY = (1, 8)  # one call at a time shows latency (and WAIT's round trip); eight, throughput
-STORE_TIMEOUT_S = 15.0
 VALUE = '{"step": "review", "notes": "' + "n" * 200 + '"}'
 DOCUMENT = {"story_id": "BENCH", "text": "x" * 1000, "versions": list(range(20))}
 Call = Callable[[], Awaitable[object]]
@@ -83,17 +79,6 @@ def targets(single: LocalServer, cluster: LocalCluster) -> list[Target]:
             ValkeySettings(VALKEY_URL=cluster.url, VALKEY_CLUSTER=True, VALKEY_WAIT_REPLICAS=0),
         ),
     ]
-
-
-def service_settings(target: Target, falkordb: LocalServer, graph: str) -> Settings:
-    """The service on FalkorDB and this target's Valkey."""
-    return Settings(
-        GRAPH_BACKEND="falkordb",
-        falkordb=FalkorSettings(FALKORDB_URL=falkordb.url, FALKORDB_GRAPH=graph),
-        valkey=target.valkey,
-        kv=KvSettings(KV_BACKEND="valkey"),
-        stores=StoreSettings(STORE_TIMEOUT_SECONDS=STORE_TIMEOUT_S, STORE_STARTUP_RETRY_SECONDS=10.0),
-    )
 
 
 def scenarios(opened: Opened) -> dict[str, Call]:
@@ -135,15 +120,10 @@ async def prepare(opened: Opened) -> None:
 
 
 @asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[tuple[Stub, SessionStub]]:
+async def served(settings: Settings) -> AsyncIterator[tuple[Stub, SessionStub]]:
     """The service (context and session RPCs) on these settings, on a free loopback port; its stubs."""
-    async with open_adapters(settings) as adapters:
-        container = wire(adapters, load_policy(), sessions=settings.sessions)
-        server = GrpcServer(
-            use_cases=container.use_cases, sessions=container.sessions, host="127.0.0.1", port=0
-        )
-        async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield ContextServiceStub(channel), SessionContextServiceStub(channel)
+    async with serving(settings) as channel:
+        yield ContextServiceStub(channel), SessionContextServiceStub(channel)
 
 
 @asynccontextmanager
@@ -154,7 +134,8 @@ async def opened_targets(found: list[Target], falkordb: LocalServer) -> AsyncIte
         for i, target in enumerate(found):
             client = ValkeyClient(settings=target.valkey, timeout_seconds=STORE_TIMEOUT_S)
             await stack.enter_async_context(client)
-            stubs = await stack.enter_async_context(serving(service_settings(target, falkordb, f"b{i}")))
+            settings = falkordb_settings(falkordb, target.valkey, graph=f"b{i}")
+            stubs = await stack.enter_async_context(served(settings))
             kv = ValkeyKeyValueStore(client=client, prefix="")
             result.append(Opened(target, kv, ValkeyPlanningStore(client=client), *stubs))
         for opened in result:
@@ -167,7 +148,7 @@ def summary(latencies: list[float], elapsed: float) -> dict[str, float]:
     ordered = sorted(latencies)
     return {
         "median_ms": round(statistics.median(ordered), 3),
-        "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)], 3),
+        "p95_ms": round(quantile(ordered, 0.95), 3),
         "rps": round(len(ordered) / elapsed, 1),
     }
 
@@ -218,15 +199,13 @@ def markdown(report: dict[str, Any]) -> str:
 
 @contextmanager
 def servers() -> Iterator[tuple[LocalServer, LocalCluster, LocalServer]]:
-    """A single Valkey, a 3+3 cluster and FalkorDB in a temp dir; all stopped on exit."""
-    with tempfile.TemporaryDirectory(prefix="context-bench-cluster-") as tmp:
-        root = Path(tmp)
-        cluster = valkey_cluster(root / "cluster")
-        with valkey_server(root / "valkey") as single, falkordb_server(root / "falkordb") as falkordb:
-            try:
-                yield single, cluster.start(), falkordb
-            finally:
-                cluster.stop()
+    """A single Valkey and FalkorDB (the bench's local stores) and a 3+3 cluster; all stopped on exit."""
+    with local_stores() as stores, tempfile.TemporaryDirectory(prefix="context-bench-cluster-") as tmp:
+        cluster = valkey_cluster(Path(tmp))
+        try:
+            yield stores.valkey, cluster.start(), stores.falkordb
+        finally:
+            cluster.stop()
 
 
 def main() -> int:

@@ -169,9 +169,7 @@ async def publish(nc: Client, event: OutboundEvent, clock: SystemClock) -> None:
 
 
 async def sessions(load: Load) -> None:
-    """The session share (two counters, each watched) while the load runs, when this build has sessions."""
-    if not load_session.available():
-        return
+    """The session share (two counters, each watched) while the load runs."""
     channel = grpc.aio.insecure_channel(grpc_target(load.args.target), options=CHANNEL_OPTIONS)
     async with channel:
         watchers = [asyncio.ensure_future(load_session.session_watcher(load, channel, n)) for n in range(2)]
@@ -183,14 +181,19 @@ async def sessions(load: Load) -> None:
             await asyncio.gather(*watchers, return_exceptions=True)
 
 
+async def unacked(nc: Client, subject: str) -> int:
+    """Messages the service's durable of an inbound subject has not acknowledged (waiting or in flight)."""
+    durable = next(s.durable for s in SUBJECTS if s.subject == subject)
+    info = await nc.jetstream().consumer_info(stream_of(subject), durable)
+    return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+
 async def settled(nc: Client, subject: str) -> bool:
     """True once the durable of an inbound subject has nothing waiting or in flight."""
-    durable = next(s.durable for s in SUBJECTS if s.subject == subject)
     try:
-        info = await nc.jetstream().consumer_info(stream_of(subject), durable)
+        return await unacked(nc, subject) == 0
     except (nats.errors.Error, TimeoutError):  # no consumer yet, or NATS still coming back
         return False
-    return (info.num_pending or 0) + (info.num_ack_pending or 0) == 0
 
 
 async def seed(args: argparse.Namespace, nc: Client) -> None:

@@ -4,7 +4,6 @@ Each worker owns one session and one key, `counter`, whose value {"n": n} is wri
 `expected_version = n - 1`, so the entry's version equals n exactly when every write applied once. A write
 whose answer was lost is retried with the same expected version: ABORTED then means the earlier attempt
 landed, which a read confirms. The watcher records every revision it sees, resuming after the last one.
-Present only in builds that carry the session service (`fleet.context.session.v1`).
 """
 
 from __future__ import annotations
@@ -16,23 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from fleet.context.session.v1 import session_pb2 as spb
+from fleet.context.session.v1 import session_pb2_grpc as spb_grpc
+
 if TYPE_CHECKING:
     from bench.load import Load
-
-try:
-    from fleet.context.session.v1 import session_pb2 as spb
-    from fleet.context.session.v1 import session_pb2_grpc as spb_grpc
-except ImportError:  # a build without the session service: the load runs without its share
-    spb = spb_grpc = None
 
 KEY = "counter"
 CAS = "session_cas"
 WATCH = "session_watch"
-
-
-def available() -> bool:
-    """Whether this build has the session service."""
-    return spb is not None
 
 
 def session_id(run: str, number: int) -> str:

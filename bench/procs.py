@@ -73,8 +73,7 @@ class Process:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15)
+        return cpu_seconds(self.pid)
 
     def rss_mb(self) -> float:
         """Resident set size now, in MB."""
@@ -94,6 +93,12 @@ class Process:
                 pairs = dict(p.split("=", 1) for p in labels[len(name) + 1 : -1].split(","))
                 counts[pairs[label].strip('"')] += int(float(value))
         return counts
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time process `pid` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15)
 
 
 def wait_serving(process: Process) -> None:

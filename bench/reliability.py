@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import report
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench/results/chaos"
+RESULTS = report.RESULTS / "chaos"
 DOCUMENT = ROOT / "docs/reliability.md"
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
 ORDER = ["kill-falkordb", "kill-valkey", "kill-nats", "pause-valkey", "kill-service", "kill-replica"]

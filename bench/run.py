@@ -27,7 +27,7 @@ import grpc
 
 from bench import report, sequenced, steady
 from bench.procs import echo_process, service_process
-from bench.scenarios import STEADY, Sequenced, Steady, extra_scenarios, seed
+from bench.scenarios import STEADY, Steady, seed
 from bench.scenarios import sequenced as sequenced_scenarios
 from bench.stats import median_of
 from bench.steady import FULL, QUICK, Bench, Plan
@@ -71,10 +71,10 @@ def measure_steady(bench: Bench, scenarios: tuple[Steady, ...], plan: Plan) -> l
     return rows
 
 
-def measure_sequenced(bench: Bench, plan: Plan, extra: tuple[Sequenced, ...]) -> list[dict[str, Any]]:
+def measure_sequenced(bench: Bench, plan: Plan) -> list[dict[str, Any]]:
     """The writes and the reads after a write, each beside the echo driven by the same client."""
     rows = []
-    for scenario in (*sequenced_scenarios(plan.sequenced_requests), *extra):
+    for scenario in sequenced_scenarios(plan.sequenced_requests):
         _log(f"sequenced: {scenario.name}")
         run = lambda _reverse, s=scenario: asyncio.run(sequenced.one_round(bench.service, bench.echo, s))  # noqa: E731
         rows.append({"scenario": scenario.name, **_rounds(run, plan.rounds)})
@@ -83,9 +83,8 @@ def measure_sequenced(bench: Bench, plan: Plan, extra: tuple[Sequenced, ...]) ->
 
 def measure(bench: Bench, plan: Plan) -> dict[str, Any]:
     """Steady scenarios, scale-out, the soak, then the sequenced ones (their writes grow the stories)."""
-    extra_steady, extra_sequenced = extra_scenarios()
     by_name = {s.name: s for s in STEADY}
-    results: dict[str, Any] = {"steady": measure_steady(bench, (*STEADY, *extra_steady), plan)}
+    results: dict[str, Any] = {"steady": measure_steady(bench, STEADY, plan)}
     _log("scale-out")
     results["scale_out"] = [
         {
@@ -96,7 +95,7 @@ def measure(bench: Bench, plan: Plan) -> dict[str, Any]:
     ]
     _log(f"soak: {plan.soak_requests} requests")
     results["soak"] = steady.soak(bench, by_name[SOAK], plan)
-    results["sequenced"] = measure_sequenced(bench, plan, extra_sequenced)
+    results["sequenced"] = measure_sequenced(bench, plan)
     return results
 
 

@@ -2,13 +2,11 @@
 
 Two kinds of scenario: *steady* ones send one fixed request over and over (driven by h2load, side by side
 with the echo), and *sequenced* ones build each request afresh or interleave a write before the timed read
-(driven by `bench.driver`). A module `bench/session.py`, when present, adds its own scenarios through
-`STEADY` (a sequence of `Steady`) and `SEQUENCED` (a sequence of `Sequenced`): see `extra_scenarios`.
+(driven by `bench.driver`).
 """
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 from collections.abc import Callable
@@ -198,12 +196,3 @@ def sequenced(requests: int) -> tuple[Sequenced, ...]:
         Sequenced("UpdateContext, 1 new milestone", fresh(update_context), requests, 32),
         Sequenced("CreateTask", fresh(create_task), requests, 32),
     )
-
-
-def extra_scenarios() -> tuple[tuple[Steady, ...], tuple[Sequenced, ...]]:
-    """Scenarios `bench/session.py` contributes (session Put/Get), when that module exists."""
-    try:
-        module = importlib.import_module("bench.session")
-    except ModuleNotFoundError:
-        return (), ()
-    return tuple(getattr(module, "STEADY", ())), tuple(getattr(module, "SEQUENCED", ()))

@@ -28,16 +28,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
 from bench.driver import run_calls
-from context_service.adapters.grpc.server import GrpcServer
-from context_service.adapters.policy_file import load_policy
-from context_service.bootstrap import open_adapters, wire
+from bench.report import RESULTS
+from bench.stats import quantile
+from bench.stores import serving
 from context_service.config import KvSettings, NatsSettings, Settings, ValkeySettings
 from context_service.local_servers import valkey_server
 from context_service.observability.logging import configure_logging
 from fleet.context.session.v1 import session_pb2 as pb
 from fleet.context.session.v1 import session_pb2_grpc as pb_grpc
 
-RESULTS = Path(__file__).parent / "results"
 SINGLE_REQUESTS = 2_000
 PARALLEL_REQUESTS = 8_000
 CLIENTS = 32
@@ -51,11 +50,10 @@ Call = Callable[[], Awaitable[object]]
 def percentiles(latencies_ms: list[float]) -> dict[str, float]:
     """p50, p95 and p99 in ms."""
     ordered = sorted(latencies_ms)
-    at = lambda q: ordered[min(len(ordered) - 1, int(len(ordered) * q))]  # noqa: E731
     return {
         "p50_ms": round(statistics.median(ordered), 3),
-        "p95_ms": round(at(0.95), 3),
-        "p99_ms": round(at(0.99), 3),
+        "p95_ms": round(quantile(ordered, 0.95), 3),
+        "p99_ms": round(quantile(ordered, 0.99), 3),
     }
 
 
@@ -68,7 +66,7 @@ async def single_and_parallel(call: Call) -> dict[str, float]:
 
 
 @asynccontextmanager
-async def serving(valkey_url: str) -> AsyncIterator[grpc.aio.Channel]:
+async def served(valkey_url: str) -> AsyncIterator[grpc.aio.Channel]:
     """The service with its sessions on Valkey (NATS off), on a free port; a channel to it."""
     settings = Settings(
         GRAPH_BACKEND="memory",
@@ -76,13 +74,8 @@ async def serving(valkey_url: str) -> AsyncIterator[grpc.aio.Channel]:
         kv=KvSettings(KV_BACKEND="valkey"),
         nats=NatsSettings(ENABLE_NATS=False),
     )
-    async with open_adapters(settings) as adapters:
-        container = wire(adapters, load_policy(), sessions=settings.sessions)
-        server = GrpcServer(
-            use_cases=container.use_cases, sessions=container.sessions, host="127.0.0.1", port=0
-        )
-        async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield channel
+    async with serving(settings) as channel:
+        yield channel
 
 
 async def rpc_figures(channel: grpc.aio.Channel) -> dict[str, dict[str, float]]:
@@ -153,7 +146,7 @@ async def watch_delivery(channel: grpc.aio.Channel) -> dict[str, float]:
 
 async def run(valkey_url: str) -> dict[str, Any]:
     """Every figure of the report."""
-    async with serving(valkey_url) as channel:
+    async with served(valkey_url) as channel:
         rpcs = await rpc_figures(channel)
         watch = await watch_delivery(channel)
     return {"rpcs": {**rpcs, **await raw_valkey(valkey_url)}, "watch": watch}

@@ -27,13 +27,12 @@ from pathlib import Path
 import nats
 from redis.asyncio import Redis
 
-from bench.load import command
+from bench.load import command, unacked
+from bench.report import RESULTS
 from bench.stack import Served, Stack, local_stack
 from context_service.adapters.nats.handlers import SUBJECTS
-from context_service.adapters.nats.streams import stream_of
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench/results"
 WARM_UP_S = 10.0
 SEGMENT_S = float(os.environ.get("SOAK_SEGMENT_SECONDS", "60"))
 NATS_PAUSE_S = float(os.environ.get("SOAK_NATS_PAUSE", "0.1"))  # a rate the service sustains on 2 cores
@@ -70,11 +69,7 @@ async def _unacked(nats_url: str) -> int:
     """Messages the service's durables have not acknowledged yet (waiting or in flight)."""
     nc = await nats.connect(nats_url)
     try:
-        total = 0
-        for subject in SUBJECTS:
-            info = await nc.jetstream().consumer_info(stream_of(subject.subject), subject.durable)
-            total += (info.num_pending or 0) + (info.num_ack_pending or 0)
-        return total
+        return sum([await unacked(nc, subject.subject) for subject in SUBJECTS])
     finally:
         await nc.close()
 

@@ -3,7 +3,6 @@ on loopback, and `context-service serve` processes on them, each logging JSON li
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -13,9 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from context_service.local_servers import (
     LocalServer,
     falkordb_server,
@@ -24,6 +20,7 @@ from context_service.local_servers import (
     stop_all,
     valkey_server,
 )
+from tests.support.process import wait_until_serving
 
 STORE_TIMEOUT_S = 1.0
 HEALTH_INTERVAL_S = 0.2
@@ -46,19 +43,7 @@ class Served:
 
     async def wait_serving(self, attempts: int = 300) -> None:
         """Poll the health service (bounded) until SERVING; fail if the process exits first."""
-        async with grpc.aio.insecure_channel(self.target) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            for _ in range(attempts):
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"the service exited during start-up; see {self.log_path}")
-                try:
-                    answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.aio.AioRpcError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError("the service never reported SERVING")
+        await wait_until_serving(self.target, self.process, attempts)
 
     def kill(self) -> None:
         """SIGKILL (a crash)."""

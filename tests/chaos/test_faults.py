@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from bench import reliability
 from bench.stack import Stack, local_stack, pause, resume
 from tests.chaos.campaign import Run, loaded, new_run, serve_and_wait
 from tests.chaos.verify import Figures, measure, summary, timings
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.chaos
-RESULTS = Path(os.environ.get("CHAOS_RESULTS", Path(__file__).parents[2] / "bench/results/chaos"))
+RESULTS = Path(os.environ.get("CHAOS_RESULTS", reliability.RESULTS))
 DOWN_S = 3.0  # three store timeouts
 RECOVERY_BOUND_S = 5.0
 BEFORE_S, AFTER_S = 2.0, 3.0
@@ -100,6 +101,8 @@ def assert_survived(figures: Figures) -> None:
     facts = summary(figures)
     assert figures.unexpected_codes == {}, facts
     assert figures.writes_acked > 0, facts
+    assert figures.session_counters, facts  # the session share ran: its checks are not vacuous
+    assert figures.session_revisions_watched > 0, facts
     assert (figures.writes_lost, figures.writes_duplicated) == (0, 0), facts
     assert (figures.events_missing, figures.events_duplicated) == (0, 0), facts
     assert figures.dead_lettered == 0, facts

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 from google.protobuf import descriptor_pb2
-from google.protobuf.descriptor import FieldDescriptor
 
 from fleet.context.admin.v1 import admin_pb2
+from tests.contract.descriptors import Field, field_shape
 
 PACKAGE = "fleet.context.admin.v1"
 SERVICE = "ContextAdminService"
-Field = tuple[int, str, str, str]  # number, name, scalar keyword or message name, "repeated" or ""
 
 CONTRACT_MESSAGES: dict[str, list[Field]] = {
     "GetHistoryRequest": [
@@ -50,18 +49,6 @@ CONTRACT_RPCS = {
     "ExportStory": ("ExportStoryRequest", "ExportStoryResponse"),
     "ImportStory": ("ImportStoryRequest", "ImportStoryResponse"),
 }
-_SCALARS = {
-    FieldDescriptor.TYPE_STRING: "string",
-    FieldDescriptor.TYPE_INT32: "int32",
-    FieldDescriptor.TYPE_INT64: "int64",
-    FieldDescriptor.TYPE_BOOL: "bool",
-}
-
-
-def _type_of(field: FieldDescriptor) -> str:
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
-        return field.message_type.full_name.removeprefix(f"{PACKAGE}.")
-    return _SCALARS.get(field.type, f"<type {field.type}>")
 
 
 def test_the_contract_lives_in_its_package_with_proto3_syntax() -> None:
@@ -90,8 +77,5 @@ def test_the_contract_declares_exactly_the_contract_messages_and_no_enums() -> N
 @pytest.mark.parametrize(("message", "fields"), CONTRACT_MESSAGES.items(), ids=list(CONTRACT_MESSAGES))
 def test_every_message_has_exactly_the_contract_fields(message: str, fields: list[Field]) -> None:
     descriptor = admin_pb2.DESCRIPTOR.message_types_by_name[message]
-    actual = sorted(
-        (f.number, f.name, _type_of(f), "repeated" if f.is_repeated else "") for f in descriptor.fields
-    )
-    assert actual == sorted(fields)
+    assert sorted(field_shape(f) for f in descriptor.fields) == sorted(fields)
     assert (list(descriptor.nested_types), list(descriptor.oneofs)) == ([], [])

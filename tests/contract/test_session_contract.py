@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import descriptor_pb2
-from google.protobuf.descriptor import FieldDescriptor
 
 from fleet.context.session.v1 import session_pb2
+from tests.contract.descriptors import Field, field_shape
 from tests.contract.test_buf_breaking import BUF_EXIT_BREAKING, REPO, _run_breaking
 
 PACKAGE = "fleet.context.session.v1"
@@ -19,7 +19,6 @@ BASELINE = REPO / "specs" / "baseline" / "fleet-context-session-v1.binpb"
 PROTO = Path("specs") / "fleet" / "context" / "session" / "v1" / "session.proto"
 S, I64, I32, B = "string", "int64", "int32", "bool"
 OPT, REP = "optional", "repeated"
-Field = tuple[int, str, str, str]
 
 MESSAGES: dict[str, list[Field]] = {
     "SessionOptions": [(1, "default_ttl_ms", I64, OPT), (2, "max_entries", I32, ""),
@@ -65,15 +64,6 @@ MESSAGES: dict[str, list[Field]] = {
 RPCS = ["CreateSession", "GetSession", "ListSessions", "DropSession", "Put", "Get", "Has", "Delete",
         "BatchGet", "BatchPut", "Find", "Watch"]  # fmt: skip
 EVENT_TYPES = ["UNSPECIFIED", "SET", "DELETE", "EXPIRE", "EVICT", "PROGRESS", "SESSION_DROPPED"]
-SCALARS = {FieldDescriptor.TYPE_STRING: S, FieldDescriptor.TYPE_INT64: I64, FieldDescriptor.TYPE_INT32: I32,
-           FieldDescriptor.TYPE_BOOL: B}  # fmt: skip
-
-
-def _shape(field: FieldDescriptor) -> Field:
-    kind = field.message_type or field.enum_type
-    type_ = kind.name if kind is not None else SCALARS.get(field.type, f"<type {field.type}>")
-    label = REP if field.is_repeated else OPT if field.containing_oneof is not None else ""
-    return field.number, field.name, type_, label
 
 
 def test_the_package_and_the_one_service() -> None:
@@ -93,7 +83,7 @@ def test_the_messages_and_their_fields() -> None:
     declared = session_pb2.DESCRIPTOR.message_types_by_name
     assert sorted(declared) == sorted(MESSAGES)
     for name, fields in MESSAGES.items():
-        assert [_shape(f) for f in declared[name].fields] == fields, name
+        assert [field_shape(f) for f in declared[name].fields] == fields, name
 
 
 def test_the_event_types_and_their_numbers() -> None:

@@ -90,4 +90,5 @@ async def test_with_the_token_no_rpc_is_refused_as_unauthenticated(guarded: Serv
 
     codes = {f"{m.containing_service.name}/{m.name}": await code_of(guarded, m, TOKEN) for m in methods}
 
+    assert codes
     assert grpc.StatusCode.UNAUTHENTICATED not in set(codes.values()), codes

@@ -7,9 +7,7 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc as pb_grpc
 from tests.e2e.builders import change, update_request
-from tests.support.process import wait_until_serving
+from tests.support.process import serve_process, wait_until_serving
 
 GRACE_SECONDS = 5
 CLIENTS = 50
@@ -30,37 +28,22 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 MILESTONE = {"event_type": "review", "description": "Load test checkpoint"}
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     """The service as a subprocess (in-memory backend, demo seeded, JSON logs to a file)."""
-    port = free_port()
     env = {
         **os.environ,
         "GRAPH_BACKEND": "memory",
         "ENABLE_NATS": "false",
         "GRPC_HOST": "127.0.0.1",
-        "GRPC_PORT": str(port),
         "METRICS_PORT": "0",
         "SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS),
         "SEED_DEMO": "true",
         "LOG_FORMAT": "json",
     }
     log_path = tmp_path / "stderr.jsonl"
-    command = [str(Path(sys.executable).with_name("context-service")), "serve"]
-    # A file, not a pipe: a pipe nobody reads would fill up and block the server.
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
-    yield process, port, log_path
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    with serve_process(env, log_path) as (process, target):
+        yield process, target, log_path
 
 
 async def client(target: str, number: int, ok: list[int]) -> list[grpc.StatusCode]:
@@ -97,10 +80,9 @@ async def health_until_not_serving(target: str) -> list[int]:
 
 
 async def test_sigterm_under_load_finishes_admitted_calls_and_refuses_the_rest_cleanly(
-    served: tuple[subprocess.Popen[bytes], int, Path],
+    served: tuple[subprocess.Popen[bytes], str, Path],
 ) -> None:
-    process, port, log_path = served
-    target = f"127.0.0.1:{port}"
+    process, target, log_path = served
     await wait_until_serving(target, process)
     ok = [0]
     watcher = asyncio.ensure_future(health_until_not_serving(target))

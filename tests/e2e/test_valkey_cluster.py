@@ -92,6 +92,7 @@ async def test_an_update_on_the_cluster_is_announced_once_and_its_outbox_record_
         # Assert
         await eventually(lambda: _equals(updated_events_of(nc, story), [1]), what="one announcement")
         await eventually(lambda: _equals(outbox_keys(valkey_cluster, story), []), what="empty outbox")
+        assert await updated_events_of(nc, story) == [1]  # nothing more was relayed while it emptied
 
 
 async def test_events_left_in_the_cluster_outbox_are_relayed_at_start_up(
@@ -109,6 +110,7 @@ async def test_events_left_in_the_cluster_outbox_are_relayed_at_start_up(
         # Assert
         await eventually(lambda: _equals(updated_events_of(nc, story), [1, 2, 3]), what="relayed events")
         await eventually(lambda: _equals(outbox_keys(valkey_cluster, story), []), what="empty outbox")
+        assert await updated_events_of(nc, story) == [1, 2, 3]  # each relayed once
 
 
 def _updated(story: str, version: int) -> OutboundEvent:
