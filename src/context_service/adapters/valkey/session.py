@@ -221,7 +221,9 @@ class ValkeySessionStore:
     ) -> list[ChangeEvent]:
         """Logged changes after `after_revision` (XREAD, blocking up to `wait_seconds` for the first)."""
         log = self._keys(session_id)[-1]
-        block = min(int(wait_seconds * 1000), self._max_block_ms) if wait_seconds > 0 else None
+        # At least 1 ms: BLOCK 0 would wait for a change however long it takes (a wait under 1 ms
+        # would otherwise round down to it).
+        block = max(1, min(int(wait_seconds * 1000), self._max_block_ms)) if wait_seconds > 0 else None
         async with self._watch.call("session.changes") as redis:
             reply = await redis.xread({log: codec.stream_position(after_revision)}, count=limit, block=block)
         rows: list[Any] = codec.stream_rows(reply)
