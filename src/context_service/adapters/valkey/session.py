@@ -13,7 +13,7 @@ from typing import Any
 
 from context_service.adapters.valkey import session_codec as codec
 from context_service.adapters.valkey import session_scripts as lua
-from context_service.adapters.valkey.client import BACKEND, ValkeyClient
+from context_service.adapters.valkey.client import BACKEND, Command, ValkeyClient
 from context_service.adapters.valkey.lua import LuaScript
 from context_service.domain.session import (
     ChangeEvent,
@@ -81,27 +81,30 @@ class ValkeySessionStore:
     def _keys(self, session_id: str) -> list[str]:
         return [f"{self._prefix}{{sess:{session_id}}}:{suffix}" for suffix in _SUFFIXES]
 
+    def _command(self, script: str, session_id: str, now_ms: int, *args: str) -> Command:
+        common = [str(now_ms), str(self._retention), str(self._keep)]
+        return self._scripts[script].command(self._keys(session_id), [*common, *args])
+
     async def _run(self, script: str, session_id: str, now_ms: int, *args: str) -> Any:
         """One script call; a change waits for the configured replicas (an acknowledged session write
         must survive a failover)."""
-        common = [str(now_ms), str(self._retention), str(self._keep)]
-        call = self._scripts[script].command(self._keys(session_id), [*common, *args])
+        call = self._command(script, session_id, now_ms, *args)
         operation = f"session.{script.lower()}"
         [reply] = await self._client.batch(operation, [call], durable=script in _CHANGES)
         return reply
 
     async def _index(self, session_id: str, due: int) -> None:
-        """Tell the cluster-wide indexes about a (new or sooner due) session."""
+        """Tell the cluster-wide indexes about a (new or sooner due) session, in one round trip."""
         if due < 0:
             return
-        async with self._client.call("session.index") as redis:
-            await redis.zadd(self._ids, {session_id: 0})
-            await redis.zadd(self._due, {session_id: due})
+        ids = Command(self._ids, ("ZADD", self._ids, 0, session_id))
+        await self._client.batch(
+            "session.index", [ids, Command(self._due, ("ZADD", self._due, due, session_id))]
+        )
 
     async def _forget(self, session_id: str) -> None:
-        async with self._client.call("session.index") as redis:
-            await redis.zrem(self._ids, session_id)
-            await redis.zrem(self._due, session_id)
+        removals = [Command(key, ("ZREM", key, session_id)) for key in (self._ids, self._due)]
+        await self._client.batch("session.index", removals)
 
     async def create_session(
         self, session_id: str, options: SessionOptions, now_ms: int
