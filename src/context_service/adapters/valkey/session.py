@@ -8,6 +8,7 @@ change log with XREAD BLOCK on their own connection pool, so a thousand idle wat
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -122,21 +123,22 @@ class ValkeySessionStore:
         return None if raw is None else codec.info(session_id, raw)
 
     async def list_sessions(self, prefix: str, after: str, limit: int, now_ms: int) -> list[SessionInfo]:
-        """Sessions by id (the id index, each checked against its meta)."""
+        """Sessions by id (the id index; each page's ids checked against their metas in one batch)."""
         start = f"({after}" if after and after >= prefix else f"[{prefix}" if prefix else "-"
         found: list[SessionInfo] = []
         while len(found) < limit:
             async with self._client.call("session.list") as redis:
                 ids = [str(i) for i in await redis.zrangebylex(self._ids, start, "+", start=0, num=limit)]
-            for session_id in ids:
-                if not session_id.startswith(prefix):
-                    return found
-                session = await self.get_session(session_id, now_ms)
-                if session is None:
+            matching = list(itertools.takewhile(lambda i: i.startswith(prefix), ids))
+            infos = [self._command("INFO", session_id, now_ms) for session_id in matching]
+            for session_id, raw in zip(
+                matching, await self._client.batch("session.info", infos), strict=True
+            ):
+                if raw is None:
                     await self._forget(session_id)
                 elif len(found) < limit:
-                    found.append(session)
-            if len(ids) < limit:
+                    found.append(codec.info(session_id, raw))
+            if len(matching) < limit:  # the index ran out, or past the prefix
                 break
             start = "(" + ids[-1]
         return found
