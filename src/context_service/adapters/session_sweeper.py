@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from types import TracebackType
 from typing import Self
 
@@ -22,6 +23,7 @@ class SessionSweeper:
         self._sweep = sweep
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     async def __aenter__(self) -> Self:
         """Start sweeping."""
@@ -31,13 +33,15 @@ class SessionSweeper:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        """Stop sweeping."""
+        """Stop sweeping: the cancel ends a pass at once, the flag ends the loop even when the store's
+        driver swallowed the cancel (redis-py's `asyncio.wait_for` around a send does on Python 3.11)."""
         if self._task is not None:
+            self._stop.set()
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 removed = await self._sweep.execute()
             except PortError as exc:
@@ -45,4 +49,6 @@ class SessionSweeper:
                 removed = 0
             if removed:
                 SESSION_SWEPT.inc(removed)
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._stop.wait()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from context_service.application.common import RequestMeta
 from context_service.application.session_notify import SessionNotifier
 from context_service.domain import session_rules as rules
-from context_service.domain.errors import InvalidArgument, OutOfRange
+from context_service.domain.errors import OutOfRange
 from context_service.domain.session import ChangeEvent, EventType
 from context_service.ports.errors import ChangesTrimmed
 from context_service.ports.session import SessionStore
@@ -53,8 +53,7 @@ class WatchSession:
         """Snapshot (if asked), then every matching change; ends after SESSION_DROPPED."""
         rules.session_id(query.session_id)
         rules.pattern(query.pattern)
-        if query.after_revision < 0:
-            raise InvalidArgument("after_revision must not be negative", field="after_revision")
+        rules.not_negative(query.after_revision, "after_revision")
         after = query.after_revision
         if query.include_initial:
             now = self._clock.now_ms()

@@ -84,8 +84,7 @@ class DeleteEntry:
         """Validate, delete atomically, announce."""
         rules.session_id(session_id)
         rules.entry_key(key)
-        if expected_version is not None and expected_version < 0:
-            raise InvalidArgument("expected_version must not be negative", field="expected_version")
+        rules.not_negative(expected_version, "expected_version")
         result = await refused_as_domain_errors(
             lambda: self._store.delete(session_id, key, expected_version, self._clock.now_ms()), batch=False
         )

@@ -67,6 +67,13 @@ def ttl(value: int | None, name: str = "ttl_ms") -> int | None:
     return value
 
 
+def not_negative(value: int | None, name: str) -> int | None:
+    """Unset or at least 0 (a version or a revision)."""
+    if value is not None and value < 0:
+        raise InvalidArgument(f"{name} must not be negative", field=name)
+    return value
+
+
 def put_item(item: PutItem, prefix: str = "") -> PutItem:
     """One write checked field by field (`prefix` names its place in a batch, e.g. 'items[3].')."""
     entry_key(item.key, prefix + "key")
@@ -77,9 +84,7 @@ def put_item(item: PutItem, prefix: str = "") -> PutItem:
         raise InvalidArgument(f"{prefix}tags: at most {MAX_TAGS} tags", field=prefix + "tags")
     for tag in item.tags:
         _text(tag, prefix + "tags", limit=MAX_KEY_LENGTH)
-    if item.expected_version is not None and item.expected_version < 0:
-        name = prefix + "expected_version"
-        raise InvalidArgument(f"{name} must not be negative", field=name)
+    not_negative(item.expected_version, prefix + "expected_version")
     return replace(item, tags=tuple(dict.fromkeys(item.tags)))
 
 

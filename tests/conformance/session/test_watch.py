@@ -133,3 +133,11 @@ async def test_drop_session_ends_every_watch_with_session_dropped(sessions: Sess
     assert (event.type, event.revision) == (EventType.SESSION_DROPPED, 2)
     with pytest.raises(StopAsyncIteration):
         await anext(stream)
+
+
+async def test_a_wait_under_a_millisecond_returns_without_waiting_for_a_change(sessions: Sessions) -> None:
+    sid = sessions.new_id()
+    await put(sessions, sid, "a")
+    async with asyncio.timeout(1.0):  # on Valkey a wait rounded down to BLOCK 0 would wait for a change
+        found = await sessions.store.changes(sid, 1, 10, 0.0004)
+    assert found == []

@@ -82,6 +82,16 @@ CASES: list[tuple[str, Call, str]] = [
     ),
     ("delete-empty-key", lambda s, sid: s.Delete(pb.DeleteRequest(session_id=sid, key="")), "key"),
     (
+        "delete-negative-expected-version",
+        lambda s, sid: s.Delete(pb.DeleteRequest(session_id=sid, key="k", expected_version=-1)),
+        "expected_version",
+    ),
+    (
+        "batch-negative-expected-version",
+        lambda s, sid: s.BatchPut(batch(sid, pb.PutItem(key="x", value_json="1", expected_version=-1))),
+        "items[1].expected_version",
+    ),
+    (
         "watch-negative-revision",
         lambda s, sid: s.Watch(pb.WatchRequest(session_id=sid, after_revision=-1)).read(),
         "after_revision",

@@ -9,9 +9,14 @@ import grpc
 
 from context_service.adapters.grpc.interceptors import MetricsInterceptor, TokenAuthInterceptor
 from context_service.adapters.grpc.security import TokenFile
+from context_service.adapters.memory.events import InMemoryEventPublisher
+from context_service.adapters.memory.session import InMemorySessionStore
 from context_service.adapters.session_sweeper import SessionSweeper
+from context_service.application.session_notify import SessionNotifier
+from context_service.application.session_watch import SweepSessions
 from context_service.bootstrap import memory_adapters
 from context_service.client.session import SessionClient
+from context_service.domain.session import SweepResult
 from context_service.observability.metrics import REGISTRY
 from fleet.context.session.v1 import session_pb2 as pb
 from tests.e2e.session.support import PROGRESS, WAIT, new_id, status_of, take
@@ -64,6 +69,36 @@ async def test_the_sweeper_counts_its_removals() -> None:
                 while sample("context_session_sweeper_removals_total") == before:  # noqa: ASYNC110 — a metric has no event
                     await asyncio.sleep(0.01)
         assert sample("context_session_sweeper_removals_total") == before + 1
+
+
+class CancelSwallowingStore(InMemorySessionStore):
+    """A store whose sweep loses the cancel that arrives during it, as redis-py can on Python 3.11."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passes = 0
+        self.sweeping = asyncio.Event()
+
+    async def sweep(self, now_ms: int, limit: int) -> list[SweepResult]:
+        """Wait in a "driver call" whose first pass returns normally when cancelled."""
+        self.passes += 1
+        self.sweeping.set()
+        try:
+            await asyncio.sleep(WAIT)
+        except asyncio.CancelledError:
+            if self.passes > 1:
+                raise
+        return []
+
+
+async def test_the_sweeper_stops_even_when_a_pass_swallows_its_cancel() -> None:
+    store = CancelSwallowingStore()
+    notifier = SessionNotifier(publisher=InMemoryEventPublisher())
+    sweep = SweepSessions(store=store, notifier=notifier, clock=FixedClock())
+    async with asyncio.timeout(WAIT / 2):  # the pass itself would wait WAIT
+        async with SessionSweeper(sweep=sweep, interval=0.01):
+            await store.sweeping.wait()
+    assert store.passes == 1
 
 
 async def test_open_watches_do_not_use_up_the_concurrency_limit() -> None:

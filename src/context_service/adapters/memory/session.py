@@ -61,15 +61,13 @@ class InMemorySessionStore:
 
     def _info(self, session_id: str, session: _Session, now_ms: int) -> SessionInfo:
         live = sum(1 for e in session.entries.values() if e.live_at(now_ms))
-        revision = self._log(session_id).revision
+        revision = self._revision(session_id)
         return SessionInfo(
             session_id, session.options, revision, live, session.created_at_ms, session.updated_at_ms
         )
 
     def _new(self, session_id: str, options: SessionOptions, now_ms: int) -> _Session:
-        log = self._log(session_id)
-        if log.dropped_at_ms is not None:
-            log.dropped_at_ms = None
+        self._log(session_id).dropped_at_ms = None  # a session created again ends its log's tombstone
         session = _Session(options, now_ms, now_ms)
         self._sessions[session_id] = session
         return session
@@ -214,7 +212,7 @@ class InMemorySessionStore:
         if session is None:
             if expected_version:
                 raise EntryConflict(key=key, index=0, current=0, expected=expected_version)
-            return DeleteResult(False, self._logs[session_id].revision if session_id in self._logs else 0)
+            return DeleteResult(False, self._revision(session_id))
         entry = session.entries.get(key)
         current = entry.version if entry is not None and entry.live_at(now_ms) else 0
         if expected_version is not None and expected_version != current:
@@ -225,11 +223,14 @@ class InMemorySessionStore:
             prev = entry.value_json if entry else ""
             events.append(self._change(session_id, EventType.DELETE, key, entry, now_ms=now_ms, prev=prev))
             session.updated_at_ms = now_ms
-        revision = self._log(session_id).revision
+        revision = self._revision(session_id)
         return DeleteResult(bool(current), revision, tuple(events), session.options.notifications)
 
     async def latest_revision(self, session_id: str) -> int:
         """The revision of the session's latest logged change (also after a drop), 0 if none."""
+        return self._revision(session_id)
+
+    def _revision(self, session_id: str) -> int:
         log = self._logs.get(session_id)
         return 0 if log is None else log.revision
 
@@ -238,7 +239,7 @@ class InMemorySessionStore:
     ) -> Snapshot:
         """Live entries by key matching the glob and the tag, after `after_key`."""
         session = self._sessions.get(session_id)
-        revision = self._logs[session_id].revision if session_id in self._logs else 0
+        revision = self._revision(session_id)
         if session is None:
             return Snapshot((), revision)
         regex = glob_regex(pattern)

@@ -8,12 +8,13 @@ change log with XREAD BLOCK on their own connection pool, so a thousand idle wat
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 from context_service.adapters.valkey import session_codec as codec
 from context_service.adapters.valkey import session_scripts as lua
-from context_service.adapters.valkey.client import BACKEND, ValkeyClient
+from context_service.adapters.valkey.client import BACKEND, Command, ValkeyClient
 from context_service.adapters.valkey.lua import LuaScript
 from context_service.domain.session import (
     ChangeEvent,
@@ -81,27 +82,30 @@ class ValkeySessionStore:
     def _keys(self, session_id: str) -> list[str]:
         return [f"{self._prefix}{{sess:{session_id}}}:{suffix}" for suffix in _SUFFIXES]
 
+    def _command(self, script: str, session_id: str, now_ms: int, *args: str) -> Command:
+        common = [str(now_ms), str(self._retention), str(self._keep)]
+        return self._scripts[script].command(self._keys(session_id), [*common, *args])
+
     async def _run(self, script: str, session_id: str, now_ms: int, *args: str) -> Any:
         """One script call; a change waits for the configured replicas (an acknowledged session write
         must survive a failover)."""
-        common = [str(now_ms), str(self._retention), str(self._keep)]
-        call = self._scripts[script].command(self._keys(session_id), [*common, *args])
+        call = self._command(script, session_id, now_ms, *args)
         operation = f"session.{script.lower()}"
         [reply] = await self._client.batch(operation, [call], durable=script in _CHANGES)
         return reply
 
     async def _index(self, session_id: str, due: int) -> None:
-        """Tell the cluster-wide indexes about a (new or sooner due) session."""
+        """Tell the cluster-wide indexes about a (new or sooner due) session, in one round trip."""
         if due < 0:
             return
-        async with self._client.call("session.index") as redis:
-            await redis.zadd(self._ids, {session_id: 0})
-            await redis.zadd(self._due, {session_id: due})
+        ids = Command(self._ids, ("ZADD", self._ids, 0, session_id))
+        await self._client.batch(
+            "session.index", [ids, Command(self._due, ("ZADD", self._due, due, session_id))]
+        )
 
     async def _forget(self, session_id: str) -> None:
-        async with self._client.call("session.index") as redis:
-            await redis.zrem(self._ids, session_id)
-            await redis.zrem(self._due, session_id)
+        removals = [Command(key, ("ZREM", key, session_id)) for key in (self._ids, self._due)]
+        await self._client.batch("session.index", removals)
 
     async def create_session(
         self, session_id: str, options: SessionOptions, now_ms: int
@@ -119,21 +123,22 @@ class ValkeySessionStore:
         return None if raw is None else codec.info(session_id, raw)
 
     async def list_sessions(self, prefix: str, after: str, limit: int, now_ms: int) -> list[SessionInfo]:
-        """Sessions by id (the id index, each checked against its meta)."""
+        """Sessions by id (the id index; each page's ids checked against their metas in one batch)."""
         start = f"({after}" if after and after >= prefix else f"[{prefix}" if prefix else "-"
         found: list[SessionInfo] = []
         while len(found) < limit:
             async with self._client.call("session.list") as redis:
                 ids = [str(i) for i in await redis.zrangebylex(self._ids, start, "+", start=0, num=limit)]
-            for session_id in ids:
-                if not session_id.startswith(prefix):
-                    return found
-                session = await self.get_session(session_id, now_ms)
-                if session is None:
+            matching = list(itertools.takewhile(lambda i: i.startswith(prefix), ids))
+            infos = [self._command("INFO", session_id, now_ms) for session_id in matching]
+            for session_id, raw in zip(
+                matching, await self._client.batch("session.info", infos), strict=True
+            ):
+                if raw is None:
                     await self._forget(session_id)
                 elif len(found) < limit:
-                    found.append(session)
-            if len(ids) < limit:
+                    found.append(codec.info(session_id, raw))
+            if len(matching) < limit:  # the index ran out, or past the prefix
                 break
             start = "(" + ids[-1]
         return found
@@ -221,7 +226,9 @@ class ValkeySessionStore:
     ) -> list[ChangeEvent]:
         """Logged changes after `after_revision` (XREAD, blocking up to `wait_seconds` for the first)."""
         log = self._keys(session_id)[-1]
-        block = min(int(wait_seconds * 1000), self._max_block_ms) if wait_seconds > 0 else None
+        # At least 1 ms: BLOCK 0 would wait for a change however long it takes (a wait under 1 ms
+        # would otherwise round down to it).
+        block = max(1, min(int(wait_seconds * 1000), self._max_block_ms)) if wait_seconds > 0 else None
         async with self._watch.call("session.changes") as redis:
             reply = await redis.xread({log: codec.stream_position(after_revision)}, count=limit, block=block)
         rows: list[Any] = codec.stream_rows(reply)

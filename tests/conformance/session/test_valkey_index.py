@@ -1,0 +1,36 @@
+"""The Valkey session store's id index is a hint: ids whose session keys have expired are skipped."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from context_service.adapters.valkey.session import ValkeySessionStore
+from context_service.domain.session import SessionOptions
+from tests.conformance.backends import raw_client, valkey_client, valkey_target
+
+NOW_MS = 1_000
+
+
+@pytest.mark.parametrize("backend", ["valkey", "valkey-cluster"])
+async def test_list_sessions_skips_and_forgets_ids_whose_session_keys_expired(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    server = valkey_target(backend, request)
+    prefix = f"ctx:test:{uuid.uuid4().hex}:"
+    base = f"s-{uuid.uuid4().hex[:12]}"
+    ids = [f"{base}-{n}" for n in range(5)]
+    async with valkey_client(server) as client:
+        store = ValkeySessionStore(client=client, prefix=prefix)
+        for session_id in ids:
+            await store.create_session(session_id, SessionOptions(), NOW_MS)
+        raw = raw_client(server)
+        for gone in (ids[1], ids[3]):  # as when a session's keys outlive their idle and tombstone time
+            await raw.delete(f"{prefix}{{sess:{gone}}}:meta")
+        first = await store.list_sessions(base, "", 2, NOW_MS)
+        rest = await store.list_sessions(base, first[-1].session_id, 10, NOW_MS)
+        indexed = await raw.zrange(f"{prefix}sess:ids", 0, -1)
+        await raw.aclose()
+    assert [s.session_id for s in first + rest] == [ids[0], ids[2], ids[4]]
+    assert sorted(indexed) == [ids[0], ids[2], ids[4]]
