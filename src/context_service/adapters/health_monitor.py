@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Self
 
 import structlog
 
+from context_service.adapters.periodic import Periodic
 from context_service.ports.errors import PortError
 from context_service.ports.health import HealthProbe
 
@@ -37,7 +37,7 @@ class HealthMonitor:
         self._interval = interval
         self._timeout = interval if timeout is None else timeout
         self._status: dict[str, bool] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(self.check, interval=interval, name="health-monitor", pause_first=True)
 
     @property
     def status(self) -> dict[str, bool]:
@@ -47,23 +47,14 @@ class HealthMonitor:
     async def __aenter__(self) -> Self:
         """Probe once, then keep probing in the background."""
         await self.check()
-        self._task = asyncio.create_task(self._run(), name="health-monitor")
+        self._loop.start()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        """Stop probing."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            await self.check()
+        """Stop probing (see `Periodic` for why a cancel alone is not enough)."""
+        await self._loop.stop()
 
     async def check(self) -> None:
         """Ping every probe concurrently and report each status that changed."""
