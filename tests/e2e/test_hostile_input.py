@@ -238,3 +238,14 @@ async def check_call(fuzzed: Service, call: tuple[str, bytes]) -> None:
     assert after is not None, (method, request[:300])  # text is data, never query syntax
     if code is not grpc.StatusCode.OK:
         assert after == before, (method, code)
+    elif method == "CreateTask":
+        _assert_task_stored_whole(before, after, pb.CreateTaskRequest.FromString(request))
+
+
+def _assert_task_stored_whole(before: Any, after: Any, sent: pb.CreateTaskRequest) -> None:
+    """A task this call created holds exactly the (trimmed) text sent: hostile text is data, kept whole."""
+    if sent.story_id != STORY or before.task(sent.task_id.strip()) is not None:
+        return  # another story's task, or an idempotent re-create that changes nothing
+    stored = after.task(sent.task_id.strip())
+    assert stored is not None, sent.task_id
+    assert (stored.title, stored.description) == (sent.title.strip(), sent.description.strip())
