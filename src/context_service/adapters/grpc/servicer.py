@@ -93,8 +93,9 @@ async def _handled(method: str, request: Any, context: grpc.aio.ServicerContext)
         try:
             mappers.check_request(request)
             yield
-        except (asyncio.CancelledError, GeneratorExit) as exc:
-            code = status_code_of(context, exc)  # the client went away or its deadline passed
+        except (asyncio.CancelledError, GeneratorExit, grpc.aio.AbortError) as exc:
+            # The client went away, its deadline passed, or the handler already chose a status (abort).
+            code = status_code_of(context, exc)
             raise
         except Exception as exc:
             code, message = status_for(exc)
