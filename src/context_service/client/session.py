@@ -12,8 +12,9 @@ server no longer holds that far back, re-reads the matching entries as `initial`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -44,6 +45,17 @@ __all__ = ["SessionClient", "SessionEntry", "SessionEvent", "VersionMismatch"]
 
 def _ttl_ms(ttl: float | None) -> int | None:
     return None if ttl is None else round(ttl * 1000)
+
+
+@contextlib.contextmanager
+def _version_checked() -> Iterator[None]:
+    """A lost compare-and-set (ABORTED) raised as VersionMismatch; other errors as they are."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as err:
+        if err.code() is grpc.StatusCode.ABORTED:
+            raise VersionMismatch(err.details()) from None
+        raise
 
 
 class SessionClient:
@@ -136,22 +148,16 @@ class SessionClient:
             tags=list(tags),
             expected_version=expected_version,
         )
-        try:
-            return entry_of((await self._rpc.Put(request, **self._call())).entry)
-        except grpc.aio.AioRpcError as err:
-            if err.code() is grpc.StatusCode.ABORTED:
-                raise VersionMismatch(err.details()) from None
-            raise
+        with _version_checked():
+            reply = await self._rpc.Put(request, **self._call())
+        return entry_of(reply.entry)
 
     async def delete(self, key: str, *, expected_version: int | None = None) -> bool:
         """Remove an entry; False when there was none; VersionMismatch if the CAS loses."""
         request = pb.DeleteRequest(session_id=self.session_id, key=key, expected_version=expected_version)
-        try:
-            return bool((await self._rpc.Delete(request, **self._call())).deleted)
-        except grpc.aio.AioRpcError as err:
-            if err.code() is grpc.StatusCode.ABORTED:
-                raise VersionMismatch(err.details()) from None
-            raise
+        with _version_checked():
+            reply = await self._rpc.Delete(request, **self._call())
+        return bool(reply.deleted)
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         """The values of the live entries among `keys`."""

@@ -54,6 +54,15 @@ async def test_a_lost_compare_and_set_raises_version_mismatch(svc: Service) -> N
         assert await session.get("counter") == 1
 
 
+async def test_a_lost_compare_and_delete_raises_version_mismatch_and_keeps_the_entry(svc: Service) -> None:
+    async with SessionClient(svc.server_address, new_id()) as session:
+        await session.set("counter", 1)
+        with pytest.raises(VersionMismatch, match="version 1"):
+            await session.delete("counter", expected_version=2)
+        assert await session.get("counter") == 1
+        assert await session.delete("counter", expected_version=1)
+
+
 async def collect(stream: AsyncIterator[SessionEvent], into: list[SessionEvent]) -> None:
     async for event in stream:
         into.append(event)

@@ -6,7 +6,6 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import grpc
 from google.protobuf import json_format
@@ -15,13 +14,12 @@ from context_service.adapters.grpc.client import Connection
 from fleet.context.admin.v1 import admin_pb2 as pb
 from fleet.context.admin.v1 import admin_pb2_grpc as pb_grpc
 
-T = TypeVar("T")
 MAX_PAGE = 500
 COLUMNS = ("seq", "version", "timestamp", "operation", "entity_type", "entity_id", "role", "source", "reason")
 
 
-def _with_stub(connection: Connection, work: Callable[[pb_grpc.ContextAdminServiceStub], T]) -> T | int:
-    """Run `work` with a stub; on an RPC error print `CODE: details` and return exit status 1."""
+def _with_stub(connection: Connection, work: Callable[[pb_grpc.ContextAdminServiceStub], int]) -> int:
+    """Run `work` with a stub for its exit status; on an RPC error print `CODE: details` and return 1."""
     with connection.channel() as channel:
         try:
             return work(pb_grpc.ContextAdminServiceStub(channel))
@@ -68,7 +66,7 @@ def run_history(connection: Connection, story: str, *, entity: str, limit: int, 
             print(_table(records) if records else "no history records")
         return 0
 
-    return int(_with_stub(connection, work))
+    return _with_stub(connection, work)
 
 
 def run_export(connection: Connection, story: str, output: Path | None) -> int:
@@ -84,7 +82,7 @@ def run_export(connection: Connection, story: str, output: Path | None) -> int:
         print(f"sha256 {exported.digest}", file=sys.stderr)
         return 0
 
-    return int(_with_stub(connection, work))
+    return _with_stub(connection, work)
 
 
 def run_import(connection: Connection, source: Path, *, replace: bool) -> int:
@@ -97,4 +95,4 @@ def run_import(connection: Connection, source: Path, *, replace: bool) -> int:
         print(json_format.MessageToJson(done, preserving_proto_field_name=True, indent=2))
         return 0
 
-    return int(_with_stub(connection, work))
+    return _with_stub(connection, work)

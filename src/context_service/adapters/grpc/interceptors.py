@@ -21,19 +21,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from context_service.adapters.grpc.admission import Admission
 from context_service.adapters.grpc.around import Around, CallDuties
-from context_service.adapters.grpc.calls import is_probe, split_method, status_code_of
+from context_service.adapters.grpc.calls import is_probe, split_method
 from context_service.adapters.grpc.security import TokenFile, bearer_token
-
-__all__ = [
-    "Admission",
-    "CallInterceptor",
-    "MetricsInterceptor",
-    "TokenAuthInterceptor",
-    "TracingInterceptor",
-    "is_probe",
-    "split_method",
-    "status_code_of",
-]
 
 log = structlog.get_logger()
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]

@@ -39,14 +39,14 @@ Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]
 
 
-def request_meta(context: grpc.aio.ServicerContext, source: str = "") -> RequestMeta:
-    """Correlation id and idempotency key from the invocation metadata; `source`: the RPC's name.
-
-    Read once per call by `rpc` (which names the RPC), then served from the call's context.
-    """
+def request_meta(context: grpc.aio.ServicerContext) -> RequestMeta:
+    """The call's correlation id, idempotency key and RPC name, as `rpc` read them when the call began."""
     meta = _CALL_META.get()
-    if meta is not None and source in (meta.source, ""):
-        return meta
+    return meta if meta is not None else _read_meta(context, "")
+
+
+def _read_meta(context: grpc.aio.ServicerContext, source: str) -> RequestMeta:
+    """Correlation id and idempotency key from the invocation metadata; `source`: the RPC's name."""
     metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
     given = next((metadata[k] for k in CORRELATION_KEYS if metadata.get(k)), "")
     # Not a secret, only unique: 128 random bits without a system call, shaped like a uuid4 hex.
@@ -87,14 +87,15 @@ async def _handled(method: str, request: Any, context: grpc.aio.ServicerContext)
     """Errors mapped through the status table, and one canonical log line, for the call inside."""
     started = time.perf_counter()
     code = grpc.StatusCode.OK
-    meta = request_meta(context, method)
+    meta = _read_meta(context, method)
     token = _CALL_META.set(meta)
     with structlog.contextvars.bound_contextvars(**_log_context(meta)):
         try:
             mappers.check_request(request)
             yield
-        except (asyncio.CancelledError, GeneratorExit) as exc:
-            code = status_code_of(context, exc)  # the client went away or its deadline passed
+        except (asyncio.CancelledError, GeneratorExit, grpc.aio.AbortError) as exc:
+            # The client went away, its deadline passed, or the handler already chose a status (abort).
+            code = status_code_of(context, exc)
             raise
         except Exception as exc:
             code, message = status_for(exc)
@@ -156,9 +157,7 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         self, request: pb.UpdateContextRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateContextResponse:
         """Record an agent's changes."""
-        result = await self._uc.update_context.execute(
-            mappers.update_request(request), request_meta(context, "UpdateContext")
-        )
+        result = await self._uc.update_context.execute(mappers.update_request(request), request_meta(context))
         return mappers.update_response(result)
 
     @rpc
@@ -190,7 +189,7 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
     ) -> pb.CreateStoryResponse:
         """Create or re-create a story."""
         story = StoryRequest(request.story_id, request.title, request.description, request.initial_phase)
-        created = await self._uc.create_story.execute(story, request_meta(context, "CreateStory"))
+        created = await self._uc.create_story.execute(story, request_meta(context))
         return pb.CreateStoryResponse(
             context_id=created.context_id, story_id=created.story_id, current_phase=created.current_phase
         )
@@ -200,9 +199,7 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         self, request: pb.CreateTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateTaskResponse:
         """Create a task under a story."""
-        created = await self._uc.create_task.execute(
-            mappers.task_request(request), request_meta(context, "CreateTask")
-        )
+        created = await self._uc.create_task.execute(mappers.task_request(request), request_meta(context))
         return pb.CreateTaskResponse(
             task_id=created.task_id, story_id=created.story_id, status=created.status
         )
@@ -221,9 +218,7 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
             metadata=dict(request.metadata),
         )
         return pb.AddProjectDecisionResponse(
-            decision_id=await self._uc.add_project_decision.execute(
-                decision, request_meta(context, "AddProjectDecision")
-            )
+            decision_id=await self._uc.add_project_decision.execute(decision, request_meta(context))
         )
 
     @rpc
@@ -234,9 +229,7 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         transition = TransitionRequest(
             request.story_id, request.to_phase, request.from_phase, request.rationale
         )
-        changed = await self._uc.transition_phase.execute(
-            transition, request_meta(context, "TransitionPhase")
-        )
+        changed = await self._uc.transition_phase.execute(transition, request_meta(context))
         return pb.TransitionPhaseResponse(
             story_id=changed.story_id,
             current_phase=changed.current_phase,
