@@ -49,6 +49,11 @@ class PropertyGraph:
         edges = self.into.get(key, set())
         return sorted((e for e in edges if rel_type is None or e.rel_type == rel_type), key=_edge_order)
 
+    def neighbour_owners(self, key: NodeKey) -> set[str]:
+        """The stories owning the node's neighbours ("" for neighbours no story owns)."""
+        ends = [e.dst for e in self.out.get(key, ())] + [e.src for e in self.into.get(key, ())]
+        return {str(self.nodes.get(end, {}).get("story_id", "")) for end in ends}
+
     def put_edge(self, edge: Edge, props: Props) -> None:
         """Insert or replace an edge."""
         self.edges[edge] = props
