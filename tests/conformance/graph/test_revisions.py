@@ -8,7 +8,16 @@ the revision of each story whose load it changes, atomically with the write, and
 from __future__ import annotations
 
 from context_service.domain.mutations import LinkKind, Mutation, NodeKind
-from tests.conformance.graph.builders import decision, given, given_story, soft_delete, task
+from tests.conformance.graph.builders import (
+    decision,
+    epic,
+    given,
+    given_story,
+    in_epic,
+    project,
+    soft_delete,
+    task,
+)
 from tests.conformance.graph.observe import GraphStore, loaded
 
 A, B, C = "S-A", "S-B", "S-C"
@@ -121,3 +130,18 @@ async def test_an_import_that_cuts_edges_from_another_story_bumps_it(graph: Grap
 
     # Assert
     assert await moved(graph, before) == {A, B}
+
+
+async def test_a_write_to_the_epic_above_stories_bumps_none_of_them(graph: GraphStore) -> None:
+    # Arrange: A and B under one epic (which no story's load shows)
+    await three_stories(graph)
+    await given(graph, "", project("P-1"), epic("E-1", "P-1"))
+    await given(graph, A, in_epic(A, "E-1"))
+    await given(graph, B, in_epic(B, "E-1"))
+    before = await revisions(graph)
+
+    # Act: the planning service records the epic again (as a replayed event does)
+    await given(graph, "", epic("E-1", "P-1"))
+
+    # Assert
+    assert await moved(graph, before) == set()

@@ -113,7 +113,8 @@ TOUCH_STORIES = (
     f"FOREACH (o IN touched | SET o.{REVISION} = coalesce(o.{REVISION}, 0) + 1)"
 )
 # The stories owning a node's neighbours: a write to the node changes what those stories' loads show.
-NEAR = "[(n)--(x) WHERE x.story_id IS NOT NULL | x.story_id]"
+# A story's load shows its own nodes' neighbourhoods, never what hangs above the story node (its epic).
+NEAR = "[(n)--(x) WHERE x.story_id IS NOT NULL AND NOT x:Story | x.story_id]"
 
 
 def _locate_branch(i: int, name: str, near: bool) -> str:

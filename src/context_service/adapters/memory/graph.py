@@ -34,6 +34,10 @@ from context_service.domain.snapshot import StorySubgraph
 from context_service.ports.errors import StoryExists
 
 
+# A story's load shows its own nodes' neighbourhoods, never what hangs above the story node (its epic).
+STORY = NodeKind.STORY.value
+
+
 class InMemoryGraph:
     """Graph store held in process; every port method is atomic (no await inside a mutation)."""
 
@@ -121,7 +125,7 @@ class InMemoryGraph:
         """The stories owning a neighbour of any of the story's nodes (an import cuts those edges)."""
         found: set[str] = set()
         for key in members(self._graph, (NodeKind.STORY.value, story_id)):
-            found |= self._graph.neighbour_owners(key)
+            found |= self._graph.neighbour_owners(key, skip_label=STORY)
         return found
 
     async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
@@ -178,7 +182,7 @@ class InMemoryGraph:
         found: set[str] = set()
         for m in batch.mutations:
             if m.kind is not NodeKind.STORY:
-                found |= self._graph.neighbour_owners((m.kind.value, m.node_id))
+                found |= self._graph.neighbour_owners((m.kind.value, m.node_id), skip_label=STORY)
             for link in m.links:
                 target = self._graph.node((link.target_kind.value, link.target_id)) or {}
                 found.add(str(target.get("story_id", "")))
