@@ -33,7 +33,6 @@ from context_service.domain.mutations import (
 from context_service.domain.snapshot import StorySubgraph
 from context_service.ports.errors import StoryExists
 
-
 # A story's load shows its own nodes' neighbourhoods, never what hangs above the story node (its epic).
 STORY = NodeKind.STORY.value
 
