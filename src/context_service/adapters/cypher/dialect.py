@@ -47,7 +47,8 @@ NEO4J = Dialect(
             for label in SCHEMA_LABELS
         ),
         *(
-            f"CREATE INDEX ctx_{label.lower()}_{'_'.join(props)} IF NOT EXISTS FOR (n:{label}) ON ({_on(props)})"
+            f"CREATE INDEX ctx_{label.lower()}_{'_'.join(props)} IF NOT EXISTS "
+            f"FOR (n:{label}) ON ({_on(props)})"
             for label, props in INDEXES
         ),
     ),
