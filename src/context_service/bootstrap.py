@@ -14,6 +14,7 @@ import grpc
 import structlog
 
 from context_service.adapters.cache.kv import CachetoolsKeyValueStore
+from context_service.adapters.cache.responses import LruResponseCache
 from context_service.adapters.falkordb.graph import FalkorGraph
 from context_service.adapters.grpc.interceptors import (
     MetricsInterceptor,
@@ -43,6 +44,7 @@ from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.adapters.valkey.session import ValkeySessionStore
 from context_service.application.add_project_decision import AddProjectDecision
 from context_service.application.approve_plan import ApprovePlan
+from context_service.application.cached_reads import CachedReads
 from context_service.application.commit_step import CommitStep
 from context_service.application.create_story import CreateStory
 from context_service.application.create_task import CreateTask
@@ -61,7 +63,7 @@ from context_service.application.snapshots import ExportStory, ImportStory
 from context_service.application.transition_phase import TransitionPhase
 from context_service.application.update_context import UpdateContext
 from context_service.application.validate_scope import ValidateScope
-from context_service.config import SessionSettings, Settings, StoreSettings
+from context_service.config import DEFAULT_RESPONSE_CACHE_BYTES, SessionSettings, Settings, StoreSettings
 from context_service.domain.policy import ScopePolicy
 from context_service.observability.metrics_server import MetricsServer
 from context_service.observability.tracing import tracing
@@ -79,6 +81,7 @@ from context_service.ports.graph import (
 from context_service.ports.health import HealthProbe
 from context_service.ports.kv import KeyValueStore
 from context_service.ports.planning import HandoffWriter, PlanningReader, ReadModelArchive, SpecWriter
+from context_service.ports.responses import ResponseCache
 from context_service.ports.session import SessionStore
 from context_service.ports.system import Clock, IdGenerator, TokenCounter
 
@@ -123,6 +126,7 @@ class Adapters:
     tokens: TokenCounter
     probes: tuple[HealthProbe, ...] = ()
     sessions: SessionStore = field(default_factory=InMemorySessionStore)
+    responses: ResponseCache = field(default_factory=lambda: LruResponseCache(DEFAULT_RESPONSE_CACHE_BYTES))
 
 
 @dataclass(frozen=True)
@@ -158,14 +162,13 @@ def wire(adapters: Adapters, policy: ScopePolicy, *, sessions: SessionSettings |
     """Plain constructors, keyword arguments only."""
     a = adapters
     commits = CommitStep(writer=a.graph, log=a.graph, publisher=a.publisher, clock=a.clock)
+    reads = CachedReads(stories=a.graph, planning=a.planning, cache=a.responses)
     use_cases = UseCases(
-        get_context=GetContext(policy=policy, stories=a.graph, planning=a.planning, tokens=a.tokens),
+        get_context=GetContext(policy=policy, reads=reads, tokens=a.tokens),
         update_context=UpdateContext(
             policy=policy, stories=a.graph, nodes=a.graph, commits=commits, idempotency=a.kv, clock=a.clock
         ),
-        rehydrate_session=RehydrateSession(
-            policy=policy, stories=a.graph, planning=a.planning, handoffs=a.planning, clock=a.clock
-        ),
+        rehydrate_session=RehydrateSession(policy=policy, reads=reads, handoffs=a.planning, clock=a.clock),
         validate_scope=ValidateScope(policy=policy),
         create_story=CreateStory(stories=a.graph, commits=commits, specs=a.planning, clock=a.clock),
         create_task=CreateTask(policy=policy, nodes=a.graph, commits=commits, clock=a.clock),
@@ -315,6 +318,7 @@ async def open_adapters(
             tokens=default_counter(),
             probes=tuple(probes),
             sessions=sessions,
+            responses=LruResponseCache(settings.response_cache_max_bytes),
         )
 
 

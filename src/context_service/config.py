@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_RESPONSE_CACHE_BYTES = 64 * 1024 * 1024
+
 GraphBackend = Literal["neo4j", "falkordb", "memory"]
 KvBackend = Literal["memory", "cachetools", "valkey", "sqlite"]
 # bolt: one server; neo4j: a routing driver (a cluster, or one server). +s: TLS verified against the system
@@ -240,6 +242,10 @@ class Settings(_Section):
     graph_backend: GraphBackend = Field(default="neo4j", alias="GRAPH_BACKEND")
     prompt_scopes_path: Path | None = Field(default=None, alias="PROMPT_SCOPES_PATH")
     seed_demo: bool = Field(default=False, alias="SEED_DEMO")
+    # Finished GetContext and RehydrateSession answers kept per process (0: no response cache).
+    response_cache_max_bytes: int = Field(
+        default=DEFAULT_RESPONSE_CACHE_BYTES, ge=0, alias="RESPONSE_CACHE_MAX_BYTES"
+    )
     grpc: GrpcSettings = Field(default_factory=GrpcSettings)
     neo4j: Neo4jSettings = Field(default_factory=Neo4jSettings)
     falkordb: FalkorSettings = Field(default_factory=FalkorSettings)

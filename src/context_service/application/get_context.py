@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import TypeVar
 
-from context_service.application.common import require_phase, require_story_graph
+from context_service.application.cached_reads import CachedReads, Finish
+from context_service.application.common import require_phase
 from context_service.domain.errors import InvalidArgument, NotFound
 from context_service.domain.limits import optional_id, require_id
+from context_service.domain.model import PlanningReadModel, StoryGraph
 from context_service.domain.policy import ScopePolicy
 from context_service.domain.prompt import PromptBlocks, content_version, fit_to_budget, system_text
 from context_service.domain.rendering import RenderInput, render_sections
-from context_service.ports.graph import StoryReader
-from context_service.ports.planning import PlanningReader
+from context_service.domain.vocabulary import Phase
 from context_service.ports.system import TokenCounter
 
 MAX_TOKEN_BUDGET = 1_000_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,19 +45,38 @@ class ContextResult:
     dropped_sections: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """A validated request (the response cache's key: the policy and tokenizer are fixed per process)."""
+
+    story_id: str
+    role: str
+    phase: Phase
+    subtask_id: str
+    token_budget: int
+
+
 class GetContext:
     """Renders the sections the policy grants, redacts them, and fits them to the budget."""
 
-    def __init__(
-        self, *, policy: ScopePolicy, stories: StoryReader, planning: PlanningReader, tokens: TokenCounter
-    ) -> None:
+    def __init__(self, *, policy: ScopePolicy, reads: CachedReads, tokens: TokenCounter) -> None:
         self._policy = policy
-        self._stories = stories
-        self._planning = planning
+        self._reads = reads
         self._tokens = tokens
 
     async def execute(self, request: ContextRequest) -> ContextResult:
-        """Validate, load once, render, redact, fit."""
+        """Validate, load once, render, redact, fit (no cache)."""
+        asked = self._validated(request)
+        return self._render(asked, *await self._reads.load(asked.story_id, [asked.role]))
+
+    async def answer(self, request: ContextRequest, finish: Finish[ContextResult, T]) -> T:
+        """`execute` finished by `finish`, served from the response cache while the story is unchanged."""
+        asked = self._validated(request)
+        build = functools.partial(self._render, asked)
+        return await self._reads.answer(asked, asked.story_id, [asked.role], build, finish)
+
+    def _validated(self, request: ContextRequest) -> _Asked:
+        """The request with its ids and role normalised; INVALID_ARGUMENT for a bad field."""
         story_id = require_id(request.story_id, "story_id")
         role = self._policy.require_role(request.role)
         phase = require_phase(request.phase)
@@ -62,18 +85,19 @@ class GetContext:
             raise InvalidArgument(
                 f"token_budget must be between 0 and {MAX_TOKEN_BUDGET}", field="token_budget"
             )
-        graph = await require_story_graph(self._stories, story_id)
-        scopes = self._policy.require_scopes(role, phase)
-        focus = graph.task(subtask_id) if subtask_id else None
-        if subtask_id and focus is None:
-            raise NotFound("subtask", subtask_id)
-        planning = await self._planning.load(story_id, [role])
-        sections = render_sections(RenderInput(graph, planning, role, phase, scopes, focus))
+        return _Asked(story_id, role, phase, subtask_id, request.token_budget)
+
+    def _render(self, asked: _Asked, graph: StoryGraph, planning: PlanningReadModel) -> ContextResult:
+        scopes = self._policy.require_scopes(asked.role, asked.phase)
+        focus = graph.task(asked.subtask_id) if asked.subtask_id else None
+        if asked.subtask_id and focus is None:
+            raise NotFound("subtask", asked.subtask_id)
+        sections = render_sections(RenderInput(graph, planning, asked.role, asked.phase, scopes, focus))
         fitted = fit_to_budget(
-            system_text(role, graph.story.title),
+            system_text(asked.role, graph.story.title),
             sections,
-            self._policy.tools_text(role),
-            request.token_budget,
+            self._policy.tools_text(asked.role),
+            asked.token_budget,
             self._tokens.count,
         )
         return ContextResult(

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from context_service.application.common import require_story_graph
+from context_service.application.cached_reads import CachedReads, Finish
 from context_service.domain.errors import InvalidArgument
 from context_service.domain.limits import MAX_ROLES, require_id
+from context_service.domain.model import PlanningReadModel, StoryGraph
 from context_service.domain.packs import PackOptions, RolePack, StoryStats, build_pack, story_stats
 from context_service.domain.policy import ScopePolicy
-from context_service.ports.graph import StoryReader
-from context_service.ports.planning import HandoffWriter, PlanningReader
+from context_service.ports.planning import HandoffWriter
 from context_service.ports.system import Clock
 
 DEFAULT_TIMELINE_EVENTS = 50
 DEFAULT_TTL_SECONDS = 3600
 MAX_TIMELINE_EVENTS = 1000
 MAX_TTL_SECONDS = 30 * 24 * 3600
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,15 @@ class Rehydration:
     roles: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """A validated request's cache key: what shapes the packs (not the clock, not the bundle's ttl)."""
+
+    case_id: str
+    roles: tuple[str, ...]
+    options: PackOptions
+
+
 class RehydrateSession:
     """Loads the story once and builds a pack per requested role."""
 
@@ -53,21 +64,39 @@ class RehydrateSession:
         self,
         *,
         policy: ScopePolicy,
-        stories: StoryReader,
-        planning: PlanningReader,
+        reads: CachedReads,
         handoffs: HandoffWriter,
         clock: Clock,
     ) -> None:
         self._policy = policy
-        self._stories = stories
-        self._planning = planning
+        self._reads = reads
         self._handoffs = handoffs
         self._clock = clock
 
     async def execute(self, request: RehydrateRequest) -> Rehydration:
-        """Validate, load once, build packs, optionally persist the bundle."""
+        """Validate, load once, build packs, optionally persist the bundle (no cache)."""
+        asked = self._validated(request)
+        result = self._build(asked, *await self._reads.load(asked.case_id, asked.roles))
+        if request.persist_bundle:
+            asked_ttl = request.ttl_seconds
+            ttl = min(asked_ttl, MAX_TTL_SECONDS) if asked_ttl > 0 else DEFAULT_TTL_SECONDS
+            bundle = bundle_json(result)
+            await self._handoffs.save_handoff(asked.case_id, result.generated_at_ms, bundle, ttl)
+        return result
+
+    async def answer(self, request: RehydrateRequest, finish: Finish[Rehydration, T]) -> tuple[T, int]:
+        """`execute` finished by `finish`, and the time it was generated at (now when it comes from the
+        response cache, which a request that persists its bundle never uses)."""
+        if request.persist_bundle:
+            result = await self.execute(request)
+            return finish(result)[0], result.generated_at_ms
+        asked = self._validated(request)
+        build = functools.partial(self._build, asked)
+        answer = await self._reads.answer(asked, asked.case_id, asked.roles, build, finish)
+        return answer, self._clock.now_ms()
+
+    def _validated(self, request: RehydrateRequest) -> _Asked:
         case_id = require_id(request.case_id, "case_id")
-        roles = self._roles(request.roles)
         options = PackOptions(
             include_timeline=request.include_timeline,
             include_summaries=request.include_summaries,
@@ -75,16 +104,13 @@ class RehydrateSession:
             if request.timeline_events > 0
             else DEFAULT_TIMELINE_EVENTS,
         )
-        ttl = min(request.ttl_seconds, MAX_TTL_SECONDS) if request.ttl_seconds > 0 else DEFAULT_TTL_SECONDS
-        graph = await require_story_graph(self._stories, case_id)
-        planning = await self._planning.load(case_id, roles)
-        packs = {role: build_pack(graph, planning, role, options) for role in roles}
-        generated_at_ms = self._clock.now_ms()
+        return _Asked(case_id, self._roles(request.roles), options)
+
+    def _build(self, asked: _Asked, graph: StoryGraph, planning: PlanningReadModel) -> Rehydration:
+        packs = {role: build_pack(graph, planning, role, asked.options) for role in asked.roles}
         events = max((len(p.milestones) for p in packs.values()), default=0)
-        result = Rehydration(case_id, generated_at_ms, packs, story_stats(graph), events, roles)
-        if request.persist_bundle:
-            await self._handoffs.save_handoff(case_id, generated_at_ms, bundle_json(result), ttl)
-        return result
+        stats = story_stats(graph)
+        return Rehydration(asked.case_id, self._clock.now_ms(), packs, stats, events, asked.roles)
 
     def _roles(self, raw_roles: tuple[str, ...]) -> tuple[str, ...]:
         if not raw_roles:

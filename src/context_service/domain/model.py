@@ -158,6 +158,9 @@ class StoryGraph:
     plans: tuple[PlanVersion, ...] = ()
     milestones: tuple[Milestone, ...] = ()
     transitions: tuple[PhaseTransition, ...] = ()
+    # False when the load shows a node no story owns (left by the legacy service): a write to such a node
+    # bumps no story's content revision, so an answer built from this load must not be cached on it.
+    cacheable: bool = field(default=True, compare=False)
 
     def task(self, task_id: str) -> Task | None:
         """The live task with this id, if it belongs to the story."""

@@ -56,6 +56,18 @@ CACHE_REQUESTS = Counter(
     ("cache", "result"),
     registry=REGISTRY,
 )
+RESPONSE_CACHE_EVICTIONS = Counter(
+    "context_response_cache_evictions_total",
+    "Cached answers evicted to stay within RESPONSE_CACHE_MAX_BYTES, by cache name.",
+    ("cache",),
+    registry=REGISTRY,
+)
+RESPONSE_CACHE_BYTES = Gauge(
+    "context_response_cache_bytes",
+    "Bytes of cached answers held now, by cache name.",
+    ("cache",),
+    registry=REGISTRY,
+)
 SESSION_WATCHERS = Gauge(
     "context_session_watchers",
     "Session Watch streams open right now.",

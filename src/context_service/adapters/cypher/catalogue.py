@@ -122,23 +122,40 @@ def story_params(story_id: str) -> Params:
     }
 
 
-def _locate_branch(i: int, name: str) -> str:
-    """Nodes of one label by id; a task also reports which story owns its plan."""
+# A new content revision for every story in `touched` (their cached reads go stale), in the write itself.
+# The first SET takes each story's write lock before the second reads the revision: under Neo4j's read
+# committed isolation two concurrent bumps could otherwise read the same value and land as one.
+TOUCH_STORIES = (
+    f"FOREACH (o IN touched | SET o.{REVISION} = coalesce(o.{REVISION}, 0)) "
+    f"FOREACH (o IN touched | SET o.{REVISION} = coalesce(o.{REVISION}, 0) + 1)"
+)
+# The stories owning a node's neighbours: a write to the node changes what those stories' loads show.
+# A story's load shows its own nodes' neighbourhoods, never what hangs above the story node (its epic).
+NEAR = "[(n)--(x) WHERE x.story_id IS NOT NULL AND NOT x:Story | x.story_id]"
+
+
+def _locate_branch(i: int, name: str, near: bool) -> str:
+    """Nodes of one label by id; a task also reports which story owns its plan.
+
+    With `near`, also the stories that own the node's neighbours (a story's own children are never another
+    story's neighbours through it, so the story node itself reports none).
+    """
     plan = "OPTIONAL MATCH (p:PlanVersion {id: n.plan_id}) " if name == NodeKind.TASK.value else ""
     extra = "[p.story_id]" if plan else "null"
+    stories = NEAR if near and name != NodeKind.STORY.value else "[]"
     return (
         f"MATCH (n:{label(name)}) WHERE n.id IN $ids{i} {plan}"
         f"RETURN '{name}' AS label, n.id AS id, n.story_id AS owner, n.status AS status, "
-        f"n.plan_id AS plan_id, {extra} AS extra, properties(n) AS props"
+        f"n.plan_id AS plan_id, {extra} AS extra, properties(n) AS props, {stories} AS near"
     )
 
 
-def locate(ids_by_label: Mapping[str, Iterable[str]]) -> tuple[str, Params]:
+def locate(ids_by_label: Mapping[str, Iterable[str]], *, near: bool = False) -> tuple[str, Params]:
     """Owner, status and plan of nodes of several labels: one UNION ALL branch per label, one round trip."""
     branches, params = [], {}
     for i, (name, ids) in enumerate(sorted(ids_by_label.items())):
         params[f"ids{i}"] = sorted(set(ids))
-        branches.append(_locate_branch(i, name))
+        branches.append(_locate_branch(i, name, near))
     return "\nUNION ALL\n".join(branches), params
 
 
@@ -149,7 +166,7 @@ RETURN '' AS label, s.id AS id, s.story_id AS owner, s.status AS status, null AS
   [s.current_phase, coalesce(s.context_version, 0), coalesce(s.{REVISION}, 0),
    CASE WHEN c IS NULL THEN null ELSE coalesce(c.version, 0) END, c.current_phase,
    c.changed, c.event_key]
-  AS extra, properties(s) AS props
+  AS extra, properties(s) AS props, [] AS near
 """
 
 # After a commit whose acknowledgement was lost: the story's revision and last attempt, and the request's
@@ -166,7 +183,7 @@ RETURN s.{LAST_ATTEMPT} AS attempt, coalesce(s.{REVISION}, 0) AS revision,
 
 def preflight(story_id: str, commit_id: str, ids_by_label: Mapping[str, Iterable[str]]) -> tuple[str, Params]:
     """What a commit must know before writing, in one round trip: the story and every node it touches."""
-    text, params = locate(ids_by_label) if ids_by_label else ("", {})
+    text, params = locate(ids_by_label, near=True) if ids_by_label else ("", {})
     if story_id:
         text = PREFLIGHT_STORY + (f"UNION ALL\n{text}" if text else "")
         params |= {"story": story_id, "commit": commit_id}

@@ -21,6 +21,7 @@ from context_service.adapters.cypher.catalogue import (
     HAS_COMMIT,
     LAST_ATTEMPT,
     REVISION,
+    TOUCH_STORIES,
     Params,
     label,
     preflight,
@@ -55,6 +56,7 @@ class NodeState:
     plan_id: str = ""
     plan_owner: str | None = None
     props: dict[str, Any] | None = None
+    near: tuple[str, ...] = ()  # the stories owning the node's neighbours
 
 
 @dataclass
@@ -106,14 +108,15 @@ def _text(value: Any) -> str:
 def read_preflight(rows: Sequence[Sequence[Any]]) -> Known:
     """Rows of the preflight query as a `Known`."""
     known = Known()
-    for name, node_id, owner, _status, plan_id, extra, props in rows:
+    for name, node_id, owner, _status, plan_id, extra, props, near in rows:
         if name == "":
             phase, version, revision, *done = extra
             replay = replay_of(*done)
             known.story = StoryState(_text(phase), int(version), int(revision), replay, dict(props))
             continue
         plan_owner = None if extra is None or extra[0] is None else str(extra[0])
-        known.nodes[(name, str(node_id))] = NodeState(_text(owner), _text(plan_id), plan_owner, dict(props))
+        state = NodeState(_text(owner), _text(plan_id), plan_owner, dict(props), tuple(map(str, near or ())))
+        known.nodes[(name, str(node_id))] = state
     return known
 
 
@@ -127,6 +130,7 @@ def plan_commit(batch: WriteBatch, known: Known, attempt: Attempt) -> tuple[str,
         nodes[(STORY, batch.story_id)] = NodeState(owner=batch.story_id)
     b = StatementBuilder()
     _open_story(b, batch, known.story, attempt.id)
+    _touch_stories(b, sorted(touched_stories(batch, known)))
     if any(m.replace_links for m in batch.mutations):  # order matters: each mutation in its own clauses
         for i, m in enumerate(batch.mutations):
             _mutation(b, i, batch.story_id, m, nodes)
@@ -149,6 +153,24 @@ def _open_story(b: StatementBuilder, batch: WriteBatch, story: StoryState | None
     else:
         b.lines.append(f"MATCH (s:Story {{id: {sid}}}) WHERE coalesce(s.{REVISION}, 0) = {rev}")
     b.lines.append(f"SET s.{REVISION} = {rev} + 1, s.{LAST_ATTEMPT} = {b.param('attempt', attempt)}")
+
+
+def touched_stories(batch: WriteBatch, known: Known) -> set[str]:
+    """Other stories whose loads the batch changes: owners of its link targets and its nodes' neighbours."""
+    found: set[str] = set()
+    for m in batch.mutations:
+        found.update(known.nodes.get((m.kind.value, m.node_id), NodeState()).near)
+        found.update(known.nodes.get((t.target_kind.value, t.target_id), NodeState()).owner for t in m.links)
+    return found - {batch.story_id, ""}
+
+
+def _touch_stories(b: StatementBuilder, stories: list[str]) -> None:
+    """A new content revision for those stories, in the same statement as the write."""
+    if stories:
+        b.lines.append(
+            f"WITH s OPTIONAL MATCH (o:Story) WHERE o.id IN {b.param('touched', stories)} "
+            f"WITH s, collect(o) AS touched {TOUCH_STORIES}"
+        )
 
 
 def _props(m: Mutation, nodes: dict[NodeKey, NodeState]) -> dict[str, Any]:

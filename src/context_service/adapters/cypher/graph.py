@@ -161,7 +161,7 @@ class CypherGraph:
         rows = await self._read(text, params, "locate")
         return {
             (NodeKind(label), str(node_id)): Located(str(owner or ""), str(status or ""))
-            for label, node_id, owner, status, _plan, _extra, _props in rows
+            for label, node_id, owner, status, _plan, _extra, _props, _near in rows
         }
 
     async def neighbourhood(self, label: str, node_id: str, depth: int, limit: int) -> Neighbourhood | None:

@@ -153,6 +153,16 @@ def _batches() -> Iterator[tuple[str, WriteBatch, Known]]:
     planning = Known(nodes={(NodeKind.EPIC.value, "E-1"): NodeState()})
     yield "commit outside any story", WriteBatch("", (project,)), planning
     yield "commit grouped", _grouped(), _existing((NodeKind.TASK, "T-0"))
+    yield from _touching_batches(versioned)
+
+
+def _touching_batches(versioned: WriteBatch) -> Iterator[tuple[str, WriteBatch, Known]]:
+    """Batches whose node has a neighbour in another story: that story's revision is bumped too."""
+    known = _existing()
+    known.nodes[(NodeKind.TASK.value, "T-0")] = NodeState(owner=STORY, near=("S-2",))
+    yield "commit touching another story", versioned, known
+    unlink = Mutation(NodeKind.TASK, "T-0", replace_links=(LinkKind.DEPENDS_ON,))
+    yield "commit touching another story, links replaced", WriteBatch(STORY, (unlink,)), known
 
 
 def _grouped() -> WriteBatch:

@@ -139,7 +139,11 @@ class FalkorGraph(CypherGraph):
         constrained = {(c["label"], tuple(c["properties"])) for c in await self._graph.list_constraints()}
         for label in q.SCHEMA_LABELS:
             if (label, ("id",)) not in constrained:
-                await self._graph.create_node_unique_constraint(label, "id")
+                try:
+                    await self._graph.create_node_unique_constraint(label, "id")
+                except redis_errors.ResponseError as exc:
+                    if not _already_indexed(exc):  # another replica starting at once created it first
+                        raise
 
     async def create_index(self, label: str, prop: str, operation: str) -> None:
         """An index on one property of one label; one that exists already is kept."""
@@ -159,5 +163,6 @@ class FalkorGraph(CypherGraph):
 
 
 def _already_indexed(exc: BaseException | None) -> bool:
-    """Whether FalkorDB refused an index because it exists (its CREATE INDEX has no IF NOT EXISTS)."""
-    return "already indexed" in str(exc)
+    """Whether FalkorDB refused an index or constraint because it exists (it has no IF NOT EXISTS)."""
+    text = str(exc)
+    return "already indexed" in text or "already exists" in text

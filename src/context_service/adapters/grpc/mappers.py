@@ -83,6 +83,36 @@ def context_response(result: ContextResult) -> pb.GetContextResponse:
     )
 
 
+@dataclass(frozen=True)
+class FinishedContext:
+    """A GetContext answer as sent: the encoded response and its trailers."""
+
+    body: bytes
+    trailers: tuple[tuple[str, str], ...]
+
+
+def finished_context(result: ContextResult) -> tuple[FinishedContext, int]:
+    """The encoded response and trailers of a GetContext result, and their size in bytes."""
+    trailers = [("context-tokenizer", result.tokenizer)]
+    if result.dropped_sections:
+        trailers.append(("context-dropped-sections", ",".join(result.dropped_sections)))
+    body = context_response(result).SerializeToString()
+    return FinishedContext(body, tuple(trailers)), len(body)
+
+
+def finished_rehydration(result: Rehydration) -> tuple[bytes, int]:
+    """The encoded RehydrateSession response without its generation time (`generated_at` appends it)."""
+    response = rehydrate_response(result)
+    response.ClearField("generated_at_ms")
+    body = response.SerializeToString()
+    return body, len(body)
+
+
+def generated_at(ms: int) -> bytes:
+    """The encoded `generated_at_ms` field alone: appended to an encoded response, it sets that field."""
+    return pb.RehydrateSessionResponse(generated_at_ms=ms).SerializeToString()
+
+
 def update_request(msg: pb.UpdateContextRequest) -> UpdateRequest:
     """UpdateContextRequest -> domain."""
     changes = tuple(

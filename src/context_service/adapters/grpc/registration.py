@@ -51,10 +51,20 @@ def _add(servicer: object, server: grpc.aio.Server, service: ServiceDescriptor, 
         handlers[method.name] = make(
             getattr(servicer, method.name),
             request_deserializer=_decoder(getattr(module, method.input_type.name)),
-            response_serializer=getattr(module, method.output_type.name).SerializeToString,
+            response_serializer=_encoder(getattr(module, method.output_type.name)),
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
     server.add_registered_method_handlers(service.full_name, handlers)
+
+
+def _encoder(message_type: type[Message]) -> Callable[[Message | bytes], bytes]:
+    """Encode a reply; a reply already encoded (a cached answer) is sent as it is."""
+    serialize = message_type.SerializeToString
+
+    def encode(reply: Message | bytes) -> bytes:
+        return reply if isinstance(reply, bytes) else serialize(reply)
+
+    return encode
 
 
 def _decoder(message_type: type[Message]) -> Callable[[bytes], Message | Undecodable]:

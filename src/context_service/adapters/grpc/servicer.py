@@ -140,17 +140,16 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
     def __init__(self, *, use_cases: UseCases) -> None:
         self._uc = use_cases
 
+    # GetContext and RehydrateSession answer with encoded bytes, which the registered encoder sends as they
+    # are (the generated base class declares messages).
     @rpc
-    async def GetContext(
+    async def GetContext(  # type: ignore[override]
         self, request: pb.GetContextRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetContextResponse:
-        """Prompt context for one agent."""
-        result = await self._uc.get_context.execute(mappers.context_request(request))
-        trailers = [("context-tokenizer", result.tokenizer)]
-        if result.dropped_sections:
-            trailers.append(("context-dropped-sections", ",".join(result.dropped_sections)))
-        context.set_trailing_metadata(tuple(trailers))
-        return mappers.context_response(result)
+    ) -> bytes:
+        """Prompt context for one agent, as encoded bytes (kept by the response cache as they are sent)."""
+        reply = await self._uc.get_context.answer(mappers.context_request(request), mappers.finished_context)
+        context.set_trailing_metadata(reply.trailers)
+        return reply.body
 
     @rpc
     async def UpdateContext(
@@ -161,12 +160,13 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         return mappers.update_response(result)
 
     @rpc
-    async def RehydrateSession(
+    async def RehydrateSession(  # type: ignore[override]
         self, request: pb.RehydrateSessionRequest, context: grpc.aio.ServicerContext
-    ) -> pb.RehydrateSessionResponse:
-        """Per-role context packs."""
-        result = await self._uc.rehydrate_session.execute(mappers.rehydrate_request(request))
-        return mappers.rehydrate_response(result)
+    ) -> bytes:
+        """Per-role context packs, encoded once (and kept by the response cache) and stamped per call."""
+        asked = mappers.rehydrate_request(request)
+        body, generated_at_ms = await self._uc.rehydrate_session.answer(asked, mappers.finished_rehydration)
+        return body + mappers.generated_at(generated_at_ms)
 
     @rpc
     async def ValidateScope(

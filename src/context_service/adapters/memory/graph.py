@@ -10,6 +10,7 @@ from typing import Self
 
 from context_service.adapters.property_graph.archive import (
     check_owners,
+    members,
     remove_story,
     subgraph_of,
     write_subgraph,
@@ -31,6 +32,10 @@ from context_service.domain.mutations import (
 )
 from context_service.domain.snapshot import StorySubgraph
 from context_service.ports.errors import StoryExists
+
+
+# A story's load shows its own nodes' neighbourhoods, never what hangs above the story node (its epic).
+STORY = NodeKind.STORY.value
 
 
 class InMemoryGraph:
@@ -107,6 +112,7 @@ class InMemoryGraph:
             }
             tx = Transaction(self._graph)
             try:
+                self._bump_revisions(tx, self._story_neighbours(story_id) - {story_id, ""})
                 remove_story(tx, self._graph, story_id)
                 write_subgraph(tx, self._graph, subgraph, hidden)
             except BaseException:
@@ -114,6 +120,13 @@ class InMemoryGraph:
                 raise
             self._history[story_id] = list(subgraph.history)
             self._requests.pop(story_id, None)
+
+    def _story_neighbours(self, story_id: str) -> set[str]:
+        """The stories owning a neighbour of any of the story's nodes (an import cuts those edges)."""
+        found: set[str] = set()
+        for key in members(self._graph, (NodeKind.STORY.value, story_id)):
+            found |= self._graph.neighbour_owners(key, skip_label=STORY)
+        return found
 
     async def committed(self, story_id: str, request_id: str) -> CommitResult | None:
         """The recorded result of an applied request, or None."""
@@ -144,8 +157,10 @@ class InMemoryGraph:
         self._check_rules(batch, story_key)
         written: list[NodeKey] = [(m.kind.value, m.node_id) for m in batch.mutations]
         before = {key: self._graph.node(key) for key in written}
+        touched = self._touched_stories(batch)
         for mutation in batch.mutations:
             self._merge(tx, batch.story_id, mutation)
+        self._bump_revisions(tx, touched)
         story = self._graph.node(story_key) or {}
         version = int(story.get("context_version", 0)) + (1 if batch.bump_version else 0)
         if batch.story_id:
@@ -161,6 +176,25 @@ class InMemoryGraph:
             tx.set_node(story_key, {**story, HISTORY_SEQ: last_seq + len(history)})
         phase = str(story.get("current_phase", ""))
         return CommitResult(version, phase, changed=batch.changed, event_key=batch.event_key), history
+
+    def _touched_stories(self, batch: WriteBatch) -> set[str]:
+        """Other stories whose loads the batch changes: owners of its nodes' neighbours and link targets."""
+        found: set[str] = set()
+        for m in batch.mutations:
+            if m.kind is not NodeKind.STORY:
+                found |= self._graph.neighbour_owners((m.kind.value, m.node_id), skip_label=STORY)
+            for link in m.links:
+                target = self._graph.node((link.target_kind.value, link.target_id)) or {}
+                found.add(str(target.get("story_id", "")))
+        return found - {batch.story_id, ""}
+
+    def _bump_revisions(self, tx: Transaction, stories: Iterable[str]) -> None:
+        """A new content revision for each story, in the writer's transaction: their cached reads go stale."""
+        for story_id in sorted(stories):
+            key: NodeKey = (NodeKind.STORY.value, story_id)
+            props = self._graph.node(key)
+            if props is not None:
+                tx.set_node(key, {**props, CONTENT_REVISION: int(props.get(CONTENT_REVISION, 0)) + 1})
 
     def _check_rules(self, batch: WriteBatch, story_key: NodeKey) -> None:
         """The commit rules on what the batch touches, before anything is written."""

@@ -49,6 +49,12 @@ class PropertyGraph:
         edges = self.into.get(key, set())
         return sorted((e for e in edges if rel_type is None or e.rel_type == rel_type), key=_edge_order)
 
+    def neighbour_owners(self, key: NodeKey, *, skip_label: str) -> set[str]:
+        """The stories owning the node's neighbours ("" for neighbours no story owns), except the neighbours
+        labelled `skip_label`."""
+        ends = [e.dst for e in self.out.get(key, ())] + [e.src for e in self.into.get(key, ())]
+        return {str(self.nodes.get(end, {}).get("story_id", "")) for end in ends if end[0] != skip_label}
+
     def put_edge(self, edge: Edge, props: Props) -> None:
         """Insert or replace an edge."""
         self.edges[edge] = props

@@ -85,7 +85,18 @@ def story_graph_of(graph: PropertyGraph, story_id: str) -> StoryGraph | None:
         plans=tuple(plan.read(p) for _, p in _children(graph, key, plan.LABEL.story_edge)),
         milestones=tuple(milestone.read(p) for _, p in _children(graph, key, milestone.LABEL.story_edge)),
         transitions=tuple(transition.read(p) for _, p in _children(graph, key, transition.LABEL.story_edge)),
+        cacheable=not _touches_unowned(graph, key),
     )
+
+
+def _touches_unowned(graph: PropertyGraph, story_key: NodeKey) -> bool:
+    """Whether a node of the story has a neighbour (other than the story) that no story owns."""
+    for child in [e.dst for e in graph.out.get(story_key, ())]:
+        for edge in [*graph.out.get(child, ()), *graph.into.get(child, ())]:
+            end = edge.dst if edge.src == child else edge.src
+            if end != story_key and not (graph.node(end) or {}).get("story_id"):
+                return True
+    return False
 
 
 def _distances(graph: PropertyGraph, start: NodeKey, depth: int) -> dict[NodeKey, int]:

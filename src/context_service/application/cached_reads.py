@@ -1,0 +1,64 @@
+"""Reads of a story's context through the response cache: built once, served while the inputs are unchanged.
+
+An answer depends on the story's load (whose content revision every write that changes it bumps, atomically
+with the write) and on the planning read-models other services write in the key-value store (compared as
+read). Each call reads both (one small read each, at once) and serves the cached answer only when both are
+what it was built from; otherwise it loads the story and builds the answer again. A write acknowledged by any
+replica is therefore in the next read on every replica, whatever crashed in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable, Iterable
+from typing import TypeVar, cast
+
+from context_service.application.common import require_story_graph
+from context_service.domain.errors import NotFound
+from context_service.domain.model import PlanningReadModel, StoryGraph
+from context_service.ports.graph import StoryReader
+from context_service.ports.planning import PlanningReader
+from context_service.ports.responses import ResponseCache
+
+R = TypeVar("R")
+T = TypeVar("T")
+# Builds the use case's result from the story's load and read-models.
+Build = Callable[[StoryGraph, PlanningReadModel], R]
+# Turns a result into the answer as served, and its size in bytes.
+Finish = Callable[[R], tuple[T, int]]
+
+
+class CachedReads:
+    """The story load and planning read of the context reads, with their finished answers cached."""
+
+    def __init__(self, *, stories: StoryReader, planning: PlanningReader, cache: ResponseCache) -> None:
+        self._stories = stories
+        self._planning = planning
+        self._cache = cache
+
+    async def load(self, story_id: str, roles: Iterable[str]) -> tuple[StoryGraph, PlanningReadModel]:
+        """The story's load (NOT_FOUND if there is no story) and its read-models, read at once."""
+        graph, planning = await asyncio.gather(
+            require_story_graph(self._stories, story_id), self._planning.load(story_id, roles)
+        )
+        return graph, planning
+
+    async def answer(
+        self, key: Hashable, story_id: str, roles: Iterable[str], build: Build[R], finish: Finish[R, T]
+    ) -> T:
+        """The cached answer if its story revision and read-models are current, else a new one (kept)."""
+        if not self._cache.enabled:
+            return finish(build(*await self.load(story_id, roles)))[0]
+        story, planning = await asyncio.gather(
+            self._stories.get_story(story_id), self._planning.load(story_id, roles)
+        )
+        if story is None:
+            raise NotFound("story", story_id)
+        cached = self._cache.fresh(key, story.content_revision, planning)
+        if cached is not None:
+            return cast(T, cached)
+        graph = await require_story_graph(self._stories, story_id)
+        answer, size = finish(build(graph, planning))
+        if graph.cacheable:  # keyed on the revision the load itself read, with the read-models it used
+            self._cache.store(key, graph.story.content_revision, planning, answer, size)
+        return answer

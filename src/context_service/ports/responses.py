@@ -1,0 +1,27 @@
+"""The response cache port: finished answers of the context reads, valid while their inputs are unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Protocol
+
+from context_service.domain.model import PlanningReadModel
+
+
+class ResponseCache(Protocol):
+    """Answers keyed by request, each stored with the story revision and read-models it was built from."""
+
+    @property
+    def enabled(self) -> bool:
+        """False when caching is off: readers then skip the freshness read as well."""
+        ...
+
+    def fresh(self, key: Hashable, revision: int, planning: PlanningReadModel) -> object | None:
+        """The answer under `key` if it was built from this revision and these read-models, else None."""
+        ...
+
+    def store(
+        self, key: Hashable, revision: int, planning: PlanningReadModel, answer: object, size: int
+    ) -> None:
+        """Keep `answer` (about `size` bytes) under `key`, replacing what was there."""
+        ...
