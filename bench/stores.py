@@ -16,7 +16,7 @@ import grpc
 
 from context_service.adapters.grpc.server import GrpcServer
 from context_service.adapters.policy_file import load_policy
-from context_service.bootstrap import open_adapters, wire
+from context_service.bootstrap import open_adapters, settle_heap, wire
 from context_service.config import FalkorSettings, KvSettings, Settings, StoreSettings, ValkeySettings
 from context_service.local_servers import LocalServer, falkordb_server, valkey_server
 
@@ -66,4 +66,5 @@ async def serving(settings: Settings) -> AsyncIterator[grpc.aio.Channel]:
             use_cases=container.use_cases, sessions=container.sessions, host="127.0.0.1", port=0
         )
         async with server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            settle_heap()  # as `running` does once the service is up
             yield channel

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -355,6 +356,13 @@ def grpc_server(settings: Settings, container: Container, *, traced: bool) -> Gr
     )
 
 
+def settle_heap() -> None:
+    """Exempt what start-up built (modules, stubs, pools, the policy) from the cyclic collector: a full
+    collection over it paused every call in flight for 0.2 s on a loaded machine (GetHistory's p99)."""
+    gc.collect()
+    gc.freeze()
+
+
 @asynccontextmanager
 async def running(
     settings: Settings, *, seed: Callable[[Container], Awaitable[None]] | None = None
@@ -390,6 +398,7 @@ async def running(
         # Leaving runs in reverse: NOT_SERVING first, then consumers finish their messages, gRPC drains its
         # calls, NATS drains, the stores close.
         stack.push_async_callback(server.set_serving, False)
+        settle_heap()
         yield server
 
 

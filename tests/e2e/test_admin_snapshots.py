@@ -174,6 +174,7 @@ MALFORMED: dict[str, tuple[Callable[[Document], str], str]] = {
         "document_json.tasks[0].title contains a character",
     ),
     "control in an id": (_set("milestones.0.id", "M\u0007"), "milestones[0].id contains a character"),
+    "NaN value": (_set("tasks.0.estimate", float("nan")), "$.tasks[0].estimate"),
 }
 
 

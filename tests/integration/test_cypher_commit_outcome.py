@@ -7,8 +7,7 @@ the lost acknowledgement is simulated, before or after the statement really ran.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -49,15 +48,6 @@ class LosesOneAcknowledgement(FalkorGraph):
 
         await super()._write(cut, operation)
         raise CommitOutcomeUnknown("connection lost while committing", backend="test", operation=operation)
-
-
-@pytest.fixture
-async def graph_name(falkordb: LocalServer) -> AsyncIterator[str]:
-    """A fresh graph of the session's FalkorDB, deleted afterwards."""
-    name = f"outcome-{uuid.uuid4().hex}"
-    yield name
-    async with Redis.from_url(falkordb.url) as client:
-        await client.delete(name)
 
 
 def versioned() -> WriteBatch:

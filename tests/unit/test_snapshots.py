@@ -105,6 +105,26 @@ def test_a_consistent_snapshot_passes_the_checks_and_the_schema() -> None:
     assert JsonSchemaValidator().problem(document) is None
 
 
+def test_a_schema_refusal_gives_the_json_path_and_the_rule_broken() -> None:
+    document = to_document(snapshot())
+    document["tasks"][0]["title"] = None
+
+    problem = JsonSchemaValidator().problem(document)
+
+    assert problem is not None
+    assert "$.tasks[0].title: None is not of type" in problem
+
+
+def test_a_value_only_the_compiled_validator_refuses_is_named_by_its_path() -> None:
+    document = to_document(snapshot())
+    document["tasks"][1]["estimate"] = float("nan")
+
+    problem = JsonSchemaValidator().problem(document)
+
+    assert problem is not None
+    assert "$.tasks[1].estimate" in problem
+
+
 def test_the_schema_names_exactly_the_exported_labels_edge_types_and_record_fields() -> None:
     defs = load_schema()["$defs"]
 

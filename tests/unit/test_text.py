@@ -9,7 +9,7 @@ import pytest
 from context_service.adapters.nats.envelope import MessageRejected, decode_envelope
 from context_service.domain.errors import InvalidArgument
 from context_service.domain.limits import limit_text, require_id
-from context_service.domain.text import check_document, check_id, check_text
+from context_service.domain.text import check_decoded, check_document, check_id, check_text
 
 ENVELOPE = {
     "event_type": "planning.story.created",
@@ -95,3 +95,27 @@ def test_a_message_with_nul_or_a_lone_surrogate_escaped_in_json_is_rejected_nami
 
     # Assert
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": ["x", "\\u0000"]}',  # NUL behind an escape
+        '{"a": {"\\u0007": 1}}',  # a bell in a key
+        '{"a": "\\ud800"}',  # a lone surrogate behind an escape
+        '{"a": "\ud800"}',  # a lone surrogate in the text itself
+    ],
+)
+def test_a_decoded_document_is_refused_for_a_character_its_text_escapes_or_holds(text: str) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        check_decoded(text, json.loads(text), "body")
+
+    assert "contains a character that is not accepted" in str(raised.value)
+
+
+def test_a_decoded_document_with_escaped_backslashes_tabs_and_unicode_passes() -> None:
+    text = json.dumps({"path": "C:\\users", "layout": "a\tb\r\n", "name": "Zürich"}, ensure_ascii=False)
+
+    passed = check_decoded(text, json.loads(text), "body")
+
+    assert passed is None

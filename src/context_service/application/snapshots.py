@@ -19,7 +19,7 @@ from context_service.domain.snapshot_document import (
     to_document,
     upgraded,
 )
-from context_service.domain.text import check_document
+from context_service.domain.text import check_decoded
 from context_service.ports.graph import StoryArchive
 from context_service.ports.planning import ReadModelArchive
 from context_service.ports.snapshot import DocumentSchema
@@ -112,7 +112,7 @@ class ImportStory:
         problem = self._schema.problem(document)
         if problem is not None:
             raise _invalid(problem)
-        check_document(document, FIELD)  # the text rule: no NUL or other controls reach a store
+        check_decoded(document_json, document, FIELD)  # the text rule: no NUL or controls reach a store
         snapshot = from_document(document)
         if document["story_id"] != snapshot.subgraph.story_id:
             raise _invalid("story_id differs from story.id")

@@ -50,5 +50,13 @@ def check_document(value: Any, path: str) -> None:
             check_document(item, f"{path}[{index}]")
 
 
+def check_decoded(text: str, document: Any, path: str) -> None:
+    """`check_document` for what strict `json.loads` decoded from `text`, without the walk when the text
+    shows none is needed: such JSON holds raw controls only as whitespace between tokens, so a refused
+    character in a decoded string stands in the text itself (a lone surrogate) or behind a `\\u` escape."""
+    if "\\u" in text or _TEXT_FORBIDDEN.search(text) is not None:
+        check_document(document, path)
+
+
 def _message(field_name: str, char: str) -> str:
     return f"{field_name} contains a character that is not accepted (U+{ord(char):04X})"

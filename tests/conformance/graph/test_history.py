@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from context_service.domain.mutations import CommitResult
+from context_service.domain.snapshot import StorySubgraph
 from tests.conformance.graph.builders import (
     OTHER_STORY,
     STORY,
@@ -237,3 +240,23 @@ async def test_a_deleted_entity_has_no_digest_after_and_seqs_only_increase(graph
     history = await graph.history(STORY)
     assert (history[0].operation, history[0].digest_after) == ("DELETE", "")
     assert [r.seq for r in history] == list(range(len(history), 0, -1))
+
+
+@pytest.mark.parametrize("size", [1, 3, 50])
+async def test_pages_walk_every_record_across_gaps_in_the_seqs(graph: GraphStore, size: int) -> None:
+    # Arrange: seqs with gaps, as a trimmed or hand-made snapshot leaves them
+    seqs = [1, 2, 3, 10, 11, 12, 30, 31]
+    history = tuple(replace(record("T-1"), seq=seq, version=seq) for seq in seqs)
+    await graph.import_story(
+        StorySubgraph(story={"id": STORY, "story_id": STORY}, history=history), replace=False
+    )
+
+    # Act
+    pages, before = [], 0
+    while page := await graph.history(STORY, limit=size, before_seq=before):
+        pages.append([r.seq for r in page])
+        before = page[-1].seq
+
+    # Assert
+    assert all(len(page) == size for page in pages[:-1])
+    assert [seq for page in pages for seq in page] == sorted(seqs, reverse=True)

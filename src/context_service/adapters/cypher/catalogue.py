@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from context_service.domain.mutations import CONTENT_REVISION, STORY_EDGES, LinkKind, NodeKind
+from context_service.domain.mutations import CONTENT_REVISION, HISTORY_SEQ, STORY_EDGES, LinkKind, NodeKind
 from context_service.domain.snapshot import CHANGE_FIELDS
 from context_service.domain.vocabulary import DELETED
 
@@ -81,17 +81,34 @@ RETURN 'I' AS part, type(e) AS type, labels(x)[0] AS from_label, x.id AS from_id
   c.id AS to_id, properties(e) AS edge, properties(x) AS node
 """
 
-# One change record as a list in CHANGE_FIELDS order: sorted and cut first, so only a page is projected.
+# A story's records are found through an index on these properties of ContextChange (every engine creates
+# it, see dialect.INDEXES), never by walking from the story and sorting all of them.
+CHANGE_INDEX = ("story_id", "seq")
+_CHANGE = "[" + ", ".join(f"c.{name}" for name in CHANGE_FIELDS) + "]"
+
+# A page without an entity filter: the records in the window of `$limit` seqs below `$before` (0: below the
+# story's seq counter + 1). Seqs are unique per story, so the window holds a page at most and needs no sort;
+# it holds a whole page unless retention or an imported document left a gap, and then the adapter reads on
+# below `floor` with HISTORY. `floor` is null for a story without a counter (HISTORY reads all of it).
+RECENT_HISTORY = f"""
+MATCH (s:Story {{id: $id}})
+WITH CASE WHEN $before > 0 THEN $before ELSE s.{HISTORY_SEQ} + 1 END AS top
+OPTIONAL MATCH (c:{CHANGE_LABEL}) WHERE c.story_id = $id AND c.seq < top AND c.seq >= top - $limit
+RETURN top - $limit AS floor, collect(CASE WHEN c IS NULL THEN NULL ELSE {_CHANGE} END) AS changes
+"""
+
+# One record per row, newest first, below `$before` (0: all), one entity's if `$entity`: sorted and cut in
+# the engine, so only a page is projected.
 HISTORY = f"""
-MATCH (s:Story {{id: $id}})-[:{HAS_CHANGE}]->(c:{CHANGE_LABEL})
-WHERE ($before = 0 OR c.seq < $before) AND ($entity = '' OR c.entity_id = $entity)
+MATCH (c:{CHANGE_LABEL})
+WHERE c.story_id = $id AND ($before = 0 OR c.seq < $before) AND ($entity = '' OR c.entity_id = $entity)
 WITH c ORDER BY c.seq DESC LIMIT $limit
-RETURN [{", ".join(f"c.{name}" for name in CHANGE_FIELDS)}] AS change
+RETURN {_CHANGE} AS change
 """
 
 # Retention: the story's oldest records beyond the newest `keep`.
 TRIM_HISTORY = f"""
-MATCH (s:Story {{id: $id}})-[:{HAS_CHANGE}]->(c:{CHANGE_LABEL}) WHERE c.seq <= $cut DETACH DELETE c
+MATCH (c:{CHANGE_LABEL}) WHERE c.story_id = $id AND c.seq <= $cut DETACH DELETE c
 """
 
 

@@ -183,6 +183,22 @@ class CypherGraph:
         self, story_id: str, *, entity_id: str = "", limit: int = 100, before_seq: int = 0
     ) -> list[ChangeRecord]:
         """Change records newest first, optionally one entity's, optionally below a seq."""
+        if entity_id:  # one entity's records are sparse among the story's: no seq window would hold a page
+            return await self._history_below(story_id, entity_id, limit, before_seq)
+        params = {"id": story_id, "before": before_seq, "limit": limit}
+        rows = await self._read(q.RECENT_HISTORY, params, "history")
+        if not rows:
+            return []
+        floor, listed = rows[0]
+        recent = sorted((listed_change(values) for values in listed), key=lambda r: r.seq, reverse=True)
+        if floor is not None and (len(recent) >= limit or floor <= 1):
+            return recent
+        # A gap in the window (trimmed or imported seqs), or a story without a seq counter: read on below.
+        return recent + await self._history_below(story_id, "", limit - len(recent), floor or before_seq)
+
+    async def _history_below(
+        self, story_id: str, entity_id: str, limit: int, before_seq: int
+    ) -> list[ChangeRecord]:
         params = {"id": story_id, "before": before_seq, "entity": entity_id, "limit": limit}
         rows = await self._read(q.HISTORY, params, "history")
         return [listed_change(row[0]) for row in rows]
