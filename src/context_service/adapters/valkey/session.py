@@ -2,8 +2,9 @@
 
 Two cluster-wide sorted sets sit beside the sessions (each command touches one of them alone): the ids for
 ListSessions and each session's next due time (expiry or idle drop) for the sweeper. Both are hints the
-scripts correct: a stale id or due time costs one wasted look-up, never a wrong answer. Watchers read the
-change log with XREAD BLOCK on their own connection pool, so a thousand idle watchers starve no request.
+scripts correct: a stale id or due time costs one wasted look-up, never a wrong answer. Change-log reads
+(XREAD, blocking for a session's shared watch reader) use a connection pool of their own, so watched
+sessions starve no request.
 """
 
 from __future__ import annotations
