@@ -187,9 +187,13 @@ def wire(adapters: Adapters, policy: ScopePolicy, *, sessions: SessionSettings |
         record_deliberation=RecordDeliberation(policy=policy, nodes=a.graph, commits=commits, clock=a.clock),
         dispatch_task=DispatchTask(policy=policy, nodes=a.graph, commits=commits, ids=a.ids, clock=a.clock),
     )
-    progress = (sessions or SessionSettings()).progress_seconds
+    s = sessions or SessionSettings()
     session_cases = session_use_cases(
-        store=a.sessions, publisher=a.publisher, clock=a.clock, progress_seconds=progress
+        store=a.sessions,
+        publisher=a.publisher,
+        clock=a.clock,
+        progress_seconds=s.progress_seconds,
+        watch_queue_events=s.watch_queue_events,
     )
     return Container(use_cases, adapters, policy, session_cases)
 

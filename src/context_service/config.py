@@ -224,6 +224,9 @@ class SessionSettings(_Section):
     progress_seconds: float = Field(default=10.0, gt=0, le=10.0, alias="SESSION_PROGRESS_SECONDS")
     sweep_interval_seconds: float = Field(default=0.25, gt=0, le=1.0, alias="SESSION_SWEEP_INTERVAL_SECONDS")
     watch_max_connections: int = Field(default=1024, ge=1, alias="SESSION_WATCH_MAX_CONNECTIONS")
+    # How many changes a watcher may fall behind the session's shared reader before it is cut off the
+    # fan-out and reads the change log on its own (at least one full read of 2,000 changes).
+    watch_queue_events: int = Field(default=4096, ge=2000, alias="SESSION_WATCH_QUEUE_EVENTS")
 
 
 class StoreSettings(_Section):

@@ -66,6 +66,9 @@ class SessionNotifier:
         for revision, group in itertools.groupby(events, key=lambda event: event.revision):
             same = list(group)
             messages = [outbound(session_id, e, meta, shared=len(same) > 1) for e in same]
+            if len(messages) == 1:  # the common case (a Put), without a task per message
+                await self._publish(messages[0], revision)
+                continue
             for start in range(0, len(messages), PUBLISH_CONCURRENCY):
                 chunk = messages[start : start + PUBLISH_CONCURRENCY]
                 await asyncio.gather(*(self._publish(m, revision) for m in chunk))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from context_service.application.session_feed import QUEUE_EVENTS, ChangeFeed
 from context_service.application.session_notify import SessionNotifier
 from context_service.application.session_reads import FindEntries, GetEntries, GetSession, ListSessions
 from context_service.application.session_watch import SweepSessions, WatchSession
@@ -35,10 +36,16 @@ class SessionUseCases:
 
 
 def session_use_cases(
-    *, store: SessionStore, publisher: EventPublisher, clock: Clock, progress_seconds: float = 10.0
+    *,
+    store: SessionStore,
+    publisher: EventPublisher,
+    clock: Clock,
+    progress_seconds: float = 10.0,
+    watch_queue_events: int = QUEUE_EVENTS,
 ) -> SessionUseCases:
-    """Plain constructors over one store, one publisher and one clock."""
+    """Plain constructors over one store, one publisher and one clock; one change feed for every watch."""
     notifier = SessionNotifier(publisher=publisher)
+    feed = ChangeFeed(store=store, queue_events=watch_queue_events)
     return SessionUseCases(
         create=CreateSession(store=store, clock=clock),
         get_session=GetSession(store=store, clock=clock),
@@ -48,6 +55,6 @@ def session_use_cases(
         get=GetEntries(store=store, clock=clock),
         delete=DeleteEntry(store=store, notifier=notifier, clock=clock),
         find=FindEntries(store=store, clock=clock),
-        watch=WatchSession(store=store, clock=clock, progress_seconds=progress_seconds),
+        watch=WatchSession(store=store, clock=clock, feed=feed, progress_seconds=progress_seconds),
         sweep=SweepSessions(store=store, notifier=notifier, clock=clock),
     )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 
 from context_service.application.common import RequestMeta
+from context_service.application.session_feed import ChangeFeed, Follower
 from context_service.application.session_notify import SessionNotifier
 from context_service.domain import session_rules as rules
 from context_service.domain.errors import OutOfRange
@@ -16,7 +17,6 @@ from context_service.ports.session import SessionStore
 from context_service.ports.system import Clock
 
 SNAPSHOT = 1_000_000  # every live entry: a session holds far fewer
-BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -34,22 +34,22 @@ class WatchSession:
     """An async iterator of change events; PROGRESS at least every `progress_seconds` while idle."""
 
     def __init__(
-        self,
-        *,
-        store: SessionStore,
-        clock: Clock,
-        progress_seconds: float = 10.0,
-        poll_seconds: float = 1.0,
+        self, *, store: SessionStore, clock: Clock, feed: ChangeFeed, progress_seconds: float = 10.0
     ) -> None:
         self._store = store
         self._clock = clock
+        self._feed = feed
         self._progress = progress_seconds
-        self._poll = poll_seconds
+
+    @property
+    def readers(self) -> int:
+        """Sessions whose change log this process is reading for its watchers."""
+        return self._feed.readers
 
     def _mark(self, revision: int) -> ChangeEvent:
         return ChangeEvent(EventType.PROGRESS, "", revision, self._clock.now_ms())
 
-    async def execute(self, query: WatchQuery) -> AsyncIterator[ChangeEvent]:
+    async def execute(self, query: WatchQuery) -> AsyncGenerator[ChangeEvent, None]:
         """Snapshot (if asked), then every matching change; ends after SESSION_DROPPED."""
         rules.session_id(query.session_id)
         rules.pattern(query.pattern)
@@ -71,23 +71,23 @@ class WatchSession:
             yield self._mark(after)
         elif after == 0:
             after = await self._store.latest_revision(query.session_id)
-        async for event in self._follow(query, after):
-            yield event
+        async with self._feed.follow(query.session_id, after) as follower:
+            async for event in self._follow(query, follower):
+                yield event
 
-    async def _follow(self, query: WatchQuery, after: int) -> AsyncIterator[ChangeEvent]:
+    async def _follow(self, query: WatchQuery, follower: Follower) -> AsyncIterator[ChangeEvent]:
         regex = rules.glob_regex(query.pattern)
         quiet_since = time.monotonic()
         while True:
-            wait = max(0.0, min(self._poll, self._progress - (time.monotonic() - quiet_since)))
+            wait = max(0.0, self._progress - (time.monotonic() - quiet_since))
             try:
-                events = await self._store.changes(query.session_id, after, BATCH, wait)
+                events = await follower.next(wait)
             except ChangesTrimmed as exc:
                 raise OutOfRange(
-                    f"after_revision {after} is older than the oldest retained revision {exc.oldest}; "
-                    "re-read with include_initial and watch from the snapshot's revision"
+                    f"after_revision {follower.position} is older than the oldest retained revision "
+                    f"{exc.oldest}; re-read with include_initial and watch from the snapshot's revision"
                 ) from None
             for event in events:
-                after = event.revision
                 if event.type is EventType.SESSION_DROPPED:
                     yield event
                     return
@@ -95,7 +95,7 @@ class WatchSession:
                     yield event if query.include_prev_value else replace(event, prev_value_json="")
                     quiet_since = time.monotonic()
             if time.monotonic() - quiet_since >= self._progress:
-                yield self._mark(after)
+                yield self._mark(follower.position)
                 quiet_since = time.monotonic()
 
 

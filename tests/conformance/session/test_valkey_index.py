@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from context_service.adapters.valkey.session import ValkeySessionStore
-from context_service.domain.session import SessionOptions
+from context_service.domain.session import PutItem, SessionOptions
 from tests.conformance.backends import raw_client, valkey_client, valkey_target
 
 NOW_MS = 1_000
@@ -34,3 +34,21 @@ async def test_list_sessions_skips_and_forgets_ids_whose_session_keys_expired(
         await raw.aclose()
     assert [s.session_id for s in first + rest] == [ids[0], ids[2], ids[4]]
     assert sorted(indexed) == [ids[0], ids[2], ids[4]]
+
+
+@pytest.mark.parametrize("backend", ["valkey", "valkey-cluster"])
+async def test_reads_and_writes_work_after_the_server_forgets_its_scripts(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    server = valkey_target(backend, request)
+    sid = f"s-{uuid.uuid4().hex[:12]}"
+    async with valkey_client(server) as client:
+        store = ValkeySessionStore(client=client, prefix=f"ctx:test:{uuid.uuid4().hex}:")
+        await store.put(sid, [PutItem("a", "1")], NOW_MS)
+        raw = raw_client(server)
+        await raw.script_flush()  # as on a freshly promoted replica
+        await raw.aclose()
+        written = await store.put(sid, [PutItem("a", "2")], NOW_MS)
+        found = await store.get(sid, ["a"], NOW_MS)
+    assert [(e.value_json, e.version) for e in written.entries] == [("2", 2)]
+    assert [(e.value_json, e.version) for e in found] == [("2", 2)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TypeAlias, TypeVar
 
 import grpc
@@ -139,11 +139,12 @@ class SessionServicer(pb_grpc.SessionContextServiceServicer):
                 self._none_open.set()
 
 
-async def _until(stopping: asyncio.Event, events: AsyncIterator[T]) -> AsyncIterator[T | None]:
+async def _until(stopping: asyncio.Event, events: AsyncGenerator[T, None]) -> AsyncIterator[T | None]:
     """The events until the stream ends or `stopping` is set (then one None).
 
-    However the call ends (shutdown, client gone), the pending read is cancelled and awaited here, so its
-    store connection goes back to its pool before the pool can close.
+    However the call ends (shutdown, client gone), the pending read is cancelled and awaited here, and the
+    stream closed, so its store connection goes back to its pool before the pool can close and the watch
+    leaves its session's shared reader (also when a store call swallowed the cancel and the read went on).
     """
     stop = asyncio.ensure_future(stopping.wait())
     step: asyncio.Future[T] | None = None
@@ -163,3 +164,4 @@ async def _until(stopping: asyncio.Event, events: AsyncIterator[T]) -> AsyncIter
         if step is not None and not step.done():
             step.cancel()
             await asyncio.gather(step, return_exceptions=True)
+        await events.aclose()

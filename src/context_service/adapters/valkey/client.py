@@ -194,6 +194,18 @@ class ValkeyClient:
         """Batch commands deleting `keys`: one DEL per slot group."""
         return [Command(group[0], ("DEL", *group)) for group in self.slot_groups(keys)]
 
+    async def run(self, operation: str, command: Command, *, durable: bool = False) -> Any:
+        """One command's reply in one round trip: sent alone (no pipeline to build and parse) unless a
+        durable write must be followed by a WAIT for replicas on its connection (then as a batch)."""
+        if durable and self._settings.replicas_to_wait:
+            [reply] = await self.batch(operation, [command], durable=True)
+            return reply
+        async with self.call(operation) as redis:
+            try:
+                return await redis.execute_command(*command.args)
+            except rx.NoScriptError:  # the server (e.g. a freshly promoted replica) has not cached the script
+                return await redis.execute_command(*(command.fallback or command.args))
+
     async def batch(
         self, operation: str, commands: Sequence[Command], *, durable: bool = False, atomic: bool = False
     ) -> list[Any]:

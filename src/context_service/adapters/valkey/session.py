@@ -2,8 +2,9 @@
 
 Two cluster-wide sorted sets sit beside the sessions (each command touches one of them alone): the ids for
 ListSessions and each session's next due time (expiry or idle drop) for the sweeper. Both are hints the
-scripts correct: a stale id or due time costs one wasted look-up, never a wrong answer. Watchers read the
-change log with XREAD BLOCK on their own connection pool, so a thousand idle watchers starve no request.
+scripts correct: a stale id or due time costs one wasted look-up, never a wrong answer. Change-log reads
+(XREAD, blocking for a session's shared watch reader) use a connection pool of their own, so watched
+sessions starve no request.
 """
 
 from __future__ import annotations
@@ -90,9 +91,7 @@ class ValkeySessionStore:
         """One script call; a change waits for the configured replicas (an acknowledged session write
         must survive a failover)."""
         call = self._command(script, session_id, now_ms, *args)
-        operation = f"session.{script.lower()}"
-        [reply] = await self._client.batch(operation, [call], durable=script in _CHANGES)
-        return reply
+        return await self._client.run(f"session.{script.lower()}", call, durable=script in _CHANGES)
 
     async def _index(self, session_id: str, due: int) -> None:
         """Tell the cluster-wide indexes about a (new or sooner due) session, in one round trip."""
@@ -163,7 +162,8 @@ class ValkeySessionStore:
         self._raise_refusal(reply, items)
         _, revision, notify, due, raw_events = reply
         await self._index(session_id, int(due))
-        events = tuple(map(codec.event, raw_events))
+        sent = {item.key: item.value_json for item in items}
+        events = tuple(codec.event(raw, sent) for raw in raw_events)
         entries = tuple(e.entry for e in events if e.type is EventType.SET and e.entry is not None)
         evicted = tuple(e.key for e in events if e.type is EventType.EVICT)
         return PutResult(entries, int(revision), evicted, events, notify != "0")
@@ -188,9 +188,7 @@ class ValkeySessionStore:
         if not keys:
             return []
         hdr, val = self._keys(session_id)[1:3]
-        [found] = await self._client.batch(
-            "session.get", [self._get.command([hdr, val], [str(now_ms), *keys])]
-        )
+        found = await self._client.run("session.get", self._get.command([hdr, val], [str(now_ms), *keys]))
         return [codec.entry(str(k), str(h), str(v)) for k, h, v in found]
 
     async def delete(

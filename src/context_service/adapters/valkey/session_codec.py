@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from context_service.domain.session import ChangeEvent, Entry, EventType, SessionInfo, SessionOptions
@@ -23,9 +23,12 @@ def entry(key: str, header: str, value: str) -> Entry:
     return Entry(key, value, h["v"], h["r"], h["c"], h["u"], h["e"], h["s"], tuple(tags))
 
 
-def event(raw: Sequence[Any]) -> ChangeEvent:
-    """A change event from a script's {type, key, revision, header, value, prev, at}."""
+def event(raw: Sequence[Any], sent: Mapping[str, str] | None = None) -> ChangeEvent:
+    """A change event from a script's {type, key, revision, header, value, prev, at}; a value left out
+    of the reply is the one `sent` for its key."""
     kind, key, revision, header, value, prev, at = raw
+    if not value and sent:
+        value = sent.get(str(key), "")
     found = entry(str(key), str(header), str(value)) if header else None
     return ChangeEvent(EventType[str(kind)], str(key), int(revision), int(at), found, str(prev or ""))
 

@@ -5,7 +5,8 @@ Valkey Cluster slot: meta (hash), hdr (key -> entry header JSON), val (key -> va
 exp (zset by expiry), lru (zset by revision written), keys (lex zset), tags (lex zset of tag NUL key) and
 log (stream, ids `<revision>-<n>`, trimmed with MINID to the last `retention` revisions).
 ARGV[1] = now ms, ARGV[2] = retention, ARGV[3] = how long unused keys live (the idle-expiry safety net).
-Events are returned as {type, key, revision, header, value, prev, at}.
+Events are returned as {type, key, revision, header, value, prev, at} (PUT leaves the value of its SET
+events out of its reply: the caller sent it).
 """
 
 from __future__ import annotations
@@ -200,6 +201,7 @@ for i = 0, count - 1 do
   redis.call('ZADD', KK, 0, key)
   for t in string.gmatch(ARGV[b + 5], '[^\31]+') do redis.call('ZADD', KT, 0, t .. '\0' .. key) end
   log(rev, 'SET', key, h, value, prev)
+  out[#out][5] = ''  -- the caller sent the value: the reply need not carry it back
 end
 redis.call('HSET', KM, 'updated', n(now))
 keep()
