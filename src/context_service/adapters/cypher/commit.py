@@ -135,7 +135,8 @@ def plan_commit(batch: WriteBatch, known: Known, attempt: Attempt) -> tuple[str,
         for i, m in enumerate(batch.mutations):
             _mutation(b, i, batch.story_id, m, nodes)
     else:  # one UNWIND per label and per edge kind: a short statement whatever the batch's size
-        emit_grouped(b, [_checked(batch.story_id, m, nodes) for m in batch.mutations])
+        checked = [_checked(batch.story_id, m, nodes, known) for m in batch.mutations]
+        emit_grouped(b, checked, story=(STORY, batch.story_id), story_existed=known.story is not None)
     _finish(b, batch, known)
     return "\n".join(b.lines), b.params
 
@@ -191,11 +192,13 @@ def _props(m: Mutation, nodes: dict[NodeKey, NodeState]) -> dict[str, Any]:
     return props
 
 
-def _checked(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> Checked:
-    """A mutation as data for the grouped statement: its properties and where its task edge goes."""
+def _checked(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState], known: Known) -> Checked:
+    """A mutation as data for the grouped statement: its properties, where its task edge goes, and whether
+    the preflight found its node."""
     props = _props(m, nodes)
     plan = _plan_of(story_id, m, nodes) if m.plan_edge is not None else None
-    return Checked(m, props, is_story=(m.kind.value, m.node_id) == (STORY, story_id), plan=plan)
+    key = (m.kind.value, m.node_id)
+    return Checked(m, props, key == (STORY, story_id), plan, existed=key in known.nodes)
 
 
 def _plan_of(story_id: str, m: Mutation, nodes: dict[NodeKey, NodeState]) -> str:
@@ -308,5 +311,7 @@ def _history(b: StatementBuilder, batch: WriteBatch, known: Known, version: int)
     b.lines.append(f"SET s.{HISTORY_SEQ} = {b.param('seq', last_seq + len(records))}")
     b.lines.append(
         f"FOREACH (h IN {b.param('history', rows)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "
-        f"SET c += h MERGE (s)-[:{HAS_CHANGE}]->(c))"
+        # CREATE: the records are numbered after the story's last seq (read by the preflight, guarded by the
+        # revision), so none is linked yet; a MERGE would read the whole, ever-written HAS_CHANGE matrix.
+        f"SET c += h CREATE (s)-[:{HAS_CHANGE}]->(c))"
     )

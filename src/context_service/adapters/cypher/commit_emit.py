@@ -3,6 +3,11 @@
 A batch of checked mutations becomes a few clauses whatever its size, so the engine plans one short statement
 (and reuses the plan for the next batch of the same shape) instead of a clause chain per node. Used for every
 batch that replaces no links, where applying all node upserts before all edges gives the same graph.
+
+An edge is MERGEd only when both its ends were there at the preflight; any other edge cannot exist yet and is
+CREATEd, once. The difference is the write cost on FalkorDB: a MERGE of an edge first reads that
+relationship type's matrix, which makes the engine fold every edge of that type written since its last flush
+(up to its DELTA_MAX_PENDING_CHANGES, 10,000 by default) into it, in every statement; a CREATE only appends.
 """
 
 from __future__ import annotations
@@ -38,47 +43,76 @@ class Checked:
     props: dict[str, Any]
     is_story: bool
     plan: str | None  # None: no plan edge; '': the edge hangs from the story; else the story's own plan
+    existed: bool = True  # the node was there at the preflight (so edges to it may exist already)
 
 
 @dataclass
 class _Groups:
-    """A batch sorted into node upserts by label, edges by kind, task-origin edges by where they start."""
+    """A batch sorted into node upserts by label, edges by kind, task-origin edges by where they start.
 
-    nodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    links: dict[tuple[str, str, str], list[dict[str, str]]] = field(default_factory=dict)
+    Node and edge groups are split by whether the edge to write is new. A node upserted twice is one row
+    (`SET n += a` then `+= b` is `+= {**a, **b}`) and an edge drawn twice is one row: none is created twice.
+    """
+
+    new_nodes: set[tuple[str, str]]  # what the preflight did not find (the story too, when it is new)
+    nodes: dict[tuple[str, bool], list[dict[str, Any]]] = field(default_factory=dict)
+    links: dict[tuple[str, str, str, bool], list[dict[str, str]]] = field(default_factory=dict)
     origins: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _rows: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    _edges: set[tuple[str, ...]] = field(default_factory=set)
 
-    def add(self, c: Checked) -> None:
+    def add(self, c: Checked, story: tuple[str, str]) -> None:
         m = c.mutation
+        node = (m.kind.value, m.node_id)
         if not c.is_story:
-            self.nodes.setdefault(m.kind.value, []).append({"id": m.node_id, "props": c.props})
+            self._node(node, c.props, new=bool({node, story} & self.new_nodes))
         for link in m.links:
-            ends = [(m.kind.value, m.node_id), (link.target_kind.value, link.target_id)]
+            ends = [node, (link.target_kind.value, link.target_id)]
             (a_label, a), (b_label, z) = reversed(ends) if link.incoming else ends
-            self.links.setdefault((a_label, link.kind.value, b_label), []).append({"a": a, "b": z})
+            if (edge := (a_label, a, link.kind.value, b_label, z)) in self._edges:
+                continue
+            self._edges.add(edge)
+            new = bool({(a_label, a), (b_label, z)} & self.new_nodes)
+            self.links.setdefault((a_label, link.kind.value, b_label, new), []).append({"a": a, "b": z})
         if c.plan is not None:
             row = {"plan": c.plan, "task": m.node_id, "props": dict(m.plan_edge or {})}
             self.origins.setdefault("plan" if c.plan else "story", []).append(row)
 
+    def _node(self, node: tuple[str, str], props: dict[str, Any], *, new: bool) -> None:
+        """One row per node: the story's edge to it is created (new) or merged (it may exist)."""
+        if node in self._rows:
+            self._rows[node]["props"].update(props)
+            return
+        self._rows[node] = row = {"id": node[1], "props": dict(props)}
+        self.nodes.setdefault((node[0], new), []).append(row)
 
-def emit_grouped(b: StatementBuilder, checked: list[Checked]) -> None:
+
+def _write_edge(new: bool) -> str:
+    """CREATE for an edge that cannot exist yet, MERGE for one that may."""
+    return "CREATE" if new else "MERGE"
+
+
+def emit_grouped(
+    b: StatementBuilder, checked: list[Checked], *, story: tuple[str, str], story_existed: bool
+) -> None:
     """Story properties, then node upserts by label, then edges by kind, then task-origin edges."""
-    groups = _Groups()
+    new_nodes = {(c.mutation.kind.value, c.mutation.node_id) for c in checked if not c.existed}
+    groups = _Groups(new_nodes | (set() if story_existed else {story}))
     for n, c in enumerate(checked):
         if c.is_story:
             b.lines.append(f"SET s += {b.param(f'g_s{n}', c.props)}")
-        groups.add(c)
-    for k, (name, rows) in enumerate(groups.nodes.items()):
+        groups.add(c, story)
+    for k, ((name, new), rows) in enumerate(groups.nodes.items()):
         story_edge = STORY_EDGES.get(NodeKind(name))
-        edge = f" MERGE (s)-[:{relation(story_edge)}]->(n)" if story_edge else ""
+        edge = f" {_write_edge(new)} (s)-[:{relation(story_edge)}]->(n)" if story_edge else ""
         b.lines.append(
             f"WITH s UNWIND {b.param(f'g_n{k}', rows)} AS r MERGE (n:{label(name)} {{id: r.id}}) "
             f"SET n += r.props{edge} WITH s, count(*) AS g_n{k}"
         )
-    for k, ((a_label, rel, b_label), rows) in enumerate(groups.links.items()):
+    for k, ((a_label, rel, b_label, new), rows) in enumerate(groups.links.items()):
         b.lines.append(
             f"WITH s UNWIND {b.param(f'g_l{k}', rows)} AS r MATCH (a:{label(a_label)} {{id: r.a}}) "
-            f"MATCH (z:{label(b_label)} {{id: r.b}}) MERGE (a)-[:{relation(rel)}]->(z) "
+            f"MATCH (z:{label(b_label)} {{id: r.b}}) {_write_edge(new)} (a)-[:{relation(rel)}]->(z) "
             f"WITH s, count(*) AS g_l{k}"
         )
     _origins(b, groups.origins)

@@ -153,6 +153,8 @@ def _batches() -> Iterator[tuple[str, WriteBatch, Known]]:
     planning = Known(nodes={(NodeKind.EPIC.value, "E-1"): NodeState()})
     yield "commit outside any story", WriteBatch("", (project,)), planning
     yield "commit grouped", _grouped(), _existing((NodeKind.TASK, "T-0"))
+    stored = [(NodeKind.TASK, f"T-{i}") for i in range(3)] + [(NodeKind.DECISION, "D-1")]
+    yield "commit grouped, stored nodes", _grouped(), _existing(*stored)
     yield from _touching_batches(versioned)
 
 
