@@ -36,6 +36,7 @@ from context_service.local_servers import free_port
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_S = 10.0
 SEGMENT_S = float(os.environ.get("SOAK_SEGMENT_SECONDS", "60"))
+STOP_S = 120.0
 NATS_PAUSE_S = float(os.environ.get("SOAK_NATS_PAUSE", "0.1"))  # a rate the service sustains on 2 cores
 
 FIGURES: list[tuple[str, Callable[[Sample], object]]] = [
@@ -101,7 +102,8 @@ def report(samples: list[Sample], seconds: float, persistent: Counter[str], code
 
 
 async def soak(root: Path, seconds: float, every: float) -> Path:
-    """Run the soak under `root`; the report's path."""
+    """Run the soak under `root`; the report's path (rewritten after every sample, so a crash keeps them)."""
+    path = RESULTS / f"soak-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.md"
     with local_stack(root, token=uuid.uuid4().hex) as stack:
         metrics_port = free_port()
         # The production store timeout: a soak looks for growth, not for timeouts on a busy machine.
@@ -113,34 +115,36 @@ async def soak(root: Path, seconds: float, every: float) -> Path:
         )
         served = stack.serve("soak")
         await served.wait_serving()
-        out, stop = root / "load.jsonl", asyncio.Event()
+        out, stop, notes = root / "load.jsonl", asyncio.Event(), list[str]()
         probe = Probe(stack, served, metrics_port, out)
-        loads = asyncio.ensure_future(_segments(stack, served, out, stop))
+        loads = asyncio.ensure_future(_segments(stack, served, out, stop, notes))
         try:
-            samples = await _sampled(probe, seconds, every)
+            samples = await _sampled(probe, seconds, every, path)
         finally:
             stop.set()
             await loads
         persistent = await probe.persistent_keys_by_prefix()
         attempts = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-        codes = Counter(f"{a['op']} {a['code']}" for a in attempts)
-    path = RESULTS / f"soak-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.md"
-    path.write_text(report(samples, seconds, persistent, codes), encoding="utf-8")
+        codes = Counter(f"{a['op']} {a['code']}" for a in attempts if isinstance(a, dict))
+    text = report(samples, seconds, persistent, codes) + "".join(f"\nNote: {n}\n" for n in notes)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
-async def _segments(stack: Stack, served: Served, out: Path, stop: asyncio.Event) -> None:
+async def _segments(stack: Stack, served: Served, out: Path, stop: asyncio.Event, notes: list[str]) -> None:
     """Load processes one after another, each on a story of its own, until `stop` (bounded by the soak).
 
     One story per segment: a single story written for 30 minutes would measure the cost of a story with
-    tens of thousands of milestones, not what the process accumulates.
+    tens of thousands of milestones, not what the process accumulates. A load that does not stop within
+    STOP_S of SIGTERM is killed and noted in the report.
     """
     while not stop.is_set():
+        run_id = uuid.uuid4().hex[:6].upper()
         argv = command(
             targets=[served.target],
             nats_url=stack.nats.url,
             token=stack.token,
-            run_id=uuid.uuid4().hex[:6].upper(),
+            run_id=run_id,
             out=str(out),
             seconds=SEGMENT_S,
             nats_pause=NATS_PAUSE_S,
@@ -149,17 +153,25 @@ async def _segments(stack: Stack, served: Served, out: Path, stop: asyncio.Event
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=SEGMENT_S)
         load.send_signal(signal.SIGTERM)
-        if await asyncio.to_thread(load.wait, 120) not in (0, -signal.SIGTERM):
-            raise RuntimeError(f"a load process ended with {load.returncode}")
+        try:
+            code = await asyncio.to_thread(load.wait, STOP_S)
+        except subprocess.TimeoutExpired:
+            load.kill()
+            code = await asyncio.to_thread(load.wait)
+            notes.append(f"load {run_id} did not stop within {STOP_S:.0f} s of SIGTERM and was killed.")
+        if code not in (0, -signal.SIGTERM, -signal.SIGKILL):
+            notes.append(f"load {run_id} ended with exit code {code}.")
 
 
-async def _sampled(probe: Probe, seconds: float, every: float) -> list[Sample]:
+async def _sampled(probe: Probe, seconds: float, every: float, path: Path) -> list[Sample]:
     await asyncio.sleep(WARM_UP_S)
     started = time.monotonic()
     samples = [await probe.sample(0.0, time.time())]
     while (elapsed := time.monotonic() - started) < seconds:
         await asyncio.sleep(min(every, max(0.0, seconds - elapsed)))
         samples.append(await probe.sample(time.monotonic() - started, time.time()))
+        partial = report(samples, seconds, Counter(), Counter())
+        await asyncio.to_thread(path.write_text, partial + "\n(in progress)\n", encoding="utf-8")
     return samples
 
 
