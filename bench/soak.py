@@ -2,10 +2,11 @@
 
 The service runs as `context-service serve` on persistent FalkorDB, Valkey and nats-server in a temporary
 directory; the load (bench.load) runs as processes of their own, one story per SOAK_SEGMENT_SECONDS (60),
-each bounded by time and by attempt count. RSS, open
-file descriptors and sockets of the service, Valkey's key count and the JetStream messages not yet
-acknowledged by the service's durables are sampled at the start, every SOAK_SAMPLE_SECONDS, and at the end.
-Writes bench/results/soak-<UTC time>.md. Asserts nothing: a reader compares start and end.
+each bounded by time and by attempt count. At the start, every SOAK_SAMPLE_SECONDS and at the end the
+service's RSS, open descriptors, threads, event-loop tasks, Watch streams and connections by peer, Valkey's
+keys (and those without an expiry), the JetStream messages its durables have not acknowledged, and the
+load's failures and latency since the previous sample are recorded (bench.soak_probe).
+Writes bench/results/soak-<UTC time>.md. Asserts nothing: a reader compares start, middle and end.
 """
 
 from __future__ import annotations
@@ -13,148 +14,137 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import signal
+import statistics
 import subprocess
 import tempfile
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import nats
-from redis.asyncio import Redis
-
-from bench.load import command, unacked
+from bench.load import command
 from bench.report import RESULTS
+from bench.soak_probe import PEERS, Probe, Sample
 from bench.stack import Served, Stack, local_stack
-from context_service.adapters.nats.handlers import SUBJECTS
+from context_service.local_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_S = 10.0
 SEGMENT_S = float(os.environ.get("SOAK_SEGMENT_SECONDS", "60"))
+STOP_S = 120.0
 NATS_PAUSE_S = float(os.environ.get("SOAK_NATS_PAUSE", "0.1"))  # a rate the service sustains on 2 cores
 
-
-@dataclass(frozen=True)
-class Sample:
-    """Resources at one moment."""
-
-    at_s: float
-    rss_mib: float
-    fds: int
-    sockets: int
-    valkey_keys: int
-    js_unacked: int
-    acked_ops: int
-
-
-def _process_facts(pid: int) -> tuple[float, int, int]:
-    """(RSS in MiB, open fds, of which sockets) of a live process, from /proc."""
-    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
-    rss_kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-    fd_dir = Path(f"/proc/{pid}/fd")
-    links = []
-    for fd in fd_dir.iterdir():
-        try:
-            links.append(os.readlink(fd))
-        except OSError:  # closed between listing and reading
-            continue
-    return rss_kib / 1024, len(links), sum(1 for link in links if link.startswith("socket:"))
+FIGURES: list[tuple[str, Callable[[Sample], object]]] = [
+    ("RSS (MiB)", lambda s: s.rss_mib),
+    ("open file descriptors", lambda s: s.fds),
+    ("threads", lambda s: s.threads),
+    ("event-loop tasks", lambda s: s.tasks),
+    ("session Watch streams open", lambda s: s.watchers),
+    *[(f"connections: {peer}", lambda s, peer=peer: s.connections[peer]) for peer in PEERS],
+    ("Valkey keys", lambda s: s.valkey_keys),
+    ("Valkey keys without expiry", lambda s: s.valkey_persistent),
+    ("JetStream unacknowledged (service durables)", lambda s: s.js_unacked),
+    ("acknowledged operations (total)", lambda s: s.window.acked_total),
+    ("failed attempts (since previous sample)", lambda s: s.window.errors),
+    ("gRPC latency p50 ms (OK, since previous sample)", lambda s: s.window.p50_ms),
+    ("gRPC latency p99 ms (OK, since previous sample)", lambda s: s.window.p99_ms),
+]
 
 
-async def _unacked(nats_url: str) -> int:
-    """Messages the service's durables have not acknowledged yet (waiting or in flight)."""
-    nc = await nats.connect(nats_url)
-    try:
-        return sum([await unacked(nc, subject.subject) for subject in SUBJECTS])
-    finally:
-        await nc.close()
+def slope_per_hour(samples: list[Sample], value: Callable[[Sample], float]) -> float:
+    """Least-squares growth per hour of one figure over the samples (0 with fewer than two)."""
+    if len(samples) < 2:
+        return 0.0
+    fit = statistics.linear_regression([s.at_s for s in samples], [value(s) for s in samples])
+    return round(fit.slope * 3600, 1)
 
 
-async def sample(stack: Stack, served: Served, out: Path, started: float) -> Sample:
-    """One sample of every figure."""
-    rss, fds, sockets = _process_facts(served.process.pid)
-    async with Redis.from_url(f"{stack.valkey.url}/0") as valkey:
-        keys = int(await valkey.dbsize())
-    acked = await asyncio.to_thread(_acked_ops, out)
-    return Sample(
-        round(time.monotonic() - started, 1),
-        round(rss, 1),
-        fds,
-        sockets,
-        keys,
-        await _unacked(stack.nats.url),
-        acked,
-    )
-
-
-def _acked_ops(out: Path) -> int:
-    lines = out.read_text(encoding="utf-8").splitlines() if out.exists() else []
-    return sum(1 for line in lines if line.endswith("}") and json.loads(line)["code"] == "OK")
-
-
-def report(samples: list[Sample], seconds: float, codes: Counter[str]) -> str:
-    """The Markdown report: start and end side by side, then every sample."""
-    first, last = samples[0], samples[-1]
-    rows = [
-        ("RSS (MiB)", first.rss_mib, last.rss_mib),
-        ("open file descriptors", first.fds, last.fds),
-        ("sockets (connections)", first.sockets, last.sockets),
-        ("Valkey keys", first.valkey_keys, last.valkey_keys),
-        ("JetStream unacknowledged", first.js_unacked, last.js_unacked),
-        ("acknowledged operations", first.acked_ops, last.acked_ops),
+def _trends(samples: list[Sample], persistent: Counter[str], codes: Counter[str]) -> list[str]:
+    """Growth rates, latency drift, what never expires, every outcome."""
+    half = [s for s in samples if s.at_s >= samples[-1].at_s / 2]
+    windows = [s for s in samples if not math.isnan(s.window.p50_ms)] or samples
+    first, last = windows[0].window, windows[-1].window
+    by_prefix = ", ".join(f"`{p}` {n}" for p, n in persistent.most_common()) or "none"
+    return [
+        f"- RSS slope: {slope_per_hour(samples, lambda s: s.rss_mib)} MiB/h over the run, "
+        f"{slope_per_hour(half, lambda s: s.rss_mib)} MiB/h over its second half.",
+        f"- Open descriptors slope over the second half: {slope_per_hour(half, lambda s: s.fds)} /h; "
+        f"event-loop tasks: {slope_per_hour(half, lambda s: s.tasks)} /h.",
+        f"- gRPC latency drift (OK calls, first window → last): p50 {first.p50_ms} → {last.p50_ms} ms, "
+        f"p99 {first.p99_ms} → {last.p99_ms} ms.",
+        f"- Valkey keys without expiry at the end, by prefix: {by_prefix} (`swe:case` are the planning "
+        "read-models, one per story the load announces: they grow with the stories, not with time).",
+        "- Attempts by operation and outcome: " + ", ".join(f"{c} {n}" for c, n in sorted(codes.items())),
     ]
+
+
+def report(samples: list[Sample], seconds: float, persistent: Counter[str], codes: Counter[str]) -> str:
+    """The Markdown report: start, middle and end side by side, the trends, then every sample."""
+    marks = [samples[0], min(samples, key=lambda s: abs(s.at_s - seconds / 2)), samples[-1]]
     lines = [f"# Soak {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {seconds:.0f} s of mixed load", ""]
-    lines += ["| figure | start | end |", "|---|---|---|"]
-    lines += [f"| {name} | {a} | {b} |" for name, a, b in rows]
     lines += [
-        "",
-        "Attempts by operation and outcome: " + ", ".join(f"{c} {n}" for c, n in sorted(codes.items())),
+        f"| figure | start ({marks[0].at_s} s) | middle ({marks[1].at_s} s) | end ({marks[2].at_s} s) |"
     ]
-    lines += ["", "| at s | RSS MiB | fds | sockets | Valkey keys | JS unacked | acked ops |"]
-    lines += ["|---|---|---|---|---|---|---|"]
-    for s in samples:
-        cells = (s.at_s, s.rss_mib, s.fds, s.sockets, s.valkey_keys, s.js_unacked, s.acked_ops)
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += ["|---|---|---|---|"]
+    lines += [f"| {name} | " + " | ".join(str(value(m)) for m in marks) + " |" for name, value in FIGURES]
+    lines += ["", *_trends(samples, persistent, codes), "", "Every sample:", ""]
+    lines += ["| at s | " + " | ".join(name for name, _ in FIGURES) + " |"]
+    lines += ["|---" * (len(FIGURES) + 1) + "|"]
+    lines += [
+        "| " + " | ".join(str(c) for c in [s.at_s, *(v(s) for _, v in FIGURES)]) + " |" for s in samples
+    ]
     return "\n".join(lines) + "\n"
 
 
 async def soak(root: Path, seconds: float, every: float) -> Path:
-    """Run the soak under `root`; the report's path."""
+    """Run the soak under `root`; the report's path (rewritten after every sample, so a crash keeps them)."""
+    path = RESULTS / f"soak-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.md"
     with local_stack(root, token=uuid.uuid4().hex) as stack:
+        metrics_port = free_port()
         # The production store timeout: a soak looks for growth, not for timeouts on a busy machine.
-        stack.extra_env["STORE_TIMEOUT_SECONDS"] = "2"
+        stack.extra_env.update(
+            STORE_TIMEOUT_SECONDS="2",
+            METRICS_ENABLED="true",
+            METRICS_HOST="127.0.0.1",
+            METRICS_PORT=str(metrics_port),
+        )
         served = stack.serve("soak")
         await served.wait_serving()
-        out, stop = root / "load.jsonl", asyncio.Event()
-        loads = asyncio.ensure_future(_segments(stack, served, out, stop))
+        out, stop, notes = root / "load.jsonl", asyncio.Event(), list[str]()
+        probe = Probe(stack, served, metrics_port, out)
+        loads = asyncio.ensure_future(_segments(stack, served, out, stop, notes))
         try:
-            samples = await _sampled(stack, served, out, seconds, every)
+            samples = await _sampled(probe, seconds, every, path)
         finally:
             stop.set()
             await loads
+        persistent = await probe.persistent_keys_by_prefix()
         attempts = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-        codes = Counter(f"{a['op']} {a['code']}" for a in attempts)
-    path = RESULTS / f"soak-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.md"
-    path.write_text(report(samples, seconds, codes), encoding="utf-8")
+        codes = Counter(f"{a['op']} {a['code']}" for a in attempts if isinstance(a, dict))
+    text = report(samples, seconds, persistent, codes) + "".join(f"\nNote: {n}\n" for n in notes)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
-async def _segments(stack: Stack, served: Served, out: Path, stop: asyncio.Event) -> None:
+async def _segments(stack: Stack, served: Served, out: Path, stop: asyncio.Event, notes: list[str]) -> None:
     """Load processes one after another, each on a story of its own, until `stop` (bounded by the soak).
 
     One story per segment: a single story written for 30 minutes would measure the cost of a story with
-    tens of thousands of milestones, not what the process accumulates.
+    tens of thousands of milestones, not what the process accumulates. A load that does not stop within
+    STOP_S of SIGTERM is killed and noted in the report.
     """
     while not stop.is_set():
+        run_id = uuid.uuid4().hex[:6].upper()
         argv = command(
             targets=[served.target],
             nats_url=stack.nats.url,
             token=stack.token,
-            run_id=uuid.uuid4().hex[:6].upper(),
+            run_id=run_id,
             out=str(out),
             seconds=SEGMENT_S,
             nats_pause=NATS_PAUSE_S,
@@ -163,17 +153,25 @@ async def _segments(stack: Stack, served: Served, out: Path, stop: asyncio.Event
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=SEGMENT_S)
         load.send_signal(signal.SIGTERM)
-        if await asyncio.to_thread(load.wait, 120) not in (0, -signal.SIGTERM):
-            raise RuntimeError(f"a load process ended with {load.returncode}")
+        try:
+            code = await asyncio.to_thread(load.wait, STOP_S)
+        except subprocess.TimeoutExpired:
+            load.kill()
+            code = await asyncio.to_thread(load.wait)
+            notes.append(f"load {run_id} did not stop within {STOP_S:.0f} s of SIGTERM and was killed.")
+        if code not in (0, -signal.SIGTERM, -signal.SIGKILL):
+            notes.append(f"load {run_id} ended with exit code {code}.")
 
 
-async def _sampled(stack: Stack, served: Served, out: Path, seconds: float, every: float) -> list[Sample]:
+async def _sampled(probe: Probe, seconds: float, every: float, path: Path) -> list[Sample]:
     await asyncio.sleep(WARM_UP_S)
     started = time.monotonic()
-    samples = [await sample(stack, served, out, started)]
-    while time.monotonic() - started < seconds:
-        await asyncio.sleep(min(every, max(0.0, seconds - (time.monotonic() - started))))
-        samples.append(await sample(stack, served, out, started))
+    samples = [await probe.sample(0.0, time.time())]
+    while (elapsed := time.monotonic() - started) < seconds:
+        await asyncio.sleep(min(every, max(0.0, seconds - elapsed)))
+        samples.append(await probe.sample(time.monotonic() - started, time.time()))
+        partial = report(samples, seconds, Counter(), Counter())
+        await asyncio.to_thread(path.write_text, partial + "\n(in progress)\n", encoding="utf-8")
     return samples
 
 

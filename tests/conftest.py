@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.harness import Service, running_service
 
-pytest_plugins = ["tests.support.servers", "tests.support.spans"]
+pytest_plugins = ["tests.support.servers", "tests.support.spans", "tests.support.log_scan"]
 
 
 @pytest.fixture

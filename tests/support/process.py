@@ -18,9 +18,21 @@ from context_service.local_servers import free_port
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
-async def wait_until_serving(target: str, process: subprocess.Popen[bytes], attempts: int = 300) -> None:
-    """Poll the health service (bounded) until the process reports SERVING; fail if it exits first."""
-    async with grpc.aio.insecure_channel(target) as channel:
+async def wait_until_serving(
+    target: str,
+    process: subprocess.Popen[bytes],
+    attempts: int = 300,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> None:
+    """Poll the health service (bounded) until the process reports SERVING; fail if it exits first.
+
+    With `credentials` the poll goes over TLS (a server that requires it refuses a plaintext probe)."""
+    channel = (
+        grpc.aio.insecure_channel(target)
+        if credentials is None
+        else grpc.aio.secure_channel(target, credentials)
+    )
+    async with channel:
         health = health_pb2_grpc.HealthStub(channel)
         for _ in range(attempts):
             assert process.poll() is None, "the service exited during start-up"

@@ -6,6 +6,7 @@ Metric objects live in one registry per process (`REGISTRY`), exposed on METRICS
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -84,9 +85,20 @@ SESSION_SWEPT = Counter(
     "Session entries expired and idle sessions dropped by the sweeper.",
     registry=REGISTRY,
 )
+EVENT_LOOP_TASKS = Gauge(
+    "context_event_loop_tasks",
+    "asyncio tasks of the service's event loop not yet done (read at each scrape).",
+    registry=REGISTRY,
+)
 
 # Store spans are named by the instrumentation scope, not by the backend, so one tracer serves all of them.
 _TRACER_NAME = "context_service.stores"
+
+
+def count_tasks_of(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Make the task gauge count `loop`'s unfinished tasks at each scrape (None: report 0)."""
+    # all_tasks(loop) may be called from the scrape thread: it copies the task set, retrying on a race.
+    EVENT_LOOP_TASKS.set_function(lambda: float(len(asyncio.all_tasks(loop))) if loop else 0.0)
 
 
 def record_cache(cache: str, *, hit: bool) -> None:

@@ -14,7 +14,7 @@ from wsgiref.simple_server import WSGIServer
 import structlog
 from prometheus_client import start_http_server
 
-from context_service.observability.metrics import REGISTRY
+from context_service.observability.metrics import REGISTRY, count_tasks_of
 
 log = structlog.get_logger()
 
@@ -36,6 +36,7 @@ class MetricsServer:
             return self
         self._server, self._thread = start_http_server(self._requested, addr=self._host, registry=REGISTRY)
         self.port = self._server.server_port
+        count_tasks_of(asyncio.get_running_loop())
         log.info("metrics_started", host=self._host, port=self.port)
         return self
 
@@ -47,6 +48,7 @@ class MetricsServer:
         if server is None or thread is None:
             return
         self._server = self._thread = None
+        count_tasks_of(None)
         # shutdown() waits for the serve loop's next poll (up to half a second): keep the event loop free.
         await asyncio.to_thread(server.shutdown)
         server.server_close()

@@ -10,6 +10,7 @@ and refused calls are still measured and traced). `MetricsInterceptor`, `Tracing
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Self
@@ -107,8 +108,9 @@ def _stream_response(behavior: Behaviour, around: Around) -> Behaviour:
         return _unary_response(behavior, around)
 
     async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async with around.call(context):
-            async for response in behavior(request, context):
+        # aclosing: a stream dropped mid-yield closes the handler's generator now, in this call's order.
+        async with around.call(context), contextlib.aclosing(behavior(request, context)) as responses:
+            async for response in responses:
                 yield response
 
     return stream

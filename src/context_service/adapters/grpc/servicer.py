@@ -7,7 +7,7 @@ import contextlib
 import functools
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -36,7 +36,7 @@ _CALL_META: ContextVar[RequestMeta | None] = ContextVar("call_meta", default=Non
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
-StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]
+StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncGenerator[Resp, None]]
 
 
 def request_meta(context: grpc.aio.ServicerContext) -> RequestMeta:
@@ -82,14 +82,30 @@ def _log_rpc(method: str, request: Any, code: grpc.StatusCode, started: float) -
     )
 
 
+@contextlib.contextmanager
+def _call_context(meta: RequestMeta) -> Iterator[None]:
+    """The call's meta and log context bound inside the block, unbound after it.
+
+    A streaming call whose client vanished may be closed by the event loop's generator finalizer, in a
+    Context of its own: there the bindings are not set, so there is nothing to undo.
+    """
+    tokens = structlog.contextvars.bind_contextvars(**_log_context(meta))
+    token = _CALL_META.set(meta)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):  # "created in a different Context"
+            _CALL_META.reset(token)
+            structlog.contextvars.reset_contextvars(**tokens)
+
+
 @contextlib.asynccontextmanager
 async def _handled(method: str, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
     """Errors mapped through the status table, and one canonical log line, for the call inside."""
     started = time.perf_counter()
     code = grpc.StatusCode.OK
     meta = _read_meta(context, method)
-    token = _CALL_META.set(meta)
-    with structlog.contextvars.bound_contextvars(**_log_context(meta)):
+    with _call_context(meta):
         try:
             mappers.check_request(request)
             yield
@@ -98,13 +114,15 @@ async def _handled(method: str, request: Any, context: grpc.aio.ServicerContext)
             code = status_code_of(context, exc)
             raise
         except Exception as exc:
+            if context.done():  # the call already ended (client gone, server stopped): no answer to give
+                code = status_code_of(context, asyncio.CancelledError())
+                raise
             code, message = status_for(exc)
             if code is grpc.StatusCode.INTERNAL:
                 log.exception("rpc_failed", method=method)
             await context.abort(code, message)
             raise  # unreachable: abort raises
         finally:
-            _CALL_META.reset(token)
             _log_rpc(method, request, code, started)
 
 
@@ -126,9 +144,15 @@ def stream_rpc(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]:
     method = handler.__name__
 
     @functools.wraps(handler)
-    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> AsyncIterator[Resp]:
-        async with _handled(method, request, context):
-            async for response in handler(self, request, context):
+    async def wrapper(
+        self: Any, request: Req, context: grpc.aio.ServicerContext
+    ) -> AsyncGenerator[Resp, None]:
+        # aclosing: when the client goes away, the handler's own clean-up runs now, not when collected.
+        async with (
+            _handled(method, request, context),
+            contextlib.aclosing(handler(self, request, context)) as responses,
+        ):
+            async for response in responses:
                 yield response
 
     return wrapper

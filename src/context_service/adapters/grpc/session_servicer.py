@@ -120,7 +120,9 @@ class SessionServicer(pb_grpc.SessionContextServiceServicer):
         return pb.FindResponse(entries=[m.entry(e) for e in page.entries], next_page_token=token)
 
     @stream_rpc
-    async def Watch(self, request: pb.WatchRequest, context: Context) -> AsyncIterator[pb.WatchResponse]:
+    async def Watch(
+        self, request: pb.WatchRequest, context: Context
+    ) -> AsyncGenerator[pb.WatchResponse, None]:
         """Changes of the matching keys, in revision order."""
         SESSION_WATCHERS.inc()
         self._open += 1
