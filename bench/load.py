@@ -231,7 +231,8 @@ async def run(args: argparse.Namespace) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, load.stop.set)
         nc = await nats.connect(args.nats, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
         try:
-            await seed(args, nc)
+            if not await _seeded_unless_stopped(seed(args, nc), load.stop):
+                return  # stopped while seeding (a cold or failing store can hold the seed for minutes)
             workers = [grpc_worker(load, n) for n in range(args.workers)]
             tasks = [asyncio.ensure_future(w) for w in [*workers, nats_worker(load, nc), sessions(load)]]
             try:
@@ -241,6 +242,19 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=STOP_WITHIN_S)
         finally:
             await nc.close()
+
+
+async def _seeded_unless_stopped(seeding: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Run the seed step unless `stop` is set first (then cancel it): whether it finished."""
+    seed_task, stop_task = asyncio.ensure_future(seeding), asyncio.ensure_future(stop.wait())
+    await asyncio.wait({seed_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (seed_task, stop_task):
+        task.cancel()
+    await asyncio.gather(seed_task, stop_task, return_exceptions=True)
+    if seed_task.cancelled():
+        return False
+    seed_task.result()  # a seed that failed fails the run
+    return True
 
 
 def command(
