@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from context_service.adapters.cache.responses import LruResponseCache
 from context_service.bootstrap import memory_adapters
+from context_service.observability.metrics import REGISTRY
 from fleet.context.v1 import context_pb2 as pb
 from tests.support.fakes import FixedClock, SequentialIds
 from tests.support.harness import Service, running_service
@@ -28,6 +29,7 @@ from tests.support.harness import Service, running_service
 ROLES = ["developer", "architect", "qa", "devops", "data"]
 PHASES = ["DESIGN", "BUILD", "TEST", "DOC"]
 SERVICE = "/fleet.context.v1.ContextService/"
+HITS = "context_cache_requests_total"
 _stories = itertools.count()
 
 
@@ -128,12 +130,21 @@ async def raw(
     return body, tuple(await call.trailing_metadata() or ())
 
 
+def hits() -> float:
+    """Answers the response cache has served so far (both services share the process's registry)."""
+    return REGISTRY.get_sample_value(HITS, {"cache": "responses", "result": "hit"}) or 0.0
+
+
 async def identical(twins: Twins, method: str, request: Message) -> None:
-    """Asked twice of the caching service and once of the other: the same bytes every time."""
+    """Asked twice of the caching service and once of the other: the same bytes every time, and the second
+    answer of an accepted request came from the cache."""
     first = await raw(twins.cached, method, request)
+    served = hits()
     again = await raw(twins.cached, method, request)
+    cached = hits() - served
     reference = await raw(twins.uncached, method, request)
     assert first == again == reference
+    assert cached == (1 if isinstance(first[0], bytes) else 0)
 
 
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
