@@ -132,8 +132,9 @@ class SessionServicer(pb_grpc.SessionContextServiceServicer):
                 if event is None:
                     await context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING_MESSAGE)
                     return
-                yield m.watch_response(event)
+                # counted as it is handed to the stream: the client may read it before the write returns here
                 SESSION_EVENTS_SENT.labels(event.type.name).inc()
+                yield m.watch_response(event)
         finally:
             SESSION_WATCHERS.dec()
             self._open -= 1
