@@ -131,7 +131,8 @@ async def test_a_server_that_stops_answering_raises_store_timeout(private_valkey
             os.kill(pid, signal.SIGCONT)
 
         # Assert
-        assert isinstance(raised.value.__cause__, rx.TimeoutError)
+        # The call's own deadline (no socket timeout on a single node), or the driver's on a cluster.
+        assert isinstance(raised.value.__cause__, TimeoutError | rx.TimeoutError)
         await client.ping()  # answers again once the server resumes
 
 

@@ -7,9 +7,10 @@ Metric objects live in one registry per process (`REGISTRY`), exposed on METRICS
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from types import TracebackType
 
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -106,25 +107,54 @@ def record_cache(cache: str, *, hit: bool) -> None:
     CACHE_REQUESTS.labels(cache, "hit" if hit else "miss").inc()
 
 
-@asynccontextmanager
-async def store_call(backend: str, operation: str) -> AsyncIterator[None]:
+class _StoreCall:
+    """Times one store call, counts its failure and, when tracing is on, wraps it in a CLIENT span."""
+
+    __slots__ = ("_backend", "_operation", "_scope", "_span", "_started")
+
+    def __init__(self, backend: str, operation: str) -> None:
+        self._backend = backend
+        self._operation = operation
+        self._scope: AbstractContextManager[trace.Span] | None = None
+        self._span: trace.Span | None = None
+        self._started = 0.0
+
+    async def __aenter__(self) -> None:
+        if tracing_on():
+            # Exception messages from drivers may quote queries or values: record only the class name.
+            self._scope = trace.get_tracer(_TRACER_NAME).start_as_current_span(
+                f"{self._backend} {self._operation}",
+                kind=trace.SpanKind.CLIENT,
+                attributes={"db.system": self._backend, "db.operation": self._operation},
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+            self._span = self._scope.__enter__()
+        self._started = time.perf_counter()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        _latency(self._backend, self._operation).observe(time.perf_counter() - self._started)
+        if exc_type is not None:
+            STORE_ERRORS.labels(self._backend, self._operation, exc_type.__name__).inc()
+        if self._scope is not None and self._span is not None:
+            if exc_type is not None:
+                self._span.set_status(trace.StatusCode.ERROR, exc_type.__name__)
+            self._scope.__exit__(exc_type, exc, tb)
+
+
+def store_call(backend: str, operation: str) -> AbstractAsyncContextManager[None]:
     """Time one store call, count its failure (by exception class name) and trace it as a CLIENT span."""
-    tracer = trace.get_tracer(_TRACER_NAME)
-    attributes = {"db.system": backend, "db.operation": operation}
-    # Exception messages from drivers may quote queries or values: record only the class name.
-    with tracer.start_as_current_span(
-        f"{backend} {operation}",
-        kind=trace.SpanKind.CLIENT,
-        attributes=attributes,
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        started = time.perf_counter()
-        try:
-            yield
-        except BaseException as exc:
-            STORE_ERRORS.labels(backend, operation, type(exc).__name__).inc()
-            span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
-            raise
-        finally:
-            STORE_LATENCY.labels(backend, operation).observe(time.perf_counter() - started)
+    return _StoreCall(backend, operation)
+
+
+def tracing_on() -> bool:
+    """Whether a tracer provider is installed (without one every span is a no-op: skip building it)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
+@functools.cache
+def _latency(backend: str, operation: str) -> Histogram:
+    """The latency histogram's child for one backend and operation (a fixed, small set)."""
+    return STORE_LATENCY.labels(backend, operation)

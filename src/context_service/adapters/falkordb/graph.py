@@ -67,7 +67,7 @@ class FalkorGraph(CypherGraph):
             password=self._password,
             max_connections=self._max_connections,
             timeout=self._timeout,  # waiting for a free pooled connection
-            socket_timeout=self._timeout,
+            # No socket_timeout (a task per command in redis-py): `_guarded` bounds each call instead.
             socket_connect_timeout=self._timeout,
             decode_responses=True,
             # One immediate retry on a dropped connection (a restarted server), none with backoff: the

@@ -92,6 +92,9 @@ class ValkeyClient:
         # The cluster client fails at once when a node's pool is exhausted (the single-node pool waits):
         # at most max_connections calls in flight keeps every node's pool within its bound.
         self._slots = asyncio.Semaphore(settings.max_connections)
+        # A single node's connections have no socket timeout (see connect.single_client): the call has one.
+        # The cluster client keeps its socket timeouts, which drive its own retries after a failover.
+        self._deadline = None if settings.cluster else timeout_seconds
 
     @property
     def name(self) -> str:
@@ -140,7 +143,8 @@ class ValkeyClient:
             raise StoreUnavailable("valkey client is not open", backend=BACKEND, operation=operation)
         async with store_call(BACKEND, operation), self._turn(operation):
             try:
-                yield redis
+                async with asyncio.timeout(self._deadline):
+                    yield redis
             except (rx.RedisError, rx.RedisClusterException, OSError) as exc:
                 raise translate(exc, operation) from exc
             except AttributeError as exc:
