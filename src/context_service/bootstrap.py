@@ -77,6 +77,7 @@ from context_service.ports.graph import (
     RelationshipReader,
     StoryArchive,
     StoryReader,
+    StoryRevisions,
 )
 from context_service.ports.health import HealthProbe
 from context_service.ports.kv import KeyValueStore
@@ -91,6 +92,7 @@ T = TypeVar("T")
 
 class GraphStore(
     StoryReader,
+    StoryRevisions,
     NodeLocator,
     RelationshipReader,
     GraphWriter,
@@ -162,7 +164,7 @@ def wire(adapters: Adapters, policy: ScopePolicy, *, sessions: SessionSettings |
     """Plain constructors, keyword arguments only."""
     a = adapters
     commits = CommitStep(writer=a.graph, log=a.graph, publisher=a.publisher, clock=a.clock)
-    reads = CachedReads(stories=a.graph, planning=a.planning, cache=a.responses)
+    reads = CachedReads(stories=a.graph, revisions=a.graph, planning=a.planning, cache=a.responses)
     use_cases = UseCases(
         get_context=GetContext(policy=policy, reads=reads, tokens=a.tokens),
         update_context=UpdateContext(

@@ -10,18 +10,20 @@ replica is therefore in the next read on every replica, whatever crashed in betw
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable, Iterable
-from typing import TypeVar, cast
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable
+from typing import Any, TypeVar, cast
 
 from context_service.application.common import require_story_graph
 from context_service.domain.errors import NotFound
 from context_service.domain.model import PlanningReadModel, StoryGraph
-from context_service.ports.graph import StoryReader
+from context_service.ports.graph import StoryReader, StoryRevisions
 from context_service.ports.planning import PlanningReader
 from context_service.ports.responses import ResponseCache
 
 R = TypeVar("R")
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
 # Builds the use case's result from the story's load and read-models.
 Build = Callable[[StoryGraph, PlanningReadModel], R]
 # Turns a result into the answer as served, and its size in bytes.
@@ -31,17 +33,23 @@ Finish = Callable[[R], tuple[T, int]]
 class CachedReads:
     """The story load and planning read of the context reads, with their finished answers cached."""
 
-    def __init__(self, *, stories: StoryReader, planning: PlanningReader, cache: ResponseCache) -> None:
+    def __init__(
+        self,
+        *,
+        stories: StoryReader,
+        revisions: StoryRevisions,
+        planning: PlanningReader,
+        cache: ResponseCache,
+    ) -> None:
         self._stories = stories
+        self._revisions = revisions
         self._planning = planning
         self._cache = cache
 
     async def load(self, story_id: str, roles: Iterable[str]) -> tuple[StoryGraph, PlanningReadModel]:
         """The story's load (NOT_FOUND if there is no story) and its read-models, read at once."""
-        graph, planning = await asyncio.gather(
-            require_story_graph(self._stories, story_id), self._planning.load(story_id, roles)
-        )
-        return graph, planning
+        story = require_story_graph(self._stories, story_id)
+        return await at_once(story, self._planning.load(story_id, roles))
 
     async def answer(
         self, key: Hashable, story_id: str, roles: Iterable[str], build: Build[R], finish: Finish[R, T]
@@ -49,12 +57,12 @@ class CachedReads:
         """The cached answer if its story revision and read-models are current, else a new one (kept)."""
         if not self._cache.enabled:
             return finish(build(*await self.load(story_id, roles)))[0]
-        story, planning = await asyncio.gather(
-            self._stories.get_story(story_id), self._planning.load(story_id, roles)
+        revision, planning = await at_once(
+            self._revisions.story_revision(story_id), self._planning.load(story_id, roles)
         )
-        if story is None:
+        if revision is None:
             raise NotFound("story", story_id)
-        cached = self._cache.fresh(key, story.content_revision, planning)
+        cached = self._cache.fresh(key, revision, planning)
         if cached is not None:
             return cast(T, cached)
         graph = await require_story_graph(self._stories, story_id)
@@ -62,3 +70,21 @@ class CachedReads:
         if graph.cacheable:  # keyed on the revision the load itself read, with the read-models it used
             self._cache.store(key, graph.story.content_revision, planning, answer, size)
         return answer
+
+
+async def at_once(first: Awaitable[A], second: Coroutine[Any, Any, B]) -> tuple[A, B]:
+    """Both results, read concurrently: `second` in a task while this one awaits `first`.
+
+    One task per call where `asyncio.gather` makes two. If `first` fails, `second` is cancelled and
+    awaited before the error goes on.
+    """
+    task = asyncio.ensure_future(second)
+    try:
+        result = await first
+    except BaseException:
+        task.cancel()
+        await asyncio.wait((task,))
+        if not task.cancelled():
+            task.exception()  # retrieved: its own failure is not the one to report
+        raise
+    return result, await task

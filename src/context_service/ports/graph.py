@@ -22,6 +22,14 @@ class StoryReader(Protocol):
         ...
 
 
+class StoryRevisions(Protocol):
+    """The content revision of a story: every write that changes its context bumps it with the write."""
+
+    async def story_revision(self, story_id: str) -> int | None:
+        """The story's content revision, or None when there is no story."""
+        ...
+
+
 class NodeLocator(Protocol):
     """Owner and status of some nodes, without loading a whole story."""
 

@@ -72,6 +72,11 @@ class FlakyGraph(InMemoryGraph):
         self._check()
         return await super().get_story(story_id)
 
+    async def story_revision(self, story_id: str) -> int | None:
+        """Refused while down."""
+        self._check()
+        return await super().story_revision(story_id)
+
 
 @dataclass(frozen=True)
 class Ids:

@@ -47,6 +47,8 @@ def relation(name: str) -> str:
 
 
 GET_STORY = "MATCH (s:Story {id: $id}) RETURN properties(s) AS story"
+# One integer: what a response-cache hit reads on every call (a story without one is at revision 0).
+GET_REVISION = f"MATCH (s:Story {{id: $id}}) RETURN coalesce(s.{REVISION}, 0) AS revision"
 DROP_ALL = "MATCH (n) DETACH DELETE n"  # tests: an empty graph
 
 # The whole story neighbourhood in one round trip: the story, every node hanging off it by a structural edge,

@@ -129,6 +129,11 @@ class CypherGraph:
         rows = await self._read(q.GET_STORY, {"id": story_id}, "get_story")
         return story_of(rows[0][0]) if rows else None
 
+    async def story_revision(self, story_id: str) -> int | None:
+        """The story's content revision, or None when there is no story."""
+        rows = await self._read(q.GET_REVISION, {"id": story_id}, "story_revision")
+        return int(rows[0][0]) if rows else None
+
     async def load_story_graph(self, story_id: str) -> StoryGraph | None:
         """The story's live neighbourhood, in one round trip."""
         rows = await self._read(q.LOAD_STORY, q.story_params(story_id), "load_story")

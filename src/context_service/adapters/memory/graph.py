@@ -61,6 +61,11 @@ class InMemoryGraph:
         props = self._graph.node((NodeKind.STORY.value, story_id))
         return None if props is None else story_of(props)
 
+    async def story_revision(self, story_id: str) -> int | None:
+        """The story's content revision, or None when there is no story."""
+        props = self._graph.node((NodeKind.STORY.value, story_id))
+        return None if props is None else int(props.get(CONTENT_REVISION, 0))
+
     async def load_story_graph(self, story_id: str) -> StoryGraph | None:
         """The story's live neighbourhood."""
         return story_graph_of(self._graph, story_id)
