@@ -7,7 +7,7 @@ import contextlib
 import functools
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ log = structlog.get_logger()
 IDEMPOTENCY_KEY = "idempotency-key"
 CORRELATION_KEYS = ("x-correlation-id", "correlation-id", "x-request-id")
 MAX_METADATA_VALUE = 256
+_META_KEYS = frozenset((*CORRELATION_KEYS, IDEMPOTENCY_KEY))
 # The metadata of the call being served, parsed once by `_handled` for the log line and the use case alike.
 _CALL_META: ContextVar[RequestMeta | None] = ContextVar("call_meta", default=None)
 
@@ -47,11 +48,15 @@ def request_meta(context: grpc.aio.ServicerContext) -> RequestMeta:
 
 def _read_meta(context: grpc.aio.ServicerContext, source: str) -> RequestMeta:
     """Correlation id and idempotency key from the invocation metadata; `source`: the RPC's name."""
-    metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    given = next((metadata[k] for k in CORRELATION_KEYS if metadata.get(k)), "")
+    wanted: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        # Only the few keys read here are kept: no dict of the whole metadata per call.
+        if isinstance(value, str) and (name := key.lower()) in _META_KEYS:
+            wanted[name] = value
+    given = next((wanted[k] for k in CORRELATION_KEYS if wanted.get(k)), "")
     # Not a secret, only unique: 128 random bits without a system call, shaped like a uuid4 hex.
     correlation = given or f"{random.getrandbits(128):032x}"
-    key = metadata.get(IDEMPOTENCY_KEY, "").strip()
+    key = wanted.get(IDEMPOTENCY_KEY, "").strip()
     return RequestMeta(
         correlation_id=correlation[:MAX_METADATA_VALUE],
         idempotency_key=key[:MAX_METADATA_VALUE],
@@ -70,9 +75,11 @@ def _log_context(meta: RequestMeta) -> dict[str, str]:
 
 def _log_rpc(method: str, request: Any, code: grpc.StatusCode, started: float) -> None:
     """The canonical line: ids and outcome only, never the request's payload or the rendered context."""
-    ids = {"story_id": getattr(request, "story_id", "") or getattr(request, "case_id", "")}
-    if getattr(request, "session_id", ""):
-        ids = {"session_id": request.session_id}
+    session_id = getattr(request, "session_id", "")
+    if session_id:
+        ids = {"session_id": session_id}
+    else:
+        ids = {"story_id": getattr(request, "story_id", "") or getattr(request, "case_id", "")}
     log.info(
         "rpc",
         method=method,
@@ -82,48 +89,51 @@ def _log_rpc(method: str, request: Any, code: grpc.StatusCode, started: float) -
     )
 
 
-@contextlib.contextmanager
-def _call_context(meta: RequestMeta) -> Iterator[None]:
-    """The call's meta and log context bound inside the block, unbound after it.
+class _Call:
+    """One call's bookkeeping: its meta and log context bound while it runs, its outcome, one log line."""
 
-    A streaming call whose client vanished may be closed by the event loop's generator finalizer, in a
-    Context of its own: there the bindings are not set, so there is nothing to undo.
-    """
-    tokens = structlog.contextvars.bind_contextvars(**_log_context(meta))
-    token = _CALL_META.set(meta)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):  # "created in a different Context"
-            _CALL_META.reset(token)
-            structlog.contextvars.reset_contextvars(**tokens)
+    __slots__ = ("_bound", "_context", "_meta_token", "_method", "_request", "_started", "code")
 
+    def __init__(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
+        self._started = time.perf_counter()
+        self._method = method
+        self._request = request
+        self._context = context
+        self.code = grpc.StatusCode.OK
+        meta = _read_meta(context, method)
+        self._bound = structlog.contextvars.bind_contextvars(**_log_context(meta))
+        self._meta_token = _CALL_META.set(meta)
 
-@contextlib.asynccontextmanager
-async def _handled(method: str, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-    """Errors mapped through the status table, and one canonical log line, for the call inside."""
-    started = time.perf_counter()
-    code = grpc.StatusCode.OK
-    meta = _read_meta(context, method)
-    with _call_context(meta):
-        try:
-            mappers.check_request(request)
-            yield
-        except (asyncio.CancelledError, GeneratorExit, grpc.aio.AbortError) as exc:
+    async def failed(self, exc: BaseException) -> None:
+        """Record how the call failed; abort with the status table's answer for an error of ours.
+
+        Returns (for the caller to re-raise `exc`) when the call already has its status.
+        """
+        context = self._context
+        if isinstance(exc, asyncio.CancelledError | GeneratorExit | grpc.aio.AbortError) or not isinstance(
+            exc, Exception
+        ):
             # The client went away, its deadline passed, or the handler already chose a status (abort).
-            code = status_code_of(context, exc)
-            raise
-        except Exception as exc:
-            if context.done():  # the call already ended (client gone, server stopped): no answer to give
-                code = status_code_of(context, asyncio.CancelledError())
-                raise
-            code, message = status_for(exc)
-            if code is grpc.StatusCode.INTERNAL:
-                log.exception("rpc_failed", method=method)
-            await context.abort(code, message)
-            raise  # unreachable: abort raises
-        finally:
-            _log_rpc(method, request, code, started)
+            self.code = status_code_of(context, exc)
+            return
+        if context.done():  # the call already ended (client gone, server stopped): no answer to give
+            self.code = status_code_of(context, asyncio.CancelledError())
+            return
+        self.code, message = status_for(exc)
+        if self.code is grpc.StatusCode.INTERNAL:
+            log.error("rpc_failed", method=self._method, exc_info=exc)
+        await context.abort(self.code, message)
+
+    def end(self) -> None:
+        """Write the canonical line and unbind the call's context.
+
+        A streaming call whose client vanished may be closed by the event loop's generator finalizer, in a
+        Context of its own: there the bindings are not set, so there is nothing to undo.
+        """
+        _log_rpc(self._method, self._request, self.code, self._started)
+        with contextlib.suppress(ValueError):  # "created in a different Context"
+            _CALL_META.reset(self._meta_token)
+            structlog.contextvars.reset_contextvars(**self._bound)
 
 
 def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
@@ -132,9 +142,15 @@ def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
-        async with _handled(method, request, context):
+        call = _Call(method, request, context)
+        try:
+            mappers.check_request(request)
             return await handler(self, request, context)
-        raise AssertionError("unreachable")  # pragma: no cover — _handled re-raises or aborts
+        except BaseException as exc:
+            await call.failed(exc)
+            raise
+        finally:
+            call.end()
 
     return wrapper
 
@@ -147,13 +163,18 @@ def stream_rpc(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]:
     async def wrapper(
         self: Any, request: Req, context: grpc.aio.ServicerContext
     ) -> AsyncGenerator[Resp, None]:
-        # aclosing: when the client goes away, the handler's own clean-up runs now, not when collected.
-        async with (
-            _handled(method, request, context),
-            contextlib.aclosing(handler(self, request, context)) as responses,
-        ):
-            async for response in responses:
-                yield response
+        call = _Call(method, request, context)
+        try:
+            mappers.check_request(request)
+            # aclosing: when the client goes away, the handler's own clean-up runs now, not when collected.
+            async with contextlib.aclosing(handler(self, request, context)) as responses:
+                async for response in responses:
+                    yield response
+        except BaseException as exc:
+            await call.failed(exc)
+            raise
+        finally:
+            call.end()
 
     return wrapper
 
