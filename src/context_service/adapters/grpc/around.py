@@ -1,7 +1,8 @@
-"""The work done around each call, as one plain async context manager: metrics, span, admission.
+"""The work done around each call, as one plain async context manager: metrics, span, auth, admission.
 
-Everything that depends only on the method (metric label children, span name and attributes) is resolved
-once per method; a call pays for a timer, two counter updates and, only when tracing is on, a span.
+Everything that depends only on the method (metric label children, span name and attributes, whether it is a
+probe) is resolved once per method; a call pays for a timer, two counter updates, the token check when auth
+is on and, only when tracing is on, a span. Refused and shed calls are still measured and traced.
 """
 
 from __future__ import annotations
@@ -13,16 +14,20 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import grpc
+import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from prometheus_client import Counter, Histogram
 
 from context_service.adapters.grpc.admission import Admission
-from context_service.adapters.grpc.calls import split_method, status_code_of
+from context_service.adapters.grpc.calls import PROBE_SERVICES, split_method, status_code_of
+from context_service.adapters.grpc.security import TokenFile, bearer_token
 from context_service.observability.metrics import RPC_DURATION, RPC_IN_FLIGHT, RPC_REQUESTS
 from context_service.observability.tracing import extract
 
+log = structlog.get_logger()
+UNAUTHENTICATED_MESSAGE = "missing or invalid bearer token"
 # Server-side faults mark the span as failed; client errors (NOT_FOUND, INVALID_ARGUMENT, ...) do not.
 SERVER_FAULTS = frozenset(
     {
@@ -38,32 +43,35 @@ SERVER_FAULTS = frozenset(
 
 @dataclass(frozen=True)
 class CallDuties:
-    """Which duties run around calls: metrics, a tracer (None: tracing off), admission."""
+    """Which duties run around calls: metrics, a tracer (None: tracing off), admission, accepted tokens."""
 
     metrics: bool = False
     tracer: trace.Tracer | None = None
     admission: Admission | None = None
+    tokens: TokenFile | None = None
 
-    def for_method(self, full_method: str, *, admit: bool, streaming: bool = False) -> Around:
-        """The duties for one method; `admit` False skips admission (probes, refused calls).
+    def for_method(self, full_method: str, *, streaming: bool = False) -> Around:
+        """The duties for one method; probes (health, reflection) need no token and skip admission.
 
         A server-streaming method is admitted without taking a slot (see `Admission.open_stream`).
         """
-        return Around(self, full_method, admit=admit, streaming=streaming)
+        return Around(self, full_method, streaming=streaming)
 
 
 class Around:
     """The duties for one method, with everything per-method resolved once."""
 
-    def __init__(self, duties: CallDuties, full_method: str, *, admit: bool, streaming: bool) -> None:
+    def __init__(self, duties: CallDuties, full_method: str, *, streaming: bool) -> None:
         service, method = split_method(full_method)
+        probe = service in PROBE_SERVICES
         self.streaming = streaming
         self.method = method
         self.in_flight = RPC_IN_FLIGHT.labels(method) if duties.metrics else None
         self.tracer = duties.tracer
         self.span_name = full_method.lstrip("/")
         self.attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
-        self.admission = duties.admission if admit else None
+        self.admission = None if probe else duties.admission
+        self.tokens = None if probe else duties.tokens
         self._outcomes: dict[grpc.StatusCode, tuple[Counter, Histogram]] = {}
 
     def call(self, context: grpc.aio.ServicerContext) -> CallScope:
@@ -104,16 +112,27 @@ class CallScope:
         self._started = time.perf_counter()
         if around.tracer is not None:
             self._open_span(around.tracer)
-        if around.admission is not None:
+        if around.tokens is not None or around.admission is not None:
             try:
-                if around.streaming:
-                    await around.admission.open_stream(self._context)
-                else:
-                    await around.admission.enter(self._context)
-            except BaseException as exc:  # a shed call is still measured and traced
+                await self._authenticate_and_admit(around)
+            except BaseException as exc:  # a refused or shed call is still measured and traced
                 self._finish(exc)
                 raise
-            self._admitted = not around.streaming
+
+    async def _authenticate_and_admit(self, around: Around) -> None:
+        """Abort without an accepted token (UNAUTHENTICATED), then take an admission slot (or abort)."""
+        context = self._context
+        tokens = around.tokens
+        if tokens is not None and not tokens.accepts(bearer_token(context.invocation_metadata())):
+            log.info("rpc_unauthenticated", method=around.method)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
+        if around.admission is None:
+            return
+        if around.streaming:
+            await around.admission.open_stream(context)
+        else:
+            await around.admission.enter(context)
+            self._admitted = True
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

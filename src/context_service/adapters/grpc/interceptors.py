@@ -1,38 +1,36 @@
-"""One grpc.aio server interceptor around every call: auth, admission, RPC metrics and (when on) tracing.
+"""Every duty around a call (RPC metrics, tracing, auth, admission) wrapped around each method's handler once.
 
 gRPC's own OTel metrics plugin does not support grpc.aio, so RPC metrics and server spans come from here.
-Each grpc.aio interceptor costs a continuation and a handler wrapper per call, so the duties are folded into
-one `CallInterceptor` that wraps each method's handler once and enters one plain async context manager per
-call. Order, outermost first, as separate interceptors had it: metrics, tracing, auth, then admission (shed
-and refused calls are still measured and traced). `MetricsInterceptor`, `TracingInterceptor` and
-`TokenAuthInterceptor` build single-duty interceptors; `GrpcServer` folds whatever it is given into one.
+A grpc.aio server interceptor costs every call a coroutine, a continuation and a handler look-up (about a
+tenth of a bare echo's CPU), so `GrpcServer` applies a `CallInterceptor` where the handlers are registered
+(`WrappingServer`) and gives grpc no interceptor; it still works as a plain interceptor elsewhere. Each call
+enters one plain async context manager. Order, outermost first, as separate interceptors had it: metrics,
+tracing, auth, then admission (refused and shed calls are still measured and traced). `MetricsInterceptor`,
+`TracingInterceptor` and `TokenAuthInterceptor` build single-duty interceptors; `GrpcServer` folds whatever
+it is given into one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Self
 
 import grpc
-import structlog
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from context_service.adapters.grpc.admission import Admission
 from context_service.adapters.grpc.around import Around, CallDuties
-from context_service.adapters.grpc.calls import is_probe, split_method
-from context_service.adapters.grpc.security import TokenFile, bearer_token
+from context_service.adapters.grpc.security import TokenFile
 
-log = structlog.get_logger()
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 Behaviour = Callable[..., Any]
-UNAUTHENTICATED_MESSAGE = "missing or invalid bearer token"
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc ships no type hints
-    """Every duty around a call in one interceptor; each method's wrapped handler is built once."""
+    """Every duty around a call in one wrapper; each method's wrapped handler is built once."""
 
     def __init__(
         self,
@@ -43,9 +41,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         admission: Admission | None = None,
     ) -> None:
         """Measure when `metrics`, trace with `tracer`, require a bearer token in `tokens`, admit."""
-        self.duties = CallDuties(metrics=metrics, tracer=tracer, admission=admission)
-        self.tokens = tokens
-        self._handlers: dict[tuple[str, bool], tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self.duties = CallDuties(metrics=metrics, tracer=tracer, admission=admission, tokens=tokens)
+        self._handlers: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     def merged(self, other: CallInterceptor) -> Self:
         """One interceptor doing both interceptors' duties (other's settings where it has them)."""
@@ -53,45 +50,59 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         return type(self)(
             metrics=mine.metrics or theirs.metrics,
             tracer=theirs.tracer or mine.tracer,
-            tokens=other.tokens or self.tokens,
+            tokens=theirs.tokens or mine.tokens,
             admission=theirs.admission or mine.admission,
         )
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler | None:
-        """The handler wrapped with the duties; a refused call gets one answering UNAUTHENTICATED."""
+        """The handler wrapped with the duties (as a plain interceptor)."""
         handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        full_method: str = handler_call_details.method
-        refused = not self._accepts(full_method, handler_call_details.invocation_metadata)
-        cached = self._handlers.get((full_method, refused))
+        return None if handler is None else self.wrapped(handler_call_details.method, handler)
+
+    def wrapped(self, full_method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`handler` with the duties around each call (built once per method and kept)."""
+        cached = self._handlers.get(full_method)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        wrapped = self._wrap(handler, full_method, refused)
-        self._handlers[(full_method, refused)] = (handler, wrapped)
+        around = self.duties.for_method(full_method, streaming=handler.unary_stream is not None)
+        wrapped = wrap_handler(handler, around)
+        self._handlers[full_method] = (handler, wrapped)
         return wrapped
 
-    def _accepts(self, full_method: str, metadata: Any) -> bool:
-        if self.tokens is None or is_probe(full_method) or self.tokens.accepts(bearer_token(metadata)):
-            return True
-        log.info("rpc_unauthenticated", method=split_method(full_method)[1])
-        return False
 
-    def _wrap(self, handler: grpc.RpcMethodHandler, full_method: str, refused: bool) -> grpc.RpcMethodHandler:
-        around = self.duties.for_method(
-            full_method,
-            admit=not refused and not is_probe(full_method),
-            streaming=handler.unary_stream is not None,
-        )
-        if refused:
-            return wrap_handler(handler, around, replace=_refuse)
-        return wrap_handler(handler, around)
+class _WrappedHandlers(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships no type hints
+    """A generic handler whose method handlers come wrapped by one `CallInterceptor`."""
+
+    def __init__(self, handlers: grpc.GenericRpcHandler, interceptor: CallInterceptor) -> None:
+        self._handlers = handlers
+        self._interceptor = interceptor
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        """The wrapped handler for the call's method, or None when the inner one has none."""
+        handler = self._handlers.service(handler_call_details)
+        return None if handler is None else self._interceptor.wrapped(handler_call_details.method, handler)
 
 
-async def _refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
+class WrappingServer:
+    """A grpc.aio server as the `add_*_to_server` functions see it: what they register comes wrapped."""
+
+    def __init__(self, server: grpc.aio.Server, interceptor: CallInterceptor) -> None:
+        self._server = server
+        self._interceptor = interceptor
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        """Register the handlers, each wrapped."""
+        self._server.add_generic_rpc_handlers(tuple(_WrappedHandlers(h, self._interceptor) for h in handlers))
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]
+    ) -> None:
+        """Register the per-method handlers, each wrapped."""
+        wrap = self._interceptor.wrapped
+        wrapped = {name: wrap(f"/{service}/{name}", handler) for name, handler in handlers.items()}
+        self._server.add_registered_method_handlers(service, wrapped)
 
 
 def _unary_response(behavior: Behaviour, around: Around) -> Behaviour:
@@ -116,28 +127,25 @@ def _stream_response(behavior: Behaviour, around: Around) -> Behaviour:
     return stream
 
 
-def wrap_handler(
-    handler: grpc.RpcMethodHandler, around: Around, *, replace: Behaviour | None = None
-) -> grpc.RpcMethodHandler:
+def wrap_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
     """The same handler (same kind, same serializers) with `around` entered for the whole of each call.
 
     Behaviours must be async (coroutines or async generators), as every servicer on this aio server is.
-    `replace` answers instead of the handler's own behaviour (a refusal).
     """
     codecs = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary is not None:
-        behavior = replace or handler.unary_unary
+        behavior = handler.unary_unary
         return grpc.unary_unary_rpc_method_handler(_unary_response(behavior, around), **codecs)
     if handler.stream_unary is not None:
-        behavior = replace or handler.stream_unary
+        behavior = handler.stream_unary
         return grpc.stream_unary_rpc_method_handler(_unary_response(behavior, around), **codecs)
     if handler.unary_stream is not None:
-        behavior = replace or handler.unary_stream
+        behavior = handler.unary_stream
         return grpc.unary_stream_rpc_method_handler(_stream_response(behavior, around), **codecs)
-    behavior = replace or handler.stream_stream
+    behavior = handler.stream_stream
     return grpc.stream_stream_rpc_method_handler(_stream_response(behavior, around), **codecs)
 
 

@@ -13,16 +13,16 @@ import contextlib
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from context_service.adapters.grpc.admin_servicer import ContextAdminServicer
 from context_service.adapters.grpc.admission import Admission
-from context_service.adapters.grpc.interceptors import CallInterceptor
+from context_service.adapters.grpc.interceptors import CallInterceptor, WrappingServer
 from context_service.adapters.grpc.registration import add_context_service, add_service, add_session_service
 from context_service.adapters.grpc.servicer import ContextServicer
 from context_service.adapters.grpc.session_servicer import SessionServicer
@@ -63,7 +63,8 @@ class GrpcServer:
     ) -> None:
         """Interceptors run in the given order, then admission (concurrency limit, draining).
 
-        Every `CallInterceptor` given is folded with admission into one interceptor: one per call is cheaper.
+        Every `CallInterceptor` given is folded with admission into one, applied where the handlers are
+        registered (grpc runs no interceptor of its own per call); any other interceptor runs first, in grpc.
         """
         self._use_cases = use_cases
         self._sessions = sessions
@@ -84,7 +85,8 @@ class GrpcServer:
                 folded = folded.merged(interceptor)
             else:
                 others.append(interceptor)
-        self._interceptors = (*others, folded)
+        self._interceptors = tuple(others)
+        self._duties = folded
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -100,7 +102,21 @@ class GrpcServer:
             ("grpc.max_send_message_length", self._max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
-        server = grpc.aio.server(options=options, interceptors=self._interceptors)
+        server = grpc.aio.server(options=options, interceptors=self._interceptors or None)
+        self._register(WrappingServer(server, self._duties))
+        if self._credentials is None:
+            self.port = server.add_insecure_port(self._address)
+        else:
+            self.port = server.add_secure_port(self._address, self._credentials)
+        await server.start()
+        self._server = server
+        await self.health.set(LIVENESS, _SERVING)
+        await self._publish()
+        log.info("grpc_started", address=self._address, port=self.port, tls=self._credentials is not None)
+        return self
+
+    def _register(self, server: Any) -> None:
+        """Every service on `server` (the wrapping view of the grpc server)."""
         add_context_service(ContextServicer(use_cases=self._use_cases), server)
         if self._sessions is not None:
             self._session_servicer = SessionServicer(use_cases=self._sessions, stopping=self._stopping)
@@ -113,17 +129,9 @@ class GrpcServer:
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )
-        reflection.enable_server_reflection(names, server)
-        if self._credentials is None:
-            self.port = server.add_insecure_port(self._address)
-        else:
-            self.port = server.add_secure_port(self._address, self._credentials)
-        await server.start()
-        self._server = server
-        await self.health.set(LIVENESS, _SERVING)
-        await self._publish()
-        log.info("grpc_started", address=self._address, port=self.port, tls=self._credentials is not None)
-        return self
+        # What reflection.enable_server_reflection does on an aio server (the wrapping view is not one).
+        servicer = reflection.aio.ReflectionServicer(names)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
 
     async def set_serving(self, serving: bool) -> None:
         """Force the overall status down (False) or let it follow the dependencies again (True)."""
