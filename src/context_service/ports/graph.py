@@ -79,3 +79,16 @@ class StoryArchive(Protocol):
         to another story; with `replace` the old subgraph and history go in the same transaction.
         """
         ...
+
+
+class GraphStore(
+    StoryReader,
+    NodeLocator,
+    RelationshipReader,
+    GraphWriter,
+    CommitLog,
+    HistoryReader,
+    StoryArchive,
+    Protocol,
+):
+    """Every graph port at once (what a graph adapter provides)."""
