@@ -55,7 +55,7 @@ $(CYPHER_LINT_STAMP): $(CYPHER_LINT)/package.json $(CYPHER_LINT)/package-lock.js
 cypher-lint: gen $(CYPHER_LINT_STAMP) ## Neo4j's Cypher 5 front end over every statement the catalogue can produce
 	$(BIN)/python -m context_service.adapters.cypher.inventory | node $(CYPHER_LINT)/check.mjs -
 
-typecheck: gen ## mypy --strict on src
+typecheck: gen ## mypy --strict on src and bench
 	$(BIN)/mypy
 
 test: gen ## every test suite

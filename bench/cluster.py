@@ -93,7 +93,10 @@ def scenarios(opened: Opened) -> dict[str, Call]:
 
     def put() -> Awaitable[object]:
         key = f"k{next(serial) % 50}"
-        return opened.sessions.Put(spb.PutRequest(session_id=session, key=key, value_json=VALUE))
+        put_call: Awaitable[object] = opened.sessions.Put(
+            spb.PutRequest(session_id=session, key=key, value_json=VALUE)
+        )
+        return put_call
 
     return {
         "kv get (1 KB)": lambda: kv.get(f"bench:{tag}:doc"),

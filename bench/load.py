@@ -146,7 +146,7 @@ def nats_messages(args: argparse.Namespace, step: int) -> tuple[str, str, dict[s
     key = f"{args.run}-n-{step}"
     if step % 2 == 0:
         milestone = {"description": f"{CANARY} NM-{key}", "event_type": "review"}
-        change = {"operation": "CREATE", "entity_type": "MILESTONE", "entity_id": f"NM-{key}"}
+        change: dict[str, Any] = {"operation": "CREATE", "entity_type": "MILESTONE", "entity_id": f"NM-{key}"}
         change["payload"] = milestone
         return UPDATE_SUBJECT, f"n-{key}", {"story_id": args.story, "changes": [change]}
     return STORY_SUBJECT, f"S-{key}", {"story_id": f"S-{key}", "epic_id": args.epic, "name": "Load story"}

@@ -54,8 +54,7 @@ def _rounds(run: Any, rounds: int) -> dict[str, Any]:
         key: median_of(r[key] for r in runs) for key, value in runs[0].items() if isinstance(value, dict)
     }
     merged.update({key: value for key, value in runs[0].items() if not isinstance(value, dict)})
-    merged["runs"] = runs
-    return merged
+    return {**merged, "runs": runs}
 
 
 def measure_steady(bench: Bench, scenarios: tuple[Steady, ...], plan: Plan) -> list[dict[str, Any]]:

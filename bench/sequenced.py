@@ -28,12 +28,12 @@ async def one_round(service: Process, echo: Process, scenario: Sequenced) -> dic
         step = scenario.make(stub)
         reply = await (await step())()
         reply_bytes = reply.ByteSize()  # type: ignore[attr-defined]
-        echo = echo_step(echo_channel, reply_bytes)
+        echo_call = echo_step(echo_channel, reply_bytes)
         codes = service.metric_counts(RPC_COUNTER, "code")
         measured: dict[str, Any] = {"reply_bytes": reply_bytes}
         for clients in sorted({1, scenario.concurrency}):
             measured[f"service_{clients}"] = _figures(await drive(step, scenario.requests, clients))
-            measured[f"echo_{clients}"] = _figures(await drive(echo, scenario.requests, clients))
+            measured[f"echo_{clients}"] = _figures(await drive(echo_call, scenario.requests, clients))
         codes = service.metric_counts(RPC_COUNTER, "code") - codes
         measured["non_ok"] = sum(codes.values()) - codes["OK"]
         return measured

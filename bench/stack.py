@@ -146,10 +146,11 @@ def local_stack(root: Path, token: str) -> Iterator[Stack]:
     try:
         for server in servers:
             started.append(server.start())
-        stack = Stack(root, token, *servers)
+        falkordb, valkey, nats = servers
+        stack = Stack(root, token, falkordb, valkey, nats)
         yield stack
     finally:
-        for served in stack.served if stack else []:
+        for served in stack.served if stack is not None else []:
             served.stop()
         stop_all(started)
 

@@ -69,16 +69,7 @@ from context_service.observability.metrics_server import MetricsServer
 from context_service.observability.tracing import tracing
 from context_service.ports.errors import StoreMisconfigured, StoreTimeout, StoreUnavailable
 from context_service.ports.events import EventPublisher
-from context_service.ports.graph import (
-    CommitLog,
-    GraphWriter,
-    HistoryReader,
-    NodeLocator,
-    RelationshipReader,
-    StoryArchive,
-    StoryReader,
-    StoryRevisions,
-)
+from context_service.ports.graph import GraphStore
 from context_service.ports.health import HealthProbe
 from context_service.ports.kv import KeyValueStore
 from context_service.ports.planning import HandoffWriter, PlanningReader, ReadModelArchive, SpecWriter
@@ -88,20 +79,6 @@ from context_service.ports.system import Clock, IdGenerator, TokenCounter
 
 log = structlog.get_logger()
 T = TypeVar("T")
-
-
-class GraphStore(
-    StoryReader,
-    StoryRevisions,
-    NodeLocator,
-    RelationshipReader,
-    GraphWriter,
-    CommitLog,
-    HistoryReader,
-    StoryArchive,
-    Protocol,
-):
-    """Every graph port at once (what a graph adapter provides)."""
 
 
 class PlanningStore(PlanningReader, SpecWriter, HandoffWriter, ReadModelArchive, Protocol):

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from context_service.adapters.cypher.graph import CypherGraph
+from context_service.adapters.cypher.legacy import CypherLegacyGraph
+from context_service.adapters.memory.events import InMemoryEventPublisher
 from context_service.adapters.memory.kv import InMemoryKeyValueStore
 from context_service.adapters.sqlite.kv import SqliteKeyValueStore
-from context_service.application.adopt_legacy import CHECKPOINT_KEY, Progress
+from context_service.application.adopt_legacy import CHECKPOINT_KEY, AdoptLegacy, Progress
+from context_service.application.commit_step import CommitStep
 from context_service.domain.errors import FailedPrecondition
-from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
+from context_service.domain.legacy import LegacyStory
+from context_service.domain.mutations import CommitResult, Mutation, NodeKind, WriteBatch
 from tests.support.adoption import LEGACY_BACKENDS, adoption, labelled, legacy_store, pruning, snapshot
 from tests.support.fakes import FixedClock
 from tests.support.legacy_fixture import fixture_graph
+from tests.support.legacy_graph import LegacyGraph
 
 pytestmark = pytest.mark.integration
 STORIES = ["C-200", "L-100", "L-101"]
@@ -134,3 +140,60 @@ async def test_a_story_the_model_refuses_is_listed_and_keeps_the_legacy_nodes(le
     with pytest.raises(FailedPrecondition, match="the last run is incomplete"):
         await pruning(legacy, kv).execute()
     assert await labelled(legacy, "ProjectCase") == 1
+
+
+class ReadAheadFirst:
+    """The legacy reader, with every commit held until the second batch has been read: the read-ahead of a
+    batch then always sees the graph from before the previous batch's commits."""
+
+    def __init__(self, graph: CypherGraph, second: list[str]) -> None:
+        self._reader = CypherLegacyGraph(graph=graph)
+        self._graph = graph
+        self._second = second
+        self._read = asyncio.Event()
+        self.prepare, self.story_keys = self._reader.prepare, self._reader.story_keys
+        self.planning, self.orphans = self._reader.planning, self._reader.orphans
+
+    async def read_stories(self, keys: Sequence[str]) -> list[LegacyStory]:
+        stories = await self._reader.read_stories(keys)
+        if list(keys) == self._second:
+            self._read.set()
+        return stories
+
+    async def commit(self, batch: WriteBatch) -> CommitResult:
+        if batch.story_id:
+            await self._read.wait()
+        return await self._graph.commit(batch)
+
+
+async def test_a_decision_two_batches_reach_goes_to_the_story_of_the_first_batch(
+    request: pytest.FixtureRequest,
+) -> None:
+    # The second batch is read while the first one commits: read before the first adopted the shared
+    # decision, it would claim it too (and be refused); it is read again instead.
+    g = LegacyGraph()
+    first, second = (
+        g.node("ProjectCase", "pc:X-1", story_id="X-1"),
+        g.node("ProjectCase", "pc:X-2", story_id="X-2"),
+    )
+    plan = g.node("PlanVersion", "PV-X1", id="PV-X1", story_id="X-1", version=1)
+    g.edge(first, "HAS_PLAN", plan)
+    shared = g.node("Decision", "D-SHARED", id="D-SHARED", kind="design", summary="One queue per market")
+    g.edge(plan, "CONTAINS_DECISION", shared)
+    task = g.node("Task", "X-2-T1", task_id="X-2-T1", story_id="X-2", title="Market queue")
+    g.edge(task, "BELONGS_TO", second)
+    g.edge(task, "INFLUENCED_BY", shared)
+    async with legacy_store("falkordb", request) as graph:
+        await g.write(graph)
+        gated = ReadAheadFirst(graph, ["X-2"])
+        clock = FixedClock(step_ms=1)
+        commits = CommitStep(writer=gated, log=graph, publisher=InMemoryEventPublisher(), clock=clock)
+        adopt = AdoptLegacy(
+            legacy=gated, commits=commits, checkpoints=InMemoryKeyValueStore(), roles=str, clock=clock
+        )
+
+        summary = await adopt.execute(dry_run=False, batch_size=1)
+        owner = await graph.read_rows("MATCH (d:Decision {id: 'D-SHARED'}) RETURN d.story_id", {}, "test")
+
+    assert (summary.adopted, summary.failed) == (2, [])
+    assert owner == [["X-1"]]

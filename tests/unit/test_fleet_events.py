@@ -369,6 +369,22 @@ async def test_deliberation_bumps_the_version_once_with_history_and_announces_it
     assert [(e.payload["version"], e.correlation_id) for e in world.published.events] == [(1, "corr-key-1")]
 
 
+async def test_a_second_deliberation_on_a_decision_records_an_update(world: World) -> None:
+    # Arrange
+    await hierarchy(world)
+    await world.events.record_deliberation.execute(deliberation(), meta("key-1"))
+    revised = DeliberatedDecision("DEC-A", "architecture", "Use Stripe", "PCI scope and refunds", "T-1")
+
+    # Act
+    await world.events.record_deliberation.execute(
+        DeliberationCompleted("T-1", (revised,), story_id=STORY, role="architect"), meta("key-2")
+    )
+
+    # Assert
+    records = [(r.version, r.operation) for r in await world.graph.history(STORY, entity_id="DEC-A")]
+    assert records == [(2, "UPDATE"), (1, "CREATE")]
+
+
 async def test_a_redelivered_deliberation_changes_nothing(world: World) -> None:
     # Arrange
     await hierarchy(world)

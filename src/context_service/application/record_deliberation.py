@@ -73,7 +73,7 @@ class RecordDeliberation:
             story_id,
             planned.mutations,
             bump_version=True,
-            history=planned.history(found),
+            history=planned.history(),
             request_id=meta.idempotency_key,
             changed=tuple(("DECISION", m.node_id) for m in planned.mutations),
         )
@@ -112,14 +112,14 @@ class PlannedDecisions:
         """The subtasks the decisions influence (each must be a live task of the story)."""
         return [(NodeKind.TASK, t) for t in dict.fromkeys(t for t in self.affected if t)]
 
-    def history(self, found: Mapping[tuple[NodeKind, str], Located]) -> tuple[ChangeRecord, ...]:
-        """One change record per decision: CREATE when new, UPDATE when it existed."""
+    def history(self) -> tuple[ChangeRecord, ...]:
+        """One change record per decision (the commit step stamps CREATE or UPDATE from what was stored)."""
         return tuple(
             ChangeRecord(
                 version=0,
                 role=self.role,
                 task_id=self.task_id,
-                operation="UPDATE" if (NodeKind.DECISION, m.node_id) in found else "CREATE",
+                operation="",
                 entity_type="DECISION",
                 entity_id=m.node_id,
                 reason=DELIBERATION_REASON,

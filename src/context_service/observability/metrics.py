@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
 
@@ -86,6 +87,11 @@ SESSION_SWEPT = Counter(
     "Session entries expired and idle sessions dropped by the sweeper.",
     registry=REGISTRY,
 )
+SESSION_READERS = Gauge(
+    "context_session_watch_readers",
+    "Change-log readers the session Watch streams share now (one per watched session; read at each scrape).",
+    registry=REGISTRY,
+)
 EVENT_LOOP_TASKS = Gauge(
     "context_event_loop_tasks",
     "asyncio tasks of the service's event loop not yet done (read at each scrape).",
@@ -100,6 +106,11 @@ def count_tasks_of(loop: asyncio.AbstractEventLoop | None) -> None:
     """Make the task gauge count `loop`'s unfinished tasks at each scrape (None: report 0)."""
     # all_tasks(loop) may be called from the scrape thread: it copies the task set, retrying on a race.
     EVENT_LOOP_TASKS.set_function(lambda: float(len(asyncio.all_tasks(loop))) if loop else 0.0)
+
+
+def count_session_readers(readers: Callable[[], int]) -> None:
+    """Make the shared-reader gauge report `readers()` at each scrape."""
+    SESSION_READERS.set_function(lambda: float(readers()))
 
 
 def record_cache(cache: str, *, hit: bool) -> None:

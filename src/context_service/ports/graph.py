@@ -87,3 +87,17 @@ class StoryArchive(Protocol):
         to another story; with `replace` the old subgraph and history go in the same transaction.
         """
         ...
+
+
+class GraphStore(
+    StoryReader,
+    StoryRevisions,
+    NodeLocator,
+    RelationshipReader,
+    GraphWriter,
+    CommitLog,
+    HistoryReader,
+    StoryArchive,
+    Protocol,
+):
+    """Every graph port at once (what a graph adapter provides)."""

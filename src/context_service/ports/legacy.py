@@ -12,7 +12,7 @@ class LegacyGraphReader(Protocol):
     """Reads every legacy shape; stories come in batches so a large graph is never held at once."""
 
     async def prepare(self) -> None:
-        """Make the reads of a large legacy graph fast (e.g. index its keys); idempotent, keeps all data."""
+        """Make the reads of a large legacy graph fast (e.g. index its keys); idempotent, writes no data."""
         ...
 
     async def story_keys(self) -> list[str]:

@@ -3,34 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from context_service.domain.model import ChangeRecord, GraphLink, Neighbourhood, StoryGraph
 from context_service.domain.mutations import NodeKind
-from context_service.ports.graph import (
-    CommitLog,
-    GraphWriter,
-    HistoryReader,
-    NodeLocator,
-    RelationshipReader,
-    StoryArchive,
-    StoryReader,
-)
+from context_service.ports.graph import GraphStore
 
 WHOLE = 10_000  # a neighbour limit no test graph reaches
-
-
-class GraphStore(
-    StoryReader,
-    NodeLocator,
-    RelationshipReader,
-    GraphWriter,
-    CommitLog,
-    HistoryReader,
-    StoryArchive,
-    Protocol,
-):
-    """Every graph port, as each adapter provides them from one object."""
 
 
 @dataclass(frozen=True)

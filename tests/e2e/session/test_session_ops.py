@@ -51,6 +51,7 @@ async def test_rpcs_watchers_and_sent_events_are_measured() -> None:
         call = svc.sessions.Watch(pb.WatchRequest(session_id=sid))
         await take(call, 1, skip_progress=False)  # the first PROGRESS: the watch is open
         assert sample("context_session_watchers") >= 1
+        assert sample("context_session_watch_readers") >= 1  # the watch shares its session's one reader
         await svc.sessions.Put(pb.PutRequest(session_id=sid, key="k", value_json="1"))
         await take(call, 1)
         call.cancel()

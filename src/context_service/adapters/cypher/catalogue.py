@@ -136,8 +136,8 @@ TOUCH_STORIES = (
 NEAR = "[(n)--(x) WHERE x.story_id IS NOT NULL AND NOT x:Story | x.story_id]"
 
 
-def _locate_branch(i: int, name: str, near: bool) -> str:
-    """Nodes of one label by id; a task also reports which story owns its plan.
+def _locate_branch(name: str, key: str, near: bool) -> str:
+    """Nodes of one label by id (the list `$key`); a task also reports which story owns its plan.
 
     With `near`, also the stories that own the node's neighbours (a story's own children are never another
     story's neighbours through it, so the story node itself reports none).
@@ -146,18 +146,28 @@ def _locate_branch(i: int, name: str, near: bool) -> str:
     extra = "[p.story_id]" if plan else "null"
     stories = NEAR if near and name != NodeKind.STORY.value else "[]"
     return (
-        f"MATCH (n:{label(name)}) WHERE n.id IN $ids{i} {plan}"
+        f"MATCH (n:{label(name)}) WHERE n.id IN ${key} {plan}"
         f"RETURN '{name}' AS label, n.id AS id, n.story_id AS owner, n.status AS status, "
         f"n.plan_id AS plan_id, {extra} AS extra, properties(n) AS props, {stories} AS near"
     )
 
 
-def locate(ids_by_label: Mapping[str, Iterable[str]], *, near: bool = False) -> tuple[str, Params]:
-    """Owner, status and plan of nodes of several labels: one UNION ALL branch per label, one round trip."""
+def locate(
+    ids_by_label: Mapping[str, Iterable[str]], *, near: Mapping[str, Iterable[str]] | None = None
+) -> tuple[str, Params]:
+    """Owner, status and plan of nodes of several labels: one UNION ALL branch per label, one round trip.
+
+    The ids listed in `near` (by label) also get the stories owning their neighbours, in a branch of their
+    own: only where they are asked for, since a node with thousands of neighbours (an epic) costs as many.
+    """
     branches, params = [], {}
     for i, (name, ids) in enumerate(sorted(ids_by_label.items())):
-        params[f"ids{i}"] = sorted(set(ids))
-        branches.append(_locate_branch(i, name, near))
+        wanted = set(ids)
+        close = wanted & set((near or {}).get(name, ()))
+        for key, chosen, with_near in ((f"ids{i}", wanted - close, False), (f"near{i}", close, True)):
+            if chosen:
+                params[key] = sorted(chosen)
+                branches.append(_locate_branch(name, key, with_near))
     return "\nUNION ALL\n".join(branches), params
 
 
@@ -183,9 +193,15 @@ RETURN s.{LAST_ATTEMPT} AS attempt, coalesce(s.{REVISION}, 0) AS revision,
 """
 
 
-def preflight(story_id: str, commit_id: str, ids_by_label: Mapping[str, Iterable[str]]) -> tuple[str, Params]:
-    """What a commit must know before writing, in one round trip: the story and every node it touches."""
-    text, params = locate(ids_by_label, near=True) if ids_by_label else ("", {})
+def preflight(
+    story_id: str,
+    commit_id: str,
+    ids_by_label: Mapping[str, Iterable[str]],
+    near: Mapping[str, Iterable[str]] | None = None,
+) -> tuple[str, Params]:
+    """What a commit must know before writing, in one round trip: the story and every node it touches (with
+    the stories near the nodes listed in `near`: those it writes)."""
+    text, params = locate(ids_by_label, near=near) if ids_by_label else ("", {})
     if story_id:
         text = PREFLIGHT_STORY + (f"UNION ALL\n{text}" if text else "")
         params |= {"story": story_id, "commit": commit_id}

@@ -89,16 +89,19 @@ def commit_id(batch: WriteBatch) -> str:
 
 
 def preflight_query(batch: WriteBatch) -> tuple[str, Params]:
-    """The read that precedes a commit: every mutated node, link target and referenced plan."""
+    """The read that precedes a commit: every mutated node, link target and referenced plan; the stories near
+    the mutated nodes (`touched_stories` reads no others)."""
     ids: dict[str, set[str]] = {}
+    written: dict[str, set[str]] = {}
     for m in batch.mutations:
         ids.setdefault(m.kind.value, set()).add(m.node_id)
+        written.setdefault(m.kind.value, set()).add(m.node_id)
         for link in m.links:
             ids.setdefault(link.target_kind.value, set()).add(link.target_id)
         plan_id = {**m.on_create, **m.fields}.get("plan_id")
         if m.plan_edge is not None and plan_id:
             ids.setdefault(PLAN, set()).add(str(plan_id))
-    return preflight(batch.story_id, commit_id(batch), ids)
+    return preflight(batch.story_id, commit_id(batch), ids, near=written)
 
 
 def _text(value: Any) -> str:

@@ -73,6 +73,8 @@ def _reads() -> Iterator[Statement]:
     yield Statement("locate all", SHARED, *q.locate({name: ["x"] for name in labels}))
     yield Statement("preflight story", SHARED, *q.preflight(STORY, "S-1|r", {}))
     yield Statement("preflight story and nodes", SHARED, *q.preflight(STORY, "S-1|r", {"Task": ["T-1"]}))
+    near = q.preflight(STORY, "S-1|r", {"Task": ["T-1", "T-2"], "Epic": ["E-1"]}, near={"Task": ["T-1"]})
+    yield Statement("preflight story, nodes and their neighbours", SHARED, *near)
     yield Statement("preflight nodes", SHARED, *q.preflight("", "", {"Project": ["P-1"]}))
 
 

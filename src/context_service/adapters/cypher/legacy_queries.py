@@ -7,7 +7,9 @@ Event), the legacy keys (`case_id`, CONTAINS_DECISION, AFFECTS). A story's key i
 planning Story) or the Case's `id`; the older era names it `case_id` on plans, decisions and events.
 
 Node queries return (reference, properties): the story key in the first stage; the plan or task id the node
-hangs from in the later stages (the reader maps those to stories).
+hangs from in the later stages (the reader maps those to stories). A statement starts from an indexed key
+(`x IN $list` seeks the index on both engines) or from the batch's ProjectCase nodes, never from a scan of a
+large label: without an index FalkorDB compares every node of the label with every listed id.
 Edge queries return (src, dst, type, props).
 """
 
@@ -71,26 +73,29 @@ MATCH (n:Story) WHERE n.id IS NULL AND n.story_id IN $ids RETURN n.story_id, pro
 MATCH (p:PlanVersion) {_PLAN_STORY} WHERE sid IN $ids WITH DISTINCT p, sid RETURN sid, properties(p)
 """,
     Shape.STORY_TASK: """
-MATCH (t:Task) WHERE t.id IS NULL AND t.story_id IN $ids RETURN t.story_id AS sid, properties(t) AS props
+MATCH (t:Task) WHERE t.id IS NULL AND t.story_id IN $ids
+RETURN t.story_id AS sid, properties(t) AS props
 UNION ALL
-MATCH (t:Task)-[:BELONGS_TO]->(c:ProjectCase) WHERE t.id IS NULL AND t.story_id IS NULL
-WITH t, coalesce(c.story_id, c.id) AS sid WHERE sid IN $ids RETURN sid, properties(t) AS props
+MATCH (c:ProjectCase) WITH c, coalesce(c.story_id, c.id) AS sid WHERE sid IN $ids
+MATCH (c)<-[:BELONGS_TO]-(t:Task) WHERE t.id IS NULL AND t.story_id IS NULL
+RETURN sid, properties(t) AS props
 """,
     Shape.EVENT: "MATCH (e:Event) WHERE e.case_id IN $ids RETURN e.case_id, properties(e)",
     Shape.TRANSITION: """
 MATCH (t:PhaseTransition) WHERE t.id IS NULL AND t.story_id IN $ids
 RETURN t.story_id AS sid, properties(t) AS props
 UNION ALL
-MATCH (c:ProjectCase)-[:HAS_PHASE]->(t:PhaseTransition) WHERE t.id IS NULL AND t.story_id IS NULL
-WITH t, coalesce(c.story_id, c.id) AS sid WHERE sid IN $ids RETURN sid, properties(t) AS props
+MATCH (c:ProjectCase) WITH c, coalesce(c.story_id, c.id) AS sid WHERE sid IN $ids
+MATCH (c)-[:HAS_PHASE]->(t:PhaseTransition) WHERE t.id IS NULL AND t.story_id IS NULL
+RETURN sid, properties(t) AS props
 """,
 }
 
 # Stage 2: by plan id ($plans).
 BY_PLAN: dict[Shape, str] = {
     Shape.PLAN_TASK: """
-MATCH (t:Task)-[:BELONGS_TO_PLAN]->(p:PlanVersion)
-WHERE t.id IS NULL AND t.story_id IS NULL AND p.id IN $plans RETURN p.id, properties(t)
+MATCH (p:PlanVersion)<-[:BELONGS_TO_PLAN]-(t:Task)
+WHERE p.id IN $plans AND t.id IS NULL AND t.story_id IS NULL RETURN p.id, properties(t)
 """,
     Shape.SUBTASK: """
 MATCH (p:PlanVersion)-[:HAS_SUBTASK]->(x:Subtask) WHERE p.id IN $plans RETURN p.id, properties(x)
@@ -112,7 +117,7 @@ UNION ALL
 MATCH (t:Task)-[:INFLUENCED_BY]->(d:Decision) WHERE t.id IS NULL AND t.task_id IN $tasks
 RETURN t.task_id AS ref, 'task' AS via, properties(d) AS props
 UNION ALL
-MATCH (d:Decision)-[:AFFECTS]->(x:Subtask) WHERE x.id IN $tasks
+MATCH (x:Subtask)<-[:AFFECTS]-(d:Decision) WHERE x.id IN $tasks
 RETURN x.id AS ref, 'task' AS via, properties(d) AS props
 """
 

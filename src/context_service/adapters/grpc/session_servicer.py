@@ -12,7 +12,7 @@ from context_service.adapters.grpc import session_mappers as m
 from context_service.adapters.grpc.admission import DRAINING_MESSAGE
 from context_service.adapters.grpc.servicer import request_meta, rpc, stream_rpc
 from context_service.application.session_services import SessionUseCases
-from context_service.observability.metrics import SESSION_EVENTS_SENT, SESSION_WATCHERS
+from context_service.observability.metrics import SESSION_EVENTS_SENT, SESSION_WATCHERS, count_session_readers
 from fleet.context.session.v1 import session_pb2 as pb
 from fleet.context.session.v1 import session_pb2_grpc as pb_grpc
 
@@ -30,6 +30,7 @@ class SessionServicer(pb_grpc.SessionContextServiceServicer):
         self._open = 0
         self._none_open = asyncio.Event()
         self._none_open.set()
+        count_session_readers(lambda: use_cases.watch.readers)
 
     async def watches_closed(self) -> None:
         """Return once every Watch has ended and released its store read."""
