@@ -24,12 +24,14 @@ A, B, C = "S-A", "S-B", "S-C"
 
 
 async def revisions(graph: GraphStore) -> dict[str, int]:
-    """The content revision of each of the three stories."""
+    """The content revision of each of the three stories, as the cache reads it (and the story node says)."""
     found = {}
     for story_id in (A, B, C):
         story = await graph.get_story(story_id)
         assert story is not None
-        found[story_id] = story.content_revision
+        revision = await graph.story_revision(story_id)
+        assert revision == story.content_revision
+        found[story_id] = revision
     return found
 
 
@@ -45,6 +47,17 @@ async def three_stories(graph: GraphStore) -> dict[str, int]:
     await given_story(graph, B, task("B-1", B))
     await given_story(graph, C, task("C-1", C))
     return await revisions(graph)
+
+
+async def test_a_story_that_does_not_exist_has_no_revision(graph: GraphStore) -> None:
+    # Arrange
+    await given_story(graph, A)
+
+    # Act
+    revision = await graph.story_revision("S-MISSING")
+
+    # Assert
+    assert revision is None
 
 
 async def test_a_link_into_another_story_bumps_both_stories(graph: GraphStore) -> None:
