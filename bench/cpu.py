@@ -50,6 +50,8 @@ REQUESTS = int(os.environ.get("BENCH_CPU_REQUESTS", "20000"))
 RUNS = int(os.environ.get("BENCH_CPU_RUNS", "3"))
 CLIENTS = 4
 BASE = os.environ.get("BENCH_CPU_BASE", "")
+# Comma-separated parts of scenario names to run (default: all).
+ONLY = [part for part in os.environ.get("BENCH_CPU_ONLY", "").split(",") if part]
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ def measure(services: dict[str, Process], echo: Process, work: Path) -> list[dic
     """Every scenario's CPU per request on each service and on the echo (same reply size), alternating."""
     rows = []
     for scenario in SCENARIOS:
+        if ONLY and not any(part in scenario.name for part in ONLY):
+            continue
         _log(scenario.name)
         body = body_file(work, scenario.name.replace(" ", "_").replace(",", ""), scenario.request)
         size = _reply_size(services["service"], scenario)
