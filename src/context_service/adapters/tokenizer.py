@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import importlib.resources
 import math
+import re
 from typing import Any
 
 import structlog
@@ -31,8 +32,15 @@ CL100K_SPECIAL = {
     "<|endofprompt|>": 100276,
 }
 ESTIMATE_NAME = "estimate-chars-div-4"
-# Distinct texts whose counts are remembered (a digest and an int each: well under 1 MB in all).
-MEMO_ENTRIES = 4096
+# Distinct texts (or lines, see CL100K_SEAMS) whose counts are remembered: a digest and an int each, about
+# 200 bytes with the LRU's bookkeeping, so a few MB at most; room for the lines of several large prompts.
+MEMO_ENTRIES = 16384
+# Where cl100k_base's pre-tokeniser always ends a piece: right after a newline that a non-space character
+# follows. No piece pattern runs across such a newline or looks past it (its whitespace runs end at the
+# newline, `\s++$` and `\s*[\r\n]` match the same span there), and BPE merges only within a piece, so the
+# count of a text is the sum of the counts of its parts cut there. A prompt differs from the one before it
+# by a few lines, so only those are counted again.
+CL100K_SEAMS = re.compile(r"(?<=\n)(?=\S)")
 
 
 @functools.cache
@@ -82,29 +90,38 @@ class MemoCounter:
 
     The same story renders the same sections and the same prompt until it changes, and encoding a large
     prompt costs milliseconds where its digest costs microseconds; the digest keeps the texts themselves out
-    of memory.
+    of memory. With `seams` (where the inner counter's count is additive), each part between seams is
+    remembered on its own, so a prompt with one changed line costs the count of that line.
     """
 
-    def __init__(self, inner: TokenCounter, *, max_entries: int = MEMO_ENTRIES) -> None:
-        """Count with `inner`; remember up to `max_entries` counts."""
+    def __init__(
+        self, inner: TokenCounter, *, max_entries: int = MEMO_ENTRIES, seams: re.Pattern[str] | None = None
+    ) -> None:
+        """Count with `inner`; remember up to `max_entries` counts; cut texts at `seams` when given."""
         self._inner = inner
         self.name = inner.name
         self._counts: LRUCache[bytes, int] = LRUCache(maxsize=max_entries)
+        self._seams = seams
 
     def count(self, text: str) -> int:
-        """Tokens in `text`, counted by the inner counter the first time it is seen."""
-        key = hashlib.blake2b(text.encode(), digest_size=16).digest()
-        found = self._counts.get(key)
-        record_cache("token_count", hit=found is not None)
-        if found is None:
-            found = self._counts[key] = self._inner.count(text)
-        return found
+        """Tokens in `text`, each part counted by the inner counter the first time it is seen."""
+        parts = self._seams.split(text) if self._seams is not None else (text,)
+        total, missed = 0, False
+        for part in parts:
+            key = hashlib.blake2b(part.encode(), digest_size=16).digest()
+            found = self._counts.get(key)
+            if found is None:
+                found = self._counts[key] = self._inner.count(part)
+                missed = True
+            total += found
+        record_cache("token_count", hit=not missed)
+        return total
 
 
 def default_counter() -> MemoCounter:
     """cl100k_base when its vocabulary loads, else the character estimate (logged once); memoised."""
     try:
-        return MemoCounter(Cl100kCounter())
+        return MemoCounter(Cl100kCounter(), seams=CL100K_SEAMS)
     except (ImportError, OSError, ValueError) as exc:
         log.warning("tokenizer_fallback", reason=type(exc).__name__, tokenizer=ESTIMATE_NAME)
         return MemoCounter(CharEstimateCounter())

@@ -106,16 +106,27 @@ def token_budget_hint(role: str, subtasks: int, decisions: int) -> int:
     return base + min(BUDGET_GROWTH_CAP, 256 * subtasks + 128 * decisions)
 
 
+# `redact` returns the very text it was given when it holds no secret: then the entity is kept as it is
+# (`replace` builds a new frozen dataclass, which costs more than the redaction itself).
+
+
 def _clean_task(task: Task) -> Task:
-    return replace(task, title=redact(task.title), description=redact(task.description))
+    title, description = redact(task.title), redact(task.description)
+    if title is task.title and description is task.description:
+        return task
+    return replace(task, title=title, description=description)
 
 
 def _clean_decision(decision: Decision) -> Decision:
-    return replace(decision, title=redact(decision.title), rationale=redact(decision.rationale))
+    title, rationale = redact(decision.title), redact(decision.rationale)
+    if title is decision.title and rationale is decision.rationale:
+        return decision
+    return replace(decision, title=title, rationale=rationale)
 
 
 def _clean_milestone(milestone: Milestone) -> Milestone:
-    return replace(milestone, description=redact(milestone.description))
+    description = redact(milestone.description)
+    return milestone if description is milestone.description else replace(milestone, description=description)
 
 
 def build_pack(graph: StoryGraph, planning: PlanningReadModel, role: str, options: PackOptions) -> RolePack:

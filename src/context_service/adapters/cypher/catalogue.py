@@ -58,6 +58,11 @@ DROP_ALL = "MATCH (n) DETACH DELETE n"  # tests: an empty graph
 # edges reaching a child from another story. The story's own nodes arrive once, as children; the far end's
 # properties come only when it belongs elsewhere. Flat branches, not one nested aggregate: FalkorDB runs this
 # shape about five times faster on a 300-node story (an undirected match with a per-edge filter was the cost).
+# The edges around the children are matched after a WITH that holds the children: in one path pattern FalkorDB
+# plans those branches from a scan of every node in the graph (every story and history record) back to the
+# story, so the load grew with the whole graph instead of the story. The story's edges are matched by type
+# (a fixed whitelist) rather than filtered after the match: a filter would still walk every HAS_CHANGE edge
+# of the story's history (up to its retention, thousands) in each branch.
 # Nodes the legacy service left beside the model (no `id`, or a label of its own) are never part of it.
 STORY_PART = "S"
 INCOMING_PART = "I"
@@ -66,22 +71,26 @@ MATCH (s:Story {id: $id})
 RETURN 'S' AS part, '' AS type, '' AS from_label, '' AS from_id, '' AS to_label, '' AS to_id,
   null AS edge, properties(s) AS node
 UNION ALL
-MATCH (s:Story {id: $id})-[r]->(c) WHERE type(r) IN $story_relations
+MATCH (s:Story {id: $id})-[r:{story_edges}]->(c)
 RETURN 'C' AS part, type(r) AS type, 'Story' AS from_label, s.id AS from_id, labels(c)[0] AS to_label,
   c.id AS to_id, properties(r) AS edge, properties(c) AS node
 UNION ALL
-MATCH (s:Story {id: $id})-[r]->(c)-[e]->(x)
-WHERE type(r) IN $story_relations AND type(e) IN $traversable AND x <> s
+MATCH (s:Story {id: $id})-[r:{story_edges}]->(c)
+WITH s, c
+MATCH (c)-[e]->(x)
+WHERE type(e) IN $traversable AND x <> s
   AND x.id IS NOT NULL AND labels(x)[0] IN $labels
 RETURN 'O' AS part, type(e) AS type, labels(c)[0] AS from_label, c.id AS from_id, labels(x)[0] AS to_label,
   x.id AS to_id, properties(e) AS edge, CASE WHEN x.story_id = s.id THEN NULL ELSE properties(x) END AS node
 UNION ALL
-MATCH (s:Story {id: $id})-[r]->(c)<-[e]-(x)
-WHERE type(r) IN $story_relations AND type(e) IN $traversable AND x <> s AND coalesce(x.story_id, '') <> s.id
+MATCH (s:Story {id: $id})-[r:{story_edges}]->(c)
+WITH s, c
+MATCH (c)<-[e]-(x)
+WHERE type(e) IN $traversable AND x <> s AND coalesce(x.story_id, '') <> s.id
   AND x.id IS NOT NULL AND labels(x)[0] IN $labels
 RETURN 'I' AS part, type(e) AS type, labels(x)[0] AS from_label, x.id AS from_id, labels(c)[0] AS to_label,
   c.id AS to_id, properties(e) AS edge, properties(x) AS node
-"""
+""".replace("{story_edges}", "|".join(relation(r) for r in STORY_RELATIONS))
 
 # A story's records are found through an index on these properties of ContextChange (every engine creates
 # it, see dialect.INDEXES), never by walking from the story and sorting all of them.
@@ -118,7 +127,6 @@ def story_params(story_id: str) -> Params:
     """Parameters of LOAD_STORY."""
     return {
         "id": story_id,
-        "story_relations": list(STORY_RELATIONS),
         "traversable": list(TRAVERSABLE),
         "labels": sorted(NODE_LABELS),
     }

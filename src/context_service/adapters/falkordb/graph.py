@@ -13,7 +13,6 @@ from typing import Any, Self, TypeVar
 import redis.exceptions as redis_errors
 import structlog
 from falkordb.asyncio.graph import AsyncGraph
-from falkordb.query_result import QueryResult
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -21,6 +20,7 @@ from redis.backoff import NoBackoff
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.dialect import FALKORDB
 from context_service.adapters.cypher.graph import CypherGraph, Execute, Rows
+from context_service.adapters.falkordb.replies import reply_rows
 from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.ports.errors import PortError, StoreUnavailable
 
@@ -101,13 +101,13 @@ class FalkorGraph(CypherGraph):
         if self._graph is None:
             raise StoreUnavailable("FalkorDB adapter is closed", backend=BACKEND)
         # The client's asyncio parser awaits once per value; its synchronous parser reads the same compact
-        # reply in half the time (16 vs 32 ms for a 300-node story). Every statement here returns scalars,
-        # lists and maps only, so the parser never needs the graph's schema. The parameter header is the
-        # client's own, so quoting stays the library's.
+        # reply in half the time (16 vs 32 ms for a 300-node story), and `reply_rows` in a third of that.
+        # Every statement here returns scalars, lists and maps only, so the parser never needs the graph's
+        # schema. The parameter header is the client's own, so quoting stays the library's.
         command = "GRAPH.RO_QUERY" if read_only else "GRAPH.QUERY"
         query = self._graph._build_params_header(params) + text
         reply = await self._db.execute_command(command, self._graph_name, query, "--compact")
-        return [list(row) for row in QueryResult(self._graph, reply).result_set]
+        return reply_rows(self._graph, reply)
 
     async def _read(self, query: str, params: q.Params, operation: str) -> Rows:
         """A read-only statement."""

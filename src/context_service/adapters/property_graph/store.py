@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from context_service.ports.errors import DanglingLink
 
@@ -12,9 +11,12 @@ NodeKey = tuple[str, str]
 Props = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Edge:
-    """A directed, typed edge; identity is (src, type, dst), as with MERGE."""
+class Edge(NamedTuple):
+    """A directed, typed edge; identity is (src, type, dst), as with MERGE.
+
+    A named tuple rather than a frozen dataclass: a story load builds and hashes thousands of them, and a
+    tuple is built and hashed in C.
+    """
 
     src: NodeKey
     rel_type: str

@@ -82,14 +82,16 @@ def decode(
     the read defaults of text fields, `given` the fields that do not come from the node's own properties.
     """
     values = dict(given)
+    text_defaults = defaults or {}
+    # `prop` and `int_prop` inlined: every node of every story load passes here, once per field.
     for name, kind in _field_types(entity):
         if name in values:
             continue
-        key = renamed.get(name, name)
+        value = props.get(renamed.get(name, name))
         if kind == "int":
-            values[name] = int_prop(props, key)
+            values[name] = int(value) if isinstance(value, int | float) else 0
         elif kind == "str":
-            values[name] = prop(props, key, (defaults or {}).get(name, ""))
+            values[name] = text_defaults.get(name, "") if value is None else str(value)
     return entity(**values)
 
 

@@ -99,6 +99,8 @@ def dependency_links(dependencies: Iterable[str]) -> tuple[Link, ...]:
 
 def read_origin(edge_props: Mapping[str, Any]) -> TaskOrigin | None:
     """The origin kept on a HAS_TASK edge, None when it carries none."""
+    if all(edge_props.get(k) is None for k in ORIGIN_KEYS):  # most edges: no origin at all
+        return None
     found = TaskOrigin(**{k: prop(edge_props, k) for k in ORIGIN_KEYS})
     return None if found.is_empty() else found
 
