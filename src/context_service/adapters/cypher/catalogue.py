@@ -141,7 +141,9 @@ TOUCH_STORIES = (
 )
 # The stories owning a node's neighbours: a write to the node changes what those stories' loads show.
 # A story's load shows its own nodes' neighbourhoods, never what hangs above the story node (its epic).
-NEAR = "[(n)--(x) WHERE x.story_id IS NOT NULL AND NOT x:Story | x.story_id]"
+# A match and a collect, not a pattern comprehension: right after a write FalkorDB runs the comprehension's
+# undirected expand at about three times the cost (3.8 against 1.4 ms for ten nodes on a 50k-node graph).
+NEAR = "OPTIONAL MATCH (n)--(x) WHERE x.story_id IS NOT NULL AND NOT x:Story "
 
 
 def _locate_branch(name: str, key: str, near: bool) -> str:
@@ -152,7 +154,10 @@ def _locate_branch(name: str, key: str, near: bool) -> str:
     """
     plan = "OPTIONAL MATCH (p:PlanVersion {id: n.plan_id}) " if name == NodeKind.TASK.value else ""
     extra = "[p.story_id]" if plan else "null"
-    stories = NEAR if near and name != NodeKind.STORY.value else "[]"
+    stories = "[]"
+    if near and name != NodeKind.STORY.value:
+        plan += f"{NEAR}WITH n, {extra} AS extra, collect(x.story_id) AS near "
+        extra, stories = "extra", "near"
     return (
         f"MATCH (n:{label(name)}) WHERE n.id IN ${key} {plan}"
         f"RETURN '{name}' AS label, n.id AS id, n.story_id AS owner, n.status AS status, "

@@ -141,7 +141,7 @@ def plan_commit(batch: WriteBatch, known: Known, attempt: Attempt) -> tuple[str,
         checked = [_checked(batch.story_id, m, nodes, known) for m in batch.mutations]
         emit_grouped(b, checked, story=(STORY, batch.story_id), story_existed=known.story is not None)
     _finish(b, batch, known)
-    return "\n".join(b.lines), b.params
+    return b.text(), b.params
 
 
 def _open_story(b: StatementBuilder, batch: WriteBatch, story: StoryState | None, attempt: str) -> None:
@@ -150,13 +150,14 @@ def _open_story(b: StatementBuilder, batch: WriteBatch, story: StoryState | None
         return
     sid = b.param("story", batch.story_id)
     rev = b.param("rev", story.revision if story is not None else 0)
-    if story is None:
-        b.lines.append(
-            f"MERGE (s:Story {{id: {sid}}}) ON CREATE SET s.{REVISION} = 0 WITH s WHERE s.{REVISION} = {rev}"
-        )
-    else:
-        b.lines.append(f"MATCH (s:Story {{id: {sid}}}) WHERE coalesce(s.{REVISION}, 0) = {rev}")
-    b.lines.append(f"SET s.{REVISION} = {rev} + 1, s.{LAST_ATTEMPT} = {b.param('attempt', attempt)}")
+    # A story another commit created since the preflight has a revision above 0, so it matches no row.
+    found = (
+        f"MERGE (s:Story {{id: {sid}}}) WITH s WHERE"
+        if story is None
+        else f"MATCH (s:Story {{id: {sid}}}) WHERE"
+    )
+    b.lines.append(f"{found} coalesce(s.{REVISION}, 0) = {rev}")
+    b.sets.append(f"SET s.{REVISION} = {rev} + 1, s.{LAST_ATTEMPT} = {b.param('attempt', attempt)}")
 
 
 def touched_stories(batch: WriteBatch, known: Known) -> set[str]:
@@ -171,7 +172,7 @@ def touched_stories(batch: WriteBatch, known: Known) -> set[str]:
 def _touch_stories(b: StatementBuilder, stories: list[str]) -> None:
     """A new content revision for those stories, in the same statement as the write."""
     if stories:
-        b.lines.append(
+        b.sets.append(
             f"WITH s OPTIONAL MATCH (o:Story) WHERE o.id IN {b.param('touched', stories)} "
             f"WITH s, collect(o) AS touched {TOUCH_STORIES}"
         )
@@ -217,9 +218,12 @@ def _mutation(
 ) -> None:
     props = _props(m, nodes)
     var = "s" if (m.kind.value, m.node_id) == (STORY, story_id) else f"n{i}"
-    if var != "s":
-        b.lines.append(f"MERGE ({var}:{label(m.kind.value)} {{id: {b.param(f'id{i}', m.node_id)}}})")
-    b.lines.append(f"SET {var} += {b.param(f'p{i}', props)}")
+    if var == "s":
+        b.sets.append(f"SET s += {b.param(f'p{i}', props)}")
+    else:
+        node = f"({var}:{label(m.kind.value)} {{id: {b.param(f'id{i}', m.node_id)}}})"
+        b.lines.append(f"MERGE {node}")
+        b.sets.append(f"WITH s MATCH {node} SET {var} += {b.param(f'p{i}', props)}")
     if m.kind in STORY_EDGES:
         b.lines.append(f"MERGE (s)-[:{relation(STORY_EDGES[m.kind])}]->({var})")
     _replace_links(b, i, var, m)
@@ -272,28 +276,33 @@ def _plan_edge(
 
 def _finish(b: StatementBuilder, batch: WriteBatch, known: Known) -> None:
     if not batch.story_id:
-        b.lines.append("RETURN 0 AS version, '' AS phase, 0 AS seq")
+        b.sets.append("RETURN 0 AS version, '' AS phase, 0 AS seq")
         return
     story = known.story
     version = (story.version if story is not None else 0) + (1 if batch.bump_version else 0)
     if batch.bump_version:
-        b.lines.append(f"SET s.context_version = {b.param('version', version)}")
+        b.sets.append(f"SET s.context_version = {b.param('version', version)}")
     _history(b, batch, known, version)
-    b.lines.append(
+    if batch.request_id:
+        _commit_record(b, batch)
+    b.sets.append(
         "RETURN coalesce(s.context_version, 0) AS version, coalesce(s.current_phase, '') AS phase, "
         f"coalesce(s.{HISTORY_SEQ}, 0) AS seq"
     )
-    if batch.request_id:
-        b.lines.insert(
-            -1,
-            f"MERGE (cr:{COMMIT_LABEL} {{id: {b.param('commit', commit_id(batch))}}}) "
-            # A story stored without these properties (legacy data) must still leave a replayable record.
-            f"SET cr.version = coalesce(s.context_version, 0), "
-            f"cr.current_phase = coalesce(s.current_phase, ''), "
-            f"cr.changed = {b.param('changed', json.dumps(batch.changed))}, "
-            f"cr.event_key = {b.param('event_key', batch.event_key)}, "
-            f"cr.story_id = s.id MERGE (s)-[:{HAS_COMMIT}]->(cr)",
-        )
+
+
+def _commit_record(b: StatementBuilder, batch: WriteBatch) -> None:
+    """The request's replayable record: created with the other nodes, filled in after the story's updates."""
+    cid = b.param("commit", commit_id(batch))
+    b.lines.append(f"MERGE (cr:{COMMIT_LABEL} {{id: {cid}}}) MERGE (s)-[:{HAS_COMMIT}]->(cr)")
+    b.sets.append(
+        f"WITH s MATCH (cr:{COMMIT_LABEL} {{id: {cid}}}) "
+        # A story stored without these properties (legacy data) must still leave a replayable record.
+        f"SET cr.version = coalesce(s.context_version, 0), "
+        f"cr.current_phase = coalesce(s.current_phase, ''), "
+        f"cr.changed = {b.param('changed', json.dumps(batch.changed))}, "
+        f"cr.event_key = {b.param('event_key', batch.event_key)}, cr.story_id = s.id"
+    )
 
 
 def _history(b: StatementBuilder, batch: WriteBatch, known: Known, version: int) -> None:
@@ -310,11 +319,14 @@ def _history(b: StatementBuilder, batch: WriteBatch, known: Known, version: int)
     records = stamp_history(batch, before, after, version=version, last_seq=last_seq)
     if not records:
         return
-    rows = [history_row(batch.story_id, r) for r in records]
-    b.lines.append(f"SET s.{HISTORY_SEQ} = {b.param('seq', last_seq + len(records))}")
+    rows = b.param("history", [history_row(batch.story_id, r) for r in records])
+    b.sets.append(f"SET s.{HISTORY_SEQ} = {b.param('seq', last_seq + len(records))}")
     b.lines.append(
-        f"FOREACH (h IN {b.param('history', rows)} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "
+        f"FOREACH (h IN {rows} | MERGE (c:{CHANGE_LABEL} {{id: h.id}}) "
         # CREATE: the records are numbered after the story's last seq (read by the preflight, guarded by the
         # revision), so none is linked yet; a MERGE would read the whole, ever-written HAS_CHANGE matrix.
-        f"SET c += h CREATE (s)-[:{HAS_CHANGE}]->(c))"
+        f"CREATE (s)-[:{HAS_CHANGE}]->(c))"
+    )
+    b.sets.append(
+        f"WITH s UNWIND {rows} AS h MATCH (c:{CHANGE_LABEL} {{id: h.id}}) SET c += h WITH s, count(*) AS h_n"
     )
