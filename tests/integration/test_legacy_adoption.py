@@ -40,15 +40,26 @@ async def legacy(request: pytest.FixtureRequest) -> AsyncIterator[CypherGraph]:
         yield graph
 
 
-async def test_a_dry_run_reports_every_story_and_writes_nothing(legacy: CypherGraph) -> None:
+async def test_a_dry_run_reports_every_story_and_writes_nothing(
+    legacy: CypherGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = await snapshot(legacy)
     kv = InMemoryKeyValueStore()
+    indexed: list[str] = []
+    create_index = legacy.create_index
+
+    async def recorded(label: str, prop: str, operation: str) -> None:
+        indexed.append(f"{label}.{prop}")
+        await create_index(label, prop, operation)
+
+    monkeypatch.setattr(legacy, "create_index", recorded)
 
     summary = await adoption(legacy, kv).execute(dry_run=True, batch_size=2)
 
     assert (summary.report.stories, summary.adopted, summary.batches) == (3, 0, 2)
     assert await snapshot(legacy) == before
     assert await kv.list_keys("*") == []
+    assert indexed == []  # not even the legacy key indexes
 
 
 async def test_a_second_run_changes_nothing(legacy: CypherGraph) -> None:

@@ -4,8 +4,8 @@ Each story is one write batch through the commit-and-announce step every use cas
 commit, then `context.events.updated` naming what it wrote), with a history record per entity it writes
 and a request id derived from the digest of what it writes: a second run of an unchanged legacy graph is
 a replay of every story and writes nothing. A checkpoint in the key-value store records the last batch
-committed, so a run that stopped resumes after it. A dry run writes nothing: like a run, it only indexes
-the legacy keys it reads by first (no node or property is touched), so it reads as fast as a run does.
+committed, so a run that stopped resumes after it. A dry run writes nothing, not even the legacy key
+indexes a run creates first (it uses them when an earlier run left them, and reads more slowly without).
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ class AdoptLegacy:
     ) -> AdoptionSummary:
         """Adopt every legacy story (or, in a dry run, only report what adopting would do)."""
         summary = AdoptionSummary(AdoptionReport(), dry_run)
-        await self._legacy.prepare()  # indexes only: without them every batch would scan whole labels
+        if not dry_run:  # a dry run changes nothing, not even the indexes
+            await self._legacy.prepare()  # without them every batch would scan whole labels
         keys = await self._legacy.story_keys()
         epics = await self._planning(summary)
         summary.report.add_orphans(await self._legacy.orphans(keys))
