@@ -91,7 +91,8 @@ class MemoCounter:
     The same story renders the same sections and the same prompt until it changes, and encoding a large
     prompt costs milliseconds where its digest costs microseconds; the digest keeps the texts themselves out
     of memory. With `seams` (where the inner counter's count is additive), each part between seams is
-    remembered on its own, so a prompt with one changed line costs the count of that line.
+    remembered on its own too, so a prompt with one changed line costs the count of that line; an unchanged
+    text costs one digest, not one per part.
     """
 
     def __init__(
@@ -104,18 +105,34 @@ class MemoCounter:
         self._seams = seams
 
     def count(self, text: str) -> int:
-        """Tokens in `text`, each part counted by the inner counter the first time it is seen."""
-        parts = self._seams.split(text) if self._seams is not None else (text,)
+        """Tokens in `text`: remembered whole, else summed over its parts, each counted once."""
+        key = _digest(text)
+        found = self._counts.get(key)
+        if found is None:
+            found, missed = self._summed(text)
+            self._counts[key] = found
+        else:
+            missed = False
+        record_cache("token_count", hit=not missed)
+        return found
+
+    def _summed(self, text: str) -> tuple[int, bool]:
+        """The count of `text` as the sum of its parts between seams; whether any part was new."""
+        if self._seams is None:
+            return self._inner.count(text), True
         total, missed = 0, False
-        for part in parts:
-            key = hashlib.blake2b(part.encode(), digest_size=16).digest()
+        for part in self._seams.split(text):
+            key = _digest(part)
             found = self._counts.get(key)
             if found is None:
                 found = self._counts[key] = self._inner.count(part)
                 missed = True
             total += found
-        record_cache("token_count", hit=not missed)
-        return total
+        return total, missed
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 def default_counter() -> MemoCounter:
