@@ -21,7 +21,7 @@ from opentelemetry.context import Context
 from prometheus_client import Counter, Histogram
 
 from context_service.adapters.grpc.admission import Admission
-from context_service.adapters.grpc.calls import PROBE_SERVICES, split_method, status_code_of
+from context_service.adapters.grpc.calls import is_probe, split_method, status_code_of
 from context_service.adapters.grpc.security import TokenFile, bearer_token
 from context_service.observability.metrics import RPC_DURATION, RPC_IN_FLIGHT, RPC_REQUESTS
 from context_service.observability.tracing import extract
@@ -63,7 +63,7 @@ class Around:
 
     def __init__(self, duties: CallDuties, full_method: str, *, streaming: bool) -> None:
         service, method = split_method(full_method)
-        probe = service in PROBE_SERVICES
+        probe = is_probe(full_method)
         self.streaming = streaming
         self.method = method
         self.in_flight = RPC_IN_FLIGHT.labels(method) if duties.metrics else None
