@@ -4,7 +4,8 @@ An answer depends on the story's load (whose content revision every write that c
 with the write) and on the planning read-models other services write in the key-value store (compared as
 read). Each call reads both (one small read each, at once) and serves the cached answer only when both are
 what it was built from; otherwise it loads the story and builds the answer again. A write acknowledged by any
-replica is therefore in the next read on every replica, whatever crashed in between.
+replica is therefore in the next read on every replica, whatever crashed in between. Calls that ask about
+the same story at once share these two reads, but only reads sent after they arrived (`CoalescedReads`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable
 from typing import Any, TypeVar, cast
 
+from context_service.application.coalesced import CoalescedReads
 from context_service.application.common import require_story_graph
 from context_service.domain.errors import NotFound
 from context_service.domain.model import PlanningReadModel, StoryGraph
@@ -45,6 +47,12 @@ class CachedReads:
         self._revisions = revisions
         self._planning = planning
         self._cache = cache
+        self._current = CoalescedReads(self._inputs)
+
+    async def _inputs(self, asked: tuple[str, tuple[str, ...]]) -> tuple[int | None, PlanningReadModel]:
+        """The story's content revision (None: no story) and its read-models for the roles."""
+        story_id, roles = asked
+        return await at_once(self._revisions.story_revision(story_id), self._planning.load(story_id, roles))
 
     async def load(self, story_id: str, roles: Iterable[str]) -> tuple[StoryGraph, PlanningReadModel]:
         """The story's load (NOT_FOUND if there is no story) and its read-models, read at once."""
@@ -57,9 +65,7 @@ class CachedReads:
         """The cached answer if its story revision and read-models are current, else a new one (kept)."""
         if not self._cache.enabled:
             return finish(build(*await self.load(story_id, roles)))[0]
-        revision, planning = await at_once(
-            self._revisions.story_revision(story_id), self._planning.load(story_id, roles)
-        )
+        revision, planning = await self._current.get((story_id, tuple(roles)))
         if revision is None:
             raise NotFound("story", story_id)
         cached = self._cache.fresh(key, revision, planning)

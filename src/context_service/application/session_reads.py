@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from context_service.application.coalesced import CoalescedReads
 from context_service.domain import session_rules as rules
 from context_service.domain.errors import InvalidArgument, NotFound
 from context_service.domain.session import Entry, SessionInfo, Snapshot
@@ -12,11 +13,19 @@ from context_service.ports.system import Clock
 
 
 class GetEntries:
-    """Get, Has and BatchGet: the live entries among the keys asked for, in that order."""
+    """Get, Has and BatchGet: the live entries among the keys asked for, in that order.
+
+    Calls asking for the same keys of one session at once share one store read sent after they arrived.
+    """
 
     def __init__(self, *, store: SessionStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self._reads = CoalescedReads(self._read)
+
+    async def _read(self, asked: tuple[str, tuple[str, ...]]) -> list[Entry]:
+        session_id, keys = asked
+        return await self._store.get(session_id, keys, self._clock.now_ms())
 
     async def execute(self, session_id: str, keys: Sequence[str], field: str = "key") -> list[Entry]:
         """Validate every key, then one store read."""
@@ -25,7 +34,7 @@ class GetEntries:
             raise InvalidArgument(f"{field}: at most {rules.MAX_BATCH_ITEMS} keys", field=field)
         for index, key in enumerate(keys):
             rules.entry_key(key, field if field == "key" else f"{field}[{index}]")
-        return await self._store.get(session_id, keys, self._clock.now_ms())
+        return list(await self._reads.get((session_id, tuple(keys))))
 
 
 class FindEntries:

@@ -1,0 +1,133 @@
+"""Shared reads never answer a call with a read sent before the call arrived; under load they share."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from context_service.application.coalesced import CoalescedReads
+
+
+class Store:
+    """A value per key that writes bump; a read sees the value as it was when the read was sent."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, int] = {}
+        self.sent: list[str] = []
+        self.gate: asyncio.Event | None = None  # when set: reads wait for it before answering
+        self.fail_next = False
+
+    def write(self, key: str) -> None:
+        self.versions[key] = self.versions.get(key, 0) + 1
+
+    async def read(self, key: str) -> int:
+        seen = self.versions.get(key, 0)
+        self.sent.append(key)
+        failing, self.fail_next = self.fail_next, False
+        if self.gate is not None:
+            await self.gate.wait()
+        else:
+            await asyncio.sleep(random.random() / 1000)
+        if failing:
+            raise ConnectionError("store went away")
+        return seen
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_lone_call_sends_its_read_at_once() -> None:
+    store = Store()
+    store.write("s1")
+    reads = CoalescedReads(store.read)
+    assert await reads.get("s1") == 1
+    assert store.sent == ["s1"]
+
+
+async def test_calls_arriving_during_a_read_share_the_next_one_not_the_running_one() -> None:
+    store = Store()
+    store.gate = asyncio.Event()
+    reads = CoalescedReads(store.read)
+    first = asyncio.ensure_future(reads.get("s1"))
+    await settle()
+    store.write("s1")  # acknowledged after the first read was sent, before the others arrive
+    later = [asyncio.ensure_future(reads.get("s1")) for _ in range(5)]
+    await settle()
+    assert store.sent == ["s1"]  # the five wait; they did not send five reads
+    store.gate.set()
+    assert await first == 0
+    assert await asyncio.gather(*later) == [1] * 5
+    assert store.sent == ["s1", "s1"]
+
+
+async def test_keys_do_not_share() -> None:
+    store = Store()
+    store.gate = asyncio.Event()
+    reads = CoalescedReads(store.read)
+    calls = [asyncio.ensure_future(reads.get(key)) for key in ("a", "b", "a")]
+    await settle()
+    assert sorted(store.sent) == ["a", "b"]  # the second "a" waits for the next read of "a"
+    store.write("b")
+    store.gate.set()
+    assert await asyncio.gather(*calls) == [0, 0, 0]
+    assert sorted(store.sent) == ["a", "a", "b"]
+
+
+async def test_a_failed_read_fails_its_callers_only_and_the_next_read_is_sent_anyway() -> None:
+    store = Store()
+    store.gate = asyncio.Event()
+    store.fail_next = True
+    reads = CoalescedReads(store.read)
+    first = asyncio.ensure_future(reads.get("s1"))
+    await settle()
+    second = asyncio.ensure_future(reads.get("s1"))
+    await settle()
+    store.gate.set()
+    with pytest.raises(ConnectionError):
+        await first
+    assert await second == 0
+    assert await reads.get("s1") == 0  # nothing left behind
+    assert len(store.sent) == 3
+
+
+async def test_a_cancelled_caller_leaves_the_shared_read_to_the_others() -> None:
+    store = Store()
+    store.gate = asyncio.Event()
+    reads = CoalescedReads(store.read)
+    first = asyncio.ensure_future(reads.get("s1"))
+    await settle()
+    joined = [asyncio.ensure_future(reads.get("s1")) for _ in range(2)]
+    await settle()
+    first.cancel()
+    joined[0].cancel()
+    await settle()
+    store.write("s1")
+    store.gate.set()
+    assert await joined[1] == 1  # its read was sent when the first one ended, after the write
+    assert first.cancelled()
+    assert joined[0].cancelled()
+    assert store.sent == ["s1", "s1"]  # the cancelled callers' reads still ran: the others needed them
+
+
+async def test_every_answer_is_at_least_as_new_as_the_writes_before_the_call() -> None:
+    store = Store()
+    reads = CoalescedReads(store.read)
+    random.seed(7)
+    outcomes: list[tuple[int, int]] = []
+
+    async def caller(key: str) -> None:
+        for _ in range(40):
+            if random.random() < 0.3:
+                store.write(key)
+            known = store.versions.get(key, 0)  # every write acknowledged before this call
+            outcomes.append((known, await reads.get(key)))
+            await asyncio.sleep(random.random() / 2000)
+
+    await asyncio.gather(*(caller(random.choice("xy")) for _ in range(30)))
+    assert len(outcomes) == 30 * 40
+    assert all(answer >= known for known, answer in outcomes)
+    assert len(store.sent) < len(outcomes)  # shared under load
