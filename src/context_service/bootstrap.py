@@ -42,6 +42,7 @@ from context_service.adapters.valkey.client import ValkeyClient
 from context_service.adapters.valkey.kv import ValkeyKeyValueStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.adapters.valkey.session import ValkeySessionStore
+from context_service.adapters.valkey.tracking import BothCaught
 from context_service.application.add_project_decision import AddProjectDecision
 from context_service.application.approve_plan import ApprovePlan
 from context_service.application.cached_reads import CachedReads
@@ -73,7 +74,7 @@ from context_service.ports.graph import GraphStore
 from context_service.ports.health import HealthProbe
 from context_service.ports.kv import KeyValueStore
 from context_service.ports.planning import HandoffWriter, PlanningReader, ReadModelArchive, SpecWriter
-from context_service.ports.responses import ResponseCache
+from context_service.ports.responses import ChangeWatch, ResponseCache
 from context_service.ports.session import SessionStore
 from context_service.ports.system import Clock, IdGenerator, TokenCounter
 
@@ -106,6 +107,7 @@ class Adapters:
     probes: tuple[HealthProbe, ...] = ()
     sessions: SessionStore = field(default_factory=InMemorySessionStore)
     responses: ResponseCache = field(default_factory=lambda: LruResponseCache(DEFAULT_RESPONSE_CACHE_BYTES))
+    changes: ChangeWatch | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,9 @@ def wire(adapters: Adapters, policy: ScopePolicy, *, sessions: SessionSettings |
     """Plain constructors, keyword arguments only."""
     a = adapters
     commits = CommitStep(writer=a.graph, log=a.graph, publisher=a.publisher, clock=a.clock)
-    reads = CachedReads(stories=a.graph, revisions=a.graph, planning=a.planning, cache=a.responses)
+    reads = CachedReads(
+        stories=a.graph, revisions=a.graph, planning=a.planning, cache=a.responses, changes=a.changes
+    )
     use_cases = UseCases(
         get_context=GetContext(policy=policy, reads=reads, tokens=a.tokens),
         update_context=UpdateContext(
@@ -263,6 +267,21 @@ async def _session_store(
     )
 
 
+async def _change_watch(
+    settings: Settings, stack: AsyncExitStack, graph: GraphAdapter, planning: PlanningStore
+) -> ChangeWatch | None:
+    """Pushed notice of changes to the cached reads' inputs, when both of their stores can give it."""
+    if not settings.response_cache_tracking or settings.response_cache_max_bytes == 0:
+        return None
+    if not isinstance(graph, FalkorGraph) or not isinstance(planning, ValkeyPlanningStore):
+        return None
+    read_models = planning.change_tracking()
+    if read_models is None:
+        return None
+    graph_changes = await stack.enter_async_context(graph.change_tracking())
+    return BothCaught(graph_changes, await stack.enter_async_context(read_models))
+
+
 @asynccontextmanager
 async def open_adapters(
     settings: Settings, *, publisher: EventPublisher | None = None
@@ -302,6 +321,7 @@ async def open_adapters(
             probes=tuple(probes),
             sessions=sessions,
             responses=LruResponseCache(settings.response_cache_max_bytes),
+            changes=await _change_watch(settings, stack, graph, planning),
         )
 
 

@@ -249,6 +249,8 @@ class Settings(_Section):
     response_cache_max_bytes: int = Field(
         default=DEFAULT_RESPONSE_CACHE_BYTES, ge=0, alias="RESPONSE_CACHE_MAX_BYTES"
     )
+    # Skip the cache's freshness reads while FalkorDB and Valkey push no change (CLIENT TRACKING).
+    response_cache_tracking: bool = Field(default=True, alias="RESPONSE_CACHE_TRACKING")
     grpc: GrpcSettings = Field(default_factory=GrpcSettings)
     neo4j: Neo4jSettings = Field(default_factory=Neo4jSettings)
     falkordb: FalkorSettings = Field(default_factory=FalkorSettings)

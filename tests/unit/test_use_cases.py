@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from context_service.adapters.tokenizer import CharEstimateCounter
 from context_service.application.common import RequestMeta
 from context_service.application.create_story import StoryRequest
 from context_service.application.create_task import TaskRequest
-from context_service.application.get_context import ContextRequest
+from context_service.application.get_context import ContextRequest, ContextResult
 from context_service.application.rehydrate_session import RehydrateRequest
 from context_service.application.update_context import UpdateRequest
 from context_service.bootstrap import Container, memory_adapters, wire
@@ -461,3 +461,106 @@ async def test_repeated_get_context_calls_read_the_graph_once_each(policy: Scope
 
     # Assert
     assert graph.reads == ["load_story_graph"] * 3
+
+
+class ManualWatch:
+    """A ChangeWatch the test drives: `changed()` is a pushed change, `up` whether it can tell."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.up = True
+
+    def changed(self) -> None:
+        self.generation += 1
+
+    async def caught_up(self) -> bool:
+        return self.up
+
+
+class ChangingPlanningStore(CountingPlanningStore):
+    """Counting loads; `during_load` runs while a load is in flight (a change arriving meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.during_load: Callable[[], None] = lambda: None
+
+    async def load(self, story_id: str, roles: Iterable[str]) -> PlanningReadModel:
+        """Record, run the hook, then load."""
+        self.during_load()
+        return await super().load(story_id, roles)
+
+
+def watched(policy: ScopePolicy) -> tuple[Container, ManualWatch, ChangingPlanningStore]:
+    """The in-memory backend with a change watch on the cached reads' inputs."""
+    watch, planning = ManualWatch(), ChangingPlanningStore()
+    return build(policy, planning=planning, changes=watch), watch, planning
+
+
+DEVELOPER_DESIGN = ContextRequest(STORY_ID, "developer", "DESIGN")  # shows the last summary
+
+
+async def cached_context(container: Container) -> ContextResult:
+    """GetContext through the response cache, as the gRPC edge calls it."""
+    return await container.use_cases.get_context.answer(DEVELOPER_DESIGN, lambda result: (result, 1))
+
+
+async def test_while_the_watch_sees_no_change_the_inputs_are_read_once(policy: ScopePolicy) -> None:
+    # Arrange
+    container, _, planning = watched(policy)
+    await seed(container)
+    planning.loads.clear()
+
+    # Act
+    answers = [await cached_context(container) for _ in range(3)]
+
+    # Assert
+    assert len(planning.loads) == 1
+    assert answers[0] == answers[1] == answers[2]
+
+
+async def test_a_change_the_watch_reports_makes_the_next_call_read_and_see_it(policy: ScopePolicy) -> None:
+    # Arrange
+    container, watch, planning = watched(policy)
+    await seed(container)
+    before = await cached_context(container)
+    planning.loads.clear()
+
+    # Act
+    await planning.put_summary(STORY_ID, "Cards are charged on confirmation.")
+    watch.changed()
+    after = await cached_context(container)
+
+    # Assert
+    assert len(planning.loads) == 1
+    assert "Cards are charged on confirmation." in after.context
+    assert "Cards are charged on confirmation." not in before.context
+
+
+async def test_without_a_caught_up_watch_every_call_reads_its_inputs(policy: ScopePolicy) -> None:
+    # Arrange
+    container, watch, planning = watched(policy)
+    await seed(container)
+    watch.up = False
+    planning.loads.clear()
+
+    # Act
+    for _ in range(3):
+        await cached_context(container)
+
+    # Assert
+    assert len(planning.loads) == 3
+
+
+async def test_inputs_read_while_a_change_came_in_are_not_kept(policy: ScopePolicy) -> None:
+    # Arrange
+    container, watch, planning = watched(policy)
+    await seed(container)
+    planning.during_load = watch.changed  # every load races a change
+    planning.loads.clear()
+
+    # Act
+    for _ in range(3):
+        await cached_context(container)
+
+    # Assert
+    assert len(planning.loads) == 3

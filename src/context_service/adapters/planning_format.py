@@ -18,6 +18,14 @@ from context_service.domain.model import Milestone
 log = structlog.get_logger()
 
 
+READ_MODEL_PREFIX = "swe:case:"  # every planning read-model key (and the handoff bundles) starts so
+
+
+def is_handoff_key(key: str) -> bool:
+    """A persisted handoff bundle (written by RehydrateSession, read by nothing that is cached)."""
+    return key.startswith(READ_MODEL_PREFIX) and ":handoff:" in key
+
+
 def spec_key(story_id: str) -> str:
     """The story spec (JSON)."""
     return f"swe:case:{story_id}:spec"

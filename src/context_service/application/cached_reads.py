@@ -6,21 +6,24 @@ read). Each call reads both (one small read each, at once) and serves the cached
 what it was built from; otherwise it loads the story and builds the answer again. A write acknowledged by any
 replica is therefore in the next read on every replica, whatever crashed in between. Calls that ask about
 the same story at once share these two reads, but only reads sent after they arrived (`CoalescedReads`).
+
+With a change watch (the stores push notice of every change), a call skips even those reads: once the watch
+has caught up with everything changed before the call arrived and nothing changed since the inputs were
+last read, they are still what was read. Inputs read while a change came in are not kept.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Hashable, Iterable
+from typing import TypeVar, cast
 
-from context_service.application.coalesced import CoalescedReads
 from context_service.application.common import require_story_graph
+from context_service.application.concurrent_reads import CoalescedReads, at_once
 from context_service.domain.errors import NotFound
 from context_service.domain.model import PlanningReadModel, StoryGraph
 from context_service.ports.graph import StoryReader, StoryRevisions
 from context_service.ports.planning import PlanningReader
-from context_service.ports.responses import ResponseCache
+from context_service.ports.responses import ChangeWatch, ResponseCache
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -30,6 +33,9 @@ B = TypeVar("B")
 Build = Callable[[StoryGraph, PlanningReadModel], R]
 # Turns a result into the answer as served, and its size in bytes.
 Finish = Callable[[R], tuple[T, int]]
+Asked = tuple[str, tuple[str, ...]]  # story id and roles
+Inputs = tuple[int | None, PlanningReadModel]  # content revision (None: no story) and read-models
+MAX_KNOWN_INPUTS = 10_000  # stories x role sets whose inputs are kept between changes
 
 
 class CachedReads:
@@ -42,17 +48,39 @@ class CachedReads:
         revisions: StoryRevisions,
         planning: PlanningReader,
         cache: ResponseCache,
+        changes: ChangeWatch | None = None,
     ) -> None:
         self._stories = stories
         self._revisions = revisions
         self._planning = planning
         self._cache = cache
-        self._current = CoalescedReads(self._inputs)
+        self._changes = changes
+        self._current = CoalescedReads(self._read_inputs)
+        self._known: dict[Asked, Inputs] = {}
+        self._known_generation = -1
 
-    async def _inputs(self, asked: tuple[str, tuple[str, ...]]) -> tuple[int | None, PlanningReadModel]:
-        """The story's content revision (None: no story) and its read-models for the roles."""
+    async def _read_inputs(self, asked: Asked) -> Inputs:
         story_id, roles = asked
         return await at_once(self._revisions.story_revision(story_id), self._planning.load(story_id, roles))
+
+    async def _inputs(self, asked: Asked) -> Inputs:
+        """The story's content revision and read-models as of this call: kept ones while nothing changed."""
+        changes = self._changes
+        if changes is None or not await changes.caught_up():
+            return await self._current.get(asked)
+        generation = changes.generation
+        if generation != self._known_generation:
+            self._known.clear()
+            self._known_generation = generation
+        known = self._known.get(asked)
+        if known is not None:
+            return known
+        inputs = await self._current.get(asked)  # a read sent after `generation` was taken
+        if changes.generation == generation:  # no change came in meanwhile: nothing newer hides behind it
+            if len(self._known) >= MAX_KNOWN_INPUTS:
+                self._known.clear()
+            self._known[asked] = inputs
+        return inputs
 
     async def load(self, story_id: str, roles: Iterable[str]) -> tuple[StoryGraph, PlanningReadModel]:
         """The story's load (NOT_FOUND if there is no story) and its read-models, read at once."""
@@ -65,7 +93,7 @@ class CachedReads:
         """The cached answer if its story revision and read-models are current, else a new one (kept)."""
         if not self._cache.enabled:
             return finish(build(*await self.load(story_id, roles)))[0]
-        revision, planning = await self._current.get((story_id, tuple(roles)))
+        revision, planning = await self._inputs((story_id, tuple(roles)))
         if revision is None:
             raise NotFound("story", story_id)
         cached = self._cache.fresh(key, revision, planning)
@@ -76,21 +104,3 @@ class CachedReads:
         if graph.cacheable:  # keyed on the revision the load itself read, with the read-models it used
             self._cache.store(key, graph.story.content_revision, planning, answer, size)
         return answer
-
-
-async def at_once(first: Awaitable[A], second: Coroutine[Any, Any, B]) -> tuple[A, B]:
-    """Both results, read concurrently: `second` in a task while this one awaits `first`.
-
-    One task per call where `asyncio.gather` makes two. If `first` fails, `second` is cancelled and
-    awaited before the error goes on.
-    """
-    task = asyncio.ensure_future(second)
-    try:
-        result = await first
-    except BaseException:
-        task.cancel()
-        await asyncio.wait((task,))
-        if not task.cancelled():
-            task.exception()  # retrieved: its own failure is not the one to report
-        raise
-    return result, await task

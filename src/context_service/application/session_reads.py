@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from context_service.application.coalesced import CoalescedReads
+from context_service.application.concurrent_reads import CoalescedReads
 from context_service.domain import session_rules as rules
 from context_service.domain.errors import InvalidArgument, NotFound
 from context_service.domain.session import Entry, SessionInfo, Snapshot

@@ -25,3 +25,20 @@ class ResponseCache(Protocol):
     ) -> None:
         """Keep `answer` (about `size` bytes) under `key`, replacing what was there."""
         ...
+
+
+class ChangeWatch(Protocol):
+    """Pushed notice of changes to the context's inputs (the story graph, the planning read-models).
+
+    Lets a reader keep what it last read of them and skip the read while nothing changed.
+    """
+
+    @property
+    def generation(self) -> int:
+        """Moves whenever an input changed, or a change may have been missed."""
+        ...
+
+    async def caught_up(self) -> bool:
+        """True when every change made before this call is counted in `generation`; False when the watch
+        cannot tell (then read the inputs)."""
+        ...

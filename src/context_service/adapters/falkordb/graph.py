@@ -21,6 +21,7 @@ from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.dialect import FALKORDB
 from context_service.adapters.cypher.graph import CypherGraph, Execute, Rows
 from context_service.adapters.falkordb.replies import reply_rows
+from context_service.adapters.valkey.tracking import KeyTracking
 from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.ports.errors import PortError, StoreUnavailable
 
@@ -59,6 +60,18 @@ class FalkorGraph(CypherGraph):
         self._max_connections = max_connections
         self._db: Any = None
         self._graph: Any = None
+
+    def change_tracking(self) -> KeyTracking:
+        """Pushed notice of every write to this graph (any story: the graph is one key)."""
+        graph = self._graph_name
+        return KeyTracking(
+            name="falkordb",
+            url=self._url,
+            prefixes=[graph],
+            timeout_seconds=self._timeout,
+            ignore=lambda key: key != graph,  # the prefix also matches other graphs named alike
+            options={"password": self._password},
+        )
 
     async def __aenter__(self) -> Self:
         """Open the pool, verify the server answers, ensure indexes and constraints."""

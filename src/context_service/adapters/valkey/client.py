@@ -9,7 +9,7 @@ per node, sent concurrently).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,8 @@ from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
 from redis.typing import EncodableT
 
-from context_service.adapters.valkey.connect import cluster_client, single_client
+from context_service.adapters.valkey.connect import cluster_client, connection_options, single_client
+from context_service.adapters.valkey.tracking import KeyTracking
 from context_service.config import ValkeySettings
 from context_service.observability.metrics import store_call
 from context_service.ports.errors import PortError, StoreTimeout, StoreUnavailable
@@ -105,6 +106,21 @@ class ValkeyClient:
     def clustered(self) -> bool:
         """True on a Valkey Cluster."""
         return self._settings.cluster
+
+    def tracking(self, prefixes: Sequence[str], ignore: Callable[[str], bool]) -> KeyTracking | None:
+        """Pushed notice of changes to keys under `prefixes` (None on a cluster: one node's notices would
+        not cover the others)."""
+        if self._settings.cluster:
+            return None
+        url, options = connection_options(self._settings)
+        return KeyTracking(
+            name="valkey",
+            url=url,
+            prefixes=prefixes,
+            timeout_seconds=self._timeout,
+            ignore=ignore,
+            options=options,
+        )
 
     async def __aenter__(self) -> ValkeyClient:
         build = cluster_client if self._settings.cluster else single_client

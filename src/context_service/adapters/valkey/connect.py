@@ -35,6 +35,12 @@ def _credentials(settings: ValkeySettings) -> dict[str, Any]:
     return {"username": settings.username, "password": password}
 
 
+def connection_options(settings: ValkeySettings) -> tuple[str, dict[str, Any]]:
+    """The URL and the keyword options (TLS, credentials) a connection of these settings needs."""
+    address, options = _address_and_tls(settings)
+    return address, {**options, **_credentials(settings)}
+
+
 def single_client(settings: ValkeySettings, timeout_seconds: float) -> Redis:
     """A client over one blocking connection pool."""
     address, options = _address_and_tls(settings)

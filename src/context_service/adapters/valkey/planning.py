@@ -10,9 +10,11 @@ import structlog
 from redis.typing import EncodableT, FieldT
 
 from context_service.adapters.planning_format import (
+    READ_MODEL_PREFIX,
     draft_key,
     event_fields,
     handoff_key,
+    is_handoff_key,
     json_object,
     milestone,
     spec_key,
@@ -22,6 +24,7 @@ from context_service.adapters.planning_format import (
 from context_service.adapters.valkey.client import Command, ValkeyClient
 from context_service.adapters.valkey.lua import LuaScript
 from context_service.adapters.valkey.read_models import export_read_models, replace_read_models
+from context_service.adapters.valkey.tracking import KeyTracking
 from context_service.domain.model import Milestone, PlanningReadModel
 from context_service.domain.snapshot import ReadModelEntry
 
@@ -67,6 +70,10 @@ class ValkeyPlanningStore:
             story_summary=summary or "",
             role_summaries={r: s for r, s in zip(wanted, role_summaries, strict=True) if s},
         )
+
+    def change_tracking(self) -> KeyTracking | None:
+        """Pushed notice of changes to the read-models `load` reads (None on a cluster)."""
+        return self._client.tracking([READ_MODEL_PREFIX], ignore=is_handoff_key)
 
     async def merge_spec(self, story_id: str, spec: Mapping[str, Any]) -> None:
         """Merge top-level fields into the spec JSON (created when absent); a lost race reads and merges

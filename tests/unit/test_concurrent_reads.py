@@ -1,4 +1,6 @@
-"""Shared reads never answer a call with a read sent before the call arrived; under load they share."""
+"""Shared reads never answer a call with a read sent before the call arrived; under load they share.
+
+Also `at_once`."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import random
 
 import pytest
 
-from context_service.application.coalesced import CoalescedReads
+from context_service.application.concurrent_reads import CoalescedReads
 
 
 class Store:
@@ -94,7 +96,7 @@ async def test_a_failed_read_fails_its_callers_only_and_the_next_read_is_sent_an
     assert len(store.sent) == 3
 
 
-async def test_a_cancelled_caller_leaves_the_shared_read_to_the_others() -> None:
+async def test_a_caller_giving_up_does_not_strand_the_callers_waiting_after_it() -> None:
     store = Store()
     store.gate = asyncio.Event()
     reads = CoalescedReads(store.read)
@@ -107,10 +109,10 @@ async def test_a_cancelled_caller_leaves_the_shared_read_to_the_others() -> None
     await settle()
     store.write("s1")
     store.gate.set()
-    assert await joined[1] == 1  # its read was sent when the first one ended, after the write
+    assert await joined[1] == 0  # sent when the first caller gave up its read, before the write
     assert first.cancelled()
     assert joined[0].cancelled()
-    assert store.sent == ["s1", "s1"]  # the cancelled callers' reads still ran: the others needed them
+    assert store.sent == ["s1", "s1"]  # the joined callers' read went out although the first gave up
 
 
 async def test_every_answer_is_at_least_as_new_as_the_writes_before_the_call() -> None:

@@ -1,0 +1,116 @@
+"""Pushed notice of key changes (CLIENT TRACKING) on real Valkey and FalkorDB servers.
+
+The fence is the point: right after another connection's write returns, the next `caught_up` must already
+count it (no sleep anywhere here). A lost tracking connection must be noticed, and tracking must resume.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from context_service.adapters.falkordb.graph import FalkorGraph
+from context_service.adapters.valkey import tracking
+from context_service.adapters.valkey.tracking import CLIENT_NAME, KeyTracking
+from context_service.local_servers import LocalServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def writer(valkey: LocalServer) -> AsyncIterator[Redis]:
+    async with Redis.from_url(valkey.url, decode_responses=True) as client:
+        yield client
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"kt:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture
+async def tracker(valkey: LocalServer, prefix: str) -> AsyncIterator[KeyTracking]:
+    watched = KeyTracking(
+        name="test",
+        url=valkey.url,
+        prefixes=[prefix],
+        timeout_seconds=2.0,
+        ignore=lambda key: key.endswith(":ignored"),
+    )
+    async with watched:
+        yield watched
+
+
+async def test_a_write_is_counted_by_the_next_fence(tracker: KeyTracking, writer: Redis, prefix: str) -> None:
+    assert await tracker.caught_up()
+    before = tracker.generation
+    assert await tracker.caught_up()
+    assert tracker.generation == before  # nothing changed: nothing counted
+    for n in range(20):
+        await writer.set(f"{prefix}k{n % 3}", n)
+        assert await tracker.caught_up()
+        assert tracker.generation > before, f"write {n} not counted by the fence after it"
+        before = tracker.generation
+
+
+async def test_keys_outside_the_prefixes_and_ignored_keys_count_for_nothing(
+    tracker: KeyTracking, writer: Redis, prefix: str
+) -> None:
+    assert await tracker.caught_up()
+    before = tracker.generation
+    await writer.set(f"other:{prefix}k", 1)
+    await writer.set(f"{prefix}k:ignored", 1)
+    assert await tracker.caught_up()
+    assert tracker.generation == before
+    await writer.delete(f"{prefix}k:ignored", f"{prefix}k")  # the second key never existed
+    assert await tracker.caught_up()
+    assert tracker.generation == before
+    await writer.set(f"{prefix}k", 2)
+    assert await tracker.caught_up()
+    assert tracker.generation > before
+
+
+async def test_a_lost_connection_is_noticed_and_tracking_resumes(
+    tracker: KeyTracking, writer: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert await tracker.caught_up()
+    before = tracker.generation
+    clients = await writer.client_list()
+    [mine] = [c for c in clients if c["name"] == f"{CLIENT_NAME}-test"]
+    await writer.client_kill_filter(_id=mine["id"])
+    await writer.set(f"{prefix}k", "while nobody tracked")
+    assert not await tracker.caught_up()  # it cannot tell what changed
+    assert tracker.generation > before
+    assert not await tracker.caught_up()  # no new connection before the retry pause is over
+    monkeypatch.setattr(tracking, "RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(tracker, "_retry_at", 0.0)
+    assert await tracker.caught_up()
+    reconnected = tracker.generation
+    await writer.set(f"{prefix}k", "tracked again")
+    assert await tracker.caught_up()
+    assert tracker.generation > reconnected
+
+
+async def test_a_write_to_the_graph_is_counted_and_other_graphs_are_not(
+    falkordb: LocalServer, graph_name: str
+) -> None:
+    async with (
+        FalkorGraph(url=falkordb.url, graph=graph_name) as graph,
+        graph.change_tracking() as watched,
+        Redis.from_url(falkordb.url) as client,
+    ):
+        assert await watched.caught_up()
+        before = watched.generation
+        await client.execute_command("GRAPH.QUERY", f"{graph_name}-other", "CREATE (:Other)")
+        assert await watched.caught_up()
+        assert watched.generation == before
+        await client.execute_command("GRAPH.RO_QUERY", graph_name, "MATCH (n) RETURN count(n)")
+        assert await watched.caught_up()
+        assert watched.generation == before  # a read changes nothing
+        await client.execute_command("GRAPH.QUERY", graph_name, "CREATE (:Story {id: 'S-T'})")
+        assert await watched.caught_up()
+        assert watched.generation > before
+        await client.delete(f"{graph_name}-other")
