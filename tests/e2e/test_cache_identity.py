@@ -61,7 +61,7 @@ class StoryShape:
 
 texts = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40
-)
+).filter(str.strip)  # a title of spaces alone is refused ("title is required"), as it should be
 shapes = st.builds(
     StoryShape,
     tasks=st.lists(st.tuples(texts, st.sampled_from(ROLES), st.integers(0, 2)), max_size=6),
