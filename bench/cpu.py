@@ -35,17 +35,22 @@ from bench import h2load
 from bench.h2load import Shot
 from bench.procs import Process, echo_process, service_process
 from bench.report import RESULTS
-from bench.scenarios import MEDIUM, SERVICE, get_context, populate
+from bench.scenarios import (
+    MEDIUM,
+    SERVICE,
+    SESSION_GET,
+    SESSION_PUT,
+    SESSION_SERVICE,
+    get_context,
+    populate,
+)
 from bench.wire import body_file, echo_path
 from context_service.devstack import local_stack
-from fleet.context.session.v1 import session_pb2 as spb
+from fleet.context.session.v1 import session_pb2_grpc
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
 
-SESSION = "/fleet.context.session.v1.SessionContextService/"
 HEALTH = "/grpc.health.v1.Health/Check"
-SID = "bench-cpu"
-VALUE = json.dumps({"verdict": "ok", "notes": ["x" * 40] * 5})
 REQUESTS = int(os.environ.get("BENCH_CPU_REQUESTS", "20000"))
 RUNS = int(os.environ.get("BENCH_CPU_RUNS", "3"))
 CLIENTS = 4
@@ -71,11 +76,11 @@ SCENARIOS = (
         pb.ValidateScopeRequest(role="developer", phase="BUILD", provided_scopes=["CASE_HEADER"]),
     ),
     Scenario("GetContext medium developer, hit", SERVICE + "GetContext", get_context(MEDIUM, "developer")),
-    Scenario("session Get", SESSION + "Get", spb.GetRequest(session_id=SID, key="analysis:mind:7")),
+    Scenario("session Get", SESSION_SERVICE + "Get", SESSION_GET),
     Scenario(
         "session Put",
-        SESSION + "Put",
-        spb.PutRequest(session_id=SID, key="analysis:mind:7", value_json=VALUE),
+        SESSION_SERVICE + "Put",
+        SESSION_PUT,
     ),
 )
 
@@ -87,8 +92,7 @@ def _log(message: str) -> None:
 async def _seed(target: str) -> None:
     async with grpc.aio.insecure_channel(target) as channel:
         await populate(context_pb2_grpc.ContextServiceStub(channel), MEDIUM, 20, 10)
-        put = channel.unary_unary(SESSION + "Put", spb.PutRequest.SerializeToString)
-        await put(spb.PutRequest(session_id=SID, key="analysis:mind:7", value_json=VALUE))
+        await session_pb2_grpc.SessionContextServiceStub(channel).Put(SESSION_PUT)
 
 
 def cpu_ms_per_request(process: Process, path: str, body: Path, work: Path) -> float:

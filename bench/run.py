@@ -32,6 +32,7 @@ from bench.scenarios import sequenced as sequenced_scenarios
 from bench.stats import median_of
 from bench.steady import FULL, QUICK, Bench, Plan
 from context_service.devstack import local_stack
+from fleet.context.session.v1 import session_pb2_grpc
 from fleet.context.v1 import context_pb2_grpc
 
 SCALE_OUT = ("GetContext medium developer", "ValidateScope (no store)")
@@ -44,7 +45,9 @@ def _log(message: str) -> None:
 
 async def _seed(target: str) -> None:
     async with grpc.aio.insecure_channel(target) as channel:
-        await seed(context_pb2_grpc.ContextServiceStub(channel))
+        await seed(
+            context_pb2_grpc.ContextServiceStub(channel), session_pb2_grpc.SessionContextServiceStub(channel)
+        )
 
 
 def _rounds(run: Any, rounds: int) -> dict[str, Any]:

@@ -15,11 +15,16 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from bench.driver import Step, Timed
+from fleet.context.session.v1 import session_pb2 as spb
+from fleet.context.session.v1 import session_pb2_grpc
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
 
 Stub = context_pb2_grpc.ContextServiceStub
 SERVICE = "/fleet.context.v1.ContextService/"
+SESSION_SERVICE = "/fleet.context.session.v1.SessionContextService/"
+SESSION_ID, SESSION_KEY = "bench-session", "analysis:mind:7"
+SESSION_VALUE = json.dumps({"verdict": "ok", "notes": ["x" * 40] * 5})
 ROLES = ("architect", "developer", "devops", "qa", "data")
 DEMO, MEDIUM, LARGE, WRITES = "US-101", "BENCH-M", "BENCH-L", "BENCH-W"
 # Unique ids for the writes, across scenarios and rounds.
@@ -33,6 +38,13 @@ class Steady:
     name: str
     method: str
     request: Message
+    service: str = SERVICE
+    same_reply_size: bool = True  # False: the reply carries counters that grow (a Put's version)
+
+    @property
+    def path(self) -> str:
+        """The gRPC method path."""
+        return self.service + self.method
 
 
 @dataclass(frozen=True)
@@ -74,11 +86,13 @@ async def populate(stub: Stub, story_id: str, tasks: int, decisions: int) -> Non
         )
 
 
-async def seed(stub: Stub) -> None:
-    """The medium and the large story, and a small one the write scenarios grow (the demo seeds itself)."""
+async def seed(stub: Stub, sessions: session_pb2_grpc.SessionContextServiceStub) -> None:
+    """The medium and the large story, a small one the write scenarios grow (the demo seeds itself), and
+    the session entry the session scenarios read and overwrite."""
     await populate(stub, MEDIUM, 20, 10)
     await populate(stub, LARGE, 200, 100)
     await populate(stub, WRITES, 1, 0)
+    await sessions.Put(SESSION_PUT)
 
 
 def get_context(story: str, role: str, budget: int = 0) -> pb.GetContextRequest:
@@ -87,6 +101,8 @@ def get_context(story: str, role: str, budget: int = 0) -> pb.GetContextRequest:
 
 
 REHYDRATE = pb.RehydrateSessionRequest(case_id=LARGE, roles=list(ROLES), include_timeline=True)
+SESSION_GET = spb.GetRequest(session_id=SESSION_ID, key=SESSION_KEY)
+SESSION_PUT = spb.PutRequest(session_id=SESSION_ID, key=SESSION_KEY, value_json=SESSION_VALUE)
 STEADY = (
     Steady("GetContext demo US-101 developer", "GetContext", get_context(DEMO, "developer")),
     Steady("GetContext medium developer", "GetContext", get_context(MEDIUM, "developer")),
@@ -98,6 +114,8 @@ STEADY = (
         "ValidateScope",
         pb.ValidateScopeRequest(role="developer", phase="BUILD", provided_scopes=["CASE_HEADER"]),
     ),
+    Steady("session Get (one key)", "Get", SESSION_GET, SESSION_SERVICE),
+    Steady("session Put (one key, overwritten)", "Put", SESSION_PUT, SESSION_SERVICE, same_reply_size=False),
 )
 
 

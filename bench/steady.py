@@ -13,7 +13,7 @@ import redis
 from bench import h2load
 from bench.h2load import Amount, Seconds, Shot
 from bench.procs import Process
-from bench.scenarios import SERVICE, Steady
+from bench.scenarios import Steady
 from bench.stats import percentiles
 from bench.wire import body_file, echo_path
 
@@ -47,7 +47,7 @@ class Bench:
 def sampled_call(process: Process, steady: Steady) -> int:
     """One call with a real gRPC client: the serialized reply's size; raises unless the status is OK."""
     with grpc.insecure_channel(process.target) as channel:
-        call = channel.unary_unary(SERVICE + steady.method, lambda m: m.SerializeToString())
+        call = channel.unary_unary(steady.path, lambda m: m.SerializeToString())
         reply: bytes = call(steady.request, timeout=30)
     return len(reply)
 
@@ -102,13 +102,13 @@ def one_round(bench: Bench, steady: Steady, plan: Plan, reverse: bool) -> dict[s
     for who in ("echo", "service") if reverse else ("service", "echo"):
         for mode, clients, amount in modes:
             if who == "service":
-                shot = Shot(SERVICE + steady.method, body, clients, amount)
+                shot = Shot(steady.path, body, clients, amount)
                 measured[f"service_{mode}"] = service_run(bench, shot)
             else:
                 measured[f"echo_{mode}"] = echo_run(
                     bench, Shot(echo_path(reply_bytes), body, clients, amount)
                 )
-    if sampled_call(bench.service, steady) != reply_bytes:
+    if steady.same_reply_size and sampled_call(bench.service, steady) != reply_bytes:
         raise RuntimeError(f"{steady.name}: the reply changed size during the run")
     measured["reply_bytes"] = reply_bytes
     return measured
@@ -118,7 +118,7 @@ def scale_out_round(bench: Bench, steady: Steady, plan: Plan) -> dict[str, Any]:
     """Throughput of one replica at `plan.clients`, then of two sharing the stores at half each."""
     assert bench.replica is not None
     body = body_file(bench.work, "scale", steady.request)
-    path = SERVICE + steady.method
+    path = steady.path
     one = h2load.run([bench.service.target], Shot(path, body, plan.clients, plan.throughput), bench.work)[0]
     replicas = (bench.service, bench.replica)
     before = [p.metric_counts(RPC_COUNTER, "code") for p in replicas]
@@ -138,7 +138,7 @@ def scale_out_round(bench: Bench, steady: Steady, plan: Plan) -> dict[str, Any]:
 def soak(bench: Bench, steady: Steady, plan: Plan) -> dict[str, Any]:
     """RSS of the service before and after `plan.soak_requests` requests at `plan.clients` clients."""
     body = body_file(bench.work, "soak", steady.request)
-    run = service_run(bench, Shot(SERVICE + steady.method, body, plan.clients, plan.soak_requests))
+    run = service_run(bench, Shot(steady.path, body, plan.clients, plan.soak_requests))
     growth = (run["rss_mb_after"] - run["rss_mb_before"]) / run["rss_mb_before"] * 100
     keep = ("requests", "non_ok", "rps", "rss_mb_before", "rss_mb_after", "cpu_ms_per_request")
     return {"scenario": steady.name, **{k: run[k] for k in keep}, "rss_growth_percent": round(growth, 2)}
