@@ -114,3 +114,25 @@ async def test_a_write_to_the_graph_is_counted_and_other_graphs_are_not(
         assert await watched.caught_up()
         assert watched.generation > before
         await client.delete(f"{graph_name}-other")
+
+
+async def test_a_server_that_refuses_tracking_leaves_callers_reading_and_no_connection_open(
+    valkey: LocalServer, writer: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = f"no-tracking-{uuid.uuid4().hex[:8]}"
+    await writer.execute_command("ACL", "SETUSER", user, "on", ">secret", "~*", "+@all", "-client|tracking")
+    monkeypatch.setattr(tracking, "RETRY_SECONDS", 0.0)
+    refused = KeyTracking(
+        name="refused",
+        url=valkey.url.replace("redis://", f"redis://{user}:secret@"),
+        prefixes=[prefix],
+        timeout_seconds=2.0,
+    )
+    try:
+        async with refused:
+            for _ in range(5):
+                assert not await refused.caught_up()
+            users = [c["user"] for c in await writer.client_list()]
+            assert user not in users  # every refused connection was closed
+    finally:
+        await writer.execute_command("ACL", "DELUSER", user)

@@ -70,6 +70,7 @@ class KeyTracking:
         self._ignore = ignore
         self._connection: Any = None  # the library's connection class is untyped
         self._retry_at = 0.0
+        self._refusal_logged = False
         self._generation = 0
         self._fences: CoalescedReads[None, bool] = CoalescedReads(self._fence)
         self._drain = Periodic(self._read_pushes, interval=DRAIN_SECONDS, name=f"{name}-tracking-drain")
@@ -96,6 +97,7 @@ class KeyTracking:
         await self.caught_up()
 
     async def _fence(self, _: None) -> bool:
+        tracking = self._connection is not None
         try:
             async with asyncio.timeout(self._timeout):
                 connection = self._connection or await self._open()
@@ -105,7 +107,9 @@ class KeyTracking:
                 await connection.read_response()  # every push queued before the PONG is handled first
             return True
         except _FAILURES as exc:
-            log.warning("tracking_lost", server=self._name, error=type(exc).__name__)
+            if tracking or not self._refusal_logged:  # one line per loss, not one per retry
+                log.warning("tracking_lost", server=self._name, error=f"{type(exc).__name__}: {exc}")
+                self._refusal_logged = not tracking
             self._lost()
             return False
 
@@ -115,16 +119,22 @@ class KeyTracking:
             return None
         self._retry_at = time.monotonic() + RETRY_SECONDS
         connection: Any = self._pool.make_connection()  # type: ignore[no-untyped-call]  # (untyped library)
-        connection.register_connect_callback(self._connected)
-        await connection.connect()
-        connection._parser.set_invalidation_push_handler(self._invalidated)
-        prefixes = [part for prefix in self._prefixes for part in ("PREFIX", prefix)]
-        await connection.send_command("CLIENT", "TRACKING", "ON", "BCAST", *prefixes)
-        reply = await connection.read_response()
-        if reply != "OK":
-            raise rx.ResponseError(f"CLIENT TRACKING answered {reply!r}")
+        try:
+            connection.register_connect_callback(self._connected)
+            await connection.connect()
+            connection._parser.set_invalidation_push_handler(self._invalidated)
+            prefixes = [part for prefix in self._prefixes for part in ("PREFIX", prefix)]
+            await connection.send_command("CLIENT", "TRACKING", "ON", "BCAST", *prefixes)
+            reply = await connection.read_response()
+            if reply != "OK":
+                raise rx.ResponseError(f"CLIENT TRACKING answered {reply!r}")
+        except BaseException:
+            connection._close()
+            raise
         self._connection = connection
         self._generation += 1  # whatever changed while nothing tracked
+        self._refusal_logged = False
+        log.info("tracking_started", server=self._name, prefixes=list(self._prefixes))
         return connection
 
     async def _connected(self, connection: object) -> None:
