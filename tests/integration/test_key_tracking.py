@@ -16,6 +16,7 @@ from context_service.adapters.falkordb.graph import FalkorGraph
 from context_service.adapters.valkey import tracking
 from context_service.adapters.valkey.tracking import CLIENT_NAME, KeyTracking
 from context_service.local_servers import LocalServer
+from context_service.observability.metrics import REGISTRY
 
 pytestmark = pytest.mark.integration
 
@@ -84,10 +85,12 @@ async def test_a_lost_connection_is_noticed_and_tracking_resumes(
     await writer.set(f"{prefix}k", "while nobody tracked")
     assert not await tracker.caught_up()  # it cannot tell what changed
     assert tracker.generation > before
+    assert REGISTRY.get_sample_value("context_cache_tracking", {"server": "test"}) == 0
     assert not await tracker.caught_up()  # no new connection before the retry pause is over
     monkeypatch.setattr(tracking, "RETRY_SECONDS", 0.0)
     monkeypatch.setattr(tracker, "_retry_at", 0.0)
     assert await tracker.caught_up()
+    assert REGISTRY.get_sample_value("context_cache_tracking", {"server": "test"}) == 1
     reconnected = tracker.generation
     await writer.set(f"{prefix}k", "tracked again")
     assert await tracker.caught_up()

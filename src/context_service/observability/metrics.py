@@ -71,6 +71,12 @@ RESPONSE_CACHE_BYTES = Gauge(
     ("cache",),
     registry=REGISTRY,
 )
+CACHE_TRACKING = Gauge(
+    "context_cache_tracking",
+    "1 while pushed change notices (CLIENT TRACKING) spare the cache its freshness reads, by server.",
+    ("server",),
+    registry=REGISTRY,
+)
 SESSION_WATCHERS = Gauge(
     "context_session_watchers",
     "Session Watch streams open right now.",

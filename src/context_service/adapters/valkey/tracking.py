@@ -26,6 +26,7 @@ from redis.backoff import NoBackoff
 
 from context_service.adapters.periodic import Periodic
 from context_service.application.concurrent_reads import CoalescedReads, at_once
+from context_service.observability.metrics import CACHE_TRACKING
 
 log = structlog.get_logger()
 
@@ -134,6 +135,7 @@ class KeyTracking:
         self._connection = connection
         self._generation += 1  # whatever changed while nothing tracked
         self._refusal_logged = False
+        CACHE_TRACKING.labels(self._name).set(1)
         log.info("tracking_started", server=self._name, prefixes=list(self._prefixes))
         return connection
 
@@ -149,6 +151,7 @@ class KeyTracking:
     def _lost(self) -> None:
         """Forget the connection; until a new one tracks, callers read."""
         self._generation += 1
+        CACHE_TRACKING.labels(self._name).set(0)
         connection, self._connection = self._connection, None
         if connection is not None:
             connection._close()
