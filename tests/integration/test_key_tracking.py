@@ -6,6 +6,7 @@ count it (no sleep anywhere here). A lost tracking connection must be noticed, a
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -139,3 +140,26 @@ async def test_a_server_that_refuses_tracking_leaves_callers_reading_and_no_conn
             assert user not in users  # every refused connection was closed
     finally:
         await writer.execute_command("ACL", "DELUSER", user)
+
+
+async def test_a_fence_given_up_midway_is_never_taken_for_the_next_one(
+    tracker: KeyTracking, writer: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert await tracker.caught_up()
+    before = tracker.generation
+    await writer.execute_command("CLIENT", "PAUSE", "300", "ALL")  # holds the PONG back
+    fence = asyncio.ensure_future(tracker.caught_up())
+    await asyncio.sleep(0.05)
+    fence.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await fence
+    # Its PONG may still come: the connection is dropped, so no later fence can take it for its own.
+    assert tracker.generation > before
+    assert REGISTRY.get_sample_value("context_cache_tracking", {"server": "test"}) == 0
+    await asyncio.sleep(0.3)  # the pause is over
+    monkeypatch.setattr(tracker, "_retry_at", 0.0)
+    assert await tracker.caught_up()  # a new connection tracks
+    reconnected = tracker.generation
+    await writer.set(f"{prefix}k", "after the cancelled fence")
+    assert await tracker.caught_up()
+    assert tracker.generation > reconnected

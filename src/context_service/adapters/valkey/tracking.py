@@ -99,6 +99,9 @@ class KeyTracking:
 
     async def _fence(self, _: None) -> bool:
         tracking = self._connection is not None
+        if tracking and not self._connection.is_connected:  # dropped since (the library closes a connection
+            self._lost()  # whose read was interrupted); never let it reconnect silently under us
+            return False
         try:
             async with asyncio.timeout(self._timeout):
                 connection = self._connection or await self._open()
@@ -107,6 +110,9 @@ class KeyTracking:
                 await connection.send_command("PING")
                 await connection.read_response()  # every push queued before the PONG is handled first
             return True
+        except asyncio.CancelledError:
+            self._lost()  # the PONG may still be on its way: the next fence must not take it for its own
+            raise
         except _FAILURES as exc:
             if tracking or not self._refusal_logged:  # one line per loss, not one per retry
                 log.warning("tracking_lost", server=self._name, error=f"{type(exc).__name__}: {exc}")
