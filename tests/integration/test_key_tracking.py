@@ -114,9 +114,12 @@ async def test_a_write_to_the_graph_is_counted_and_other_graphs_are_not(
         await client.execute_command("GRAPH.RO_QUERY", graph_name, "MATCH (n) RETURN count(n)")
         assert await watched.caught_up()
         assert watched.generation == before  # a read changes nothing
-        await client.execute_command("GRAPH.QUERY", graph_name, "CREATE (:Story {id: 'S-T'})")
-        assert await watched.caught_up()
-        assert watched.generation > before
+        for n in range(20):  # each write, from a worker thread of FalkorDB, counted by the very next fence
+            write = f"MERGE (s:Story {{id: 'S-{n % 3}'}}) SET s.n = {n}"
+            await client.execute_command("GRAPH.QUERY", graph_name, write)
+            assert await watched.caught_up()
+            assert watched.generation > before, f"graph write {n} not counted by the fence after it"
+            before = watched.generation
         await client.delete(f"{graph_name}-other")
 
 

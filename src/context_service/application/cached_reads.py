@@ -27,8 +27,6 @@ from context_service.ports.responses import ChangeWatch, ResponseCache
 
 R = TypeVar("R")
 T = TypeVar("T")
-A = TypeVar("A")
-B = TypeVar("B")
 # Builds the use case's result from the story's load and read-models.
 Build = Callable[[StoryGraph, PlanningReadModel], R]
 # Turns a result into the answer as served, and its size in bytes.
