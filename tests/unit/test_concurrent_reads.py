@@ -42,6 +42,20 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+def held() -> tuple[Store, CoalescedReads[str, int]]:
+    """A store whose reads wait for its gate, and shared reads over it."""
+    store = Store()
+    store.gate = asyncio.Event()
+    return store, CoalescedReads(store.read)
+
+
+async def started(reads: CoalescedReads[str, int], *keys: str) -> list[asyncio.Future[int]]:
+    """A call per key, each started and left waiting."""
+    calls = [asyncio.ensure_future(reads.get(key)) for key in keys]
+    await settle()
+    return calls
+
+
 async def test_a_lone_call_sends_its_read_at_once() -> None:
     store = Store()
     store.write("s1")
@@ -51,14 +65,10 @@ async def test_a_lone_call_sends_its_read_at_once() -> None:
 
 
 async def test_calls_arriving_during_a_read_share_the_next_one_not_the_running_one() -> None:
-    store = Store()
-    store.gate = asyncio.Event()
-    reads = CoalescedReads(store.read)
-    first = asyncio.ensure_future(reads.get("s1"))
-    await settle()
+    store, reads = held()
+    [first] = await started(reads, "s1")
     store.write("s1")  # acknowledged after the first read was sent, before the others arrive
-    later = [asyncio.ensure_future(reads.get("s1")) for _ in range(5)]
-    await settle()
+    later = await started(reads, *["s1"] * 5)
     assert store.sent == ["s1"]  # the five wait; they did not send five reads
     store.gate.set()
     assert await first == 0
@@ -67,11 +77,8 @@ async def test_calls_arriving_during_a_read_share_the_next_one_not_the_running_o
 
 
 async def test_keys_do_not_share() -> None:
-    store = Store()
-    store.gate = asyncio.Event()
-    reads = CoalescedReads(store.read)
-    calls = [asyncio.ensure_future(reads.get(key)) for key in ("a", "b", "a")]
-    await settle()
+    store, reads = held()
+    calls = await started(reads, "a", "b", "a")
     assert sorted(store.sent) == ["a", "b"]  # the second "a" waits for the next read of "a"
     store.write("b")
     store.gate.set()
@@ -80,14 +87,10 @@ async def test_keys_do_not_share() -> None:
 
 
 async def test_a_failed_read_fails_its_callers_only_and_the_next_read_is_sent_anyway() -> None:
-    store = Store()
-    store.gate = asyncio.Event()
+    store, reads = held()
     store.fail_next = True
-    reads = CoalescedReads(store.read)
-    first = asyncio.ensure_future(reads.get("s1"))
-    await settle()
-    second = asyncio.ensure_future(reads.get("s1"))
-    await settle()
+    [first] = await started(reads, "s1")
+    [second] = await started(reads, "s1")
     store.gate.set()
     with pytest.raises(ConnectionError):
         await first
@@ -97,13 +100,9 @@ async def test_a_failed_read_fails_its_callers_only_and_the_next_read_is_sent_an
 
 
 async def test_a_caller_giving_up_does_not_strand_the_callers_waiting_after_it() -> None:
-    store = Store()
-    store.gate = asyncio.Event()
-    reads = CoalescedReads(store.read)
-    first = asyncio.ensure_future(reads.get("s1"))
-    await settle()
-    joined = [asyncio.ensure_future(reads.get("s1")) for _ in range(2)]
-    await settle()
+    store, reads = held()
+    [first] = await started(reads, "s1")
+    joined = await started(reads, "s1", "s1")
     first.cancel()
     joined[0].cancel()
     await settle()
