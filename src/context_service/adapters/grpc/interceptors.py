@@ -137,16 +137,12 @@ def wrap_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMeth
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary is not None:
-        behavior = handler.unary_unary
-        return grpc.unary_unary_rpc_method_handler(_unary_response(behavior, around), **codecs)
+        return grpc.unary_unary_rpc_method_handler(_unary_response(handler.unary_unary, around), **codecs)
     if handler.stream_unary is not None:
-        behavior = handler.stream_unary
-        return grpc.stream_unary_rpc_method_handler(_unary_response(behavior, around), **codecs)
+        return grpc.stream_unary_rpc_method_handler(_unary_response(handler.stream_unary, around), **codecs)
     if handler.unary_stream is not None:
-        behavior = handler.unary_stream
-        return grpc.unary_stream_rpc_method_handler(_stream_response(behavior, around), **codecs)
-    behavior = handler.stream_stream
-    return grpc.stream_stream_rpc_method_handler(_stream_response(behavior, around), **codecs)
+        return grpc.unary_stream_rpc_method_handler(_stream_response(handler.unary_stream, around), **codecs)
+    return grpc.stream_stream_rpc_method_handler(_stream_response(handler.stream_stream, around), **codecs)
 
 
 def MetricsInterceptor() -> CallInterceptor:

@@ -110,10 +110,9 @@ class _Call:
         Returns (for the caller to re-raise `exc`) when the call already has its status.
         """
         context = self._context
-        if isinstance(exc, asyncio.CancelledError | GeneratorExit | grpc.aio.AbortError) or not isinstance(
-            exc, Exception
-        ):
-            # The client went away, its deadline passed, or the handler already chose a status (abort).
+        if isinstance(exc, grpc.aio.AbortError) or not isinstance(exc, Exception):
+            # The handler already chose a status (abort), or the client went away or its deadline passed
+            # (CancelledError, GeneratorExit: not Exceptions).
             self.code = status_code_of(context, exc)
             return
         if context.done():  # the call already ended (client gone, server stopped): no answer to give
