@@ -268,10 +268,15 @@ async def _session_store(
 
 
 async def _change_watch(
-    settings: Settings, stack: AsyncExitStack, graph: GraphAdapter, planning: PlanningStore
+    settings: Settings,
+    stack: AsyncExitStack,
+    graph: GraphAdapter,
+    planning: PlanningStore,
+    responses: ResponseCache,
 ) -> ChangeWatch | None:
-    """Pushed notice of changes to the cached reads' inputs, when both of their stores can give it."""
-    if not settings.response_cache_tracking or settings.response_cache_max_bytes == 0:
+    """Pushed notice of changes to the cached reads' inputs, when the cache is on and both of their stores
+    can give it."""
+    if not settings.response_cache_tracking or not responses.enabled:
         return None
     if not isinstance(graph, FalkorGraph) or not isinstance(planning, ValkeyPlanningStore):
         return None
@@ -310,6 +315,7 @@ async def open_adapters(
             publisher = (
                 OutboxPublisher(kv=kv, clock=clock) if settings.nats.enabled else DiscardingEventPublisher()
             )
+        responses = LruResponseCache(settings.response_cache_max_bytes)
         yield Adapters(
             graph=graph,
             planning=planning,
@@ -320,8 +326,8 @@ async def open_adapters(
             tokens=default_counter(),
             probes=tuple(probes),
             sessions=sessions,
-            responses=LruResponseCache(settings.response_cache_max_bytes),
-            changes=await _change_watch(settings, stack, graph, planning),
+            responses=responses,
+            changes=await _change_watch(settings, stack, graph, planning, responses),
         )
 
 
