@@ -1,15 +1,19 @@
 """Shared reads never answer a call with a read sent before the call arrived; under load they share.
 
-Also `at_once`."""
+Also session Get sharing its store reads."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 
 import pytest
 
 from context_service.application.concurrent_reads import CoalescedReads
+from context_service.application.session_reads import GetEntries
+from context_service.domain.session import Entry
+from tests.support.fakes import FixedClock
 
 
 class Store:
@@ -132,3 +136,29 @@ async def test_every_answer_is_at_least_as_new_as_the_writes_before_the_call() -
     assert len(outcomes) == 30 * 40
     assert all(answer >= known for known, answer in outcomes)
     assert len(store.sent) < len(outcomes)  # shared under load
+
+
+class GatedSessions:
+    """The one SessionStore read GetEntries makes, held at a gate and counted."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.reads: list[tuple[str, tuple[str, ...]]] = []
+
+    async def get(self, session_id: str, keys: Sequence[str], now_ms: int) -> list[Entry]:
+        self.reads.append((session_id, tuple(keys)))
+        await self.gate.wait()
+        return []
+
+
+async def test_session_gets_of_the_same_keys_share_a_read_sent_after_they_arrived() -> None:
+    store = GatedSessions()
+    get = GetEntries(store=store, clock=FixedClock())  # type: ignore[arg-type]  # only `get` is read
+    first = asyncio.ensure_future(get.execute("s-1", ["k"]))
+    await settle()
+    others = [asyncio.ensure_future(get.execute("s-1", ["k"])) for _ in range(3)]
+    other_session = asyncio.ensure_future(get.execute("s-2", ["k"]))
+    await settle()
+    store.gate.set()
+    await asyncio.gather(first, *others, other_session)
+    assert store.reads == [("s-1", ("k",)), ("s-2", ("k",)), ("s-1", ("k",))]  # the three shared one
