@@ -99,8 +99,10 @@ class KeyTracking:
 
     async def _fence(self, _: None) -> bool:
         tracking = self._connection is not None
-        if tracking and not self._connection.is_connected:  # dropped since (the library closes a connection
-            self._lost()  # whose read was interrupted); never let it reconnect silently under us
+        if tracking and not self._connection.is_connected:
+            # Dropped since (the library closes a connection whose read was interrupted). Sending on it would
+            # reconnect silently, on a socket that tracks nothing: the only way it could, so it never does.
+            self._lost()
             return False
         try:
             async with asyncio.timeout(self._timeout):
@@ -127,7 +129,6 @@ class KeyTracking:
         self._retry_at = time.monotonic() + RETRY_SECONDS
         connection: Any = self._pool.make_connection()  # type: ignore[no-untyped-call]  # (untyped library)
         try:
-            connection.register_connect_callback(self._connected)
             await connection.connect()
             connection._parser.set_invalidation_push_handler(self._invalidated)
             prefixes = [part for prefix in self._prefixes for part in ("PREFIX", prefix)]
@@ -144,10 +145,6 @@ class KeyTracking:
         CACHE_TRACKING.labels(self._name).set(1)
         log.info("tracking_started", server=self._name, prefixes=list(self._prefixes))
         return connection
-
-    async def _connected(self, connection: object) -> None:
-        if connection is self._connection:  # a silent reconnect: the new socket tracks nothing
-            self._lost()
 
     async def _invalidated(self, message: list[Any]) -> None:
         keys = message[1] if len(message) > 1 else None
