@@ -240,6 +240,8 @@ class ValkeyClient:
             raise ValueError("a batch is either atomic or durable (WAIT cannot run inside MULTI)")
         if not commands:
             return []
+        if len(commands) == 1 and not (durable and self._settings.replicas_to_wait):
+            return [await self.run(operation, commands[0])]  # one command: no pipeline to build and parse
         async with self.call(operation) as redis:
             replies = await self._pipeline(redis, commands, durable, operation, atomic=atomic)
             retry = [i for i, r in enumerate(replies) if isinstance(r, rx.NoScriptError)]
