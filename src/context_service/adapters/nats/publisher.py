@@ -1,9 +1,13 @@
 """EventPublisher with an outbox: record in the key-value store, send at once, re-send from a relay.
 
 Every message carries its idempotency key as `Nats-Msg-Id`, so JetStream drops the copies a re-send makes.
-Publishing never raises to the caller: the committed work that announced the event must not fail. Each
-hand-over is a PRODUCER span; the message's headers (with its `traceparent`) are built inside it and kept in
-the outbox record, so a re-send by the relay continues the trace of the work that recorded it.
+Publishing never raises to the caller: the committed work that announced the event must not fail. A hand-over
+returns once the message is recorded: from then on the relay would re-send it whatever happens to this
+process, so the caller (an RPC's answer, a consumed message's ack) need not wait for JetStream's
+acknowledgement, and the send runs beside it (inline when the outbox cannot record it, or when
+`MAX_SENDS_IN_FLIGHT` sends already wait). Sends start in the order the messages were recorded, on one
+connection. Each hand-over is a PRODUCER span; the message's headers (with its `traceparent`) are built inside
+it and kept in the outbox record, so a re-send by the relay continues the trace of the work that recorded it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ log = structlog.get_logger()
 OUTBOX_PREFIX = "ctx:outbox:"
 OUTBOX_TTL_SECONDS = 7 * 24 * 3600
 FLUSH_LIMIT = 500
+# Recorded messages whose send runs beside the caller; past this many, the next caller sends inline
+# (back-pressure while JetStream is slow).
+MAX_SENDS_IN_FLIGHT = 256
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,7 @@ class OutboxPublisher:
         self._send_timeout = send_timeout
         self._connection: NatsConnection | None = None
         self._sending: set[str] = set()
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     def attach(self, connection: NatsConnection | None) -> None:
         """Send through this connection from now on (None: only record, the relay sends later)."""
@@ -123,18 +131,39 @@ class OutboxPublisher:
             await self.send(message)
 
     async def send(self, message: OutboundMessage) -> None:
-        """Record the message, try to send it now, forget it once acknowledged; never raises."""
+        """Record the message and return; it is sent beside the caller and forgotten once acknowledged.
+
+        Never raises. A message the outbox could not record is sent before returning (nothing else would
+        send it); so is every message while `MAX_SENDS_IN_FLIGHT` sends wait, or while no connection is
+        attached (the send then only finds that out, and the relay sends the record later).
+        """
         key = outbox_key(self._clock.now_ms(), message.msg_id, message.story_id)
-        recorded = await self._record(key, message)
-        self._sending.add(key)
+        if not await self._record(key, message):
+            if not await self._try_send(message):
+                log.error("event_lost", subject=message.subject, msg_id=message.msg_id)
+            return
+        self._sending.add(key)  # before the relay can see the record without knowing a send holds it
+        connection = self._connection
+        if connection is None or not connection.connected or len(self._in_flight) >= MAX_SENDS_IN_FLIGHT:
+            await self._deliver(key, message)
+            return
+        task = asyncio.create_task(self._deliver(key, message), name="outbox-send")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def settle(self) -> None:
+        """Wait for the sends still running beside their callers (before the connection is closed)."""
+        while self._in_flight:
+            await asyncio.wait(set(self._in_flight))
+
+    async def _deliver(self, key: str, message: OutboundMessage) -> None:
+        """Send one recorded message and forget its record once acknowledged (else the relay re-sends it)."""
         try:
             sent = await self._try_send(message)
         finally:
             self._sending.discard(key)
-        if sent and recorded:
+        if sent:
             await self._forget([key])
-        elif not sent and not recorded:
-            log.error("event_lost", subject=message.subject, msg_id=message.msg_id)
 
     async def flush(self, limit: int = FLUSH_LIMIT) -> int:
         """Re-send pending records, oldest first, until one fails; the number sent (PortError if KV fails)."""
@@ -215,7 +244,9 @@ class OutboxRelay:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        """Stop after one last pass (so what is pending leaves before the connection drains)."""
+        """Stop after the sends in flight and one last pass (so what is pending leaves before the connection
+        drains)."""
+        await self._publisher.settle()
         self._stopping = True
         self._wake.set()
         if self._task is not None:
