@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from redis import exceptions as rx
 
-from context_service.adapters.valkey.client import ValkeyClient
+from context_service.adapters.valkey.client import Command, ValkeyClient
 from context_service.adapters.valkey.kv import ValkeyKeyValueStore
 from context_service.adapters.valkey.planning import ValkeyPlanningStore
 from context_service.config import ValkeySettings
@@ -19,7 +20,7 @@ from context_service.domain.model import Milestone
 from context_service.local_servers import LocalServer, free_port, valkey_server
 from context_service.observability.metrics import REGISTRY
 from context_service.ports.errors import PortError, StoreTimeout, StoreUnavailable
-from tests.conformance.backends import valkey_client, valkey_settings
+from tests.conformance.backends import STORE_TIMEOUT, valkey_client, valkey_settings
 from tests.support.servers import start_or_fail
 
 pytestmark = pytest.mark.integration
@@ -178,3 +179,61 @@ async def test_store_calls_are_timed_and_failures_counted_by_port_error(tmp_path
         "context_store_errors_total", backend="valkey", operation="kv.get", error="StoreUnavailable"
     )
     assert errors == errors_before + 1
+
+
+def get(key: str) -> Command:
+    """A GET sent alone (`ValkeyClient.run`)."""
+    return Command(key, ("GET", key))
+
+
+async def test_a_command_cut_off_by_its_deadline_leaves_no_reply_for_the_next_one(
+    private_valkey: LocalServer,
+) -> None:
+    # Arrange: the first command is sent to a paused server, so its reply comes only after its deadline
+    assert private_valkey.process is not None
+    pid = private_valkey.process.pid
+    async with valkey_client(private_valkey, timeout_seconds=0.3) as client:
+        await client.run("test.set", Command("a", ("MSET", "a", "1", "b", "2")))
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(StoreTimeout):
+                await client.run("test.get", get("a"))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+        # Act
+        replies = [await client.run("test.get", get(key)) for key in ("b", "a", "b")]
+
+    # Assert: each command has its own reply
+    assert replies == ["2", "1", "2"]
+
+
+async def test_an_error_reply_keeps_the_connection_in_step(valkey: LocalServer) -> None:
+    # Arrange
+    key = f"direct:{free_port()}"
+    async with valkey_client(valkey) as client:
+        await client.run("test.set", Command(key, ("SET", key, "not a number")))
+
+        # Act
+        with pytest.raises(PortError):
+            await client.run("test.incr", Command(key, ("INCR", key)))
+        after = [await client.run("test.get", get(key)) for _ in range(3)]
+
+    # Assert
+    assert after == ["not a number"] * 3
+
+
+async def test_concurrent_commands_open_at_most_twice_the_pool_size(private_valkey: LocalServer) -> None:
+    # Arrange: a pool of 4; commands sent alone keep up to 4 more connections aside
+    settings = ValkeySettings(VALKEY_URL=private_valkey.url, REDIS_MAX_CONNECTIONS=4)
+    async with ValkeyClient(settings=settings, timeout_seconds=STORE_TIMEOUT) as client:
+        await client.run("test.set", Command("k", ("SET", "k", "v")))
+
+        # Act
+        replies = await asyncio.gather(*(client.run("test.get", get("k")) for _ in range(64)))
+        async with client.call("test.list") as redis:
+            listed = await redis.client_list()
+
+    # Assert: the server saw no more connections than that (this test's server serves no one else)
+    assert replies == ["v"] * 64
+    assert 2 <= len(listed) <= 8

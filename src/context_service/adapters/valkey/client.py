@@ -79,6 +79,68 @@ class Command:
     fallback: tuple[EncodableT, ...] | None = None
 
 
+class DirectCommands:
+    """Single commands to a single node on connections kept aside from the pool, without its per-call work.
+
+    redis-py's pool adds about half again to a command's CPU (a lock and a stale-data check on every
+    checkout, a lock on every return: 150-175 µs against 97 µs per GET, measured). A connection here is used
+    by one command at a time and kept only after a whole reply was read; any other outcome (an error, or the
+    call's deadline cancelling it mid-reply) closes it, so no late reply reaches a later command. A dropped
+    connection (e.g. after a server restart) is retried once on a new one, as the pool's retry policy does.
+    At most `spares` connections are kept; a command finding none idle opens one, beyond that it goes through
+    the pool.
+    """
+
+    def __init__(self, redis: Redis, *, spares: int) -> None:
+        self._redis: Any = redis  # its pool and connection methods are untyped
+        self._idle: list[Any] = []
+        self._spares = spares
+        self._open = 0
+        self._closed = False
+
+    async def send(self, *args: EncodableT) -> Any:
+        """The command's reply, parsed as `Redis.execute_command` would."""
+        if self._idle:
+            connection = self._idle.pop()
+        elif self._open < self._spares:
+            connection = self._redis.connection_pool.make_connection()
+            self._open += 1
+        else:
+            return await self._redis.execute_command(*args)
+        try:
+            try:
+                reply = await self._exchange(connection, args)
+            except rx.ConnectionError:  # dropped (e.g. a server restart): once more, on a new connection
+                await connection.disconnect(nowait=True)
+                reply = await self._exchange(connection, args)
+        except rx.ResponseError:
+            await self._keep(connection)  # an error reply, read whole: the connection is in step
+            raise
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            self._open -= 1
+            raise
+        await self._keep(connection)
+        return reply
+
+    async def _keep(self, connection: Any) -> None:
+        if self._closed:  # the client closed while this command ran
+            await connection.disconnect()
+        else:
+            self._idle.append(connection)
+
+    async def _exchange(self, connection: Any, args: tuple[EncodableT, ...]) -> Any:
+        await connection.send_packed_command(connection.pack_command(*args), check_health=False)
+        return await self._redis.parse_response(connection, args[0])
+
+    async def aclose(self) -> None:
+        """Close every kept connection (and each one in use once its command ends)."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.disconnect()
+
+
 class ValkeyClient:
     """The process's Valkey client: an async context manager that PINGs on enter.
 
@@ -96,6 +158,7 @@ class ValkeyClient:
         # A single node's connections have no socket timeout (see connect.single_client): the call has one.
         # The cluster client keeps its socket timeouts, which drive its own retries after a failover.
         self._deadline = None if settings.cluster else timeout_seconds
+        self._direct: DirectCommands | None = None
 
     @property
     def name(self) -> str:
@@ -123,8 +186,11 @@ class ValkeyClient:
         )
 
     async def __aenter__(self) -> ValkeyClient:
-        build = cluster_client if self._settings.cluster else single_client
-        self._redis = build(self._settings, self._timeout)
+        if self._settings.cluster:
+            self._redis = cluster_client(self._settings, self._timeout)
+        else:
+            self._redis = single = single_client(self._settings, self._timeout)
+            self._direct = DirectCommands(single, spares=self._settings.max_connections)
         try:
             await self.ping()
         except BaseException:
@@ -140,6 +206,9 @@ class ValkeyClient:
     async def aclose(self) -> None:
         """Close the client and every connection it holds (idempotent)."""
         redis, self._redis = self._redis, None
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            await direct.aclose()
         if redis is not None:
             await redis.aclose()
 
@@ -221,10 +290,11 @@ class ValkeyClient:
             [reply] = await self.batch(operation, [command], durable=True)
             return reply
         async with self.call(operation) as redis:
+            send = self._direct.send if self._direct is not None else redis.execute_command
             try:
-                return await redis.execute_command(*command.args)
+                return await send(*command.args)
             except rx.NoScriptError:  # the server (e.g. a freshly promoted replica) has not cached the script
-                return await redis.execute_command(*(command.fallback or command.args))
+                return await send(*(command.fallback or command.args))
 
     async def batch(
         self, operation: str, commands: Sequence[Command], *, durable: bool = False, atomic: bool = False
