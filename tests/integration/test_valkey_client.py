@@ -214,13 +214,17 @@ async def test_an_error_reply_keeps_the_connection_in_step(valkey: LocalServer) 
     async with valkey_client(valkey) as client:
         await client.run("test.set", Command(key, ("SET", key, "not a number")))
 
+        before = await client.run("test.id", Command(key, ("CLIENT", "ID")))
+
         # Act
         with pytest.raises(PortError):
             await client.run("test.incr", Command(key, ("INCR", key)))
         after = [await client.run("test.get", get(key)) for _ in range(3)]
+        still = await client.run("test.id", Command(key, ("CLIENT", "ID")))
 
-    # Assert
+    # Assert: the same connection served on, each command with its own reply
     assert after == ["not a number"] * 3
+    assert still == before
 
 
 async def test_concurrent_commands_open_at_most_twice_the_pool_size(private_valkey: LocalServer) -> None:

@@ -158,9 +158,10 @@ async def test_without_a_live_connection_the_message_stays_recorded_and_no_send_
 
     # Act
     await publisher.publish(event(1))
+    running = [t for t in asyncio.all_tasks() if t.get_name() == "outbox-send"]
 
     # Assert
-    assert (acks.started, await publisher.pending()) == ([], 1)
+    assert (acks.started, running, await publisher.pending()) == ([], [], 1)
 
 
 async def test_stopping_the_relay_waits_for_the_sends_in_flight() -> None:
