@@ -37,6 +37,7 @@ FLUSH_LIMIT = 500
 # Recorded messages whose send runs beside the caller; past this many, the next caller sends inline
 # (back-pressure while JetStream is slow).
 MAX_SENDS_IN_FLIGHT = 256
+STAMPS_PER_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,17 @@ class OutboundMessage:
         return cls(str(record["subject"]), data, {str(k): str(v) for k, v in headers.items()})
 
 
-def outbox_key(recorded_ms: int, msg_id: str, story_id: str = "") -> str:
-    """Key of an outbox record, time-ordered within its story's scope (the digest keeps arbitrary ids out
-    of key patterns; the scope puts it in the slot of the story's idempotency records)."""
+def outbox_key(stamp: int, msg_id: str, story_id: str = "") -> str:
+    """Key of an outbox record, ordered by its stamp within its story's scope (the digest keeps arbitrary
+    ids out of key patterns; the scope puts it in the slot of the story's idempotency records).
+
+    The stamp is the recording time in milliseconds times `STAMPS_PER_MS`, plus the record's place among
+    those one publisher made in that millisecond, so records relay in the order they were made. Its first
+    13 digits are the millisecond, which keeps records written as `{ms:013d}` in the same order.
+    """
     digest = hashlib.sha256(msg_id.encode("utf-8")).hexdigest()[:16]
     scope = f"{story_scope(story_id)}:" if story_id else ""
-    return f"{OUTBOX_PREFIX}{scope}{recorded_ms:013d}:{digest}"
+    return f"{OUTBOX_PREFIX}{scope}{stamp:016d}:{digest}"
 
 
 def _recorded_order(key: str) -> list[str]:
@@ -103,6 +109,7 @@ class OutboxPublisher:
         self._connection: NatsConnection | None = None
         self._sending: set[str] = set()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._last_stamp = 0
 
     def attach(self, connection: NatsConnection | None) -> None:
         """Send through this connection from now on (None: only record, the relay sends later)."""
@@ -137,7 +144,7 @@ class OutboxPublisher:
         send it); so is every message while `MAX_SENDS_IN_FLIGHT` sends wait, or while no connection is
         attached (the send then only finds that out, and the relay sends the record later).
         """
-        key = outbox_key(self._clock.now_ms(), message.msg_id, message.story_id)
+        key = outbox_key(self._next_stamp(), message.msg_id, message.story_id)
         if not await self._record(key, message):
             if not await self._try_send(message):
                 log.error("event_lost", subject=message.subject, msg_id=message.msg_id)
@@ -150,6 +157,11 @@ class OutboxPublisher:
         task = asyncio.create_task(self._deliver(key, message), name="outbox-send")
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
+
+    def _next_stamp(self) -> int:
+        """A stamp above every earlier one of this publisher, from the clock (see `outbox_key`)."""
+        self._last_stamp = max(self._clock.now_ms() * STAMPS_PER_MS, self._last_stamp + 1)
+        return self._last_stamp
 
     async def settle(self) -> None:
         """Wait for the sends still running beside their callers (before the connection is closed)."""
