@@ -185,21 +185,11 @@ async def test_stopping_the_relay_waits_for_the_sends_in_flight() -> None:
 
 
 async def test_records_made_in_the_same_millisecond_are_relayed_in_the_order_they_were_made() -> None:
-    # Arrange: twenty records of one story, all at the same clock reading, while NATS was out of reach
+    # Arrange: twenty records at one clock reading, while NATS was out of reach
     kv, acks = InMemoryKeyValueStore(), HeldAcks()
     publisher = OutboxPublisher(kv=kv, clock=FixedClock(step_ms=0))
-    story_events = [
-        OutboundEvent(
-            subject=f"context.events.updated.v{n}",
-            event_type="context.updated",
-            payload={"story_id": "US-1", "version": n},
-            idempotency_key=f"context.updated:US-1:v{n}",
-            correlation_id=f"c-{n}",
-        )
-        for n in range(20)
-    ]
-    for story_event in story_events:
-        await publisher.publish(story_event)
+    for n in range(20):
+        await publisher.publish(event(n))
     publisher.attach(cast(NatsConnection, acks))
     acks.release.set()
 
@@ -208,19 +198,16 @@ async def test_records_made_in_the_same_millisecond_are_relayed_in_the_order_the
 
     # Assert
     assert relayed == 20
-    assert acks.acknowledged == [e.subject for e in story_events]
+    assert acks.acknowledged == [event(n).subject for n in range(20)]
 
 
 async def test_records_left_with_millisecond_keys_relay_in_time_order_beside_stamped_ones() -> None:
     # Arrange: records keyed `{ms:013d}` (before stamps) around one stamped record of the millisecond between
     kv, acks = InMemoryKeyValueStore(), HeldAcks()
-    clock = FixedClock(start_ms=1_793_534_400_001)
-    publisher = OutboxPublisher(kv=kv, clock=clock)
-    before, after = event(1), event(3)
-    for ms, old in ((1_793_534_400_000, before), (1_793_534_400_002, after)):
-        message = publisher.message_of(old)
+    publisher = OutboxPublisher(kv=kv, clock=FixedClock(start_ms=1_793_534_400_001))
+    for ms, n in ((1_793_534_400_000, 1), (1_793_534_400_002, 3)):
         key = f"{outbox.OUTBOX_PREFIX}{ms:013d}:0123456789abcdef"
-        await kv.set(key, message.record(ms))
+        await kv.set(key, publisher.message_of(event(n)).record(ms))
     await publisher.publish(event(2))
     publisher.attach(cast(NatsConnection, acks))
     acks.release.set()
