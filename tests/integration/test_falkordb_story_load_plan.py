@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from context_service.adapters.cypher.catalogue import LOAD_STORY, story_params
 from context_service.adapters.falkordb.graph import FalkorGraph
 from context_service.local_servers import LocalServer
+from context_service.ports.graph import NO_REVISION
 from tests.conformance.graph.builders import STORY
 
 pytestmark = pytest.mark.integration
@@ -57,3 +58,31 @@ async def test_the_story_load_never_walks_the_story_history(falkordb: LocalServe
     produced = [int(n) for step in plan for n in re.findall(r"Records produced: (\d+)", step)]
     assert produced
     assert max(produced) < RECORDS
+
+
+TASKS = """
+CREATE (s:Story {id: $id, story_id: $id})
+WITH s UNWIND range(1, $tasks) AS n
+CREATE (s)-[:HAS_TASK]->(:Task {id: $id + '-T' + toString(n), story_id: $id})
+"""
+
+
+async def test_the_load_of_a_story_still_at_the_revision_seen_walks_none_of_its_edges(
+    falkordb: LocalServer, graph_name: str
+) -> None:
+    # Arrange: a story of 5 tasks with no content revision yet (it reads as 0)
+    async with FalkorGraph(url=falkordb.url, graph=graph_name) as graph:
+        await graph.write_rows(TASKS, {"id": STORY, "tasks": 5}, "tasks")
+
+    # Act: the load as a reader holding revision 0 sends it, and as one holding none
+    produced: dict[int, int] = {}
+    async with Redis.from_url(falkordb.url, decode_responses=True) as client:
+        for seen in (0, NO_REVISION):
+            header = AsyncGraph(client, graph_name)._build_params_header(story_params(STORY, seen))
+            plan = await client.execute_command("GRAPH.PROFILE", graph_name, header + LOAD_STORY)
+            produced[seen] = max(
+                int(n) for step in plan for n in re.findall(r"Records produced: (\d+)", step)
+            )
+
+    # Assert: at revision 0 no step goes past the story's own entry; otherwise the tasks come
+    assert produced == {0: 1, NO_REVISION: 6}

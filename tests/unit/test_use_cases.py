@@ -52,6 +52,12 @@ class CountingGraph(InMemoryGraph):
         self.reads.append("load_story_graph")
         return await super().load_story_graph(story_id)
 
+    async def load_if_changed(self, story_id: str, seen: int) -> tuple[int | None, StoryGraph | None]:
+        """Read, then record whether the load came along with the revision."""
+        revision, graph = await super().load_if_changed(story_id, seen)
+        self.reads.append("revision" if graph is None else "revision and load")
+        return revision, graph
+
 
 class CountingPlanningStore(InMemoryPlanningStore):
     """The in-memory planning read-models, recording every batched load."""
@@ -564,3 +570,60 @@ async def test_inputs_read_while_a_change_came_in_are_not_kept(policy: ScopePoli
 
     # Assert
     assert len(planning.loads) == 3
+
+
+async def test_the_first_read_after_a_write_gets_the_new_load_with_the_revision(policy: ScopePolicy) -> None:
+    # Arrange: an answer cached, then a write to its story
+    container, watch, _ = watched(policy)
+    await seed(container)
+    before = await cached_context(container)
+    await container.use_cases.update_context.execute(update(DONE))
+    watch.changed()
+    graph = graph_of(container)
+    graph.reads.clear()
+
+    # Act
+    after = await cached_context(container)
+
+    # Assert: one read of the graph, and the answer shows the write
+    assert graph.reads == ["revision and load"]
+    assert after.version != before.version
+    assert after == await container.use_cases.get_context.execute(DEVELOPER_DESIGN)
+
+
+async def test_a_read_of_a_story_unchanged_since_its_last_load_gets_only_the_revision(
+    policy: ScopePolicy,
+) -> None:
+    # Arrange: an answer cached; then a change elsewhere makes the watch move on
+    container, watch, _ = watched(policy)
+    await seed(container)
+    before = await cached_context(container)
+    watch.changed()
+    graph = graph_of(container)
+    graph.reads.clear()
+
+    # Act
+    after = await cached_context(container)
+
+    # Assert
+    assert graph.reads == ["revision"]
+    assert after == before
+
+
+async def test_a_new_question_about_an_unchanged_story_loads_it_after_the_revision(
+    policy: ScopePolicy,
+) -> None:
+    # Arrange: the story loaded for one question
+    container, _, _ = watched(policy)
+    await seed(container)
+    await cached_context(container)
+    graph = graph_of(container)
+    graph.reads.clear()
+    other = ContextRequest(STORY_ID, "qa", "TEST")
+
+    # Act
+    answer = await container.use_cases.get_context.answer(other, lambda result: (result, 1))
+
+    # Assert
+    assert graph.reads == ["revision", "load_story_graph"]
+    assert answer == await container.use_cases.get_context.execute(other)

@@ -22,11 +22,16 @@ class StoryReader(Protocol):
         ...
 
 
+# A content revision no story has: `load_if_changed` with it always loads.
+NO_REVISION = -1
+
+
 class StoryRevisions(Protocol):
     """The content revision of a story: every write that changes its context bumps it with the write."""
 
-    async def story_revision(self, story_id: str) -> int | None:
-        """The story's content revision, or None when there is no story."""
+    async def load_if_changed(self, story_id: str, seen: int) -> tuple[int | None, StoryGraph | None]:
+        """The story's content revision and, unless it is `seen`, its load (as `load_story_graph` gives it),
+        in one round trip; (None, None) when there is no story."""
         ...
 
 

@@ -8,6 +8,7 @@ the revision of each story whose load it changes, atomically with the write, and
 from __future__ import annotations
 
 from context_service.domain.mutations import LinkKind, Mutation, NodeKind
+from context_service.ports.graph import NO_REVISION
 from tests.conformance.graph.builders import (
     decision,
     epic,
@@ -29,8 +30,9 @@ async def revisions(graph: GraphStore) -> dict[str, int]:
     for story_id in (A, B, C):
         story = await graph.get_story(story_id)
         assert story is not None
-        revision = await graph.story_revision(story_id)
-        assert revision == story.content_revision
+        revision, load = await graph.load_if_changed(story_id, NO_REVISION)
+        assert load is not None
+        assert revision == story.content_revision == load.story.content_revision
         found[story_id] = revision
     return found
 
@@ -54,10 +56,40 @@ async def test_a_story_that_does_not_exist_has_no_revision(graph: GraphStore) ->
     await given_story(graph, A)
 
     # Act
-    revision = await graph.story_revision("S-MISSING")
+    found = await graph.load_if_changed("S-MISSING", NO_REVISION)
 
     # Assert
-    assert revision is None
+    assert found == (None, None)
+
+
+async def test_a_story_still_at_the_revision_seen_gives_only_its_revision(graph: GraphStore) -> None:
+    # Arrange
+    before = await three_stories(graph)
+
+    # Act
+    found = await graph.load_if_changed(A, before[A])
+
+    # Assert
+    assert found == (before[A], None)
+
+
+async def test_a_story_past_the_revision_seen_gives_its_new_load(graph: GraphStore) -> None:
+    # Arrange: B's task comes to depend on A's, which moves both stories on
+    before = await three_stories(graph)
+    await given(graph, B, task("B-1", B, deps=("A-1",)))
+
+    # Act
+    revision, load = await graph.load_if_changed(B, before[B])
+
+    # Assert: the load is the one `load_story_graph` gives, at the revision returned
+    assert revision is not None
+    assert revision != before[B]
+    assert load == await loaded(graph, B)
+    assert load is not None
+    assert load.story.content_revision == revision
+    b_task = load.task("B-1")
+    assert b_task is not None
+    assert b_task.dependencies == ("A-1",)
 
 
 async def test_a_link_into_another_story_bumps_both_stories(graph: GraphStore) -> None:

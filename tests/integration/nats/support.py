@@ -72,10 +72,10 @@ class FlakyGraph(InMemoryGraph):
         self._check()
         return await super().get_story(story_id)
 
-    async def story_revision(self, story_id: str) -> int | None:
+    async def load_if_changed(self, story_id: str, seen: int) -> Any:
         """Refused while down."""
         self._check()
-        return await super().story_revision(story_id)
+        return await super().load_if_changed(story_id, seen)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 from context_service.domain.mutations import CONTENT_REVISION, HISTORY_SEQ, STORY_EDGES, LinkKind, NodeKind
 from context_service.domain.snapshot import CHANGE_FIELDS
 from context_service.domain.vocabulary import DELETED
+from context_service.ports.graph import NO_REVISION
 
 Params = dict[str, Any]
 
@@ -47,8 +48,6 @@ def relation(name: str) -> str:
 
 
 GET_STORY = "MATCH (s:Story {id: $id}) RETURN properties(s) AS story"
-# One integer: what a response-cache hit reads on every call (a story without one is at revision 0).
-GET_REVISION = f"MATCH (s:Story {{id: $id}}) RETURN coalesce(s.{REVISION}, 0) AS revision"
 DROP_ALL = "MATCH (n) DETACH DELETE n"  # tests: an empty graph
 
 # The whole story neighbourhood in one round trip: the story, every node hanging off it by a structural edge,
@@ -64,6 +63,9 @@ DROP_ALL = "MATCH (n) DETACH DELETE n"  # tests: an empty graph
 # (a fixed whitelist) rather than filtered after the match: a filter would still walk every HAS_CHANGE edge
 # of the story's history (up to its retention, thousands) in each branch.
 # Nodes the legacy service left beside the model (no `id`, or a label of its own) are never part of it.
+# When the story's content revision is `$seen`, only the story row comes back: a reader holding an answer
+# built at that revision learns in the same round trip that it is current, and otherwise gets the new load
+# (a story without a revision is at 0; `NO_REVISION` never matches, so it always loads).
 STORY_PART = "S"
 INCOMING_PART = "I"
 LOAD_STORY = """
@@ -71,11 +73,13 @@ MATCH (s:Story {id: $id})
 RETURN 'S' AS part, '' AS type, '' AS from_label, '' AS from_id, '' AS to_label, '' AS to_id,
   null AS edge, properties(s) AS node
 UNION ALL
-MATCH (s:Story {id: $id})-[r:{story_edges}]->(c)
+MATCH (s:Story {id: $id}) WHERE coalesce(s.{revision}, 0) <> $seen
+MATCH (s)-[r:{story_edges}]->(c)
 RETURN 'C' AS part, type(r) AS type, 'Story' AS from_label, s.id AS from_id, labels(c)[0] AS to_label,
   c.id AS to_id, properties(r) AS edge, properties(c) AS node
 UNION ALL
-MATCH (s:Story {id: $id})-[r:{story_edges}]->(c)
+MATCH (s:Story {id: $id}) WHERE coalesce(s.{revision}, 0) <> $seen
+MATCH (s)-[r:{story_edges}]->(c)
 WITH s, c
 MATCH (c)-[e]->(x)
 WHERE type(e) IN $traversable AND x <> s
@@ -83,14 +87,15 @@ WHERE type(e) IN $traversable AND x <> s
 RETURN 'O' AS part, type(e) AS type, labels(c)[0] AS from_label, c.id AS from_id, labels(x)[0] AS to_label,
   x.id AS to_id, properties(e) AS edge, CASE WHEN x.story_id = s.id THEN NULL ELSE properties(x) END AS node
 UNION ALL
-MATCH (s:Story {id: $id})-[r:{story_edges}]->(c)
+MATCH (s:Story {id: $id}) WHERE coalesce(s.{revision}, 0) <> $seen
+MATCH (s)-[r:{story_edges}]->(c)
 WITH s, c
 MATCH (c)<-[e]-(x)
 WHERE type(e) IN $traversable AND x <> s AND coalesce(x.story_id, '') <> s.id
   AND x.id IS NOT NULL AND labels(x)[0] IN $labels
 RETURN 'I' AS part, type(e) AS type, labels(x)[0] AS from_label, x.id AS from_id, labels(c)[0] AS to_label,
   c.id AS to_id, properties(e) AS edge, properties(x) AS node
-""".replace("{story_edges}", "|".join(relation(r) for r in STORY_RELATIONS))
+""".replace("{story_edges}", "|".join(relation(r) for r in STORY_RELATIONS)).replace("{revision}", REVISION)
 
 # A story's records are found through an index on these properties of ContextChange (every engine creates
 # it, see dialect.INDEXES), never by walking from the story and sorting all of them.
@@ -123,10 +128,11 @@ MATCH (c:{CHANGE_LABEL}) WHERE c.story_id = $id AND c.seq <= $cut DETACH DELETE 
 """
 
 
-def story_params(story_id: str) -> Params:
-    """Parameters of LOAD_STORY."""
+def story_params(story_id: str, seen: int = NO_REVISION) -> Params:
+    """Parameters of LOAD_STORY: the whole load unless the story's content revision is `seen`."""
     return {
         "id": story_id,
+        "seen": seen,
         "traversable": list(TRAVERSABLE),
         "labels": sorted(NODE_LABELS),
     }

@@ -42,6 +42,7 @@ from context_service.ports.errors import (
     StoreUnavailable,
     StoryExists,
 )
+from context_service.ports.graph import NO_REVISION
 
 Rows = list[list[Any]]
 Execute = Callable[[str, q.Params], Awaitable[Rows]]
@@ -129,21 +130,24 @@ class CypherGraph:
         rows = await self._read(q.GET_STORY, {"id": story_id}, "get_story")
         return story_of(rows[0][0]) if rows else None
 
-    async def story_revision(self, story_id: str) -> int | None:
-        """The story's content revision, or None when there is no story."""
-        rows = await self._read(q.GET_REVISION, {"id": story_id}, "story_revision")
-        return int(rows[0][0]) if rows else None
-
     async def load_story_graph(self, story_id: str) -> StoryGraph | None:
         """The story's live neighbourhood, in one round trip."""
-        rows = await self._read(q.LOAD_STORY, q.story_params(story_id), "load_story")
+        return (await self.load_if_changed(story_id, NO_REVISION))[1]
+
+    async def load_if_changed(self, story_id: str, seen: int) -> tuple[int | None, StoryGraph | None]:
+        """The story's content revision, and its live neighbourhood unless the revision is `seen`."""
+        rows = await self._read(q.LOAD_STORY, q.story_params(story_id, seen), "load_story")
         if not rows:
-            return None
+            return None, None
+        story: dict[str, Any] = next(dict(row[-1]) for row in rows if row[0] == q.STORY_PART)
+        revision = int(story.get(q.REVISION) or 0)
+        if revision == seen:
+            return revision, None
         graph = PropertyGraph()
+        # With its content revision, which only story_of reads.
+        graph.nodes[(NodeKind.STORY.value, story_id)] = story
         for part, rel_type, from_label, from_id, to_label, to_id, edge, node in rows:
             if part == q.STORY_PART:
-                # With its content revision, which only story_of reads.
-                graph.nodes[(NodeKind.STORY.value, story_id)] = dict(node)
                 continue
             start: NodeKey = (from_label, str(from_id))
             end: NodeKey = (to_label, str(to_id))
@@ -153,7 +157,7 @@ class CypherGraph:
             # Two parallel edges of one type (a MERGE with properties can add one) read as one, as in
             # the memory store: their properties merged, whichever order the engine returns them in.
             graph.put_edge(key, {**graph.edges.get(key, {}), **public(edge)})
-        return story_graph_of(graph, story_id)
+        return revision, story_graph_of(graph, story_id)
 
     async def locate(self, nodes: Iterable[tuple[NodeKind, str]]) -> Mapping[tuple[NodeKind, str], Located]:
         """(kind, id) -> owning story and status, for existing nodes; one round trip."""

@@ -52,8 +52,8 @@ def statements() -> list[Statement]:
 
 def _reads() -> Iterator[Statement]:
     yield Statement("get_story", SHARED, q.GET_STORY, {"id": STORY})
-    yield Statement("story_revision", SHARED, q.GET_REVISION, {"id": STORY})
     yield Statement("load_story", SHARED, q.LOAD_STORY, q.story_params(STORY))
+    yield Statement("load_story if changed", SHARED, q.LOAD_STORY, q.story_params(STORY, 3))
     yield Statement("recent history", SHARED, q.RECENT_HISTORY, {"id": STORY, "before": 0, "limit": 10})
     yield Statement("history", SHARED, q.HISTORY, {"id": STORY, "before": 0, "entity": "", "limit": 10})
     yield Statement("trim history", SHARED, q.TRIM_HISTORY, {"id": STORY, "cut": 1})

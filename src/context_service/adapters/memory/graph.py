@@ -61,10 +61,13 @@ class InMemoryGraph:
         props = self._graph.node((NodeKind.STORY.value, story_id))
         return None if props is None else story_of(props)
 
-    async def story_revision(self, story_id: str) -> int | None:
-        """The story's content revision, or None when there is no story."""
+    async def load_if_changed(self, story_id: str, seen: int) -> tuple[int | None, StoryGraph | None]:
+        """The story's content revision, and its load unless that is `seen`; (None, None): no story."""
         props = self._graph.node((NodeKind.STORY.value, story_id))
-        return None if props is None else int(props.get(CONTENT_REVISION, 0))
+        if props is None:
+            return None, None
+        revision = int(props.get(CONTENT_REVISION, 0))
+        return revision, None if revision == seen else story_graph_of(self._graph, story_id)
 
     async def load_story_graph(self, story_id: str) -> StoryGraph | None:
         """The story's live neighbourhood."""
