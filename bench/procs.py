@@ -119,11 +119,11 @@ def wait_serving(process: Process) -> None:
     raise RuntimeError(f"{process.name} did not report SERVING within {STARTUP_SECONDS:.0f}s")
 
 
-def echo_process(log_dir: Path) -> Process:
+def echo_process(log_dir: Path, name: str = "echo") -> Process:
     """The bare grpc.aio echo server, unstarted."""
     port = free_port()
     argv = [sys.executable, "-m", "bench.echo", str(port)]
-    return Process("echo", port, argv, log_path=log_dir / "echo.log")
+    return Process(name, port, argv, log_path=log_dir / f"{name}.log")
 
 
 def service_process(

@@ -102,20 +102,21 @@ def measure(bench: Bench, plan: Plan) -> dict[str, Any]:
 
 
 def run(plan: Plan, quick: bool) -> dict[str, Any]:
-    """Start the stack, the echo and two replicas; seed; measure; stop everything."""
+    """Start the stack, two echoes and two replicas; seed; measure; stop everything."""
     with tempfile.TemporaryDirectory(prefix="context-bench-") as tmp:
         work = Path(tmp)
         with local_stack(work / "stack", messaging=True) as stack:
-            echo = echo_process(work)
+            echo, second_echo = echo_process(work), echo_process(work, "second-echo")
             service = service_process(stack, work, "service", demo=True, extra={})
             replica = service_process(stack, work, "replica", demo=False, extra={})
             started = []
             try:
-                for process in (echo, service, replica):
+                for process in (echo, second_echo, service, replica):
                     started.append(process.start())
                 _log("seeding")
                 asyncio.run(_seed(service.target))
-                bench = Bench(service, echo, work, stack.server("falkordb").url, replica)
+                falkordb = stack.server("falkordb").url
+                bench = Bench(service, echo, work, falkordb, replica, second_echo)
                 results = measure(bench, plan)
             finally:
                 for process in reversed(started):

@@ -42,6 +42,7 @@ class Bench:
     work: Path
     falkordb_url: str
     replica: Process | None = None
+    second_echo: Process | None = None  # the scale-out's ceiling: two echo processes beside one
 
 
 def sampled_call(process: Process, steady: Steady) -> int:
@@ -114,23 +115,35 @@ def one_round(bench: Bench, steady: Steady, plan: Plan, reverse: bool) -> dict[s
     return measured
 
 
+def one_and_two(
+    targets: tuple[Process, Process], path: str, body: Path, plan: Plan, work: Path
+) -> tuple[float, float]:
+    """req/s at `plan.clients` on the first process, then on both at half the clients each."""
+    one = h2load.run([targets[0].target], Shot(path, body, plan.clients, plan.throughput), work)[0]
+    shot = Shot(path, body, plan.clients // 2, plan.throughput)
+    return one.rps, round(sum(load.rps for load in h2load.run([p.target for p in targets], shot, work)), 1)
+
+
 def scale_out_round(bench: Bench, steady: Steady, plan: Plan) -> dict[str, Any]:
-    """Throughput of one replica at `plan.clients`, then of two sharing the stores at half each."""
+    """Two replicas sharing the stores against one; then two echo processes against one (same reply size),
+    which is what this machine allows two server processes beside the load generator."""
     assert bench.replica is not None
+    assert bench.second_echo is not None
     body = body_file(bench.work, "scale", steady.request)
-    path = steady.path
-    one = h2load.run([bench.service.target], Shot(path, body, plan.clients, plan.throughput), bench.work)[0]
     replicas = (bench.service, bench.replica)
     before = [p.metric_counts(RPC_COUNTER, "code") for p in replicas]
-    shot = Shot(path, body, plan.clients // 2, plan.throughput)
-    two = h2load.run([p.target for p in replicas], shot, bench.work)
+    one, two = one_and_two(replicas, steady.path, body, plan, bench.work)
     after = [p.metric_counts(RPC_COUNTER, "code") for p in replicas]
     delta: Counter[str] = sum((a - b for a, b in zip(after, before, strict=True)), Counter())
-    total = sum(load.rps for load in two)
+    echo = echo_path(sampled_call(bench.service, steady))
+    echo_one, echo_two = one_and_two((bench.echo, bench.second_echo), echo, body, plan, bench.work)
     return {
-        "one_replica_rps": one.rps,
-        "two_replicas_rps": round(total, 1),
-        "speed_up": round(total / one.rps, 2),
+        "one_replica_rps": one,
+        "two_replicas_rps": two,
+        "speed_up": round(two / one, 3),
+        "echo_one_rps": echo_one,
+        "echo_two_rps": echo_two,
+        "echo_speed_up": round(echo_two / echo_one, 3),
         "non_ok": sum(delta.values()) - delta["OK"],
     }
 
