@@ -53,6 +53,7 @@ from context_service.application.dispatch_task import DispatchTask
 from context_service.application.get_context import GetContext
 from context_service.application.get_graph_relationships import GetGraphRelationships
 from context_service.application.get_history import GetHistory
+from context_service.application.recent_stories import RecentStories
 from context_service.application.record_deliberation import RecordDeliberation
 from context_service.application.record_epic import RecordEpic
 from context_service.application.record_planned_task import RecordPlannedTask
@@ -143,13 +144,15 @@ def wire(adapters: Adapters, policy: ScopePolicy, *, sessions: SessionSettings |
     """Plain constructors, keyword arguments only."""
     a = adapters
     commits = CommitStep(writer=a.graph, log=a.graph, publisher=a.publisher, clock=a.clock)
+    # With the response cache off, nothing is kept between calls: every read loads the story anew.
+    loads = RecentStories(a.graph) if a.responses.enabled else a.graph
     reads = CachedReads(
-        stories=a.graph, revisions=a.graph, planning=a.planning, cache=a.responses, changes=a.changes
+        stories=loads, revisions=loads, planning=a.planning, cache=a.responses, changes=a.changes
     )
     use_cases = UseCases(
         get_context=GetContext(policy=policy, reads=reads, tokens=a.tokens),
         update_context=UpdateContext(
-            policy=policy, stories=a.graph, nodes=a.graph, commits=commits, idempotency=a.kv, clock=a.clock
+            policy=policy, stories=loads, nodes=a.graph, commits=commits, idempotency=a.kv, clock=a.clock
         ),
         rehydrate_session=RehydrateSession(policy=policy, reads=reads, handoffs=a.planning, clock=a.clock),
         validate_scope=ValidateScope(policy=policy),

@@ -379,7 +379,7 @@ async def test_rehydrate_loads_the_graph_once_for_all_roles(
     )
 
     # Assert
-    assert graph.reads == ["load_story_graph"]
+    assert graph.reads == ["revision and load"]
 
 
 async def test_rehydrate_loads_the_planning_read_models_once_for_all_roles(policy: ScopePolicy) -> None:
@@ -434,7 +434,7 @@ async def test_get_context_reads_the_graph_once_per_call(
     await container.use_cases.get_context.execute(request_)
 
     # Assert
-    assert graph.reads == ["load_story_graph"]
+    assert graph.reads == ["revision and load"]
 
 
 @pytest.mark.parametrize("request_", GET_CONTEXT_CASES)
@@ -454,7 +454,9 @@ async def test_get_context_loads_the_planning_read_models_once_per_call(
     assert len(planning.loads) == 1
 
 
-async def test_repeated_get_context_calls_read_the_graph_once_each(policy: ScopePolicy) -> None:
+async def test_repeated_get_context_calls_read_the_graph_once_each_and_load_it_once(
+    policy: ScopePolicy,
+) -> None:
     # Arrange
     container = build(policy)
     await seed(container)
@@ -465,8 +467,8 @@ async def test_repeated_get_context_calls_read_the_graph_once_each(policy: Scope
     for _ in range(3):
         await container.use_cases.get_context.execute(ContextRequest(STORY_ID, "developer", "BUILD"))
 
-    # Assert
-    assert graph.reads == ["load_story_graph"] * 3
+    # Assert: the later calls find the story still at the revision of the load kept from the first
+    assert graph.reads == ["revision and load", "revision", "revision"]
 
 
 class ManualWatch:
@@ -610,7 +612,7 @@ async def test_a_read_of_a_story_unchanged_since_its_last_load_gets_only_the_rev
     assert after == before
 
 
-async def test_a_new_question_about_an_unchanged_story_loads_it_after_the_revision(
+async def test_a_new_question_about_an_unchanged_story_is_built_from_the_kept_load(
     policy: ScopePolicy,
 ) -> None:
     # Arrange: the story loaded for one question
@@ -624,6 +626,6 @@ async def test_a_new_question_about_an_unchanged_story_loads_it_after_the_revisi
     # Act
     answer = await container.use_cases.get_context.answer(other, lambda result: (result, 1))
 
-    # Assert
-    assert graph.reads == ["revision", "load_story_graph"]
+    # Assert: the inputs' read, then the load to build from, each confirmed by the revision alone
+    assert graph.reads == ["revision", "revision"]
     assert answer == await container.use_cases.get_context.execute(other)

@@ -35,6 +35,10 @@ class StoryRevisions(Protocol):
         ...
 
 
+class StoryLoads(StoryReader, StoryRevisions, Protocol):
+    """A story's loads, whole or only when its revision moved."""
+
+
 class NodeLocator(Protocol):
     """Owner and status of some nodes, without loading a whole story."""
 

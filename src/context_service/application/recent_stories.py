@@ -1,0 +1,85 @@
+"""The story loads this process made last, kept for the next use of the same story at the same revision.
+
+A kept load is reused only after the store confirms, in the round trip that would otherwise bring the whole
+load, that the story is still at the content revision the load was made at. Every write that changes what a
+story's load shows bumps that revision atomically with the write (the response cache relies on the same
+rule), so a confirmed kept load is the load the store would send. An agent's turn reads a story's context and
+then writes to it: the write's load, and a second question about the same story, cost one small read.
+
+Loads that show a node no story owns (left by the legacy service) are never kept: a write to such a node bumps
+no revision. The kept loads are bounded by their entities (about 1 KB each), least recently used first out.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from context_service.domain.model import Story, StoryGraph
+from context_service.ports.graph import NO_REVISION, StoryLoads
+
+KEPT_ENTITIES = 20_000  # tasks, decisions, edges, plans, milestones and transitions over all kept loads
+
+
+def _size(graph: StoryGraph) -> int:
+    parts = (
+        graph.tasks,
+        graph.decisions,
+        graph.decision_edges,
+        graph.plans,
+        graph.milestones,
+        graph.transitions,
+    )
+    return 1 + sum(len(part) for part in parts)
+
+
+class RecentStories:
+    """StoryLoads over another, answering from the loads kept here while their story has not moved."""
+
+    def __init__(self, loads: StoryLoads, *, max_entities: int = KEPT_ENTITIES) -> None:
+        self._loads = loads
+        self._max_entities = max_entities
+        self._kept: OrderedDict[str, StoryGraph] = OrderedDict()
+        self._entities = 0
+
+    async def get_story(self, story_id: str) -> Story | None:
+        """The story node, or None (from the store)."""
+        return await self._loads.get_story(story_id)
+
+    async def load_story_graph(self, story_id: str) -> StoryGraph | None:
+        """The story's load as the store would send it now; None if there is no story."""
+        return (await self.load_if_changed(story_id, NO_REVISION))[1]
+
+    async def load_if_changed(self, story_id: str, seen: int) -> tuple[int | None, StoryGraph | None]:
+        """The story's content revision and, unless it is `seen`, its load: the kept one if the story is
+        still at its revision, else the new one from the store (kept from now on). One round trip."""
+        kept = self._kept.get(story_id)
+        asked = seen if kept is None else kept.story.content_revision
+        revision, graph = await self._loads.load_if_changed(story_id, asked)
+        if revision is None:
+            self._forget(story_id)
+            return None, None
+        if graph is None:
+            if kept is None:
+                return revision, None  # still at `seen`, which the caller holds
+            self._kept.move_to_end(story_id)
+            graph = kept
+        else:
+            self._keep(graph)
+        return revision, None if revision == seen else graph
+
+    def _keep(self, graph: StoryGraph) -> None:
+        story_id = graph.story.story_id
+        self._forget(story_id)
+        size = _size(graph)
+        if not graph.cacheable or size > self._max_entities:
+            return
+        self._kept[story_id] = graph
+        self._entities += size
+        while self._entities > self._max_entities:
+            _, dropped = self._kept.popitem(last=False)
+            self._entities -= _size(dropped)
+
+    def _forget(self, story_id: str) -> None:
+        dropped = self._kept.pop(story_id, None)
+        if dropped is not None:
+            self._entities -= _size(dropped)
