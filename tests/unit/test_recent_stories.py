@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from context_service.application.recent_stories import RecentStories
@@ -152,3 +153,24 @@ async def test_the_least_recently_used_loads_go_first_when_the_entities_run_out(
 
     # Assert: S-1 went; S-0 and S-2 are still kept
     assert store.asked == [1, 1, NO_REVISION]
+
+
+class SlowStore(Store):
+    """A store whose answers take a turn of the event loop, so calls overlap."""
+
+    async def load_if_changed(self, story_id: str, seen: int) -> tuple[int | None, StoryGraph | None]:
+        await asyncio.sleep(0.01)
+        return await super().load_if_changed(story_id, seen)
+
+
+async def test_loads_of_one_story_at_once_share_round_trips_sent_after_they_arrived() -> None:
+    # Arrange
+    store = SlowStore(story_graph("S-1", 4, tasks=3))
+    recent = RecentStories(store)
+
+    # Act: eight callers at once
+    found = await asyncio.gather(*(recent.load_story_graph("S-1") for _ in range(8)))
+
+    # Assert: the first call's own round trip, then one for the seven that came while it ran
+    assert all(graph == store.graphs["S-1"] for graph in found)
+    assert len(store.asked) == 2

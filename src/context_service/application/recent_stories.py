@@ -6,6 +6,10 @@ story's load shows bumps that revision atomically with the write (the response c
 rule), so a confirmed kept load is the load the store would send. An agent's turn reads a story's context and
 then writes to it: the write's load, and a second question about the same story, cost one small read.
 
+Calls that load the same story at once share one round trip, but only one sent after each of them arrived
+(`CoalescedReads`): a write's load is then as current as one of its own. Many writers to one story share
+their loads instead of each moving the whole story over the wire.
+
 Loads that show a node no story owns (left by the legacy service) are never kept: a write to such a node bumps
 no revision. The kept loads are bounded by their entities (about 1 KB each), least recently used first out.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from context_service.application.concurrent_reads import CoalescedReads
 from context_service.domain.model import Story, StoryGraph
 from context_service.ports.graph import NO_REVISION, StoryLoads
 
@@ -40,6 +45,7 @@ class RecentStories:
         self._max_entities = max_entities
         self._kept: OrderedDict[str, StoryGraph] = OrderedDict()
         self._entities = 0
+        self._shared = CoalescedReads(self._load_if_changed)  # per (story id, revision asked with)
 
     async def get_story(self, story_id: str) -> Story | None:
         """The story node, or None (from the store)."""
@@ -54,7 +60,7 @@ class RecentStories:
         still at its revision, else the new one from the store (kept from now on). One round trip."""
         kept = self._kept.get(story_id)
         asked = seen if kept is None else kept.story.content_revision
-        revision, graph = await self._loads.load_if_changed(story_id, asked)
+        revision, graph = await self._shared.get((story_id, asked))
         if revision is None:
             self._forget(story_id)
             return None, None
@@ -66,6 +72,9 @@ class RecentStories:
         else:
             self._keep(graph)
         return revision, None if revision == seen else graph
+
+    async def _load_if_changed(self, asked: tuple[str, int]) -> tuple[int | None, StoryGraph | None]:
+        return await self._loads.load_if_changed(*asked)
 
     def _keep(self, graph: StoryGraph) -> None:
         story_id = graph.story.story_id
