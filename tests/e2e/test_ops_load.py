@@ -19,24 +19,33 @@ from tests.support.harness import Service, running_service
 from tests.support.waiting import eventually
 
 READ = pb.GetContextRequest(story_id="STORY-LOGIN-42", role="developer", phase="BUILD")
+# Two calls blocked at once ask about two stories: calls about one story share their store read.
+STORIES = ("STORY-LOGIN-42", "STORY-LOGIN-43")
+READS = [pb.GetContextRequest(story_id=story_id, role="developer", phase="BUILD") for story_id in STORIES]
 
 
 class GatedGraph(InMemoryGraph):
-    """An in-memory graph whose story reads wait until the gate opens."""
+    """An in-memory graph whose story reads (the one every context read makes) wait until the gate opens."""
 
     def __init__(self) -> None:
         super().__init__()
         self.gate = asyncio.Event()
         self.waiting = 0
 
-    async def load_story_graph(self, story_id: str) -> StoryGraph | None:
+    async def load_if_changed(self, story_id: str, seen: int) -> tuple[int | None, StoryGraph | None]:
         """Wait for the gate, then read."""
         self.waiting += 1
         try:
             await self.gate.wait()
         finally:
             self.waiting -= 1
-        return await super().load_story_graph(story_id)
+        return await super().load_if_changed(story_id, seen)
+
+
+async def create_stories(service: Service) -> None:
+    """The stories of READS."""
+    for story_id in STORIES:
+        await create_story(service, story_id)
 
 
 @pytest.fixture
@@ -46,8 +55,8 @@ async def limited() -> AsyncIterator[tuple[Service, GatedGraph]]:
     async with running_service(
         graph=graph, max_concurrent_rpcs=2, interceptors=[MetricsInterceptor()]
     ) as svc:
-        await create_story(svc)
-        blocked = [asyncio.ensure_future(svc.stub.GetContext(READ, timeout=10)) for _ in range(2)]
+        await create_stories(svc)
+        blocked = [asyncio.ensure_future(svc.stub.GetContext(read, timeout=10)) for read in READS]
         await eventually(lambda: graph.waiting == 2)
         yield svc, graph
         graph.gate.set()
@@ -96,8 +105,8 @@ async def test_shed_calls_are_counted_under_resource_exhausted(limited: tuple[Se
 async def test_calls_admitted_under_the_limit_complete_and_free_their_slots() -> None:
     graph = GatedGraph()
     async with running_service(graph=graph, max_concurrent_rpcs=2) as service:
-        await create_story(service)
-        first = [asyncio.ensure_future(service.stub.GetContext(READ, timeout=10)) for _ in range(2)]
+        await create_stories(service)
+        first = [asyncio.ensure_future(service.stub.GetContext(read, timeout=10)) for read in READS]
         await eventually(lambda: graph.waiting == 2)
 
         graph.gate.set()

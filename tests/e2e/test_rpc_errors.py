@@ -382,19 +382,20 @@ async def test_context_for_a_pair_without_policy_is_failed_precondition(service:
 
 
 class StalledGraph(InMemoryGraph):
-    """A graph whose story load never finishes, and which notes when the waiting call is cancelled."""
+    """A graph whose story read (the one every context read makes) never finishes, and which notes when the
+    waiting call is cancelled."""
 
     def __init__(self) -> None:
         super().__init__()
         self.cancelled = asyncio.Event()
 
-    async def load_story_graph(self, story_id: str) -> StoryGraph | None:
+    async def load_if_changed(self, story_id: str, seen: int) -> tuple[int | None, StoryGraph | None]:
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             self.cancelled.set()
             raise
-        return None
+        return None, None
 
 
 async def test_a_passed_deadline_cancels_the_work_on_the_server() -> None:
