@@ -174,3 +174,38 @@ async def test_loads_of_one_story_at_once_share_round_trips_sent_after_they_arri
     # Assert: the first call's own round trip, then one for the seven that came while it ran
     assert all(graph == store.graphs["S-1"] for graph in found)
     assert len(store.asked) == 2
+
+
+class GatedStore(Store):
+    """A store whose reads of S-1 wait until the gate opens."""
+
+    def __init__(self, *graphs: StoryGraph) -> None:
+        super().__init__(*graphs)
+        self.gate = asyncio.Event()
+
+    async def load_if_changed(self, story_id: str, seen: int) -> tuple[int | None, StoryGraph | None]:
+        if story_id == "S-1":
+            await self.gate.wait()
+        return await super().load_if_changed(story_id, seen)
+
+
+async def test_a_kept_load_dropped_while_its_confirmation_ran_is_still_served() -> None:
+    # Arrange: S-1 kept; its next read is under way when S-2's load pushes it out
+    store = GatedStore(story_graph("S-1", 4, tasks=3), story_graph("S-2", 1, tasks=3))
+    recent = RecentStories(store, max_entities=4)
+    store.gate.set()
+    kept = await recent.load_story_graph("S-1")
+    store.gate.clear()
+    confirming = asyncio.ensure_future(recent.load_story_graph("S-1"))
+    await asyncio.sleep(0)
+
+    # Act
+    await recent.load_story_graph("S-2")
+    store.gate.set()
+    found = await confirming
+
+    # Assert: the confirmed load is served; S-1 is no longer kept
+    assert found is kept
+    store.asked.clear()
+    await recent.load_story_graph("S-1")
+    assert store.asked == [NO_REVISION]

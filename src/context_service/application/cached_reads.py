@@ -39,7 +39,8 @@ Asked = tuple[str, tuple[str, ...]]  # story id and roles
 # Content revision (None: no story), read-models, and the story's load when its revision was not the one
 # last loaded here (None otherwise).
 Inputs = tuple[int | None, PlanningReadModel, StoryGraph | None]
-MAX_KNOWN_INPUTS = 10_000  # stories x role sets whose inputs are kept between changes; stories' revisions
+# Entries kept between calls: inputs per story and role set (between changes), last load's revision per story.
+MAX_KNOWN_INPUTS = 10_000
 
 
 class CachedReads:

@@ -67,8 +67,9 @@ class RecentStories:
         if graph is None:
             if kept is None:
                 return revision, None  # still at `seen`, which the caller holds
-            self._kept.move_to_end(story_id)
             graph = kept
+            if self._kept.get(story_id) is kept:  # not dropped or replaced while the read ran
+                self._kept.move_to_end(story_id)
         else:
             self._keep(graph)
         return revision, None if revision == seen else graph
