@@ -29,6 +29,7 @@ from context_service.ports.errors import StoreUnavailable
 from fleet.context.v1 import context_pb2 as pb
 from tests.e2e.builders import change, create_story, update_request
 from tests.support.harness import Service, running_service
+from tests.support.waiting import eventually
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -118,7 +119,13 @@ async def test_a_client_error_is_recorded_on_the_server_span_without_failing_it(
     with pytest.raises(grpc.aio.AioRpcError):
         await traced.stub.GetContext(request)
 
-    server = named(spans, "fleet.context.v1.ContextService/GetContext")
+    # abort() sends the status before the handler's exception unwinds through the span: the client may see
+    # the error a moment before the server span ends.
+    name = "fleet.context.v1.ContextService/GetContext"
+    await eventually(
+        lambda: any(span.name == name for span in spans.get_finished_spans()), within=5, what="server span"
+    )
+    server = named(spans, name)
     assert (server.attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
     assert server.status.status_code is trace.StatusCode.UNSET
 
