@@ -250,9 +250,13 @@ async def _key_value_store(
 
 
 async def _session_store(
-    settings: Settings, stack: AsyncExitStack, valkey: ValkeyClient | None
+    settings: Settings, stack: AsyncExitStack, valkey: ValkeyClient | None, *, outbox_here: bool
 ) -> SessionStore:
-    """Sessions on Valkey when it is configured (blocking watch reads on a pool of their own), else memory."""
+    """Sessions on Valkey when it is configured (blocking watch reads on a pool of their own), else memory.
+
+    `outbox_here`: the outbox is the key-value store on the same Valkey, so a change can write its own
+    outbox record.
+    """
     s = settings.sessions
     idle_ms = int(s.idle_expiry_seconds * 1000)
     if valkey is None:
@@ -267,6 +271,7 @@ async def _session_store(
         retention=s.log_retention,
         idle_ms=idle_ms,
         max_block_seconds=settings.stores.timeout_seconds / 2,
+        record_prefix=settings.kv.key_prefix if outbox_here else None,
     )
 
 
@@ -313,11 +318,11 @@ async def open_adapters(
         if isinstance(kv, SqliteKeyValueStore):
             probes.append(kv)
         clock = SystemClock()
-        sessions = await _session_store(settings, stack, valkey)
+        own_outbox = publisher is None and settings.nats.enabled
+        outbox_here = own_outbox and isinstance(kv, ValkeyKeyValueStore)
+        sessions = await _session_store(settings, stack, valkey, outbox_here=outbox_here)
         if publisher is None:  # with NATS: an outbox the messaging runtime relays; without: nowhere to go
-            publisher = (
-                OutboxPublisher(kv=kv, clock=clock) if settings.nats.enabled else DiscardingEventPublisher()
-            )
+            publisher = OutboxPublisher(kv=kv, clock=clock) if own_outbox else DiscardingEventPublisher()
         responses = LruResponseCache(settings.response_cache_max_bytes)
         yield Adapters(
             graph=graph,

@@ -172,18 +172,32 @@ def check_sessions(run: Run, figures: Figures) -> None:
 
 
 async def check_session_state(run: Run, figures: Figures) -> None:
-    """Each counter's stored value is at least what was acknowledged, and its version equals its value."""
+    """Each counter's stored value is at least what was acknowledged, and its version equals its value; every
+    version stored was announced on NATS once (also a write whose answer the fault swallowed)."""
     if not figures.session_counters:
         return
     target = next(s.target for s in run.stack.served if s.process.poll() is None)
-    for sid, acked in figures.session_counters.items():
-        value, version = await load_session.read_counter(target, run.stack.token, sid)
-        if value < acked:
-            figures.writes_lost += acked - value
-            figures.examples.append(f"session {sid}: acknowledged {acked}, stored {value}")
-        if version != value:
-            figures.writes_duplicated += abs(version - value)
-            figures.examples.append(f"session {sid}: value {value} at version {version}")
+    async with nats_client(run.stack.nats.url) as nc:
+        for sid, acked in figures.session_counters.items():
+            value, version = await load_session.read_counter(target, run.stack.token, sid)
+            if value < acked:
+                figures.writes_lost += acked - value
+                figures.examples.append(f"session {sid}: acknowledged {acked}, stored {value}")
+            if version != value:
+                figures.writes_duplicated += abs(version - value)
+                figures.examples.append(f"session {sid}: value {value} at version {version}")
+            await check_session_notices(nc, sid, version, figures)
+
+
+async def check_session_notices(nc: Any, sid: str, version: int, figures: Figures) -> None:
+    """The counter's versions 1..`version` each have one `context.session.<id>.changed` message."""
+    messages = await stream_messages(nc, f"context.session.{sid}.changed")
+    payloads = [json.loads(m.data)["payload"] for m in messages]
+    notified = Counter(p["version"] for p in payloads if p["key"] == load_session.KEY and p["type"] == "SET")
+    missing = sorted(set(range(1, version + 1)) - set(notified))
+    figures.events_missing += len(missing)
+    figures.examples += [f"session {sid}: version {v} not announced" for v in missing[:5]]
+    figures.events_duplicated += sum(n - 1 for n in notified.values() if n > 1)
 
 
 async def measure(run: Run, figures: Figures) -> Figures:

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from context_service.adapters.memory.events import InMemoryEventPublisher
+from context_service.adapters.memory.events import DiscardingEventPublisher, InMemoryEventPublisher
 from context_service.adapters.policy_file import load_policy
 from context_service.adapters.tokenizer import CharEstimateCounter
 from context_service.application.common import UPDATED_SUBJECT, RequestMeta
@@ -27,7 +27,7 @@ class Crash(Exception):
     """Stands for the process dying: nothing after the raise point runs."""
 
 
-class CrashOnceOutbox:
+class CrashOnceOutbox(DiscardingEventPublisher):
     """An EventPublisher whose next hand-over, once armed, never happens (death before the outbox write)."""
 
     def __init__(self) -> None:

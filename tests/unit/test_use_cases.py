@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from redis.crc import key_slot
 
+from context_service.adapters.memory.events import DiscardingEventPublisher
 from context_service.adapters.memory.graph import InMemoryGraph
 from context_service.adapters.memory.kv import InMemoryKeyValueStore
 from context_service.adapters.memory.planning import InMemoryPlanningStore
@@ -73,7 +74,7 @@ class CountingPlanningStore(InMemoryPlanningStore):
         return await super().load(story_id, roles)
 
 
-class FailingPublisher:
+class FailingPublisher(DiscardingEventPublisher):
     """An EventPublisher whose broker is down."""
 
     def __init__(self) -> None:

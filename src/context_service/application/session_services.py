@@ -44,7 +44,7 @@ def session_use_cases(
     watch_queue_events: int = QUEUE_EVENTS,
 ) -> SessionUseCases:
     """Plain constructors over one store, one publisher and one clock; one change feed for every watch."""
-    notifier = SessionNotifier(publisher=publisher)
+    notifier = SessionNotifier(publisher=publisher, store=store)
     feed = ChangeFeed(store=store, queue_events=watch_queue_events)
     return SessionUseCases(
         create=CreateSession(store=store, clock=clock),

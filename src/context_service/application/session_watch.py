@@ -13,7 +13,7 @@ from context_service.domain import session_rules as rules
 from context_service.domain.errors import OutOfRange
 from context_service.domain.session import ChangeEvent, EventType
 from context_service.ports.errors import ChangesTrimmed
-from context_service.ports.session import SessionStore
+from context_service.ports.session import ChangeNotice, SessionStore
 from context_service.ports.system import Clock
 
 SNAPSHOT = 1_000_000  # every live entry: a session holds far fewer
@@ -113,8 +113,18 @@ class SweepSessions:
     async def execute(self) -> int:
         """One pass."""
         removed = 0
-        for swept in await self._store.sweep(self._clock.now_ms(), self._limit):
+        for swept in await self._store.sweep(self._clock.now_ms(), self._limit, self._notice):
             removed += len(swept.events)
-            meta = RequestMeta(correlation_id=f"sweep:{swept.session_id}")
-            await self._notifier.announce(swept.session_id, swept.events, swept.notifications, meta)
+            meta = _sweep_meta(swept.session_id)
+            await self._notifier.announce(
+                swept.session_id, swept.events, swept.notifications, meta, swept.notice_key
+            )
         return removed
+
+    def _notice(self, session_id: str) -> ChangeNotice | None:
+        return self._notifier.notice(session_id, _sweep_meta(session_id))
+
+
+def _sweep_meta(session_id: str) -> RequestMeta:
+    """The ids the sweeper's notifications of one session carry."""
+    return RequestMeta(correlation_id=f"sweep:{session_id}")

@@ -63,10 +63,13 @@ class PutEntries:
         """Validate, write atomically, announce each change."""
         rules.session_id(session_id)
         checked = rules.batch(items) if batch else (rules.put_item(items[0]),)
+        notice = self._notifier.notice(session_id, meta)
         result = await refused_as_domain_errors(
-            lambda: self._store.put(session_id, checked, self._clock.now_ms()), batch=batch
+            lambda: self._store.put(session_id, checked, self._clock.now_ms(), notice), batch=batch
         )
-        await self._notifier.announce(session_id, result.events, result.notifications, meta)
+        await self._notifier.announce(
+            session_id, result.events, result.notifications, meta, result.notice_key
+        )
         return result
 
 
@@ -85,10 +88,14 @@ class DeleteEntry:
         rules.session_id(session_id)
         rules.entry_key(key)
         rules.not_negative(expected_version, "expected_version")
+        notice = self._notifier.notice(session_id, meta)
         result = await refused_as_domain_errors(
-            lambda: self._store.delete(session_id, key, expected_version, self._clock.now_ms()), batch=False
+            lambda: self._store.delete(session_id, key, expected_version, self._clock.now_ms(), notice),
+            batch=False,
         )
-        await self._notifier.announce(session_id, result.events, result.notifications, meta)
+        await self._notifier.announce(
+            session_id, result.events, result.notifications, meta, result.notice_key
+        )
         return result
 
 
@@ -116,6 +123,9 @@ class DropSession:
     async def execute(self, session_id: str, meta: RequestMeta) -> DropResult:
         """Drop and announce."""
         rules.session_id(session_id)
-        result = await self._store.drop_session(session_id, self._clock.now_ms())
-        await self._notifier.announce(session_id, result.events, result.notifications, meta)
+        notice = self._notifier.notice(session_id, meta)
+        result = await self._store.drop_session(session_id, self._clock.now_ms(), notice)
+        await self._notifier.announce(
+            session_id, result.events, result.notifications, meta, result.notice_key
+        )
         return result

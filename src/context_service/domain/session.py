@@ -99,6 +99,7 @@ class PutResult:
     evicted_keys: tuple[str, ...] = ()
     events: tuple[ChangeEvent, ...] = ()
     notifications: bool = True
+    notice_key: str = ""  # the outbox record the store wrote with the change ("" when none)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class DeleteResult:
     revision: int
     events: tuple[ChangeEvent, ...] = ()
     notifications: bool = True
+    notice_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class DropResult:
     entries_removed: int
     events: tuple[ChangeEvent, ...] = ()
     notifications: bool = True
+    notice_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,3 +140,4 @@ class SweepResult:
     session_id: str
     events: tuple[ChangeEvent, ...] = field(default_factory=tuple)
     notifications: bool = True
+    notice_key: str = ""

@@ -14,6 +14,11 @@ def story_scope(story_id: str) -> str:
     return "{" + story_id + "}"
 
 
+def session_scope(session_id: str) -> str:
+    """The key segment (hash tag) every key of one session context shares."""
+    return "{sess:" + session_id + "}"
+
+
 @dataclass(frozen=True)
 class Versioned:
     """A stored value with its version (1 on first write, +1 on every write)."""

@@ -1,13 +1,16 @@
 """The session context store port: keyed JSON state per session with revisions and a change log.
 
 Every write is one atomic step: expire the session's due entries, check versions, sizes and capacity, evict,
-write, and append each change to the session's change log. Writes raise EntryConflict, EntryTooLarge or
-SessionFull with nothing written; `changes` raises ChangesTrimmed when asked for revisions already trimmed.
+write, and append each change to the session's change log (and, given a notice, write the outbox record owing
+the change's notifications). Writes raise EntryConflict, EntryTooLarge or SessionFull with nothing written;
+`changes` raises ChangesTrimmed when asked for revisions already trimmed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from context_service.domain.session import (
@@ -22,6 +25,37 @@ from context_service.domain.session import (
     Snapshot,
     SweepResult,
 )
+from context_service.ports.events import RecordSlot
+
+NOTICE_KIND = "session_changes"
+
+
+@dataclass(frozen=True)
+class ChangeNotice:
+    """The outbox record a session change writes with itself, saying its notifications are owed.
+
+    Stored in `slot` as `{"session_changes": {"session_id", "correlation_id", "causation_id", "from", "to"},
+    "recorded_ms"}`: the ids the notifications carry and the revisions written (the change log holds them).
+    A store that cannot write it in the same step as the change writes none.
+    """
+
+    slot: RecordSlot
+    session_id: str
+    correlation_id: str
+    causation_id: str = ""
+
+    def head(self) -> str:
+        """The record's JSON up to the first revision written, which the store appends with the rest."""
+        ids = {
+            "session_id": self.session_id,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+        }
+        return '{"' + NOTICE_KIND + '":' + json.dumps(ids, ensure_ascii=False)[:-1] + ',"from":'
+
+
+# The notice for one session's changes (the sweeper's, made per session swept).
+NoticeFor = Callable[[str], ChangeNotice | None]
 
 
 class SessionStore(Protocol):
@@ -41,11 +75,15 @@ class SessionStore(Protocol):
         """Up to `limit` sessions whose id starts with `prefix` and sorts after `after`, by id."""
         ...
 
-    async def drop_session(self, session_id: str, now_ms: int) -> DropResult:
+    async def drop_session(
+        self, session_id: str, now_ms: int, notice: ChangeNotice | None = None
+    ) -> DropResult:
         """Remove the session and its entries; watchers read SESSION_DROPPED from the log."""
         ...
 
-    async def put(self, session_id: str, items: Sequence[PutItem], now_ms: int) -> PutResult:
+    async def put(
+        self, session_id: str, items: Sequence[PutItem], now_ms: int, notice: ChangeNotice | None = None
+    ) -> PutResult:
         """Write the items at one revision (creating the session with default options), all or nothing."""
         ...
 
@@ -54,7 +92,12 @@ class SessionStore(Protocol):
         ...
 
     async def delete(
-        self, session_id: str, key: str, expected_version: int | None, now_ms: int
+        self,
+        session_id: str,
+        key: str,
+        expected_version: int | None,
+        now_ms: int,
+        notice: ChangeNotice | None = None,
     ) -> DeleteResult:
         """Remove a live entry (only at `expected_version` when given)."""
         ...
@@ -76,7 +119,7 @@ class SessionStore(Protocol):
         `wait_seconds` for one when there are none yet. Raises ChangesTrimmed on a gap."""
         ...
 
-    async def sweep(self, now_ms: int, limit: int) -> list[SweepResult]:
+    async def sweep(self, now_ms: int, limit: int, notice_for: NoticeFor | None = None) -> list[SweepResult]:
         """Expire due entries and drop idle sessions (no change for the store's idle time), in at most
         `limit` sessions."""
         ...

@@ -18,6 +18,7 @@ from context_service.bootstrap import memory_adapters
 from context_service.client.session import SessionClient
 from context_service.domain.session import SweepResult
 from context_service.observability.metrics import REGISTRY
+from context_service.ports.session import NoticeFor
 from fleet.context.session.v1 import session_pb2 as pb
 from tests.e2e.session.support import PROGRESS, WAIT, new_id, status_of, take
 from tests.support.fakes import FixedClock
@@ -80,7 +81,7 @@ class CancelSwallowingStore(InMemorySessionStore):
         self.passes = 0
         self.sweeping = asyncio.Event()
 
-    async def sweep(self, now_ms: int, limit: int) -> list[SweepResult]:
+    async def sweep(self, now_ms: int, limit: int, notice_for: NoticeFor | None = None) -> list[SweepResult]:
         """Wait in a "driver call" whose first pass returns normally when cancelled."""
         self.passes += 1
         self.sweeping.set()
@@ -94,7 +95,7 @@ class CancelSwallowingStore(InMemorySessionStore):
 
 async def test_the_sweeper_stops_even_when_a_pass_swallows_its_cancel() -> None:
     store = CancelSwallowingStore()
-    notifier = SessionNotifier(publisher=InMemoryEventPublisher())
+    notifier = SessionNotifier(publisher=InMemoryEventPublisher(), store=store)
     sweep = SweepSessions(store=store, notifier=notifier, clock=FixedClock())
     async with asyncio.timeout(WAIT / 2):  # the pass itself would wait WAIT
         async with SessionSweeper(sweep=sweep, interval=0.01):

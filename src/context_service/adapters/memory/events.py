@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from context_service.ports.events import OutboundEvent
+from collections.abc import Sequence
+
+from context_service.ports.events import OutboundEvent, RecordReader, RecordSlot
 
 
 class InMemoryEventPublisher:
@@ -19,9 +21,31 @@ class InMemoryEventPublisher:
         self._keys.add(event.idempotency_key)
         self.events.append(event)
 
+    def reserve_record(self, scope: str) -> RecordSlot | None:
+        """None: no outbox a store could write in."""
+        return None
+
+    async def publish_recorded(self, key: str, events: Sequence[OutboundEvent]) -> None:
+        """Record the events (never called: no store writes records for this publisher)."""
+        for event in events:
+            await self.publish(event)
+
+    def read_records(self, kind: str, reader: RecordReader) -> None:
+        """Nothing to relay."""
+
 
 class DiscardingEventPublisher:
     """For a gRPC-only service (ENABLE_NATS=false): events have nowhere to go and are dropped."""
 
     async def publish(self, event: OutboundEvent) -> None:
         """Drop the event."""
+
+    def reserve_record(self, scope: str) -> RecordSlot | None:
+        """None: no outbox."""
+        return None
+
+    async def publish_recorded(self, key: str, events: Sequence[OutboundEvent]) -> None:
+        """Drop the events."""
+
+    def read_records(self, kind: str, reader: RecordReader) -> None:
+        """Nothing to relay."""

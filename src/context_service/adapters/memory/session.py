@@ -26,6 +26,7 @@ from context_service.domain.session import (
 )
 from context_service.domain.session_rules import glob_regex
 from context_service.ports.errors import EntryConflict, EntryTooLarge, SessionFull
+from context_service.ports.session import ChangeNotice, NoticeFor
 
 DEFAULT_RETENTION = 10_000
 DEFAULT_IDLE_MS = 24 * 3_600_000
@@ -114,8 +115,11 @@ class InMemorySessionStore:
         ids = sorted(i for i in self._sessions if i.startswith(prefix) and i > after)[:limit]
         return [self._info(i, self._sessions[i], now_ms) for i in ids]
 
-    async def drop_session(self, session_id: str, now_ms: int) -> DropResult:
-        """Remove the session; its log keeps SESSION_DROPPED for the tombstone time."""
+    async def drop_session(
+        self, session_id: str, now_ms: int, notice: ChangeNotice | None = None
+    ) -> DropResult:
+        """Remove the session; its log keeps SESSION_DROPPED for the tombstone time (no outbox record: the
+        store goes with the process)."""
         session = self._sessions.pop(session_id, None)
         if session is None:
             return DropResult(False, 0)
@@ -143,8 +147,10 @@ class InMemorySessionStore:
             raise SessionFull(limit=options.max_entries)
         return max(over, 0)
 
-    async def put(self, session_id: str, items: Sequence[PutItem], now_ms: int) -> PutResult:
-        """Expire due entries, evict for room, write every item at one revision."""
+    async def put(
+        self, session_id: str, items: Sequence[PutItem], now_ms: int, notice: ChangeNotice | None = None
+    ) -> PutResult:
+        """Expire due entries, evict for room, write every item at one revision (no outbox record)."""
         session = self._sessions.get(session_id)
         evict = self._check(session, items, now_ms)
         if session is None:
@@ -205,7 +211,12 @@ class InMemorySessionStore:
         return [e for e in found if e is not None and e.live_at(now_ms)]
 
     async def delete(
-        self, session_id: str, key: str, expected_version: int | None, now_ms: int
+        self,
+        session_id: str,
+        key: str,
+        expected_version: int | None,
+        now_ms: int,
+        notice: ChangeNotice | None = None,
     ) -> DeleteResult:
         """Remove a live entry (only at `expected_version` when given)."""
         session = self._sessions.get(session_id)
@@ -262,8 +273,8 @@ class InMemorySessionStore:
         """Logged changes after `after_revision`, waiting up to `wait_seconds` for the first."""
         return await self._log(session_id).after(after_revision, limit, wait_seconds)
 
-    async def sweep(self, now_ms: int, limit: int) -> list[SweepResult]:
-        """Expire due entries, drop idle sessions, forget old tombstones."""
+    async def sweep(self, now_ms: int, limit: int, notice_for: NoticeFor | None = None) -> list[SweepResult]:
+        """Expire due entries, drop idle sessions, forget old tombstones (no outbox records)."""
         results: list[SweepResult] = []
         for session_id, session in list(self._sessions.items()):
             if len(results) >= limit:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import Mapping
+import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -26,7 +27,7 @@ from context_service.adapters.nats.connection import NatsConnection
 from context_service.adapters.nats.envelope import MSG_ID_HEADER, encode_envelope, outbound_headers
 from context_service.observability.tracing import publish_span
 from context_service.ports.errors import PortError
-from context_service.ports.events import OutboundEvent
+from context_service.ports.events import OutboundEvent, RecordReader, RecordSlot
 from context_service.ports.kv import JsonObject, KeyValueStore, story_scope
 from context_service.ports.system import Clock
 
@@ -82,8 +83,11 @@ def outbox_key(stamp: int, msg_id: str, story_id: str = "") -> str:
     13 digits are the millisecond, which keeps records written as `{ms:013d}` in the same order.
     """
     digest = hashlib.sha256(msg_id.encode("utf-8")).hexdigest()[:16]
-    scope = f"{story_scope(story_id)}:" if story_id else ""
-    return f"{OUTBOX_PREFIX}{scope}{stamp:016d}:{digest}"
+    return _scoped_key(story_scope(story_id) if story_id else "", stamp, digest)
+
+
+def _scoped_key(scope: str, stamp: int, digest: str) -> str:
+    return f"{OUTBOX_PREFIX}{scope}{':' if scope else ''}{stamp:016d}:{digest}"
 
 
 def _recorded_order(key: str) -> list[str]:
@@ -107,6 +111,7 @@ class OutboxPublisher:
         self._ttl = ttl_seconds
         self._send_timeout = send_timeout
         self._connection: NatsConnection | None = None
+        self._readers: dict[str, RecordReader] = {}
         self._sending: set[str] = set()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._last_stamp = 0
@@ -149,12 +154,35 @@ class OutboxPublisher:
             if not await self._try_send(message):
                 log.error("event_lost", subject=message.subject, msg_id=message.msg_id)
             return
+        await self._dispatch(key, [message])
+
+    def reserve_record(self, scope: str) -> RecordSlot:
+        """A fresh key in `scope`'s slot, ordered like the records this publisher writes, for a store to
+        write a record in with its own change (its reader registered with `read_records`)."""
+        key = _scoped_key(scope, self._next_stamp(), secrets.token_hex(8))
+        return RecordSlot(key, int(self._ttl * 1000))
+
+    async def publish_recorded(self, key: str, events: Sequence[OutboundEvent]) -> None:
+        """Send the events of a record a store wrote (`key`) beside the caller; forget it once all are
+        acknowledged, else the relay re-sends them from it. Never raises."""
+        messages = []
+        for event in events:
+            with publish_span(event.subject, event.idempotency_key):
+                messages.append(self.message_of(event))
+        await self._dispatch(key, messages)
+
+    def read_records(self, kind: str, reader: RecordReader) -> None:
+        """Relay records holding `kind` (written by a store, not by `send`) as the events `reader` gives."""
+        self._readers[kind] = reader
+
+    async def _dispatch(self, key: str, messages: Sequence[OutboundMessage]) -> None:
+        """Send a recorded record's messages beside the caller (inline under back-pressure or offline)."""
         self._sending.add(key)  # before the relay can see the record without knowing a send holds it
         connection = self._connection
         if connection is None or not connection.connected or len(self._in_flight) >= MAX_SENDS_IN_FLIGHT:
-            await self._deliver(key, message)
+            await self._deliver(key, messages)
             return
-        task = asyncio.create_task(self._deliver(key, message), name="outbox-send")
+        task = asyncio.create_task(self._deliver(key, messages), name="outbox-send")
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
@@ -168,14 +196,21 @@ class OutboxPublisher:
         while self._in_flight:
             await asyncio.wait(set(self._in_flight))
 
-    async def _deliver(self, key: str, message: OutboundMessage) -> None:
-        """Send one recorded message and forget its record once acknowledged (else the relay re-sends it)."""
+    async def _deliver(self, key: str, messages: Sequence[OutboundMessage]) -> None:
+        """Send a record's messages in order and forget it once all are acknowledged (else the relay re-sends
+        them)."""
         try:
-            sent = await self._try_send(message)
+            sent = await self._send_all(messages)
         finally:
             self._sending.discard(key)
         if sent:
             await self._forget([key])
+
+    async def _send_all(self, messages: Sequence[OutboundMessage]) -> bool:
+        for message in messages:
+            if not await self._try_send(message):
+                return False
+        return True
 
     async def flush(self, limit: int = FLUSH_LIMIT) -> int:
         """Re-send pending records, oldest first, until one fails; the number sent (PortError if KV fails)."""
@@ -188,16 +223,29 @@ class OutboxPublisher:
             if record is None:
                 continue
             try:
-                message = OutboundMessage.from_record(record)
+                messages = await self._messages_of(record)
             except ValueError:
                 log.error("outbox_record_unreadable", key=key)
                 done.append(key)
                 continue
-            if not await self._try_send(message):
+            except PortError as exc:  # a store a reader needs is away: try again on the next pass
+                log.warning("outbox_record_unread", key=key, error=type(exc).__name__)
+                break
+            if not await self._send_all(messages):
                 break
             done.append(key)
         await self._forget(done)
         return len(done)
+
+    async def _messages_of(self, record: JsonObject) -> list[OutboundMessage]:
+        """The messages a record stands for: its own message, or what its kind's reader gives."""
+        for kind, reader in self._readers.items():
+            part = record.get(kind)
+            if part is not None:
+                if not isinstance(part, dict):
+                    raise ValueError(f"outbox record: {kind} is not an object")
+                return [self.message_of(event) for event in await reader(part)]
+        return [OutboundMessage.from_record(record)]
 
     async def pending(self) -> int:
         """How many records wait in the outbox."""

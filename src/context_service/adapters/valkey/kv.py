@@ -58,6 +58,12 @@ return {1, current + 1}
 _SCAN_COUNT = 1000
 
 
+def document_head(version: int = 1) -> str:
+    """How a stored document starts, up to its value (what `write` above makes): for a record written by
+    another script of this Valkey, readable by `get_many`."""
+    return '{"version":' + str(version) + ',"value":'
+
+
 def _ttl_arg(ttl: float | None) -> str:
     if ttl is None:
         return ""

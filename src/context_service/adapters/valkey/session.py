@@ -16,6 +16,7 @@ from typing import Any
 from context_service.adapters.valkey import session_codec as codec
 from context_service.adapters.valkey import session_scripts as lua
 from context_service.adapters.valkey.client import BACKEND, Command, ValkeyClient
+from context_service.adapters.valkey.kv import document_head
 from context_service.adapters.valkey.lua import LuaScript
 from context_service.domain.session import (
     ChangeEvent,
@@ -38,6 +39,8 @@ from context_service.ports.errors import (
     PortError,
     SessionFull,
 )
+from context_service.ports.kv import session_scope
+from context_service.ports.session import ChangeNotice, NoticeFor
 
 _CHANGES = frozenset({"CREATE", "DROP", "PUT", "DELETE", "SWEEP"})
 _SUFFIXES = ("meta", "hdr", "val", "exp", "lru", "keys", "tags", "log")
@@ -50,8 +53,17 @@ def _opt(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
+def _recorded(notice: ChangeNotice | None, written: Any) -> str:
+    """The key of the outbox record a script wrote (its reply's flag), "" when it wrote none."""
+    return notice.slot.key if notice is not None and int(written) == 1 else ""
+
+
 class ValkeySessionStore:
-    """Sessions under `prefix` (default "ctx:"); `watch_client` serves the blocking change-log reads."""
+    """Sessions under `prefix` (default "ctx:"); `watch_client` serves the blocking change-log reads.
+
+    `record_prefix`: the key prefix of the outbox a notice's record goes to (the key-value store's on the same
+    Valkey); None: the outbox is elsewhere, and no change writes a record.
+    """
 
     def __init__(
         self,
@@ -63,9 +75,11 @@ class ValkeySessionStore:
         idle_ms: int = DEFAULT_IDLE_MS,
         tombstone_ms: int = DEFAULT_TOMBSTONE_MS,
         max_block_seconds: float = 1.0,
+        record_prefix: str | None = None,
     ) -> None:
         """`max_block_seconds` bounds each blocking read: keep it under the client's socket timeout."""
         self._client = client
+        self._record_prefix = record_prefix
         self._max_block_ms = max(1, int(max_block_seconds * 1000))
         self._watch = watch_client or client
         self._prefix = prefix
@@ -81,16 +95,26 @@ class ValkeySessionStore:
         }
 
     def _keys(self, session_id: str) -> list[str]:
-        return [f"{self._prefix}{{sess:{session_id}}}:{suffix}" for suffix in _SUFFIXES]
+        scope = session_scope(session_id)
+        return [f"{self._prefix}{scope}:{suffix}" for suffix in _SUFFIXES]
 
-    def _command(self, script: str, session_id: str, now_ms: int, *args: str) -> Command:
-        common = [str(now_ms), str(self._retention), str(self._keep)]
-        return self._scripts[script].command(self._keys(session_id), [*common, *args])
+    def _command(
+        self, script: str, session_id: str, now_ms: int, *args: str, notice: ChangeNotice | None = None
+    ) -> Command:
+        keys = self._keys(session_id)
+        record = ["", "0"]
+        if notice is not None and self._record_prefix is not None:
+            keys.append(self._record_prefix + notice.slot.key)
+            record = [document_head() + notice.head(), str(notice.slot.ttl_ms)]
+        common = [str(now_ms), str(self._retention), str(self._keep), *record]
+        return self._scripts[script].command(keys, [*common, *args])
 
-    async def _run(self, script: str, session_id: str, now_ms: int, *args: str) -> Any:
+    async def _run(
+        self, script: str, session_id: str, now_ms: int, *args: str, notice: ChangeNotice | None = None
+    ) -> Any:
         """One script call; a change waits for the configured replicas (an acknowledged session write
         must survive a failover)."""
-        call = self._command(script, session_id, now_ms, *args)
+        call = self._command(script, session_id, now_ms, *args, notice=notice)
         return await self._client.run(f"session.{script.lower()}", call, durable=script in _CHANGES)
 
     async def _index(self, session_id: str, due: int) -> None:
@@ -142,31 +166,36 @@ class ValkeySessionStore:
             start = "(" + ids[-1]
         return found
 
-    async def drop_session(self, session_id: str, now_ms: int) -> DropResult:
+    async def drop_session(
+        self, session_id: str, now_ms: int, notice: ChangeNotice | None = None
+    ) -> DropResult:
         """Remove the session; its log keeps SESSION_DROPPED for the tombstone time."""
-        reply = await self._run("DROP", session_id, now_ms)
+        reply = await self._run("DROP", session_id, now_ms, notice=notice)
         if reply[0] == "none":
             return DropResult(False, 0)
         await self._forget(session_id)
-        _, live, notify, events = reply
-        return DropResult(True, int(live), tuple(map(codec.event, events)), notify != "0")
+        _, live, notify, events, noticed = reply
+        events = tuple(map(codec.event, events))
+        return DropResult(True, int(live), events, notify != "0", _recorded(notice, noticed))
 
-    async def put(self, session_id: str, items: Sequence[PutItem], now_ms: int) -> PutResult:
+    async def put(
+        self, session_id: str, items: Sequence[PutItem], now_ms: int, notice: ChangeNotice | None = None
+    ) -> PutResult:
         """Write the items at one revision, all or nothing (one script call)."""
         d = SessionOptions()
         args = [str(self._idle), str(d.default_ttl_ms), str(d.max_entries), str(d.max_entry_bytes)]
         for item in items:
             args += [item.key, item.value_json, _opt(item.ttl_ms), _opt(item.expected_version)]
             args += [codec.header_fields(item.source, item.tags), "\x1f".join(item.tags)]
-        reply = await self._run("PUT", session_id, now_ms, *args)
+        reply = await self._run("PUT", session_id, now_ms, *args, notice=notice)
         self._raise_refusal(reply, items)
-        _, revision, notify, due, raw_events = reply
+        _, revision, notify, due, raw_events, noticed = reply
         await self._index(session_id, int(due))
         sent = {item.key: item.value_json for item in items}
         events = tuple(codec.event(raw, sent) for raw in raw_events)
         entries = tuple(e.entry for e in events if e.type is EventType.SET and e.entry is not None)
         evicted = tuple(e.key for e in events if e.type is EventType.EVICT)
-        return PutResult(entries, int(revision), evicted, events, notify != "0")
+        return PutResult(entries, int(revision), evicted, events, notify != "0", _recorded(notice, noticed))
 
     @staticmethod
     def _raise_refusal(reply: list[Any], items: Sequence[PutItem]) -> None:
@@ -192,17 +221,23 @@ class ValkeySessionStore:
         return [codec.entry(str(k), str(h), str(v)) for k, h, v in found]
 
     async def delete(
-        self, session_id: str, key: str, expected_version: int | None, now_ms: int
+        self,
+        session_id: str,
+        key: str,
+        expected_version: int | None,
+        now_ms: int,
+        notice: ChangeNotice | None = None,
     ) -> DeleteResult:
         """Remove a live entry (only at `expected_version` when given)."""
-        reply = await self._run("DELETE", session_id, now_ms, str(self._idle), key, _opt(expected_version))
+        args = (str(self._idle), key, _opt(expected_version))
+        reply = await self._run("DELETE", session_id, now_ms, *args, notice=notice)
         if reply[0] == "conflict":
             raise EntryConflict(key=key, index=0, current=int(reply[2]), expected=expected_version or 0)
-        _, revision, notify, due, raw_events = reply
+        _, revision, notify, due, raw_events, noticed = reply
         await self._index(session_id, int(due))
         events = tuple(map(codec.event, raw_events))
         deleted = any(e.type is EventType.DELETE for e in events)
-        return DeleteResult(deleted, int(revision), events, notify != "0")
+        return DeleteResult(deleted, int(revision), events, notify != "0", _recorded(notice, noticed))
 
     async def find(
         self, session_id: str, *, pattern: str, tag: str, after_key: str, limit: int, now_ms: int
@@ -235,13 +270,14 @@ class ValkeySessionStore:
             raise ChangesTrimmed(oldest=events[0].revision)
         return events
 
-    async def sweep(self, now_ms: int, limit: int) -> list[SweepResult]:
+    async def sweep(self, now_ms: int, limit: int, notice_for: NoticeFor | None = None) -> list[SweepResult]:
         """Sweep the sessions whose due time has come (expiries and idle drops)."""
         async with self._client.call("session.due") as redis:
             due = await redis.zrangebyscore(self._due, "-inf", now_ms, start=0, num=limit)
         results = []
         for session_id in (str(s) for s in due):
-            reply = await self._run("SWEEP", session_id, now_ms, str(self._idle))
+            notice = None if notice_for is None else notice_for(session_id)
+            reply = await self._run("SWEEP", session_id, now_ms, str(self._idle), notice=notice)
             if reply[0] == "gone" or reply[0] == "dropped":
                 await self._forget(session_id)
             if reply[0] == "gone":
@@ -250,7 +286,7 @@ class ValkeySessionStore:
             if reply[0] == "ok":
                 await self._reschedule(session_id, int(reply[1]))
             if events:
-                results.append(SweepResult(session_id, events, reply[2] != "0"))
+                results.append(SweepResult(session_id, events, reply[2] != "0", _recorded(notice, reply[4])))
         return results
 
     async def _reschedule(self, session_id: str, due: int) -> None:

@@ -1,12 +1,20 @@
 """Lua scripts of the Valkey session store: each change of a session is one script call.
 
-Every script takes the session's eight keys, all under one hash tag (`{sess:<id>}`), so each runs on one
-Valkey Cluster slot: meta (hash), hdr (key -> entry header JSON), val (key -> value JSON, never re-encoded),
-exp (zset by expiry), lru (zset by revision written), keys (lex zset), tags (lex zset of tag NUL key) and
-log (stream, ids `<revision>-<n>`, trimmed with MINID to the last `retention` revisions).
-ARGV[1] = now ms, ARGV[2] = retention, ARGV[3] = how long unused keys live (the idle-expiry safety net).
-Events are returned as {type, key, revision, header, value, prev, at} (PUT leaves the value of its SET
+Every script takes the session's eight keys (and a change, the key of its outbox record), all under one
+hash tag (`{sess:<id>}`), so each runs on one Valkey Cluster slot: meta (hash), hdr (key -> entry header
+JSON), val (key -> value JSON, never re-encoded), exp (zset by expiry), lru (zset by revision written), keys
+(lex zset), tags (lex zset of tag NUL key) and log (stream, ids `<revision>-<n>`, trimmed with MINID to the
+last `retention` revisions).
+ARGV[1] = now ms, ARGV[2] = retention, ARGV[3] = how long unused keys live (the idle-expiry safety net),
+ARGV[4] = the head of an outbox record ('' = none), ARGV[5] = its lifetime in ms; each script's own arguments
+follow. Events are returned as {type, key, revision, header, value, prev, at} (PUT leaves the value of its SET
 events out of its reply: the caller sent it).
+
+A change of a session that notifies also writes, in the same step, the outbox record saying its
+notifications are owed (KEYS[9], in the session's slot): the head the caller built (the stored document's
+start, the session and request ids) completed with the first and last revision written and the time. The
+relay re-sends from the change log whatever such a record names, so a process lost between the change and
+its notifications loses none of them.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ local KM, KH, KV, KE, KL, KK, KT, KG = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[
 local now = tonumber(ARGV[1])
 local retention = tonumber(ARGV[2])
 local keep_ms = tonumber(ARGV[3])
+local notice_head, notice_ms = ARGV[4], ARGV[5]
 local out = {}
 local last_rev, seq = -1, 0
 
@@ -85,7 +94,7 @@ local function info()
 end
 
 local function keep()
-  for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, keep_ms) end
+  for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], keep_ms) end
 end
 
 -- Lower the session's due time (next expiry or idle drop); 1 when the global due index must learn it.
@@ -99,6 +108,14 @@ local function reschedule(idle_ms)
   return -1
 end
 
+-- The outbox record of the changes in `out` when the session notifies and a head was given; 1 if written.
+local function notice(notify)
+  if notify ~= '1' or notice_head == '' or #out == 0 then return 0 end
+  redis.call('SET', KEYS[9], notice_head .. n(out[1][3]) .. ',"to":' .. n(out[#out][3])
+    .. '},"recorded_ms":' .. n(now) .. '}}', 'PX', notice_ms)
+  return 1
+end
+
 local function drop()
   local live = live_count()
   local rev = revision() + 1
@@ -106,11 +123,11 @@ local function drop()
   redis.call('DEL', KM, KH, KV, KE, KL, KK, KT)
   log(rev, 'SESSION_DROPPED', '', '', '', '')
   redis.call('PEXPIRE', KG, keep_ms)
-  return {'ok', live, notify, out}
+  return {'ok', live, notify, out, notice(notify)}
 end
 """
 
-# ARGV[4..8]: ttl, max entries, max bytes, strict, notify; ARGV[9]: idle ms.
+# ARGV[6..10]: ttl, max entries, max bytes, strict, notify; ARGV[11]: idle ms.
 CREATE = (
     PRELUDE
     + r"""
@@ -119,9 +136,10 @@ if redis.call('EXISTS', KM) == 0 then
   created = 1
   redis.call('HSET', KM, 'revision', n(logged_revision()), 'created', n(now), 'updated', n(now))
 end
-redis.call('HSET', KM, 'ttl', ARGV[4], 'max', ARGV[5], 'bytes', ARGV[6], 'strict', ARGV[7], 'notify', ARGV[8])
+redis.call('HSET', KM, 'ttl', ARGV[6], 'max', ARGV[7], 'bytes', ARGV[8], 'strict', ARGV[9],
+  'notify', ARGV[10])
 keep()
-return {created, info(), reschedule(tonumber(ARGV[9]))}
+return {created, info(), reschedule(tonumber(ARGV[11]))}
 """
 )
 
@@ -141,22 +159,22 @@ return drop()
 """
 )
 
-# ARGV[4]: idle ms; ARGV[5..7]: default ttl, max entries, max bytes for a new session; then per item:
+# ARGV[6]: idle ms; ARGV[7..9]: default ttl, max entries, max bytes for a new session; then per item:
 # key, value, ttl ('' = default), expected version ('' = none), source/tags JSON, tags joined by \31.
 PUT = (
     PRELUDE
     + r"""
-local idle = tonumber(ARGV[4])
+local idle = tonumber(ARGV[6])
 local exists = redis.call('EXISTS', KM) == 1
-local ttl_d, maxn, maxb, strict = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), 0
+local ttl_d, maxn, maxb, strict = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), 0
 if exists then
   local o = redis.call('HMGET', KM, 'ttl', 'max', 'bytes', 'strict')
   ttl_d, maxn, maxb, strict = tonumber(o[1]), tonumber(o[2]), tonumber(o[3]), tonumber(o[4])
 end
-local count = (#ARGV - 7) / 6
+local count = (#ARGV - 9) / 6
 local writing, new = {}, 0
 for i = 0, count - 1 do
-  local b = 8 + i * 6
+  local b = 10 + i * 6
   local h = live_header(ARGV[b])
   local current = 0
   if h then current = parse(h) else new = new + 1 end
@@ -167,8 +185,8 @@ end
 local over = live_count() + new - maxn
 if over > 0 and (strict == 1 or new > maxn) then return {'full', maxn} end
 if not exists then
-  redis.call('HSET', KM, 'revision', n(logged_revision()), 'created', n(now), 'ttl', ARGV[5],
-    'max', ARGV[6], 'bytes', ARGV[7], 'strict', '0', 'notify', '1')
+  redis.call('HSET', KM, 'revision', n(logged_revision()), 'created', n(now), 'ttl', ARGV[7],
+    'max', ARGV[8], 'bytes', ARGV[9], 'strict', '0', 'notify', '1')
 end
 expire_due()
 if over > 0 then
@@ -179,7 +197,7 @@ if over > 0 then
 end
 local rev = redis.call('HINCRBY', KM, 'revision', 1)
 for i = 0, count - 1 do
-  local b = 8 + i * 6
+  local b = 10 + i * 6
   local key, value = ARGV[b], ARGV[b + 1]
   local old = redis.call('HGET', KH, key)
   local version, created, prev = 1, now, ''
@@ -205,22 +223,23 @@ for i = 0, count - 1 do
 end
 redis.call('HSET', KM, 'updated', n(now))
 keep()
-return {'ok', rev, redis.call('HGET', KM, 'notify'), reschedule(idle), out}
+local notify = redis.call('HGET', KM, 'notify')
+return {'ok', rev, notify, reschedule(idle), out, notice(notify)}
 """
 )
 
-# ARGV[4]: idle ms, ARGV[5]: key, ARGV[6]: expected version ('' = none).
+# ARGV[6]: idle ms, ARGV[7]: key, ARGV[8]: expected version ('' = none).
 DELETE = (
     PRELUDE
     + r"""
-local idle = tonumber(ARGV[4])
-local key, expected = ARGV[5], ARGV[6]
+local idle = tonumber(ARGV[6])
+local key, expected = ARGV[7], ARGV[8]
 local h = nil
 if redis.call('EXISTS', KM) == 1 then h = live_header(key) end
 local current = 0
 if h then current = parse(h) end
 if expected ~= '' and tonumber(expected) ~= current then return {'conflict', 0, current} end
-if redis.call('EXISTS', KM) == 0 then return {'ok', revision(), '1', -1, out} end
+if redis.call('EXISTS', KM) == 0 then return {'ok', revision(), '1', -1, out, 0} end
 expire_due()
 if h then
   local prev = redis.call('HGET', KV, key)
@@ -231,7 +250,8 @@ if h then
   redis.call('HSET', KM, 'updated', n(now))
   keep()
 end
-return {'ok', revision(), redis.call('HGET', KM, 'notify'), reschedule(idle), out}
+local notify = redis.call('HGET', KM, 'notify')
+return {'ok', revision(), notify, reschedule(idle), out, notice(notify)}
 """
 )
 
@@ -248,12 +268,12 @@ end
 return found
 """
 
-# ARGV[4]: Lua pattern ('' = every key; \1 stands for one UTF-8 character), ARGV[5]: tag, ARGV[6]: after key,
-# ARGV[7]: limit, ARGV[8]: the glob's literal prefix. Returns {revision, more, {key, header, value}...}.
+# ARGV[6]: Lua pattern ('' = every key; \1 stands for one UTF-8 character), ARGV[7]: tag, ARGV[8]: after key,
+# ARGV[9]: limit, ARGV[10]: the glob's literal prefix. Returns {revision, more, {key, header, value}...}.
 FIND = (
     PRELUDE
     + r"""
-local pattern, tag, after, limit, prefix = ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8]
+local pattern, tag, after, limit, prefix = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]
 if pattern ~= '' then pattern = '^' .. string.gsub(pattern, '\1', '[^\128-\191][\128-\191]*') .. '$' end
 local zset, start, cut = KK, '-', ''
 if tag ~= '' then
@@ -284,11 +304,11 @@ return {revision(), 0, found}
 """
 )
 
-# ARGV[4]: idle ms. Expires due entries, or drops the session when idle; returns its next due time.
+# ARGV[6]: idle ms. Expires due entries, or drops the session when idle; returns its next due time.
 SWEEP = (
     PRELUDE
     + r"""
-local idle = tonumber(ARGV[4])
+local idle = tonumber(ARGV[6])
 if redis.call('EXISTS', KM) == 0 then return {'gone'} end
 if tonumber(redis.call('HGET', KM, 'updated')) + idle <= now then
   local dropped = drop()
@@ -297,6 +317,7 @@ if tonumber(redis.call('HGET', KM, 'updated')) + idle <= now then
 end
 expire_due()
 redis.call('HDEL', KM, 'due')
-return {'ok', reschedule(idle), redis.call('HGET', KM, 'notify'), out}
+local notify = redis.call('HGET', KM, 'notify')
+return {'ok', reschedule(idle), notify, out, notice(notify)}
 """
 )
