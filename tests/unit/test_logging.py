@@ -1,0 +1,68 @@
+"""Production logging: one JSON object per line on stderr, whatever values a line carries."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from context_service.observability.logging import configure_logging
+
+
+class Stderr:
+    """A text stream over bytes, as a process's stderr is."""
+
+    def __init__(self) -> None:
+        self.raw = io.BytesIO()
+        self.text = io.TextIOWrapper(self.raw, encoding="utf-8", write_through=True)
+
+    def lines(self) -> list[dict[str, object]]:
+        """The JSON objects written, one per line."""
+        return [json.loads(line) for line in self.raw.getvalue().decode("utf-8").splitlines()]
+
+
+@pytest.fixture
+def stderr() -> Iterator[Stderr]:
+    """A stream to log to; structlog's defaults restored after."""
+    yield Stderr()
+    structlog.reset_defaults()
+
+
+def test_each_event_is_one_json_line_with_level_and_utc_timestamp(stderr: Stderr) -> None:
+    configure_logging("INFO", "json", stderr.text)
+
+    structlog.get_logger().info("rpc", method="GetContext", code="OK", duration_ms=1.25)
+
+    [line] = stderr.lines()
+    assert {k: line[k] for k in ("event", "method", "code", "duration_ms", "level")} == {
+        "event": "rpc",
+        "method": "GetContext",
+        "code": "OK",
+        "duration_ms": 1.25,
+        "level": "info",
+    }
+    assert str(line["timestamp"]).endswith("Z")
+
+
+def test_values_json_has_no_form_for_are_written_rather_than_failing_the_call(stderr: Stderr) -> None:
+    configure_logging("INFO", "json", stderr.text)
+    log = structlog.get_logger()
+
+    log.info("odd", payload=b"\x00raw", counts={1: 2}, text="naïve ✓")
+    log.info("huge", n=2**70)
+
+    odd, huge = stderr.lines()
+    assert (odd["payload"], odd["counts"], odd["text"]) == ("b'\\x00raw'", {"1": 2}, "naïve ✓")
+    assert huge["n"] == 2**70
+
+
+def test_lines_below_the_level_are_not_written(stderr: Stderr) -> None:
+    configure_logging("WARNING", "json", stderr.text)
+
+    structlog.get_logger().info("quiet")
+    structlog.get_logger().warning("loud")
+
+    assert [line["event"] for line in stderr.lines()] == ["loud"]
