@@ -8,6 +8,10 @@ acknowledgement, and the send runs beside it (inline when the outbox cannot reco
 `MAX_SENDS_IN_FLIGHT` sends already wait). Sends start in the order the messages were recorded, on one
 connection. Each hand-over is a PRODUCER span; the message's headers (with its `traceparent`) are built inside
 it and kept in the outbox record, so a re-send by the relay continues the trace of the work that recorded it.
+
+A store may also write a record itself, atomically with its own change (`reserve_record` gives the key):
+such a record names what happened rather than holding the messages, and the relay asks the reader registered
+for its kind (`read_records`) for the events (their messages then carry no trace of the original call).
 """
 
 from __future__ import annotations
