@@ -66,3 +66,15 @@ def test_lines_below_the_level_are_not_written(stderr: Stderr) -> None:
     structlog.get_logger().warning("loud")
 
     assert [line["event"] for line in stderr.lines()] == ["loud"]
+
+
+def test_a_stream_without_bytes_underneath_gets_the_same_lines() -> None:
+    text = io.StringIO()
+    configure_logging("INFO", "json", text)
+    try:
+        structlog.get_logger().info("rpc", method="Put", n=2**70)
+    finally:
+        structlog.reset_defaults()
+
+    [line] = [json.loads(raw) for raw in text.getvalue().splitlines()]
+    assert (line["event"], line["method"], line["n"]) == ("rpc", "Put", 2**70)

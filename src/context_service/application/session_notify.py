@@ -72,6 +72,11 @@ def _outbound_groups(
     return groups
 
 
+def _notifications(session_id: str, events: Sequence[ChangeEvent], meta: RequestMeta) -> list[OutboundEvent]:
+    """Every change's notification, in revision order."""
+    return [m for _, group in _outbound_groups(session_id, events, meta) for m in group]
+
+
 class SessionNotifier:
     """Publishes each change unless the session's notifications are off; never fails the write."""
 
@@ -102,11 +107,10 @@ class SessionNotifier:
         """
         if not enabled:
             return
-        groups = _outbound_groups(session_id, events, meta)
         if notice_key:
-            await self._publisher.publish_recorded(notice_key, [m for _, group in groups for m in group])
+            await self._publisher.publish_recorded(notice_key, _notifications(session_id, events, meta))
             return
-        for revision, messages in groups:
+        for revision, messages in _outbound_groups(session_id, events, meta):
             if len(messages) == 1:  # the common case (a Put), without a task per message
                 await self._publish(messages[0], revision)
                 continue
@@ -143,7 +147,7 @@ class SessionNotifier:
             if not read:
                 break
             after = read[-1].revision
-        return [m for _, group in _outbound_groups(session_id, events, meta) for m in group]
+        return _notifications(session_id, events, meta)
 
     async def _publish(self, message: OutboundEvent, revision: int) -> None:
         try:

@@ -199,7 +199,8 @@ async def test_a_write_answered_through_the_use_case_leaves_no_record_once_sent(
         result = await stack.uc.put.execute(sid, [item("k")], META, batch=False)
         await stack.outbox.settle()
 
-    # Assert
+    # Assert: the use case had the store write the record, and its own send forgot it
+    assert result.notice_key != ""
     assert [p["revision"] for p in await published(nc, sid)] == [result.revision]
     assert await stack.outbox.pending() == 0
 

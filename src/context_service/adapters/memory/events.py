@@ -7,7 +7,18 @@ from collections.abc import Sequence
 from context_service.ports.events import OutboundEvent, RecordReader, RecordSlot
 
 
-class InMemoryEventPublisher:
+class _NoOutbox:
+    """A publisher with no outbox a store could write records in, so none to relay."""
+
+    def reserve_record(self, scope: str) -> RecordSlot | None:
+        """None: no outbox a store could write in."""
+        return None
+
+    def read_records(self, kind: str, reader: RecordReader) -> None:
+        """Nothing to relay."""
+
+
+class InMemoryEventPublisher(_NoOutbox):
     """Records events in order; a re-publish of the same idempotency key is dropped, as JetStream would."""
 
     def __init__(self) -> None:
@@ -21,31 +32,17 @@ class InMemoryEventPublisher:
         self._keys.add(event.idempotency_key)
         self.events.append(event)
 
-    def reserve_record(self, scope: str) -> RecordSlot | None:
-        """None: no outbox a store could write in."""
-        return None
-
     async def publish_recorded(self, key: str, events: Sequence[OutboundEvent]) -> None:
         """Record the events (never called: no store writes records for this publisher)."""
         for event in events:
             await self.publish(event)
 
-    def read_records(self, kind: str, reader: RecordReader) -> None:
-        """Nothing to relay."""
 
-
-class DiscardingEventPublisher:
+class DiscardingEventPublisher(_NoOutbox):
     """For a gRPC-only service (ENABLE_NATS=false): events have nowhere to go and are dropped."""
 
     async def publish(self, event: OutboundEvent) -> None:
         """Drop the event."""
 
-    def reserve_record(self, scope: str) -> RecordSlot | None:
-        """None: no outbox."""
-        return None
-
     async def publish_recorded(self, key: str, events: Sequence[OutboundEvent]) -> None:
         """Drop the events."""
-
-    def read_records(self, kind: str, reader: RecordReader) -> None:
-        """Nothing to relay."""
