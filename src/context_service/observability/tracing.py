@@ -103,8 +103,11 @@ def trace_fields() -> dict[str, str]:
 
 
 @contextmanager
-def publish_span(subject: str, msg_id: str) -> Iterator[trace.Span]:
-    """A PRODUCER span for handing one message over; headers injected inside it name it as the parent."""
+def publish_span(subject: str, msg_id: str, parent: Context | None = None) -> Iterator[trace.Span]:
+    """A PRODUCER span for handing one message over; headers injected inside it name it as the parent.
+
+    `parent`: the trace it continues (default: the current one).
+    """
     attributes = {
         "messaging.system": "nats",
         "messaging.operation.type": "publish",
@@ -113,6 +116,7 @@ def publish_span(subject: str, msg_id: str) -> Iterator[trace.Span]:
     }
     with trace.get_tracer(MESSAGING_TRACER).start_as_current_span(
         f"publish {subject}",
+        context=parent,
         kind=trace.SpanKind.PRODUCER,
         attributes=attributes,
         record_exception=False,  # exception text may carry message data

@@ -23,10 +23,12 @@ class OutboundEvent:
 @dataclass(frozen=True)
 class RecordSlot:
     """Where a store may write an outbox record together with its own change: the key (as the outbox names
-    it) and how long the record lives."""
+    it), how long the record lives, and the trace context of the work that reserved it (W3C headers, kept in
+    the record so the messages a relay sends later continue that trace)."""
 
     key: str
     ttl_ms: int
+    trace: Mapping[str, str] = field(default_factory=dict)
 
 
 # Turns an outbox record a store wrote (the part under its kind) into the events it stands for.

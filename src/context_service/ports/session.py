@@ -34,8 +34,9 @@ NOTICE_KIND = "session_changes"
 class ChangeNotice:
     """The outbox record a session change writes with itself, saying its notifications are owed.
 
-    Stored in `slot` as `{"session_changes": {"session_id", "correlation_id", "causation_id", "from", "to"},
-    "recorded_ms"}`: the ids the notifications carry and the revisions written (the change log holds them).
+    Stored in `slot` as `{"session_changes": {"session_id", "correlation_id", "causation_id", "trace", "from",
+    "to"}, "recorded_ms"}`: the ids the notifications carry, the trace context of the call (when traced) and
+    the revisions written (the change log holds them).
     A store that cannot write it in the same step as the change writes none.
     """
 
@@ -46,11 +47,13 @@ class ChangeNotice:
 
     def head(self) -> str:
         """The record's JSON up to the first revision written, which the store appends with the rest."""
-        ids = {
+        ids: dict[str, object] = {
             "session_id": self.session_id,
             "correlation_id": self.correlation_id,
             "causation_id": self.causation_id,
         }
+        if self.slot.trace:
+            ids["trace"] = dict(self.slot.trace)
         return '{"' + NOTICE_KIND + '":' + json.dumps(ids, ensure_ascii=False)[:-1] + ',"from":'
 
 

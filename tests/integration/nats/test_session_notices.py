@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import structlog
 from nats.aio.client import Client
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from context_service.adapters.memory.kv import InMemoryKeyValueStore
 from context_service.adapters.nats.connection import NatsConnection
@@ -28,6 +30,7 @@ from context_service.domain.session import PutItem, SessionOptions
 from tests.conformance.backends import ValkeyTarget, valkey_client, valkey_target
 from tests.integration.nats.support import payloads_of, stream_messages
 from tests.support.fakes import FixedClock
+from tests.support.spans import hex_id, in_trace, named, named_by, parent_of
 
 pytestmark = pytest.mark.integration
 RETENTION = 20
@@ -115,6 +118,28 @@ async def test_a_put_lost_before_its_hand_over_is_notified_by_the_relay(stack: S
     ]
     assert payloads_of(messages)[0]["correlation_id"] == META.correlation_id
     assert await stack.outbox.pending() == 0
+
+
+async def test_a_notification_the_relay_sends_continues_the_trace_of_the_call_that_made_the_change(
+    stack: Stack, nc: Client, spans: InMemorySpanExporter
+) -> None:
+    # Arrange: the change is made inside a call's span; the process is gone before its hand-over
+    sid = session_id()
+    with trace.get_tracer("fleet.caller").start_as_current_span("rpc", kind=trace.SpanKind.SERVER) as rpc:
+        notice = stack.notifier.notice(sid, META)
+        assert notice is not None
+        await stack.store.put(sid, [item("plan")], stack.clock.now_ms(), notice)
+
+    # Act: a relay pass, outside any span
+    relayed = await stack.relay()
+
+    # Assert: its PRODUCER span is the call's child, and the message names that span
+    [message] = await stream_messages(nc, changed_subject(sid))
+    trace_id = hex_id(rpc.get_span_context().trace_id, 32)
+    [producer] = named(in_trace(spans, trace_id), f"publish {changed_subject(sid)}")
+    assert relayed == 1
+    assert parent_of(producer) == hex_id(rpc.get_span_context().span_id, 16)
+    assert named_by(message) == (trace_id, hex_id(producer.context.span_id, 16))
 
 
 async def test_the_relay_sends_the_same_notifications_the_hand_over_would_have(

@@ -13,7 +13,6 @@ import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from context_service.adapters.falkordb.graph import FalkorGraph
@@ -36,6 +35,7 @@ from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
 from tests.e2e.builders import change, update_request
 from tests.integration.nats.support import FAST, FlakyGraph, Ids, running_app, stream_messages
+from tests.support.spans import hex_id, in_trace, named, named_by, parent_of
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -108,32 +108,6 @@ async def service(nats_url: str, falkordb: LocalServer, valkey: LocalServer) -> 
                 yield Traced(context_pb2_grpc.ContextServiceStub(channel), ids)
         finally:
             await adapters.graph.drop()
-
-
-def hex_id(value: int, digits: int) -> str:
-    """A trace (32 digits) or span (16 digits) id as W3C writes it."""
-    return format(value, f"0{digits}x")
-
-
-def in_trace(spans: InMemorySpanExporter, trace_id: str) -> list[ReadableSpan]:
-    """The finished spans of one trace."""
-    return [s for s in spans.get_finished_spans() if hex_id(s.context.trace_id, 32) == trace_id]
-
-
-def named(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
-    """The spans with this name."""
-    return [s for s in spans if s.name == name]
-
-
-def named_by(message: Msg) -> tuple[str, str]:
-    """(trace id, parent span id) of a message's traceparent header (its flags may vary)."""
-    _version, trace_id, span_id, _flags = (message.headers or {})["traceparent"].split("-")
-    return trace_id, span_id
-
-
-def parent_of(span: ReadableSpan) -> str:
-    """The parent's span id ("" for a root span)."""
-    return hex_id(span.parent.span_id, 16) if span.parent is not None else ""
 
 
 async def updated_event_of(nc: Client, story_id: str) -> Msg:

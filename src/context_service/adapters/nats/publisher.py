@@ -11,7 +11,9 @@ it and kept in the outbox record, so a re-send by the relay continues the trace 
 
 A store may also write a record itself, atomically with its own change (`reserve_record` gives the key):
 such a record names what happened rather than holding the messages, and the relay asks the reader registered
-for its kind (`read_records`) for the events (their messages then carry no trace of the original call).
+for its kind (`read_records`) for the events. The slot carries the trace context of the work that reserved it,
+which the store keeps in the record (under `trace`): the relay's PRODUCER spans for those events are its
+children, so a re-sent notification continues the trace of the call that made the change.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from types import TracebackType
 from typing import Any, Self
 
 import structlog
+from opentelemetry.context import Context
 
 from context_service.adapters.nats.connection import NatsConnection
 from context_service.adapters.nats.envelope import MSG_ID_HEADER, encode_envelope, outbound_headers
-from context_service.observability.tracing import publish_span
+from context_service.observability.tracing import extract, inject, publish_span
 from context_service.ports.errors import PortError
 from context_service.ports.events import OutboundEvent, RecordReader, RecordSlot
 from context_service.ports.kv import JsonObject, KeyValueStore, story_scope
@@ -164,16 +167,14 @@ class OutboxPublisher:
         """A fresh key in `scope`'s slot, ordered like the records this publisher writes, for a store to
         write a record in with its own change (its reader registered with `read_records`)."""
         key = _scoped_key(scope, self._next_stamp(), secrets.token_hex(8))
-        return RecordSlot(key, int(self._ttl * 1000))
+        trace: dict[str, str] = {}
+        inject(trace)
+        return RecordSlot(key, int(self._ttl * 1000), trace)
 
     async def publish_recorded(self, key: str, events: Sequence[OutboundEvent]) -> None:
         """Send the events of a record a store wrote (`key`) beside the caller; forget it once all are
         acknowledged, else the relay re-sends them from it. Never raises."""
-        messages = []
-        for event in events:
-            with publish_span(event.subject, event.idempotency_key):
-                messages.append(self.message_of(event))
-        await self._dispatch(key, messages)
+        await self._dispatch(key, [self._handed_over(event) for event in events])
 
     def read_records(self, kind: str, reader: RecordReader) -> None:
         """Relay records holding `kind` (written by a store, not by `send`) as the events `reader` gives."""
@@ -248,8 +249,15 @@ class OutboxPublisher:
             if part is not None:
                 if not isinstance(part, dict):
                     raise ValueError(f"outbox record: {kind} is not an object")
-                return [self.message_of(event) for event in await reader(part)]
+                trace = part.get("trace")
+                parent = extract(trace) if isinstance(trace, dict) and trace else None
+                return [self._handed_over(event, parent) for event in await reader(part)]
         return [OutboundMessage.from_record(record)]
+
+    def _handed_over(self, event: OutboundEvent, parent: Context | None = None) -> OutboundMessage:
+        """The event's message, built in its PRODUCER span (child of `parent`, else of the current one)."""
+        with publish_span(event.subject, event.idempotency_key, parent):
+            return self.message_of(event)
 
     async def pending(self) -> int:
         """How many records wait in the outbox."""
