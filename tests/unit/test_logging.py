@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import structlog
 
-from context_service.observability.logging import configure_logging
+from context_service.observability.logging import UtcTimestamps, configure_logging
 
 
 class Stderr:
@@ -78,3 +79,48 @@ def test_a_stream_without_bytes_underneath_gets_the_same_lines() -> None:
 
     [line] = [json.loads(raw) for raw in text.getvalue().splitlines()]
     assert (line["event"], line["method"], line["n"]) == ("rpc", "Put", 2**70)
+
+
+@pytest.mark.parametrize(
+    "now_ns",
+    [
+        0,
+        1_700_000_000_000_000_000,
+        1_700_000_000_999_999_999,
+        1_796_860_799_000_001_000,
+        1_796_860_800_123_456_789,
+    ],
+)
+def test_timestamps_are_the_utc_time_in_iso_8601_to_the_microsecond(now_ns: int) -> None:
+    stamps = UtcTimestamps()
+    seconds, fraction = divmod(now_ns, 1_000_000_000)
+    expected = datetime.fromtimestamp(seconds, UTC).replace(microsecond=fraction // 1000)
+
+    stamp = stamps(now_ns)
+
+    assert stamp == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert datetime.fromisoformat(stamp) == expected
+
+
+def test_a_timestamp_follows_the_clock_across_seconds() -> None:
+    stamps = UtcTimestamps()
+
+    first, second = stamps(1_700_000_000_500_000_000), stamps(1_700_000_001_000_000_000)
+
+    assert (first, second) == ("2023-11-14T22:13:20.500000Z", "2023-11-14T22:13:21.000000Z")
+
+
+def test_a_line_logged_with_an_exception_carries_its_traceback_and_warn_is_a_warning(stderr: Stderr) -> None:
+    configure_logging("INFO", "json", stderr.text)
+    log = structlog.get_logger()
+
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("failed")
+    log.warn("careful")
+
+    failed, careful = stderr.lines()
+    assert (failed["level"], careful["level"]) == ("error", "warning")
+    assert "ValueError: boom" in str(failed["exception"])
+    assert "exc_info" not in failed

@@ -15,6 +15,10 @@ import grpc
 SHED_MESSAGE = "the server is at its concurrency limit; retry with backoff"
 DRAINING_MESSAGE = "the server is shutting down; retry on another instance"
 DRAIN_POLL_SECONDS = 0.01
+# Why a call is not admitted: the status and message it is aborted with.
+Refusal = tuple[grpc.StatusCode, str]
+DRAINING: Refusal = (grpc.StatusCode.UNAVAILABLE, DRAINING_MESSAGE)
+SHED: Refusal = (grpc.StatusCode.RESOURCE_EXHAUSTED, SHED_MESSAGE)
 
 
 class Admission:
@@ -27,24 +31,25 @@ class Admission:
         self.active = 0
         self.draining = False
 
-    async def enter(self, context: grpc.aio.ServicerContext) -> None:
-        """Take a slot, or abort the call (UNAVAILABLE when draining, RESOURCE_EXHAUSTED when full)."""
+    def enter(self) -> Refusal | None:
+        """Take a slot; or the status to abort the call with (UNAVAILABLE when draining, RESOURCE_EXHAUSTED
+        when full), no slot taken."""
         # Every call runs on the one event loop thread, so this check-then-increment cannot race.
         self._last_arrival = time.monotonic()
         if self.draining:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING_MESSAGE)
+            return DRAINING
         if self._limit is not None and self.active >= self._limit:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, SHED_MESSAGE)
+            return SHED
         self.active += 1
+        return None
 
-    async def open_stream(self, context: grpc.aio.ServicerContext) -> None:
+    def open_stream(self) -> Refusal | None:
         """Admit a server-streaming call (a watch): refused when draining, never counted against the limit.
 
         Watches stay open for hours, so they must not use up the slots of short calls; the servicer ends them
         itself at shutdown.
         """
-        if self.draining:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING_MESSAGE)
+        return DRAINING if self.draining else None
 
     def leave(self) -> None:
         """Give the slot back."""

@@ -2,7 +2,8 @@
 
 Everything that depends only on the method (metric label children, span name and attributes, whether it is a
 probe) is resolved once per method; a call pays for a timer, two counter updates, the token check when auth
-is on and, only when tracing is on, a span. Refused and shed calls are still measured and traced.
+is on and, only when tracing is on, a span. Refused and shed calls are still measured and traced. A unary
+call's scope is opened and closed by plain calls (`CallScope`): its only await is the behaviour's own.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from prometheus_client import Counter, Histogram
 
-from context_service.adapters.grpc.admission import Admission
+from context_service.adapters.grpc.admission import Admission, Refusal
 from context_service.adapters.grpc.calls import is_probe, split_method, status_code_of
 from context_service.adapters.grpc.security import TokenFile, bearer_token
 from context_service.observability.metrics import RPC_DURATION, RPC_IN_FLIGHT, RPC_REQUESTS
@@ -28,6 +29,7 @@ from context_service.observability.tracing import extract
 
 log = structlog.get_logger()
 UNAUTHENTICATED_MESSAGE = "missing or invalid bearer token"
+UNAUTHENTICATED: Refusal = (grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
 # Server-side faults mark the span as failed; client errors (NOT_FOUND, INVALID_ARGUMENT, ...) do not.
 SERVER_FAULTS = frozenset(
     {
@@ -72,10 +74,11 @@ class Around:
         self.attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
         self.admission = None if probe else duties.admission
         self.tokens = None if probe else duties.tokens
+        self.gated = self.admission is not None or self.tokens is not None
         self._outcomes: dict[grpc.StatusCode, tuple[Counter, Histogram]] = {}
 
     def call(self, context: grpc.aio.ServicerContext) -> CallScope:
-        """The scope of one call."""
+        """The scope of one call, opened now."""
         return CallScope(self, context)
 
     def record(self, code: grpc.StatusCode, seconds: float) -> None:
@@ -93,53 +96,63 @@ class Around:
 
 
 class CallScope:
-    """Entered for the whole of one call: starts the timer and the span, then admits (or aborts)."""
+    """One call's duties: opened as the call starts (timer, in-flight, span), closed once as it ends.
+
+    A unary call opens it, passes its `gate` when the method is gated (auth or admission), and closes it with
+    how the call ended (the refusal's abort included): no coroutine or context manager of its own. A streaming
+    call enters it as an async context manager.
+    """
 
     __slots__ = ("_admitted", "_around", "_context", "_span", "_started", "_token")
 
     def __init__(self, around: Around, context: grpc.aio.ServicerContext) -> None:
         self._around = around
         self._context = context
-        self._started = 0.0
         self._span: trace.Span | None = None
         self._token: Token[Context] | None = None
         self._admitted = False
-
-    async def __aenter__(self) -> None:
-        around = self._around
         if around.in_flight is not None:
             around.in_flight.inc()
         self._started = time.perf_counter()
         if around.tracer is not None:
             self._open_span(around.tracer)
-        if around.tokens is not None or around.admission is not None:
-            try:
-                await self._authenticate_and_admit(around)
-            except BaseException as exc:  # a refused or shed call is still measured and traced
-                self._finish(exc)
-                raise
 
-    async def _authenticate_and_admit(self, around: Around) -> None:
-        """Abort without an accepted token (UNAUTHENTICATED), then take an admission slot (or abort)."""
-        context = self._context
+    def gate(self) -> Refusal | None:
+        """Check the bearer token, then take an admission slot: None when admitted, else the status to
+        abort the call with (UNAUTHENTICATED, or the admission's refusal)."""
+        around = self._around
         tokens = around.tokens
-        if tokens is not None and not tokens.accepts(bearer_token(context.invocation_metadata())):
+        if tokens is not None and not tokens.accepts(bearer_token(self._context.invocation_metadata())):
             log.info("rpc_unauthenticated", method=around.method)
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
-        if around.admission is None:
-            return
+            return UNAUTHENTICATED
+        admission = around.admission
+        if admission is None:
+            return None
         if around.streaming:
-            await around.admission.open_stream(context)
-        else:
-            await around.admission.enter(context)
-            self._admitted = True
+            return admission.open_stream()
+        refusal = admission.enter()
+        self._admitted = refusal is None
+        return refusal
+
+    def close(self, exc: BaseException | None) -> None:
+        """The call ended (`exc`: how, None when it returned): give the slot back, end the span, measure."""
+        if self._admitted and self._around.admission is not None:
+            self._around.admission.leave()
+        self._finish(exc)
+
+    async def __aenter__(self) -> None:
+        try:
+            refusal = self.gate() if self._around.gated else None
+            if refusal is not None:
+                await self._context.abort(*refusal)
+        except BaseException as exc:  # a refused call is still measured and traced
+            self.close(exc)
+            raise
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._admitted and self._around.admission is not None:
-            self._around.admission.leave()
-        self._finish(exc)
+        self.close(exc)
 
     def _open_span(self, tracer: trace.Tracer) -> None:
         parent = extract(_text_metadata(self._context.invocation_metadata()))

@@ -106,9 +106,19 @@ class WrappingServer:
 
 
 def _unary_response(behavior: Behaviour, around: Around) -> Behaviour:
+    gated = around.gated
+
     async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        async with around.call(context):
-            return await behavior(request, context)
+        scope = around.call(context)
+        try:
+            if gated and (refusal := scope.gate()) is not None:
+                await context.abort(*refusal)
+            response = await behavior(request, context)
+        except BaseException as exc:
+            scope.close(exc)
+            raise
+        scope.close(None)
+        return response
 
     return call
 
