@@ -7,6 +7,7 @@ count it (no sleep anywhere here). A lost tracking connection must be noticed, a
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -145,24 +146,61 @@ async def test_a_server_that_refuses_tracking_leaves_callers_reading_and_no_conn
         await writer.execute_command("ACL", "DELUSER", user)
 
 
-async def test_a_fence_given_up_midway_is_never_taken_for_the_next_one(
+async def test_a_caller_giving_up_midway_leaves_the_fence_to_the_others(
+    tracker: KeyTracking, writer: Redis
+) -> None:
+    assert await tracker.caught_up()
+    before = tracker.generation
+    await writer.execute_command("CLIENT", "PAUSE", "100", "ALL")  # the PONG held back, within the fence time
+    given_up = asyncio.ensure_future(tracker.caught_up())
+    kept = asyncio.ensure_future(tracker.caught_up())
+    await asyncio.sleep(0.02)
+
+    given_up.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await given_up
+    assert await kept  # the same PING's answer, not lost with the caller that left
+    assert tracker.generation == before  # the connection was kept: nothing may have been missed
+    assert REGISTRY.get_sample_value("context_cache_tracking", {"server": "test"}) == 1
+
+
+async def test_a_server_that_stops_answering_is_given_up_within_the_fence_time_and_tracked_again_after(
     tracker: KeyTracking, writer: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert await tracker.caught_up()
     before = tracker.generation
-    await writer.execute_command("CLIENT", "PAUSE", "300", "ALL")  # holds the PONG back
-    fence = asyncio.ensure_future(tracker.caught_up())
-    await asyncio.sleep(0.05)
-    fence.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await fence
-    # Its PONG may still come: the connection is dropped, so no later fence can take it for its own.
+    await writer.execute_command("CLIENT", "PAUSE", str(int(tracking.FENCE_SECONDS * 1000) + 300), "ALL")
+    started = time.monotonic()
+
+    answered = await tracker.caught_up()  # its PONG is held back past the fence time
+
+    waited = time.monotonic() - started
+    assert not answered
+    assert tracking.FENCE_SECONDS <= waited < tracking.FENCE_SECONDS + 0.25
     assert tracker.generation > before
     assert REGISTRY.get_sample_value("context_cache_tracking", {"server": "test"}) == 0
-    await asyncio.sleep(0.3)  # the pause is over
+    await asyncio.sleep(0.35)  # the pause is over
     monkeypatch.setattr(tracker, "_retry_at", 0.0)
     assert await tracker.caught_up()  # a new connection tracks
     reconnected = tracker.generation
-    await writer.set(f"{prefix}k", "after the cancelled fence")
+    await writer.set(f"{prefix}k", "after the silence")
     assert await tracker.caught_up()
     assert tracker.generation > reconnected
+
+
+async def test_many_callers_at_once_each_see_every_write_acknowledged_before_they_asked(
+    tracker: KeyTracking, writer: Redis, prefix: str
+) -> None:
+    assert await tracker.caught_up()
+
+    async def write_then_fence(n: int) -> tuple[int, int]:
+        before = tracker.generation
+        await writer.set(f"{prefix}k{n}", n)
+        assert await tracker.caught_up()
+        return before, tracker.generation
+
+    seen = await asyncio.gather(*(write_then_fence(n) for n in range(64)))
+
+    # Each caller's write was acknowledged before it fenced, so its push was read before its PONG.
+    assert [n for n, (before, after) in enumerate(seen) if after <= before] == []

@@ -4,16 +4,24 @@ One RESP3 connection per server asks for broadcast tracking of some key prefixes
 "invalidate" message on that connection whenever a key under them changes, whoever changed it (another
 replica, another fleet service, a script). A PING on the same connection is a fence: the server answers it
 after every push it queued before, so once the PONG is read, every change the server made before the PING
-is known. A call that sends its fence after it arrived therefore knows of every write acknowledged before
-it. Valkey and FalkorDB (a graph write changes the graph's key) both support it.
+is known. A call that waits for a PING written after it arrived therefore knows of every write acknowledged
+before it.
 
-Whenever the connection may have missed a push (an error, a timeout, a reconnect) the generation moves and
-`caught_up` answers False until a new connection tracks again, so callers read their inputs instead.
+The connection is read by one task of its own, which hands each push to the generation and each PONG to the
+fence waiting for it; a fence is a write of PING and a future (no command round trip through the client
+library, no task or timer per call). One PING is out at a time: calls arriving meanwhile share the next one,
+written as soon as the first is answered. Valkey and FalkorDB (a graph write changes the graph's key) both
+support it.
+
+Whenever the connection may have missed a push (an error, a PING unanswered within `FENCE_SECONDS`, a
+reconnect) the generation moves and `caught_up` answers False until a new connection tracks again, so callers
+read their inputs instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,7 +33,6 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from context_service.adapters.periodic import Periodic
-from context_service.application.concurrent_reads import CoalescedReads, at_once
 from context_service.observability.metrics import CACHE_TRACKING
 
 log = structlog.get_logger()
@@ -36,13 +43,50 @@ RETRY_SECONDS = 1.0  # after a lost connection, callers read their inputs for th
 # a silent server costs a call this much before it reads its inputs (and fails on the store timeout) itself.
 FENCE_SECONDS = 0.25
 CLIENT_NAME = "context-service-tracking"
-DRAIN_SECONDS = 1.0  # an idle tracker still reads its pushes this often, so the server never buffers many
+DRAIN_SECONDS = 1.0  # an idle tracker still fences this often: a lost connection is found and replaced
+PING = b"*1\r\n$4\r\nPING\r\n"
+
+
+class Fences:
+    """PINGs and the calls waiting for their answers: one PING out at a time; calls arriving while it is out
+    share the next one, sent (`send`) as soon as the first is answered. A call is only ever answered by a
+    PING written after it arrived."""
+
+    def __init__(self, send: Callable[[], None]) -> None:
+        self._send = send
+        self._sent: asyncio.Future[bool] | None = None  # answered by the PING that is out
+        self._next: asyncio.Future[bool] | None = None  # answered by the PING after it (not written yet)
+
+    def fence(self) -> asyncio.Future[bool]:
+        """The answer (True) of a PING written now, or of the next one when one is out."""
+        if self._sent is None:
+            self._send()
+            self._sent = asyncio.get_running_loop().create_future()
+            return self._sent
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        return self._next
+
+    def answered(self) -> None:
+        """The PING that was out is answered: its callers are caught up; the next one is sent now."""
+        answered, self._sent, self._next = self._sent, self._next, None
+        if self._sent is not None:
+            self._send()
+        if answered is not None and not answered.done():
+            answered.set_result(True)
+
+    def fail(self) -> None:
+        """No answer will come (the connection is gone): every waiting call answers False."""
+        for waiting in (self._sent, self._next):
+            if waiting is not None and not waiting.done():
+                waiting.set_result(False)
+        self._sent = self._next = None
 
 
 class KeyTracking:
     """Changes to keys under `prefixes` on one server, as a generation number and a fence (`ChangeWatch`).
 
-    Async context manager: entering starts the background drain (the first connection opens on first use).
+    Async context manager: entering starts the background fence (the first connection opens on first use).
     """
 
     def __init__(
@@ -70,11 +114,14 @@ class KeyTracking:
         self._timeout = min(timeout_seconds, FENCE_SECONDS)
         self._ignore = ignore
         self._connection: Any = None  # the library's connection class is untyped
+        self._reader: asyncio.Task[None] | None = None
+        self._opening: asyncio.Future[Any] | None = None
+        self._fences = Fences(self._ping)
+        self._expiry: asyncio.TimerHandle | None = None
         self._retry_at = 0.0
         self._refusal_logged = False
         self._generation = 0
-        self._fences: CoalescedReads[None, bool] = CoalescedReads(self._fence)
-        self._drain = Periodic(self._read_pushes, interval=DRAIN_SECONDS, name=f"{name}-tracking-drain")
+        self._drain = Periodic(self._keep_tracking, interval=DRAIN_SECONDS, name=f"{name}-tracking-fence")
 
     @property
     def generation(self) -> int:
@@ -83,7 +130,30 @@ class KeyTracking:
 
     async def caught_up(self) -> bool:
         """True when every change the server made before this call is counted in `generation`."""
-        return await self._fences.get(None)
+        return await self.wait(self.fence())
+
+    def fence(self) -> asyncio.Future[bool] | None:
+        """A PING's answer, for a PING written now or later (None: no connection tracks yet, see `wait`)."""
+        connection = self._connection
+        if connection is None:
+            return None
+        if not connection.is_connected:
+            # Dropped since (the library closes a connection whose read was interrupted). Sending on it would
+            # reconnect silently, on a socket that tracks nothing: the only way it could, so it never does.
+            self._lost()
+            return None
+        return self._fences.fence()
+
+    async def wait(self, fence: asyncio.Future[bool] | None) -> bool:
+        """The answer of `fence`; without one, a new connection is opened (unless the last try is too recent)
+        and fenced. A caller giving up leaves the answer to the others."""
+        if fence is None:
+            if await self._connect() is None:
+                return False
+            fence = self.fence()
+            if fence is None:
+                return False
+        return await asyncio.shield(fence)
 
     async def __aenter__(self) -> KeyTracking:
         self._drain.start()
@@ -91,36 +161,57 @@ class KeyTracking:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._drain.stop()
+        reader = self._reader
         self._lost()
+        if reader is not None:
+            await asyncio.gather(reader, return_exceptions=True)
         await self._pool.aclose()
 
-    async def _read_pushes(self) -> None:
+    async def _keep_tracking(self) -> None:
         await self.caught_up()
 
-    async def _fence(self, _: None) -> bool:
-        tracking = self._connection is not None
-        if tracking and not self._connection.is_connected:
-            # Dropped since (the library closes a connection whose read was interrupted). Sending on it would
-            # reconnect silently, on a socket that tracks nothing: the only way it could, so it never does.
-            self._lost()
-            return False
+    def _ping(self) -> None:
+        """Write a PING on the connection; without its answer within the fence time, lose the connection."""
+        self._connection._writer.write(PING)
+        self._expiry = asyncio.get_running_loop().call_later(self._timeout, self._unanswered)
+
+    def _answered(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        self._fences.answered()
+
+    def _unanswered(self) -> None:
+        log.warning("tracking_lost", server=self._name, error=f"no PONG within {self._timeout}s")
+        self._lost()
+
+    async def _read(self, connection: Any) -> None:
+        """Read the connection until it fails: pushes move the generation, each reply answers a PING."""
+        parser = connection._parser
         try:
-            async with asyncio.timeout(self._timeout):
-                connection = self._connection or await self._open()
-                if connection is None:
-                    return False
-                await connection.send_command("PING")
-                await connection.read_response()  # every push queued before the PONG is handled first
-            return True
-        except asyncio.CancelledError:
-            self._lost()  # the PONG may still be on its way: the next fence must not take it for its own
-            raise
+            while True:
+                await parser.read_response()  # pushes are handed to `_invalidated` while reading
+                if connection is not self._connection:
+                    return
+                self._answered()
         except _FAILURES as exc:
-            if tracking or not self._refusal_logged:  # one line per loss, not one per retry
+            if connection is self._connection:
                 log.warning("tracking_lost", server=self._name, error=f"{type(exc).__name__}: {exc}")
-                self._refusal_logged = not tracking
-            self._lost()
-            return False
+                self._lost()
+
+    async def _connect(self) -> Any:
+        """The tracking connection, opened once however many callers ask (None: not tracking now)."""
+        if self._connection is not None:
+            return self._connection
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+            self._opening.add_done_callback(self._opened)
+        return await asyncio.shield(self._opening)
+
+    def _opened(self, opening: asyncio.Future[Any]) -> None:
+        self._opening = None
+        if not opening.cancelled():
+            opening.exception()  # `_open` logs its failures; its callers read their inputs
 
     async def _open(self) -> Any:
         """A new tracking connection, or None while the last failure is too recent to try again."""
@@ -129,17 +220,25 @@ class KeyTracking:
         self._retry_at = time.monotonic() + RETRY_SECONDS
         connection: Any = self._pool.make_connection()  # type: ignore[no-untyped-call]  # (untyped library)
         try:
-            await connection.connect()
-            connection._parser.set_invalidation_push_handler(self._invalidated)
-            prefixes = [part for prefix in self._prefixes for part in ("PREFIX", prefix)]
-            await connection.send_command("CLIENT", "TRACKING", "ON", "BCAST", *prefixes)
-            reply = await connection.read_response()
+            async with asyncio.timeout(self._timeout):
+                await connection.connect()
+                connection._parser.set_invalidation_push_handler(self._invalidated)
+                prefixes = [part for prefix in self._prefixes for part in ("PREFIX", prefix)]
+                await connection.send_command("CLIENT", "TRACKING", "ON", "BCAST", *prefixes)
+                reply = await connection.read_response()
             if reply != "OK":
                 raise rx.ResponseError(f"CLIENT TRACKING answered {reply!r}")
+        except _FAILURES as exc:
+            connection._close()
+            if not self._refusal_logged:  # one line per loss, not one per retry
+                log.warning("tracking_lost", server=self._name, error=f"{type(exc).__name__}: {exc}")
+                self._refusal_logged = True
+            return None
         except BaseException:
             connection._close()
             raise
         self._connection = connection
+        self._reader = asyncio.create_task(self._read(connection), name=f"{self._name}-tracking-read")
         self._generation += 1  # whatever changed while nothing tracked
         self._refusal_logged = False
         CACHE_TRACKING.labels(self._name).set(1)
@@ -152,12 +251,21 @@ class KeyTracking:
             self._generation += 1
 
     def _lost(self) -> None:
-        """Forget the connection; until a new one tracks, callers read."""
+        """Forget the connection (its reader stops, its waiting callers answer False); until a new one
+        tracks, callers read."""
         self._generation += 1
         CACHE_TRACKING.labels(self._name).set(0)
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        self._fences.fail()
         connection, self._connection = self._connection, None
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
         if connection is not None:
-            connection._close()
+            with contextlib.suppress(*_FAILURES):
+                connection._close()
 
 
 class BothCaught:
@@ -173,6 +281,7 @@ class BothCaught:
         return self._first.generation + self._second.generation
 
     async def caught_up(self) -> bool:
-        """Both fences, sent at once."""
-        first, second = await at_once(self._first.caught_up(), self._second.caught_up())
-        return first and second
+        """Both fences, their PINGs written at once."""
+        first, second = self._first.fence(), self._second.fence()
+        caught = await self._first.wait(first)
+        return await self._second.wait(second) and caught
