@@ -4,7 +4,8 @@ gRPC's own OTel metrics plugin does not support grpc.aio, so RPC metrics and ser
 A grpc.aio server interceptor costs every call a coroutine, a continuation and a handler look-up (about a
 tenth of a bare echo's CPU), so `GrpcServer` applies a `CallInterceptor` where the handlers are registered
 (`WrappingServer`) and gives grpc no interceptor; it still works as a plain interceptor elsewhere. Each call
-enters one plain async context manager. Order, outermost first, as separate interceptors had it: metrics,
+has one `CallScope`, opened and closed by plain calls around a unary behaviour and entered as an async
+context manager around a stream. Order, outermost first, as separate interceptors had it: metrics,
 tracing, auth, then admission (refused and shed calls are still measured and traced). `MetricsInterceptor`,
 `TracingInterceptor` and `TokenAuthInterceptor` build single-duty interceptors; `GrpcServer` folds whatever
 it is given into one.

@@ -138,8 +138,7 @@ class KeyTracking:
         if connection is None:
             return None
         if not connection.is_connected:
-            # Dropped since (the library closes a connection whose read was interrupted). Sending on it would
-            # reconnect silently, on a socket that tracks nothing: the only way it could, so it never does.
+            # Closed since (its reader usually notices first): a PING on it would never be answered.
             self._lost()
             return None
         return self._fences.fence()
