@@ -176,8 +176,8 @@ async def test_a_server_that_stops_answering_is_given_up_within_the_fence_time_a
     answered = await tracker.caught_up()  # its PONG is held back past the fence time
 
     waited = time.monotonic() - started
-    assert not answered
-    assert tracking.FENCE_SECONDS <= waited < tracking.FENCE_SECONDS + 0.25
+    assert not answered  # not the PONG that comes once the pause ends
+    assert tracking.FENCE_SECONDS <= waited < 1.5  # not the store's timeout either
     assert tracker.generation > before
     assert REGISTRY.get_sample_value("context_cache_tracking", {"server": "test"}) == 0
     await asyncio.sleep(0.35)  # the pause is over
