@@ -6,8 +6,6 @@ change it made before it). One PING is out at a time; the calls arriving meanwhi
 
 from __future__ import annotations
 
-import asyncio
-
 from context_service.adapters.valkey.tracking import Fences
 
 
@@ -88,4 +86,3 @@ async def test_an_answer_nobody_waits_for_changes_nothing() -> None:
 
     assert wire.pings == 0
     assert not fences.fence().done()
-    await asyncio.sleep(0)

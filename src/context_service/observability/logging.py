@@ -49,10 +49,6 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     logging.basicConfig(level=level, stream=stream, format="%(levelname)s %(name)s %(message)s")
 
 
-# structlog's names for the levels of the two methods not named after their level.
-_LEVEL_OF_METHOD = {"warn": "warning", "exception": "error"}
-
-
 class JsonLine:
     """structlog's add_log_level, TimeStamper(fmt="iso", utc=True), format_exc_info and JSONRenderer as one
     processor: the level, the UTC time as ISO 8601 with microseconds, a traceback only when the line has one,
@@ -62,7 +58,7 @@ class JsonLine:
         self._render = structlog.processors.JSONRenderer(dumps)
 
     def __call__(self, logger: Any, method: str, event: structlog.typing.EventDict) -> str | bytes:
-        event["level"] = _LEVEL_OF_METHOD.get(method, method)
+        event = structlog.processors.add_log_level(logger, method, event)
         event["timestamp"] = utc_timestamp()
         if "exc_info" in event:
             event = structlog.processors.format_exc_info(logger, method, event)

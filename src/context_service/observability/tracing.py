@@ -80,8 +80,13 @@ async def tracing(settings: ObservabilitySettings) -> AsyncIterator[TracerProvid
 
 
 def inject(headers: MutableMapping[str, str]) -> None:
-    """Write the current trace context (traceparent, tracestate) into outgoing message headers."""
-    propagate.inject(headers)
+    """Write the current trace context (traceparent, tracestate) into outgoing message headers.
+
+    Outside a valid span there is none to write, and the propagators are not run (every published message and
+    every session write passes here, mostly with tracing off). The service sets no baggage.
+    """
+    if trace.get_current_span().get_span_context().is_valid:
+        propagate.inject(headers)
 
 
 def extract(headers: Mapping[str, str] | None) -> Context:

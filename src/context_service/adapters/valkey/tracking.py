@@ -134,14 +134,8 @@ class KeyTracking:
 
     def fence(self) -> asyncio.Future[bool] | None:
         """A PING's answer, for a PING written now or later (None: no connection tracks yet, see `wait`)."""
-        connection = self._connection
-        if connection is None:
-            return None
-        if not connection.is_connected:
-            # Closed since (its reader usually notices first): a PING on it would never be answered.
-            self._lost()
-            return None
-        return self._fences.fence()
+        # A connection is closed only by `_lost`, which forgets it; one the server closes, its reader loses.
+        return None if self._connection is None else self._fences.fence()
 
     async def wait(self, fence: asyncio.Future[bool] | None) -> bool:
         """The answer of `fence`; without one, a new connection is opened (unless the last try is too recent)
@@ -175,28 +169,31 @@ class KeyTracking:
         self._expiry = asyncio.get_running_loop().call_later(self._timeout, self._unanswered)
 
     def _answered(self) -> None:
+        self._stop_expiry()
+        self._fences.answered()
+
+    def _stop_expiry(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
-        self._fences.answered()
 
     def _unanswered(self) -> None:
-        log.warning("tracking_lost", server=self._name, error=f"no PONG within {self._timeout}s")
-        self._lost()
+        self._give_up(f"no PONG within {self._timeout}s")
 
     async def _read(self, connection: Any) -> None:
-        """Read the connection until it fails: pushes move the generation, each reply answers a PING."""
+        """Read the connection until it fails (`_lost` cancels this task when it forgets the connection):
+        pushes move the generation, each reply answers the PING that is out."""
         parser = connection._parser
         try:
             while True:
                 await parser.read_response()  # pushes are handed to `_invalidated` while reading
-                if connection is not self._connection:
-                    return
                 self._answered()
         except _FAILURES as exc:
-            if connection is self._connection:
-                log.warning("tracking_lost", server=self._name, error=f"{type(exc).__name__}: {exc}")
-                self._lost()
+            self._give_up(f"{type(exc).__name__}: {exc}")
+
+    def _give_up(self, error: str) -> None:
+        log.warning("tracking_lost", server=self._name, error=error)
+        self._lost()
 
     async def _connect(self) -> Any:
         """The tracking connection, opened once however many callers ask (None: not tracking now)."""
@@ -254,9 +251,7 @@ class KeyTracking:
         tracks, callers read."""
         self._generation += 1
         CACHE_TRACKING.labels(self._name).set(0)
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
+        self._stop_expiry()
         self._fences.fail()
         connection, self._connection = self._connection, None
         reader, self._reader = self._reader, None
