@@ -15,6 +15,7 @@ import structlog
 
 from context_service.adapters.cache.kv import CachetoolsKeyValueStore
 from context_service.adapters.cache.responses import LruResponseCache
+from context_service.adapters.cypher.kept_loads import KEPT_NODES
 from context_service.adapters.falkordb.graph import FalkorGraph
 from context_service.adapters.grpc.interceptors import (
     MetricsInterceptor,
@@ -187,6 +188,7 @@ def wire(adapters: Adapters, policy: ScopePolicy, *, sessions: SessionSettings |
 def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]:
     """The graph adapter GRAPH_BACKEND selects (not opened yet)."""
     timeout = settings.stores.timeout_seconds
+    kept_nodes = KEPT_NODES if settings.response_cache_max_bytes else 0  # loads are kept with the cache only
     if settings.graph_backend == "falkordb":
         f = settings.falkordb
         return FalkorGraph(
@@ -195,6 +197,7 @@ def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]
             max_connections=f.max_connections,
             timeout_seconds=timeout,
             history_retention=settings.stores.history_retention,
+            kept_nodes=kept_nodes,
         )
     if settings.graph_backend == "neo4j":
         n = settings.neo4j
@@ -208,6 +211,7 @@ def graph_store(settings: Settings) -> AbstractAsyncContextManager[GraphAdapter]
             timeout_seconds=timeout,
             history_retention=settings.stores.history_retention,
             trusted_ca_file=n.trusted_ca_file,
+            kept_nodes=kept_nodes,
         )
     return InMemoryGraph(history_retention=settings.stores.history_retention)
 

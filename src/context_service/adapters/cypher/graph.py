@@ -25,7 +25,9 @@ from context_service.adapters.cypher.archive import (
 )
 from context_service.adapters.cypher.commit import commit_id, plan_commit, preflight_query, read_preflight
 from context_service.adapters.cypher.dialect import Dialect
+from context_service.adapters.cypher.kept_loads import KEPT_NODES, KeptLoads
 from context_service.adapters.cypher.outcome import Attempt, read_outcome
+from context_service.adapters.property_graph.advance import advanced
 from context_service.adapters.property_graph.archive import subgraph_of
 from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, public
 from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
@@ -65,12 +67,18 @@ class CypherGraph:
     rejected_errors: tuple[type[BaseException], ...] = ()
 
     def __init__(
-        self, *, dialect: Dialect, timeout_seconds: float, history_retention: int = DEFAULT_RETENTION
+        self,
+        *,
+        dialect: Dialect,
+        timeout_seconds: float,
+        history_retention: int = DEFAULT_RETENTION,
+        kept_nodes: int = KEPT_NODES,
     ) -> None:
         self.dialect = dialect
         self._timeout = timeout_seconds
         self._retention = history_retention
         self._story_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._loads = KeptLoads(max_nodes=kept_nodes)  # 0: none kept, every read loads its story
 
     def _story_lock(self, story_id: str) -> asyncio.Lock:
         """Writers of one story in this process queue here instead of contending in the engine."""
@@ -135,29 +143,29 @@ class CypherGraph:
         return (await self.load_if_changed(story_id, NO_REVISION))[1]
 
     async def load_if_changed(self, story_id: str, seen: int) -> tuple[int | None, StoryGraph | None]:
-        """The story's content revision, and its live neighbourhood unless the revision is `seen`."""
-        rows = await self._read(q.LOAD_STORY, q.story_params(story_id, seen), "load_story")
+        """The story's content revision, and its live neighbourhood unless the revision is `seen`.
+
+        With a load of the story kept here (read before, or carried over this store's own commit), the engine
+        is asked whether the story is still at that load's revision, and then only sends the story row."""
+        kept = self._loads.get(story_id)
+        asked = seen if kept is None else kept.revision
+        rows = await self._read(q.LOAD_STORY, q.story_params(story_id, asked), "load_story")
         if not rows:
+            self._loads.drop(story_id)
             return None, None
         story: dict[str, Any] = next(dict(row[-1]) for row in rows if row[0] == q.STORY_PART)
         revision = int(story.get(q.REVISION) or 0)
         if revision == seen:
             return revision, None
-        graph = PropertyGraph()
-        # With its content revision, which only story_of reads.
-        graph.nodes[(NodeKind.STORY.value, story_id)] = story
-        for part, rel_type, from_label, from_id, to_label, to_id, edge, node in rows:
-            if part == q.STORY_PART:
-                continue
-            start: NodeKey = (from_label, str(from_id))
-            end: NodeKey = (to_label, str(to_id))
-            if node is not None:  # None: a node of this story, which arrives as a child itself
-                graph.nodes.setdefault(start if part == q.INCOMING_PART else end, public(node))
-            key = Edge(start, rel_type, end)
-            # Two parallel edges of one type (a MERGE with properties can add one) read as one, as in
-            # the memory store: their properties merged, whichever order the engine returns them in.
-            graph.put_edge(key, {**graph.edges.get(key, {}), **public(edge)})
-        return revision, story_graph_of(graph, story_id)
+        if kept is not None and revision == asked:
+            return revision, story_graph_of(kept.graph, story_id)
+        graph = _loaded(story_id, story, rows)
+        loaded = story_graph_of(graph, story_id)
+        if loaded is not None and loaded.cacheable:
+            self._loads.keep(story_id, revision, graph)
+        else:
+            self._loads.drop(story_id)
+        return revision, loaded
 
     async def locate(self, nodes: Iterable[tuple[NodeKind, str]]) -> Mapping[tuple[NodeKind, str], Located]:
         """(kind, id) -> owning story and status, for existing nodes; one round trip."""
@@ -249,16 +257,42 @@ class CypherGraph:
             for attempt_no in range(COMMIT_ATTEMPTS):
                 attempt = Attempt(uuid.uuid4().hex)
                 try:
-                    return await self._write(
+                    result, seq = await self._write(
                         partial(self._commit_once, batch=batch, attempt=attempt), "commit"
                     )
                 except _Contended:
                     await asyncio.sleep(random.uniform(0, 0.002 * (attempt_no + 1)))  # jitter only
                 except CommitOutcomeUnknown:
+                    self._loads.drop(batch.story_id)
                     landed = await self._outcome(batch, attempt)
                     if landed is not None:
                         return landed
+                else:
+                    if seq is not None:
+                        self._carry(batch, attempt, result, seq)
+                    return result
         raise StoreUnavailable("the story is being written too often; retry", backend=self.backend)
+
+    def _carry(self, batch: WriteBatch, attempt: Attempt, result: CommitResult, seq: int) -> None:
+        """Carry the story's kept load over this commit, once it is committed; drop it when that cannot be."""
+        kept = self._loads.get(batch.story_id)
+        if kept is None:
+            return
+        story_key = (NodeKind.STORY.value, batch.story_id)
+        story = {**kept.graph.nodes[story_key]}
+        for m in batch.mutations:
+            if (m.kind.value, m.node_id) == story_key:
+                story.update(m.fields)
+        if batch.bump_version:
+            story["context_version"] = result.version
+        story |= {q.REVISION: attempt.revision + 1, q.LAST_ATTEMPT: attempt.id}
+        if seq:
+            story[HISTORY_SEQ] = seq
+        graph = advanced(kept.graph, batch, story) if kept.revision == attempt.revision else None
+        if graph is None:
+            self._loads.drop(batch.story_id)
+        else:
+            self._loads.keep(batch.story_id, attempt.revision + 1, graph)
 
     async def _outcome(self, batch: WriteBatch, attempt: Attempt) -> CommitResult | None:
         """Whether a commit whose acknowledgement was lost landed (None: it did not, run it again)."""
@@ -268,13 +302,16 @@ class CypherGraph:
         rows = await self._write(lambda run: run(q.COMMIT_OUTCOME, params), "commit_outcome")
         return read_outcome(rows, batch, attempt)
 
-    async def _commit_once(self, run: Execute, *, batch: WriteBatch, attempt: Attempt) -> CommitResult:
+    async def _commit_once(
+        self, run: Execute, *, batch: WriteBatch, attempt: Attempt
+    ) -> tuple[CommitResult, int | None]:
+        """The commit's result, and the story's last history seq after it (None: a replay wrote nothing)."""
         if self.dialect.lock_story and batch.story_id:
             await run(self.dialect.lock_story, {"story": batch.story_id})
         text, params = preflight_query(batch)
         known = read_preflight(await run(text, params) if text else [])
         if batch.request_id and known.story is not None and known.story.replay is not None:
-            return known.story.replay
+            return known.story.replay, None
         text, params = plan_commit(batch, known, attempt)
         rows: Sequence[Sequence[Any]] = await run(text, params)
         if not rows:
@@ -284,8 +321,28 @@ class CypherGraph:
         before = (known.story.props or {}).get(HISTORY_SEQ, 0) if known.story is not None else 0
         if last_seq > max(self._retention, int(before)):  # records were added beyond the retention
             await self._trim(run, batch.story_id, last_seq)
-        return CommitResult(int(version), str(phase), changed=batch.changed, event_key=batch.event_key)
+        result = CommitResult(int(version), str(phase), changed=batch.changed, event_key=batch.event_key)
+        return result, last_seq
 
     async def _trim(self, run: Execute, story_id: str, last_seq: int) -> None:
         """Retention, right after the write (in its transaction where the engine has one)."""
         await run(q.TRIM_HISTORY, {"id": story_id, "cut": last_seq - self._retention})
+
+
+def _loaded(story_id: str, story: dict[str, Any], rows: Rows) -> PropertyGraph:
+    """The property graph of a story's load from the rows of LOAD_STORY."""
+    graph = PropertyGraph()
+    # With its content revision, which only story_of reads.
+    graph.nodes[(NodeKind.STORY.value, story_id)] = story
+    for part, rel_type, from_label, from_id, to_label, to_id, edge, node in rows:
+        if part == q.STORY_PART:
+            continue
+        start: NodeKey = (from_label, str(from_id))
+        end: NodeKey = (to_label, str(to_id))
+        if node is not None:  # None: a node of this story, which arrives as a child itself
+            graph.nodes.setdefault(start if part == q.INCOMING_PART else end, public(node))
+        key = Edge(start, rel_type, end)
+        # Two parallel edges of one type (a MERGE with properties can add one) read as one, as in the
+        # memory store: their properties merged, whichever order the engine returns them in.
+        graph.put_edge(key, {**graph.edges.get(key, {}), **public(edge)})
+    return graph

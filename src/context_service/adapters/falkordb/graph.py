@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.dialect import FALKORDB
 from context_service.adapters.cypher.graph import CypherGraph, Execute, Rows
+from context_service.adapters.cypher.kept_loads import KEPT_NODES
 from context_service.adapters.falkordb.replies import reply_rows
 from context_service.adapters.valkey.tracking import KeyTracking
 from context_service.domain.history_pages import DEFAULT_RETENTION
@@ -50,9 +51,13 @@ class FalkorGraph(CypherGraph):
         max_connections: int = 16,
         timeout_seconds: float = 2.0,
         history_retention: int = DEFAULT_RETENTION,
+        kept_nodes: int = KEPT_NODES,
     ) -> None:
         super().__init__(
-            dialect=FALKORDB, timeout_seconds=timeout_seconds, history_retention=history_retention
+            dialect=FALKORDB,
+            timeout_seconds=timeout_seconds,
+            history_retention=history_retention,
+            kept_nodes=kept_nodes,
         )
         self._url = url
         self._graph_name = graph

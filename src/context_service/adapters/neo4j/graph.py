@@ -18,6 +18,7 @@ import neo4j
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.dialect import NEO4J
 from context_service.adapters.cypher.graph import CypherGraph, Execute, Rows
+from context_service.adapters.cypher.kept_loads import KEPT_NODES
 from context_service.adapters.neo4j.driver import BACKEND, build_driver
 from context_service.adapters.neo4j.errors import translate
 from context_service.domain.history_pages import DEFAULT_RETENTION
@@ -53,8 +54,14 @@ class Neo4jGraph(CypherGraph):
         history_retention: int = DEFAULT_RETENTION,
         trusted_ca_file: Path | None = None,
         schema_statement_seconds: float = SCHEMA_STATEMENT_SECONDS,
+        kept_nodes: int = KEPT_NODES,
     ) -> None:
-        super().__init__(dialect=NEO4J, timeout_seconds=timeout_seconds, history_retention=history_retention)
+        super().__init__(
+            dialect=NEO4J,
+            timeout_seconds=timeout_seconds,
+            history_retention=history_retention,
+            kept_nodes=kept_nodes,
+        )
         self._uri = uri
         self._auth = (user, password)
         self._database = database

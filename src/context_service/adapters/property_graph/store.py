@@ -57,6 +57,12 @@ class PropertyGraph:
         ends = [e.dst for e in self.out.get(key, ())] + [e.src for e in self.into.get(key, ())]
         return {str(self.nodes.get(end, {}).get("story_id", "")) for end in ends if end[0] != skip_label}
 
+    def with_nodes(self, nodes: dict[NodeKey, Props]) -> PropertyGraph:
+        """A graph of these nodes and this graph's edges, which it shares: neither may change its edges."""
+        graph = PropertyGraph()
+        graph.nodes, graph.edges, graph.out, graph.into = nodes, self.edges, self.out, self.into
+        return graph
+
     def put_edge(self, edge: Edge, props: Props) -> None:
         """Insert or replace an edge."""
         self.edges[edge] = props

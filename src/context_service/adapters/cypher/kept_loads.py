@@ -1,0 +1,54 @@
+"""The property graphs of the stories a Cypher store loaded last, each with its content revision.
+
+A load is kept so that the store's own plain commits can carry it forward (`property_graph.advance`): the read
+after such a write asks the engine whether the story is still at the revision the store wrote, and if so
+answers from the kept graph without loading the story again. Only loads that may be cached are kept (a load
+showing a node no story owns can change without a new revision). Memory is bounded by the kept nodes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import NamedTuple
+
+from context_service.adapters.property_graph.store import PropertyGraph
+
+KEPT_NODES = 20_000  # over all kept loads
+
+
+class KeptLoad(NamedTuple):
+    """A story's load as a property graph, at the content revision it shows."""
+
+    revision: int
+    graph: PropertyGraph
+
+
+class KeptLoads:
+    """Story id -> its latest kept load, least recently kept dropped first."""
+
+    def __init__(self, *, max_nodes: int = KEPT_NODES) -> None:
+        self._max_nodes = max_nodes
+        self._kept: OrderedDict[str, KeptLoad] = OrderedDict()
+        self._nodes = 0
+
+    def get(self, story_id: str) -> KeptLoad | None:
+        """The kept load, or None."""
+        return self._kept.get(story_id)
+
+    def keep(self, story_id: str, revision: int, graph: PropertyGraph) -> None:
+        """Keep this load in place of any other of the story."""
+        self.drop(story_id)
+        size = len(graph.nodes)
+        if size > self._max_nodes:
+            return
+        self._kept[story_id] = KeptLoad(revision, graph)
+        self._nodes += size
+        while self._nodes > self._max_nodes:
+            _, dropped = self._kept.popitem(last=False)
+            self._nodes -= len(dropped.graph.nodes)
+
+    def drop(self, story_id: str) -> None:
+        """Forget the story's load."""
+        dropped = self._kept.pop(story_id, None)
+        if dropped is not None:
+            self._nodes -= len(dropped.graph.nodes)

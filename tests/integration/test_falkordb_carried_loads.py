@@ -1,0 +1,217 @@
+"""A story's load carried over the store's own commit is the load the engine gives, on real FalkorDB.
+
+Two stores write to one story on one graph, each keeping the loads it made; a third that writes nothing reads
+every load from the engine. After every commit, whichever store made it and whatever it wrote (plain property
+changes, soft deletes, new nodes, new edges), the writers' loads must equal the third store's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from context_service.adapters.falkordb.graph import FalkorGraph
+from context_service.domain.mutations import Mutation, NodeKind
+from context_service.local_servers import LocalServer
+from context_service.ports.errors import OwnershipConflict
+from context_service.ports.graph import NO_REVISION
+from tests.conformance.graph.builders import batch, decision, given_story, milestone, soft_delete, task
+
+TASKS = ("T-1", "T-2", "T-3")
+_stories = itertools.count()
+
+
+@dataclass
+class Stores:
+    """Two writers and a reader on one graph."""
+
+    writers: tuple[FalkorGraph, FalkorGraph]
+    reader: FalkorGraph
+    graph: str
+    url: str
+
+
+@pytest.fixture(scope="module")
+async def stores(falkordb: LocalServer) -> AsyncIterator[Stores]:
+    name = f"it-carried-{next(_stories)}-{id(falkordb)}"
+    async with (
+        FalkorGraph(url=falkordb.url, graph=name, timeout_seconds=5.0) as one,
+        FalkorGraph(url=falkordb.url, graph=name, timeout_seconds=5.0) as two,
+        FalkorGraph(url=falkordb.url, graph=name, timeout_seconds=5.0) as reader,
+    ):
+        try:
+            yield Stores((one, two), reader, name, falkordb.url)
+        finally:
+            await reader.drop()
+
+
+def plain(kind: NodeKind, node_id: str, **fields: str | int | bool) -> Mutation:
+    """A change of properties alone, as UpdateContext's UPDATE writes it."""
+    return Mutation(kind, node_id, fields=fields)
+
+
+def change(story_id: str, step: int, what: str, target: int, text: str) -> tuple[Mutation, ...]:
+    """One write of the random sequence (`step` keeps new ids apart)."""
+    node = f"{story_id}-{TASKS[target]}"
+    other = f"{story_id}-{TASKS[(target + 1) % len(TASKS)]}"
+    changes = {
+        "task fields": lambda: (
+            plain(NodeKind.TASK, node, title=text, priority=step, updated_at=f"t{step}"),
+        ),
+        "two tasks": lambda: (
+            plain(NodeKind.TASK, node, description=text),
+            plain(NodeKind.TASK, other, role=text),
+        ),
+        "story fields": lambda: (plain(NodeKind.STORY, story_id, title=text, current_phase="BUILD"),),
+        "decision fields": lambda: (plain(NodeKind.DECISION, f"{story_id}-D-1", rationale=text),),
+        "soft delete": lambda: (soft_delete(NodeKind.TASK, node),),
+        "revive": lambda: (plain(NodeKind.TASK, node, status="IN_PROGRESS"),),
+        "move": lambda: (plain(NodeKind.TASK, node, story_id=f"{story_id}-elsewhere"),),
+        "new task": lambda: (task(f"{story_id}-N{step}", story_id, deps=(node,), title=text),),
+        "new milestone": lambda: (milestone(f"{story_id}-M{step}", story_id),),
+        "relink": lambda: (
+            task(node, story_id, deps=(f"{story_id}-{TASKS[0]}",), title=text),
+        ),  # edges replaced
+    }
+    return changes[what]()
+
+
+WHATS = (
+    "task fields",
+    "two tasks",
+    "story fields",
+    "decision fields",
+    "soft delete",
+    "revive",
+    "move",
+    "new task",
+    "new milestone",
+    "relink",
+)
+steps = st.lists(
+    st.tuples(
+        st.integers(0, 1),  # which writer
+        st.sampled_from(WHATS),
+        st.integers(0, len(TASKS) - 1),
+        st.text(alphabet="abcé ", min_size=1, max_size=8),
+        st.booleans(),  # whether the version is bumped
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+async def story_with_tasks(store: FalkorGraph, story_id: str) -> None:
+    deps = {0: (), 1: (f"{story_id}-{TASKS[0]}",), 2: (f"{story_id}-{TASKS[1]}",)}
+    tasks = [task(f"{story_id}-{t}", story_id, deps=deps[i]) for i, t in enumerate(TASKS)]
+    await given_story(store, story_id, *tasks)
+    await store.commit(
+        batch(story_id, decision(f"{story_id}-D-1", story_id, influences=(f"{story_id}-T-1",)))
+    )
+
+
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(sequence=steps)
+async def test_a_load_after_a_commit_is_the_engines_load_whoever_wrote_and_whatever_was_written(
+    stores: Stores, sequence: list[tuple[int, str, int, str, bool]]
+) -> None:
+    # Arrange: a story both writers have loaded (each writer keeps a load only from then on: a writer
+    # whose kept load is behind the engine's must not carry it over its commit)
+    story_id = f"S-{next(_stories)}"
+    await story_with_tasks(stores.writers[0], story_id)
+    for writer in stores.writers:
+        await writer.load_story_graph(story_id)
+
+    for step, (who, what, target, text, bump) in enumerate(sequence):
+        # Act
+        writer = stores.writers[who]
+        seen, _ = await stores.reader.load_if_changed(story_id, NO_REVISION)
+        # A write to a task moved away is refused, and changes nothing:
+        with contextlib.suppress(OwnershipConflict):
+            written = change(story_id, step, what, target, text)
+            await writer.commit(batch(story_id, *written, bump_version=bump))
+
+        # Assert: both writers' loads (one carried its own, the other loads anew) are the engine's
+        engine = await stores.reader.load_story_graph(story_id)
+        assert engine is not None
+        for store in stores.writers:
+            revision, load = await store.load_if_changed(story_id, seen or 0)
+            assert revision == engine.story.content_revision
+            assert load == (None if revision == seen else engine)
+            assert await store.load_story_graph(story_id) == engine
+
+
+async def engine_title(stores: Stores, task_id: str, title: str) -> None:
+    """Change a task's title in the engine behind the stores' backs, leaving the story's revision alone."""
+    async with Redis.from_url(stores.url) as db:
+        await db.execute_command(
+            "GRAPH.QUERY", stores.graph, f"MATCH (t:Task {{id: '{task_id}'}}) SET t.title = '{title}'"
+        )
+
+
+async def test_the_read_after_a_plain_commit_is_answered_from_the_load_carried_over_it(
+    stores: Stores,
+) -> None:
+    # Arrange: a title changed in the engine without a new revision shows only in a load made afresh
+    story_id = f"S-{next(_stories)}"
+    writer = stores.writers[0]
+    await story_with_tasks(writer, story_id)
+    await writer.load_story_graph(story_id)
+    await writer.commit(batch(story_id, plain(NodeKind.TASK, f"{story_id}-T-2", description="new")))
+    await engine_title(stores, f"{story_id}-T-1", "behind the back")
+
+    # Act
+    carried = await writer.load_story_graph(story_id)
+    fresh = await stores.reader.load_story_graph(story_id)
+
+    # Assert
+    assert carried is not None
+    assert fresh is not None
+    assert carried.task(f"{story_id}-T-2").description == "new"  # type: ignore[union-attr]
+    assert carried.task(f"{story_id}-T-1").title == f"Task {story_id}-T-1"  # type: ignore[union-attr]
+    assert fresh.task(f"{story_id}-T-1").title == "behind the back"  # type: ignore[union-attr]
+
+
+async def test_a_load_kept_before_another_stores_commit_is_not_carried_over_this_stores_commit(
+    stores: Stores,
+) -> None:
+    # Arrange: the first writer keeps a load, the second changes the story after it
+    story_id = f"S-{next(_stories)}"
+    first, second = stores.writers
+    await story_with_tasks(first, story_id)
+    await first.load_story_graph(story_id)
+    await second.commit(batch(story_id, plain(NodeKind.TASK, f"{story_id}-T-1", title="by the second")))
+
+    # Act: the first writer commits a plain change without reading first
+    await first.commit(batch(story_id, plain(NodeKind.TASK, f"{story_id}-T-2", title="by the first")))
+    loaded = await first.load_story_graph(story_id)
+
+    # Assert
+    assert loaded == await stores.reader.load_story_graph(story_id)
+    assert loaded is not None
+    assert loaded.task(f"{story_id}-T-1").title == "by the second"  # type: ignore[union-attr]
+
+
+async def test_the_read_after_a_commit_that_draws_an_edge_loads_the_story_again(stores: Stores) -> None:
+    # Arrange
+    story_id = f"S-{next(_stories)}"
+    writer = stores.writers[0]
+    await story_with_tasks(writer, story_id)
+    await writer.load_story_graph(story_id)
+    await writer.commit(batch(story_id, task(f"{story_id}-N", story_id, deps=(f"{story_id}-T-1",))))
+    await engine_title(stores, f"{story_id}-T-1", "behind the back")
+
+    # Act
+    loaded = await writer.load_story_graph(story_id)
+
+    # Assert
+    assert loaded is not None
+    assert loaded.task(f"{story_id}-T-1").title == "behind the back"  # type: ignore[union-attr]
+    assert loaded.task(f"{story_id}-N").dependencies == (f"{story_id}-T-1",)  # type: ignore[union-attr]
