@@ -158,11 +158,11 @@ class CypherGraph:
         if revision == seen:
             return revision, None
         if kept is not None and revision == asked:
-            return revision, story_graph_of(kept.graph, story_id)
+            return revision, kept.story
         graph = _loaded(story_id, story, rows)
         loaded = story_graph_of(graph, story_id)
         if loaded is not None and loaded.cacheable:
-            self._loads.keep(story_id, revision, graph)
+            self._loads.keep(story_id, revision, graph, loaded)
         else:
             self._loads.drop(story_id)
         return revision, loaded
@@ -276,7 +276,8 @@ class CypherGraph:
     def _carry(self, batch: WriteBatch, attempt: Attempt, result: CommitResult, seq: int) -> None:
         """Carry the story's kept load over this commit, once it is committed; drop it when that cannot be."""
         kept = self._loads.get(batch.story_id)
-        if kept is None:
+        if kept is None or kept.revision != attempt.revision:  # the preflight saw another revision
+            self._loads.drop(batch.story_id)
             return
         story_key = (NodeKind.STORY.value, batch.story_id)
         story = {**kept.graph.nodes[story_key]}
@@ -288,11 +289,11 @@ class CypherGraph:
         story |= {q.REVISION: attempt.revision + 1, q.LAST_ATTEMPT: attempt.id}
         if seq:
             story[HISTORY_SEQ] = seq
-        graph = advanced(kept.graph, batch, story) if kept.revision == attempt.revision else None
-        if graph is None:
+        carried = advanced(kept.graph, kept.story, batch, story)
+        if carried is None or not carried.story.cacheable:
             self._loads.drop(batch.story_id)
         else:
-            self._loads.keep(batch.story_id, attempt.revision + 1, graph)
+            self._loads.keep(batch.story_id, attempt.revision + 1, *carried)
 
     async def _outcome(self, batch: WriteBatch, attempt: Attempt) -> CommitResult | None:
         """Whether a commit whose acknowledgement was lost landed (None: it did not, run it again)."""

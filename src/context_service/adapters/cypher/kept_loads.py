@@ -12,15 +12,17 @@ from collections import OrderedDict
 from typing import NamedTuple
 
 from context_service.adapters.property_graph.store import PropertyGraph
+from context_service.domain.model import StoryGraph
 
 KEPT_NODES = 20_000  # over all kept loads
 
 
 class KeptLoad(NamedTuple):
-    """A story's load as a property graph, at the content revision it shows."""
+    """A story's load at the content revision it shows: its property graph and its projection."""
 
     revision: int
     graph: PropertyGraph
+    story: StoryGraph
 
 
 class KeptLoads:
@@ -35,13 +37,13 @@ class KeptLoads:
         """The kept load, or None."""
         return self._kept.get(story_id)
 
-    def keep(self, story_id: str, revision: int, graph: PropertyGraph) -> None:
+    def keep(self, story_id: str, revision: int, graph: PropertyGraph, story: StoryGraph) -> None:
         """Keep this load in place of any other of the story."""
         self.drop(story_id)
         size = len(graph.nodes)
         if size > self._max_nodes:
             return
-        self._kept[story_id] = KeptLoad(revision, graph)
+        self._kept[story_id] = KeptLoad(revision, graph, story)
         self._nodes += size
         while self._nodes > self._max_nodes:
             _, dropped = self._kept.popitem(last=False)

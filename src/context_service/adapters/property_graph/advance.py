@@ -12,19 +12,35 @@ Any other batch gives None, and the store loads the story again.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, public
+from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, Props, public
+from context_service.adapters.property_graph.views import story_graph_changed, story_graph_of
+from context_service.domain.model import StoryGraph, is_live
 from context_service.domain.mutations import STORY_EDGES, Mutation, NodeKind, WriteBatch
+from context_service.domain.schema.fields import prop
 
 STORY = NodeKind.STORY.value
 
 
-def advanced(graph: PropertyGraph, batch: WriteBatch, story: Mapping[str, Any]) -> PropertyGraph | None:
-    """The story's load after `batch` (`story`: the story node's properties after it), or None when the
-    batch is not plain. `graph` is left as it is; the result shares its edges."""
+class Advanced(NamedTuple):
+    """A load after a commit: its property graph and its projection."""
+
+    graph: PropertyGraph
+    story: StoryGraph
+
+
+def advanced(
+    graph: PropertyGraph, projected: StoryGraph, batch: WriteBatch, story: Mapping[str, Any]
+) -> Advanced | None:
+    """The story's load after `batch`, given its load before (`graph`, `projected`) and the story node's
+    properties after it; None when the batch is not plain. The load before is left as it is (the new graph
+    shares its edges), and only the nodes the batch wrote are projected again, unless one of them was deleted,
+    revived or given another owner."""
     story_key: NodeKey = (STORY, batch.story_id)
     nodes = dict(graph.nodes)
+    changed: set[NodeKey] = set()
+    reshaped = False
     for m in batch.mutations:
         key: NodeKey = (m.kind.value, m.node_id)
         if m.links or m.replace_links or m.plan_edge is not None:
@@ -34,9 +50,23 @@ def advanced(graph: PropertyGraph, batch: WriteBatch, story: Mapping[str, Any]) 
         before = nodes.get(key)
         if before is None or not _reached(graph, story_key, key, m):
             return None
-        nodes[key] = {**before, **public(m.fields)}
+        nodes[key] = after = {**before, **public(m.fields)}
+        changed.add(key)
+        reshaped = reshaped or _reshapes(before, after)
     nodes[story_key] = dict(story)
-    return graph.with_nodes(nodes)
+    carried = graph.with_nodes(nodes)
+    if reshaped:
+        again = story_graph_of(carried, batch.story_id)
+        return None if again is None else Advanced(carried, again)
+    return Advanced(carried, story_graph_changed(projected, carried, batch.story_id, changed))
+
+
+def _reshapes(before: Props, after: Props) -> bool:
+    """Whether a node's new properties change more than the node: its liveness (which other entities show)
+    or its owner (which the load's cacheability reads)."""
+    return is_live(prop(before, "status")) != is_live(prop(after, "status")) or before.get(
+        "story_id"
+    ) != after.get("story_id")
 
 
 def _reached(graph: PropertyGraph, story_key: NodeKey, key: NodeKey, m: Mutation) -> bool:

@@ -6,13 +6,20 @@ defaults); this module only walks the edges.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from dataclasses import replace
+from typing import Any
+
 from context_service.adapters.property_graph.store import NodeKey, PropertyGraph, Props, public
 from context_service.domain.model import (
     Decision,
     DecisionEdge,
     GraphEntity,
     GraphLink,
+    Milestone,
     Neighbourhood,
+    PhaseTransition,
+    PlanVersion,
     Story,
     StoryGraph,
     Task,
@@ -22,6 +29,7 @@ from context_service.domain.model import (
 from context_service.domain.mutations import DECISION_RELATIONS, NodeKind
 from context_service.domain.schema import decision, milestone, plan, story, task, transition
 from context_service.domain.schema.fields import prop
+from context_service.domain.schema.labels import Label
 
 
 def story_of(p: Props) -> Story:
@@ -63,30 +71,70 @@ def _decision(graph: PropertyGraph, key: NodeKey, p: Props) -> Decision:
     return decision.read(p, tuple(sorted(influences)))
 
 
+def _read_plan(_: PropertyGraph, __: NodeKey, p: Props) -> PlanVersion:
+    return plan.read(p)
+
+
+def _read_milestone(_: PropertyGraph, __: NodeKey, p: Props) -> Milestone:
+    return milestone.read(p)
+
+
+def _read_transition(_: PropertyGraph, __: NodeKey, p: Props) -> PhaseTransition:
+    return transition.read(p)
+
+
+# The story's children as StoryGraph fields: the field, the children's label, and how one child reads.
+_PARTS: tuple[tuple[str, Label, Callable[[PropertyGraph, NodeKey, Props], Any]], ...] = (
+    ("tasks", task.LABEL, _task),
+    ("decisions", decision.LABEL, _decision),
+    ("plans", plan.LABEL, _read_plan),
+    ("milestones", milestone.LABEL, _read_milestone),
+    ("transitions", transition.LABEL, _read_transition),
+)
+
+
 def story_graph_of(graph: PropertyGraph, story_id: str) -> StoryGraph | None:
     """Everything about one story, following only edges from that story's node."""
     key: NodeKey = (NodeKind.STORY.value, story_id)
     props = graph.node(key)
     if props is None:
         return None
-    decisions = _children(graph, key, decision.LABEL.story_edge)
-    decision_ids = {k for k, _ in decisions}
+    children = {name: _children(graph, key, label.story_edge) for name, label, _ in _PARTS}
+    decision_ids = {k for k, _ in children["decisions"]}
     edges = [
         DecisionEdge(e.src[1], e.dst[1], e.rel_type)
-        for k, _ in decisions
+        for k, _ in children["decisions"]
         for e in graph.out_edges(k)
         if e.rel_type in DECISION_RELATIONS and e.dst in decision_ids
     ]
+    parts: dict[str, Any] = {
+        name: tuple(read(graph, k, p) for k, p in children[name]) for name, _, read in _PARTS
+    }
     return StoryGraph(
         story=story_of(props),
-        tasks=tuple(_task(graph, k, p) for k, p in _children(graph, key, task.LABEL.story_edge)),
-        decisions=tuple(_decision(graph, k, p) for k, p in decisions),
         decision_edges=tuple(edges),
-        plans=tuple(plan.read(p) for _, p in _children(graph, key, plan.LABEL.story_edge)),
-        milestones=tuple(milestone.read(p) for _, p in _children(graph, key, milestone.LABEL.story_edge)),
-        transitions=tuple(transition.read(p) for _, p in _children(graph, key, transition.LABEL.story_edge)),
         cacheable=not _touches_unowned(graph, key),
+        **parts,
     )
+
+
+def story_graph_changed(
+    before: StoryGraph, graph: PropertyGraph, story_id: str, changed: Collection[NodeKey]
+) -> StoryGraph:
+    """`story_graph_of(graph, story_id)`, given `before`: its projection of a graph that differed from `graph`
+    only in the properties of the `changed` nodes, none of which was deleted, revived or given another owner.
+    Only the story and those nodes are read again."""
+    key: NodeKey = (NodeKind.STORY.value, story_id)
+    parts: dict[str, Any] = {}
+    for name, label, read in _PARTS:
+        if not any(k[0] == label.kind.value for k in changed):
+            continue
+        old: tuple[Any, ...] = getattr(before, name)
+        children = _children(graph, key, label.story_edge)
+        parts[name] = tuple(
+            read(graph, k, p) if k in changed else old[i] for i, (k, p) in enumerate(children)
+        )
+    return replace(before, story=story_of(graph.nodes[key]), **parts)
 
 
 def _touches_unowned(graph: PropertyGraph, story_key: NodeKey) -> bool:
