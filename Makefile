@@ -14,7 +14,7 @@ CYPHER_LINT := tools/cypher-lint
 APT := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
 CYPHER_LINT_STAMP := $(CYPHER_LINT)/node_modules/.installed
 
-.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract test-failover test-chaos soak bench bench-cpu bench-adoption bench-admin h2load image deploy-check clean
+.PHONY: help setup gen run dev lint cypher-lint typecheck test test-unit test-integration test-contract test-failover test-chaos soak bench bench-cpu bench-after-write bench-adoption bench-admin h2load image deploy-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ h2load: ## install h2load (Debian nghttp2-client) when it is missing
 
 bench-cpu: gen h2load ## CPU time per request of the served process (a figure a busy machine does not distort)
 	$(BIN)/python -m bench.cpu
+
+bench-after-write: gen ## first reads after a write (BENCH_BASE=<src dir>: beside that code, alternating rounds)
+	$(BIN)/python -m bench.after_write
 
 bench-admin: gen ## export, import and GetHistory of the large story on FalkorDB; reports under bench/results/
 	$(BIN)/python -m bench.admin
