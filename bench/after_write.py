@@ -13,24 +13,20 @@ bench/results/after-write-<stamp>.md and .json; asserts nothing.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
-from bench.procs import Process, service_process
-from bench.report import RESULTS
+from bench.procs import Process, running, services_beside_base
+from bench.report import save
 from bench.scenarios import LARGE, MEDIUM, REHYDRATE, get_context, seed, touch_task
 from bench.stats import percentiles
-from context_service.devstack import local_stack
 from fleet.context.session.v1 import session_pb2_grpc
 from fleet.context.v1 import context_pb2_grpc
 
@@ -104,27 +100,13 @@ def markdown(rows: list[dict[str, Any]], stamp: str) -> str:
 
 def main() -> int:
     """Start the stack and the service (and its base), seed, measure, write the report."""
-    with tempfile.TemporaryDirectory(prefix="context-bench-after-write-") as tmp:
-        work = Path(tmp)
-        with local_stack(work / "stack", messaging=True) as stack:
-            services = {"service": service_process(stack, work, "service", demo=False, extra={})}
-            if BASE:
-                extra = {"PYTHONPATH": BASE, "FALKORDB_GRAPH": "bench-base", "KV_KEY_PREFIX": "base:"}
-                services["base"] = service_process(stack, work, "base", demo=False, extra=extra)
-            started: list[Process] = []
-            try:
-                for process in services.values():
-                    started.append(process.start())
-                    asyncio.run(_seeded(process.target))
-                rows = asyncio.run(measure(services))
-            finally:
-                for process in reversed(started):
-                    process.stop()
+    with (
+        services_beside_base("context-bench-after-write-", BASE) as (_, services),
+        running(services.values(), lambda p: asyncio.run(_seeded(p.target))),
+    ):
+        rows = asyncio.run(measure(services))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    text = markdown(rows, stamp)
-    (RESULTS / f"after-write-{stamp}.md").write_text(text)
-    (RESULTS / f"after-write-{stamp}.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(text)
+    save("after-write", stamp, markdown(rows, stamp), rows)
     return 0
 
 

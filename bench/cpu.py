@@ -16,11 +16,9 @@ between the two.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,8 +31,8 @@ from grpc_health.v1 import health_pb2
 
 from bench import h2load
 from bench.h2load import Shot
-from bench.procs import Process, echo_process, service_process
-from bench.report import RESULTS
+from bench.procs import Process, echo_process, running, services_beside_base
+from bench.report import save
 from bench.scenarios import (
     MEDIUM,
     SERVICE,
@@ -45,7 +43,6 @@ from bench.scenarios import (
     populate,
 )
 from bench.wire import body_file, echo_path
-from context_service.devstack import local_stack
 from fleet.context.session.v1 import session_pb2_grpc
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc
@@ -154,28 +151,12 @@ def markdown(rows: list[dict[str, Any]], stamp: str) -> str:
 
 def main() -> int:
     """Start the stack, the service (and its base) and the echo; seed; measure; write the report."""
-    with tempfile.TemporaryDirectory(prefix="context-bench-cpu-") as tmp:
-        work = Path(tmp)
-        with local_stack(work / "stack", messaging=True) as stack:
-            services = {"service": service_process(stack, work, "service", demo=False, extra={})}
-            if BASE:
-                extra = {"PYTHONPATH": BASE, "FALKORDB_GRAPH": "bench-base", "KV_KEY_PREFIX": "base:"}
-                services["base"] = service_process(stack, work, "base", demo=False, extra=extra)
-            started = [echo_process(work)]
-            try:
-                started[0].start()
-                for process in services.values():
-                    started.append(process.start())
-                    asyncio.run(_seed(process.target))
-                rows = measure(services, started[0], work)
-            finally:
-                for process in reversed(started):
-                    process.stop()
+    with services_beside_base("context-bench-cpu-", BASE) as (work, services):
+        echo = echo_process(work)
+        with running([echo]), running(services.values(), lambda p: asyncio.run(_seed(p.target))):
+            rows = measure(services, echo, work)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    text = markdown(rows, stamp)
-    (RESULTS / f"cpu-{stamp}.md").write_text(text)
-    (RESULTS / f"cpu-{stamp}.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(text)
+    save("cpu", stamp, markdown(rows, stamp), rows)
     return 0
 
 

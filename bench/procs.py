@@ -9,16 +9,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from context_service.devstack import DevStack
+from context_service.devstack import DevStack, local_stack
 from context_service.local_servers import LOOPBACK, free_port
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -149,3 +152,32 @@ def service_process(
     }
     argv = [str(BIN / "context-service"), "serve", *(["--demo"] if demo else [])]
     return Process(name, port, argv, env, log_dir / f"{name}.log", metrics_port)
+
+
+@contextmanager
+def services_beside_base(prefix: str, base: str) -> Iterator[tuple[Path, dict[str, Process]]]:
+    """A temp dir with the local real stack (messaging on) in it, and the service on that stack and, when
+    `base` names a src/ directory, that code too ("base": its own graph and key prefix on the same stores, so
+    the two never read each other's writes); the services unstarted. The stack stops on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        with local_stack(work / "stack", messaging=True) as stack:
+            services = {"service": service_process(stack, work, "service", demo=False, extra={})}
+            if base:
+                extra = {"PYTHONPATH": base, "FALKORDB_GRAPH": "bench-base", "KV_KEY_PREFIX": "base:"}
+                services["base"] = service_process(stack, work, "base", demo=False, extra=extra)
+            yield work, services
+
+
+@contextmanager
+def running(processes: Iterable[Process], prepare: Callable[[Process], object] = id) -> Iterator[None]:
+    """Start the processes in order, each prepared (e.g. seeded) once it is up; stop them in reverse order."""
+    started: list[Process] = []
+    try:
+        for process in processes:
+            started.append(process.start())
+            prepare(process)
+        yield
+    finally:
+        for process in reversed(started):
+            process.stop()

@@ -10,6 +10,14 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 
 
+def save(prefix: str, stamp: str, text: str, data: Any) -> None:
+    """A report as bench/results/<prefix>-<stamp>.md (`text`, also printed) and .json (`data`)."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{prefix}-{stamp}.md").write_text(text)
+    (RESULTS / f"{prefix}-{stamp}.json").write_text(json.dumps(data, indent=2) + "\n")
+    print(text)
+
+
 def _ms(figures: dict[str, Any]) -> str:
     return f"{figures['p50']} / {figures['p90']} / {figures['p99']} / {figures['max']}"
 
