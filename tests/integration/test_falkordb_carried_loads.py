@@ -1,8 +1,9 @@
 """A story's load carried over the store's own commit is the load the engine gives, on real FalkorDB.
 
-Two stores write to one story on one graph, each keeping the loads it made; a third that writes nothing reads
-every load from the engine. After every commit, whichever store made it and whatever it wrote (plain property
-changes, soft deletes, new nodes, new edges), the writers' loads must equal the third store's.
+Two stores write to one story on one graph, each keeping the loads it made; a third that keeps none and writes
+nothing reads every load from the engine. After every commit, whichever store made it and whatever it wrote
+(plain property changes, soft deletes, moves, new nodes, new edges), the writers' loads must equal the third
+store's.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ async def stores(falkordb: LocalServer) -> AsyncIterator[Stores]:
     async with (
         FalkorGraph(url=falkordb.url, graph=name, timeout_seconds=5.0) as one,
         FalkorGraph(url=falkordb.url, graph=name, timeout_seconds=5.0) as two,
-        FalkorGraph(url=falkordb.url, graph=name, timeout_seconds=5.0) as reader,
+        FalkorGraph(url=falkordb.url, graph=name, timeout_seconds=5.0, kept_nodes=0) as reader,
     ):
         try:
             yield Stores((one, two), reader, name, falkordb.url)
