@@ -149,6 +149,15 @@ async def test_a_load_after_a_commit_is_the_engines_load_whoever_wrote_and_whate
             assert await store.load_story_graph(story_id) == engine
 
 
+async def loaded_by_first_writer(stores: Stores) -> tuple[str, FalkorGraph]:
+    """A new story with tasks, which the first writer has loaded (and keeps); its id and that writer."""
+    story_id = f"S-{next(_stories)}"
+    writer = stores.writers[0]
+    await story_with_tasks(writer, story_id)
+    await writer.load_story_graph(story_id)
+    return story_id, writer
+
+
 async def engine_title(stores: Stores, task_id: str, title: str) -> None:
     """Change a task's title in the engine behind the stores' backs, leaving the story's revision alone."""
     async with Redis.from_url(stores.url) as db:
@@ -161,10 +170,7 @@ async def test_the_read_after_a_plain_commit_is_answered_from_the_load_carried_o
     stores: Stores,
 ) -> None:
     # Arrange: a title changed in the engine without a new revision shows only in a load made afresh
-    story_id = f"S-{next(_stories)}"
-    writer = stores.writers[0]
-    await story_with_tasks(writer, story_id)
-    await writer.load_story_graph(story_id)
+    story_id, writer = await loaded_by_first_writer(stores)
     await writer.commit(batch(story_id, plain(NodeKind.TASK, f"{story_id}-T-2", description="new")))
     await engine_title(stores, f"{story_id}-T-1", "behind the back")
 
@@ -200,12 +206,47 @@ async def test_a_load_kept_before_another_stores_commit_is_not_carried_over_this
     assert loaded.task(f"{story_id}-T-1").title == "by the second"  # type: ignore[union-attr]
 
 
+async def test_a_new_node_hanging_from_the_story_alone_is_carried_with_its_properties_on_create(
+    stores: Stores,
+) -> None:
+    # Arrange: a title changed behind the stores' backs shows only in a load made afresh
+    story_id, writer = await loaded_by_first_writer(stores)
+    await engine_title(stores, f"{story_id}-T-1", "behind the back")
+
+    # Act
+    await writer.commit(batch(story_id, milestone(f"{story_id}-M", story_id)))
+    carried = await writer.load_story_graph(story_id)
+    fresh = await stores.reader.load_story_graph(story_id)
+
+    # Assert: the same milestones as the engine's, and the title as the writer last loaded it
+    assert carried is not None
+    assert fresh is not None
+    assert carried.milestones == fresh.milestones
+    assert [m.description for m in carried.milestones] == [f"Reached {story_id}-M"]
+    assert carried.task(f"{story_id}-T-1").title == f"Task {story_id}-T-1"  # type: ignore[union-attr]
+
+
+async def test_a_node_the_engine_held_outside_the_load_is_not_carried_as_new(stores: Stores) -> None:
+    # Arrange: a milestone the legacy service left without an owner or an edge to the story
+    story_id, writer = await loaded_by_first_writer(stores)
+    async with Redis.from_url(stores.url) as db:
+        await db.execute_command(
+            "GRAPH.QUERY", stores.graph, f"CREATE (:Event {{id: '{story_id}-M', description: 'legacy'}})"
+        )
+
+    # Act: the story adopts it (its properties on create do not apply to a node that exists)
+    await writer.commit(batch(story_id, milestone(f"{story_id}-M", story_id)))
+    loaded = await writer.load_story_graph(story_id)
+
+    # Assert
+    assert loaded == await stores.reader.load_story_graph(story_id)
+    assert loaded is not None
+    assert [m.description for m in loaded.milestones] == ["legacy"]
+
+
 async def test_the_read_after_a_commit_that_draws_an_edge_loads_the_story_again(stores: Stores) -> None:
     # Arrange
-    story_id = f"S-{next(_stories)}"
-    writer = stores.writers[0]
-    await story_with_tasks(writer, story_id)
-    await writer.load_story_graph(story_id)
+    story_id, writer = await loaded_by_first_writer(stores)
     await writer.commit(batch(story_id, task(f"{story_id}-N", story_id, deps=(f"{story_id}-T-1",))))
     await engine_title(stores, f"{story_id}-T-1", "behind the back")
 

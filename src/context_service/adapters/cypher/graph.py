@@ -12,7 +12,7 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from context_service.adapters.cypher import catalogue as q
 from context_service.adapters.cypher.archive import (
@@ -50,6 +50,13 @@ Rows = list[list[Any]]
 Execute = Callable[[str, q.Params], Awaitable[Rows]]
 T = TypeVar("T")
 COMMIT_ATTEMPTS = 30
+
+
+class _Landed(NamedTuple):
+    """What a commit that wrote left: the story's last history seq, and the nodes its preflight found."""
+
+    seq: int
+    existed: frozenset[NodeKey]
 
 
 class _Contended(Exception):
@@ -257,23 +264,23 @@ class CypherGraph:
             for attempt_no in range(COMMIT_ATTEMPTS):
                 attempt = Attempt(uuid.uuid4().hex)
                 try:
-                    result, seq = await self._write(
+                    result, landed = await self._write(
                         partial(self._commit_once, batch=batch, attempt=attempt), "commit"
                     )
                 except _Contended:
                     await asyncio.sleep(random.uniform(0, 0.002 * (attempt_no + 1)))  # jitter only
                 except CommitOutcomeUnknown:
                     self._loads.drop(batch.story_id)
-                    landed = await self._outcome(batch, attempt)
-                    if landed is not None:
-                        return landed
+                    outcome = await self._outcome(batch, attempt)
+                    if outcome is not None:
+                        return outcome
                 else:
-                    if seq is not None:
-                        self._carry(batch, attempt, result, seq)
+                    if landed is not None:
+                        self._carry(batch, attempt, result, landed)
                     return result
         raise StoreUnavailable("the story is being written too often; retry", backend=self.backend)
 
-    def _carry(self, batch: WriteBatch, attempt: Attempt, result: CommitResult, seq: int) -> None:
+    def _carry(self, batch: WriteBatch, attempt: Attempt, result: CommitResult, landed: _Landed) -> None:
         """Carry the story's kept load over this commit, once it is committed; drop it when that cannot be."""
         kept = self._loads.get(batch.story_id)
         if kept is None or kept.revision != attempt.revision:  # the preflight saw another revision
@@ -287,9 +294,9 @@ class CypherGraph:
         if batch.bump_version:
             story["context_version"] = result.version
         story |= {q.REVISION: attempt.revision + 1, q.LAST_ATTEMPT: attempt.id}
-        if seq:
-            story[HISTORY_SEQ] = seq
-        carried = advanced(kept.graph, kept.story, batch, story)
+        if landed.seq:
+            story[HISTORY_SEQ] = landed.seq
+        carried = advanced(kept.graph, kept.story, batch, story, landed.existed)
         if carried is None or not carried.story.cacheable:
             self._loads.drop(batch.story_id)
         else:
@@ -305,8 +312,8 @@ class CypherGraph:
 
     async def _commit_once(
         self, run: Execute, *, batch: WriteBatch, attempt: Attempt
-    ) -> tuple[CommitResult, int | None]:
-        """The commit's result, and the story's last history seq after it (None: a replay wrote nothing)."""
+    ) -> tuple[CommitResult, _Landed | None]:
+        """The commit's result, and what it found and left (None: a replay wrote nothing)."""
         if self.dialect.lock_story and batch.story_id:
             await run(self.dialect.lock_story, {"story": batch.story_id})
         text, params = preflight_query(batch)
@@ -323,7 +330,7 @@ class CypherGraph:
         if last_seq > max(self._retention, int(before)):  # records were added beyond the retention
             await self._trim(run, batch.story_id, last_seq)
         result = CommitResult(int(version), str(phase), changed=batch.changed, event_key=batch.event_key)
-        return result, last_seq
+        return result, _Landed(last_seq, frozenset(known.nodes))
 
     async def _trim(self, run: Execute, story_id: str, last_seq: int) -> None:
         """Retention, right after the write (in its transaction where the engine has one)."""

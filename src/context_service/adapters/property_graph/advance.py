@@ -2,16 +2,17 @@
 
 A Cypher store that has just written a story answers its next read of that story from the load it made
 before the write, advanced by the batch, instead of loading the story again. Only plain batches are carried:
-every node they write is the story or a node of the load (reached by the story's edge of its kind, where the
-kind has one), and they draw or remove no edge. Then the load after the commit is the load before it with
-those nodes' properties merged, as the engine stores them (`SET n +=`); a node given another `story_id` stays
-in the load through the story's edge, with its new properties.
-Any other batch gives None, and the store loads the story again.
+every node they write is the story, a node of the load (reached by the story's edge of its kind, where the
+kind has one), or a node the engine did not hold that hangs from the story by that edge alone; they draw no
+other edge and remove none. Then the load after the commit is the load before it with those nodes'
+properties merged, as the engine stores them (`SET n +=`), and the new nodes with their properties on create
+and the story's edge to each; a node given another `story_id` stays in the load through the story's edge,
+with its new properties. Any other batch gives None, and the store loads the story again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, NamedTuple
 
 from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, Props, public
@@ -31,14 +32,19 @@ class Advanced(NamedTuple):
 
 
 def advanced(
-    graph: PropertyGraph, projected: StoryGraph, batch: WriteBatch, story: Mapping[str, Any]
+    graph: PropertyGraph,
+    projected: StoryGraph,
+    batch: WriteBatch,
+    story: Mapping[str, Any],
+    existed: Collection[NodeKey],
 ) -> Advanced | None:
-    """The story's load after `batch`, given its load before (`graph`, `projected`) and the story node's
-    properties after it; None when the batch is not plain. The load before is left as it is (the new graph
-    shares its edges), and only the nodes the batch wrote are projected again, unless one of them was deleted,
-    revived or given another owner."""
+    """The story's load after `batch`, given its load before (`graph`, `projected`), the story node's
+    properties after it and the nodes that existed before it; None when the batch is not plain. The load
+    before is left as it is (the new graph shares what did not change), and only the nodes the batch wrote
+    are projected again, unless one of them is new, deleted, revived or given another owner."""
     story_key: NodeKey = (STORY, batch.story_id)
     nodes = dict(graph.nodes)
+    created: list[Edge] = []
     changed: set[NodeKey] = set()
     reshaped = False
     for m in batch.mutations:
@@ -48,13 +54,18 @@ def advanced(
         if key == story_key:
             continue  # its properties after the commit are `story`
         before = nodes.get(key)
+        if before is None and key not in existed and m.kind in STORY_EDGES:
+            nodes[key] = public(m.applied_to(None))  # new, with the story's edge alone
+            created.append(Edge(story_key, STORY_EDGES[m.kind], key))
+            reshaped = True
+            continue
         if before is None or not _reached(graph, story_key, key, m):
             return None
         nodes[key] = after = {**before, **public(m.fields)}
         changed.add(key)
         reshaped = reshaped or _reshapes(before, after)
     nodes[story_key] = dict(story)
-    carried = graph.with_nodes(nodes)
+    carried = graph.with_nodes(nodes, created)
     if reshaped:
         again = story_graph_of(carried, batch.story_id)
         return None if again is None else Advanced(carried, again)

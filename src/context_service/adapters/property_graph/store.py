@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from context_service.ports.errors import DanglingLink
@@ -57,10 +57,18 @@ class PropertyGraph:
         ends = [e.dst for e in self.out.get(key, ())] + [e.src for e in self.into.get(key, ())]
         return {str(self.nodes.get(end, {}).get("story_id", "")) for end in ends if end[0] != skip_label}
 
-    def with_nodes(self, nodes: dict[NodeKey, Props]) -> PropertyGraph:
-        """A graph of these nodes and this graph's edges, which it shares: neither may change its edges."""
+    def with_nodes(self, nodes: dict[NodeKey, Props], added: Iterable[Edge] = ()) -> PropertyGraph:
+        """A graph of these nodes, this graph's edges and the `added` ones (without properties). It shares
+        what it does not add to with this graph: neither may change its edges in place afterwards."""
         graph = PropertyGraph()
         graph.nodes, graph.edges, graph.out, graph.into = nodes, self.edges, self.out, self.into
+        added = list(added)
+        if added:
+            graph.edges, graph.out, graph.into = dict(self.edges), dict(self.out), dict(self.into)
+            for edge in added:
+                graph.edges[edge] = {}
+                graph.out[edge.src] = {*graph.out.get(edge.src, ()), edge}
+                graph.into[edge.dst] = {*graph.into.get(edge.dst, ()), edge}
         return graph
 
     def put_edge(self, edge: Edge, props: Props) -> None:
