@@ -25,9 +25,8 @@ from google.protobuf.message import Message
 
 from bench.procs import Process, running, services_beside_base
 from bench.report import save
-from bench.scenarios import LARGE, MEDIUM, REHYDRATE, get_context, seed, touch_task
+from bench.scenarios import LARGE, MEDIUM, REHYDRATE, get_context, seed_at, touch_task
 from bench.stats import percentiles
-from fleet.context.session.v1 import session_pb2_grpc
 from fleet.context.v1 import context_pb2_grpc
 
 BASE = os.environ.get("BENCH_BASE", "")
@@ -102,19 +101,12 @@ def main() -> int:
     """Start the stack and the service (and its base), seed, measure, write the report."""
     with (
         services_beside_base("context-bench-after-write-", BASE) as (_, services),
-        running(services.values(), lambda p: asyncio.run(_seeded(p.target))),
+        running(services.values(), lambda p: asyncio.run(seed_at(p.target))),
     ):
         rows = asyncio.run(measure(services))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     save("after-write", stamp, markdown(rows, stamp), rows)
     return 0
-
-
-async def _seeded(target: str) -> None:
-    async with grpc.aio.insecure_channel(target) as channel:
-        await seed(
-            context_pb2_grpc.ContextServiceStub(channel), session_pb2_grpc.SessionContextServiceStub(channel)
-        )
 
 
 if __name__ == "__main__":

@@ -23,17 +23,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from bench import report, sequenced, steady
 from bench.procs import echo_process, service_process
-from bench.scenarios import STEADY, Steady, seed
+from bench.scenarios import STEADY, Steady, seed_at
 from bench.scenarios import sequenced as sequenced_scenarios
 from bench.stats import median_of
 from bench.steady import FULL, QUICK, Bench, Plan
 from context_service.devstack import local_stack
-from fleet.context.session.v1 import session_pb2_grpc
-from fleet.context.v1 import context_pb2_grpc
 
 SCALE_OUT = ("GetContext medium developer", "ValidateScope (no store)")
 SOAK = "GetContext demo US-101 developer"
@@ -41,13 +37,6 @@ SOAK = "GetContext demo US-101 developer"
 
 def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-async def _seed(target: str) -> None:
-    async with grpc.aio.insecure_channel(target) as channel:
-        await seed(
-            context_pb2_grpc.ContextServiceStub(channel), session_pb2_grpc.SessionContextServiceStub(channel)
-        )
 
 
 def _rounds(run: Any, rounds: int) -> dict[str, Any]:
@@ -114,7 +103,7 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
                 for process in (echo, second_echo, service, replica):
                     started.append(process.start())
                 _log("seeding")
-                asyncio.run(_seed(service.target))
+                asyncio.run(seed_at(service.target))
                 falkordb = stack.server("falkordb").url
                 bench = Bench(service, echo, work, falkordb, replica, second_echo)
                 results = measure(bench, plan)

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import grpc
 from google.protobuf.message import Message
 
 from bench.driver import Step, Timed
@@ -93,6 +94,14 @@ async def seed(stub: Stub, sessions: session_pb2_grpc.SessionContextServiceStub)
     await populate(stub, LARGE, 200, 100)
     await populate(stub, WRITES, 1, 0)
     await sessions.Put(SESSION_PUT)
+
+
+async def seed_at(target: str) -> None:
+    """`seed` through a channel of its own to the service at `target`."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        await seed(
+            context_pb2_grpc.ContextServiceStub(channel), session_pb2_grpc.SessionContextServiceStub(channel)
+        )
 
 
 def get_context(story: str, role: str, budget: int = 0) -> pb.GetContextRequest:
