@@ -286,17 +286,12 @@ class CypherGraph:
         if kept is None or kept.revision != attempt.revision:  # the preflight saw another revision
             self._loads.drop(batch.story_id)
             return
-        story_key = (NodeKind.STORY.value, batch.story_id)
-        story = {**kept.graph.nodes[story_key]}
-        for m in batch.mutations:
-            if (m.kind.value, m.node_id) == story_key:
-                story.update(m.fields)
+        stamped: dict[str, Any] = {q.REVISION: attempt.revision + 1, q.LAST_ATTEMPT: attempt.id}
         if batch.bump_version:
-            story["context_version"] = result.version
-        story |= {q.REVISION: attempt.revision + 1, q.LAST_ATTEMPT: attempt.id}
+            stamped["context_version"] = result.version
         if landed.seq:
-            story[HISTORY_SEQ] = landed.seq
-        carried = advanced(kept.graph, kept.story, batch, story, landed.existed)
+            stamped[HISTORY_SEQ] = landed.seq
+        carried = advanced(kept.graph, kept.story, batch, stamped, landed.existed)
         if carried is None or not carried.story.cacheable:
             self._loads.drop(batch.story_id)
         else:

@@ -8,8 +8,9 @@ showing a node no story owns can change without a new revision). Memory is bound
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import NamedTuple
+
+from cachetools import LRUCache
 
 from context_service.adapters.property_graph.store import PropertyGraph
 from context_service.domain.model import StoryGraph
@@ -28,31 +29,26 @@ class KeptLoad(NamedTuple):
 
 
 class KeptLoads:
-    """Story id -> its latest kept load, least recently kept dropped first."""
+    """Story id -> its latest kept load; least recently used out first (a cachetools LRU sized in nodes)."""
 
     def __init__(self, *, max_nodes: int = KEPT_NODES) -> None:
-        self._max_nodes = max_nodes
-        self._kept: OrderedDict[str, KeptLoad] = OrderedDict()
-        self._nodes = 0
+        self._kept: LRUCache[str, KeptLoad] = LRUCache(max_nodes, getsizeof=_nodes)
 
     def get(self, story_id: str) -> KeptLoad | None:
         """The kept load, or None."""
         return self._kept.get(story_id)
 
     def keep(self, story_id: str, revision: int, graph: PropertyGraph, story: StoryGraph) -> None:
-        """Keep this load in place of any other of the story."""
+        """Keep this load in place of any other of the story (none when it alone is over the bound)."""
         self.drop(story_id)
-        size = len(graph.nodes)
-        if size > self._max_nodes:
-            return
-        self._kept[story_id] = KeptLoad(revision, graph, story)
-        self._nodes += size
-        while self._nodes > self._max_nodes:
-            _, dropped = self._kept.popitem(last=False)
-            self._nodes -= len(dropped.graph.nodes)
+        load = KeptLoad(revision, graph, story)
+        if _nodes(load) <= self._kept.maxsize:
+            self._kept[story_id] = load
 
     def drop(self, story_id: str) -> None:
         """Forget the story's load."""
-        dropped = self._kept.pop(story_id, None)
-        if dropped is not None:
-            self._nodes -= len(dropped.graph.nodes)
+        self._kept.pop(story_id, None)
+
+
+def _nodes(load: KeptLoad) -> int:
+    return len(load.graph.nodes)

@@ -35,13 +35,14 @@ def advanced(
     graph: PropertyGraph,
     projected: StoryGraph,
     batch: WriteBatch,
-    story: Mapping[str, Any],
+    stamped: Mapping[str, Any],
     existed: Collection[NodeKey],
 ) -> Advanced | None:
-    """The story's load after `batch`, given its load before (`graph`, `projected`), the story node's
-    properties after it and the nodes that existed before it; None when the batch is not plain. The load
-    before is left as it is (the new graph shares what did not change), and only the nodes the batch wrote
-    are projected again, unless one of them is new, deleted, revived or given another owner."""
+    """The story's load after `batch`, given its load before (`graph`, `projected`), what the commit itself
+    set on the story node (`stamped`: version, revision, seq) and the nodes that existed before it; None
+    when the batch is not plain. The load before is left as it is (the new graph shares what did not change),
+    and only the nodes the batch wrote are projected again, unless one of them is new, deleted, revived or
+    given another owner."""
     story_key: NodeKey = (STORY, batch.story_id)
     nodes = dict(graph.nodes)
     created: list[Edge] = []
@@ -51,8 +52,6 @@ def advanced(
         key: NodeKey = (m.kind.value, m.node_id)
         if m.links or m.replace_links or m.plan_edge is not None:
             return None
-        if key == story_key:
-            continue  # its properties after the commit are `story`
         before = nodes.get(key)
         if before is None and key not in existed and m.kind in STORY_EDGES:
             nodes[key] = public(m.applied_to(None))  # new, with the story's edge alone
@@ -64,7 +63,7 @@ def advanced(
         nodes[key] = after = {**before, **public(m.fields)}
         changed.add(key)
         reshaped = reshaped or _reshapes(before, after)
-    nodes[story_key] = dict(story)
+    nodes[story_key] = {**nodes[story_key], **stamped}
     carried = graph.with_nodes(nodes, created)
     if reshaped:
         again = story_graph_of(carried, batch.story_id)

@@ -16,10 +16,7 @@ from context_service.domain.model import (
     DecisionEdge,
     GraphEntity,
     GraphLink,
-    Milestone,
     Neighbourhood,
-    PhaseTransition,
-    PlanVersion,
     Story,
     StoryGraph,
     Task,
@@ -71,25 +68,18 @@ def _decision(graph: PropertyGraph, key: NodeKey, p: Props) -> Decision:
     return decision.read(p, tuple(sorted(influences)))
 
 
-def _read_plan(_: PropertyGraph, __: NodeKey, p: Props) -> PlanVersion:
-    return plan.read(p)
-
-
-def _read_milestone(_: PropertyGraph, __: NodeKey, p: Props) -> Milestone:
-    return milestone.read(p)
-
-
-def _read_transition(_: PropertyGraph, __: NodeKey, p: Props) -> PhaseTransition:
-    return transition.read(p)
+def _props_only(read: Callable[[Props], Any]) -> Callable[[PropertyGraph, NodeKey, Props], Any]:
+    """A child reader for a label whose entity is read from its properties alone (no edges)."""
+    return lambda _graph, _key, p: read(p)
 
 
 # The story's children as StoryGraph fields: the field, the children's label, and how one child reads.
 _PARTS: tuple[tuple[str, Label, Callable[[PropertyGraph, NodeKey, Props], Any]], ...] = (
     ("tasks", task.LABEL, _task),
     ("decisions", decision.LABEL, _decision),
-    ("plans", plan.LABEL, _read_plan),
-    ("milestones", milestone.LABEL, _read_milestone),
-    ("transitions", transition.LABEL, _read_transition),
+    ("plans", plan.LABEL, _props_only(plan.read)),
+    ("milestones", milestone.LABEL, _props_only(milestone.read)),
+    ("transitions", transition.LABEL, _props_only(transition.read)),
 )
 
 
