@@ -8,7 +8,7 @@ tests/integration/nats).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import cast
 
 import pytest
@@ -217,3 +217,33 @@ async def test_records_left_with_millisecond_keys_relay_in_time_order_beside_sta
 
     # Assert
     assert acks.acknowledged == [event(n).subject for n in (1, 2, 3)]
+
+
+class CountedDeletes(InMemoryKeyValueStore):
+    """The in-memory store, counting the delete commands it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deletes: list[int] = []  # how many keys each delete named
+
+    async def delete_many(self, keys: Iterable[str]) -> None:
+        named = list(keys)
+        self.deletes.append(len(named))
+        await super().delete_many(named)
+
+
+async def test_records_acknowledged_together_are_forgotten_in_one_delete_the_relay_does_not_resend() -> None:
+    # Arrange
+    kv, acks = CountedDeletes(), HeldAcks()
+    publisher = attached(kv, acks)
+    for n in range(10):
+        await publisher.publish(event(n))
+    acks.release.set()
+    await asyncio.sleep(0.001)  # every send acknowledged; their records wait to be forgotten
+
+    # Act: a relay pass meanwhile, then the forgetting
+    relayed = await publisher.flush()
+    await publisher.settle()
+
+    # Assert: nothing was sent twice, and one delete forgot the ten records
+    assert (relayed, len(acks.started), kv.deletes, await publisher.pending()) == (0, 10, [10], 0)

@@ -6,8 +6,9 @@ returns once the message is recorded: from then on the relay would re-send it wh
 process, so the caller (an RPC's answer, a consumed message's ack) need not wait for JetStream's
 acknowledgement, and the send runs beside it (inline when the outbox cannot record it, or when
 `MAX_SENDS_IN_FLIGHT` sends already wait). Sends start in the order the messages were recorded, on one
-connection. Each hand-over is a PRODUCER span; the message's headers (with its `traceparent`) are built inside
-it and kept in the outbox record, so a re-send by the relay continues the trace of the work that recorded it.
+connection. The records acknowledged within `FORGET_AFTER_SECONDS` are deleted in one command. Each
+hand-over is a PRODUCER span; the message's headers (with its `traceparent`) are built inside it and kept in
+the outbox record, so a re-send by the relay continues the trace of the work that recorded it.
 
 A store may also write a record itself, atomically with its own change (`reserve_record` gives the key):
 such a record names what happened rather than holding the messages, and the relay asks the reader registered
@@ -46,6 +47,9 @@ FLUSH_LIMIT = 500
 # (back-pressure while JetStream is slow).
 MAX_SENDS_IN_FLIGHT = 256
 STAMPS_PER_MS = 1000
+# How long an acknowledged record waits to be forgotten with the others acknowledged meanwhile (one DEL for
+# them all); the relay leaves it alone until then.
+FORGET_AFTER_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class OutboxPublisher:
         self._readers: dict[str, RecordReader] = {}
         self._sending: set[str] = set()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._acknowledged: list[str] = []
         self._last_stamp = 0
 
     def attach(self, connection: NatsConnection | None) -> None:
@@ -202,14 +207,32 @@ class OutboxPublisher:
             await asyncio.wait(set(self._in_flight))
 
     async def _deliver(self, key: str, messages: Sequence[OutboundMessage]) -> None:
-        """Send a record's messages in order and forget it once all are acknowledged (else the relay re-sends
-        them)."""
+        """Send a record's messages in order and forget it soon once all are acknowledged (else the relay
+        re-sends them)."""
+        sent = False
         try:
             sent = await self._send_all(messages)
         finally:
-            self._sending.discard(key)
+            if not sent:
+                self._sending.discard(key)
         if sent:
-            await self._forget([key])
+            self._forget_soon(key)
+
+    def _forget_soon(self, key: str) -> None:
+        """Forget an acknowledged record with the others acknowledged within `FORGET_AFTER_SECONDS`."""
+        self._acknowledged.append(key)
+        if len(self._acknowledged) == 1:
+            task = asyncio.create_task(self._forget_acknowledged(), name="outbox-forget")
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _forget_acknowledged(self) -> None:
+        await asyncio.sleep(FORGET_AFTER_SECONDS)
+        keys, self._acknowledged = self._acknowledged, []
+        try:
+            await self._forget(keys)
+        finally:
+            self._sending.difference_update(keys)
 
     async def _send_all(self, messages: Sequence[OutboundMessage]) -> bool:
         for message in messages:
