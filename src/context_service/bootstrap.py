@@ -15,6 +15,7 @@ import structlog
 
 from context_service.adapters.cache.kv import CachetoolsKeyValueStore
 from context_service.adapters.cache.responses import LruResponseCache
+from context_service.adapters.cypher.graph import CypherGraph
 from context_service.adapters.cypher.kept_loads import KEPT_NODES
 from context_service.adapters.falkordb.graph import FalkorGraph
 from context_service.adapters.grpc.interceptors import (
@@ -54,7 +55,7 @@ from context_service.application.dispatch_task import DispatchTask
 from context_service.application.get_context import GetContext
 from context_service.application.get_graph_relationships import GetGraphRelationships
 from context_service.application.get_history import GetHistory
-from context_service.application.recent_stories import RecentStories
+from context_service.application.recent_stories import KEPT_ENTITIES, RecentStories
 from context_service.application.record_deliberation import RecordDeliberation
 from context_service.application.record_epic import RecordEpic
 from context_service.application.record_planned_task import RecordPlannedTask
@@ -146,7 +147,10 @@ def wire(adapters: Adapters, policy: ScopePolicy, *, sessions: SessionSettings |
     a = adapters
     commits = CommitStep(writer=a.graph, log=a.graph, publisher=a.publisher, clock=a.clock)
     # With the response cache off, nothing is kept between calls: every read loads the story anew.
-    loads = RecentStories(a.graph) if a.responses.enabled else a.graph
+    # A Cypher store keeps its loads itself (to carry them over its own commits): in front of it, loads are
+    # only shared.
+    kept = 0 if isinstance(a.graph, CypherGraph) else KEPT_ENTITIES
+    loads = RecentStories(a.graph, max_entities=kept) if a.responses.enabled else a.graph
     reads = CachedReads(
         stories=loads, revisions=loads, planning=a.planning, cache=a.responses, changes=a.changes
     )

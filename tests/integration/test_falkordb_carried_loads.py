@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from context_service.adapters.falkordb.graph import FalkorGraph
+from context_service.bootstrap import graph_store
+from context_service.config import DEFAULT_RESPONSE_CACHE_BYTES, FalkorSettings, Settings
 from context_service.domain.mutations import Mutation, NodeKind
 from context_service.local_servers import LocalServer
 from context_service.ports.errors import OwnershipConflict
@@ -257,3 +259,27 @@ async def test_the_read_after_a_commit_that_draws_an_edge_loads_the_story_again(
     assert loaded is not None
     assert loaded.task(f"{story_id}-T-1").title == "behind the back"  # type: ignore[union-attr]
     assert loaded.task(f"{story_id}-N").dependencies == (f"{story_id}-T-1",)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("cache_bytes", "keeps"), [(DEFAULT_RESPONSE_CACHE_BYTES, True), (0, False)])
+async def test_the_configured_store_keeps_its_loads_only_while_the_response_cache_is_on(
+    stores: Stores, cache_bytes: int, keeps: bool
+) -> None:
+    # Arrange: the store the service builds, which has loaded the story
+    story_id, _ = await loaded_by_first_writer(stores)
+    settings = Settings(
+        GRAPH_BACKEND="falkordb",
+        falkordb=FalkorSettings(FALKORDB_URL=stores.url, FALKORDB_GRAPH=stores.graph),
+        RESPONSE_CACHE_MAX_BYTES=cache_bytes,
+    )
+    async with graph_store(settings) as store:
+        await store.load_story_graph(story_id)
+        await engine_title(stores, f"{story_id}-T-1", "behind the back")
+
+        # Act
+        again = await store.load_story_graph(story_id)
+
+    # Assert: a kept load does not show the change made behind its back; a fresh one does
+    assert again is not None
+    title = again.task(f"{story_id}-T-1").title  # type: ignore[union-attr]
+    assert title == (f"Task {story_id}-T-1" if keeps else "behind the back")

@@ -209,3 +209,23 @@ async def test_a_kept_load_dropped_while_its_confirmation_ran_is_still_served() 
     store.asked.clear()
     await recent.load_story_graph("S-1")
     assert store.asked == [NO_REVISION]
+
+
+async def test_with_no_room_nothing_is_kept_but_loads_waiting_together_are_shared() -> None:
+    # Arrange: in front of a store that keeps its loads itself; one read of S-1 under way
+    store = GatedStore(story_graph("S-1", 4, tasks=3))
+    recent = RecentStories(store, max_entities=0)
+    under_way = asyncio.ensure_future(recent.load_story_graph("S-1"))
+    await asyncio.sleep(0)
+
+    # Act: two more reads arrive meanwhile; then, once all are answered, one more
+    waiting = asyncio.gather(recent.load_story_graph("S-1"), recent.load_story_graph("S-1"))
+    await asyncio.sleep(0)
+    store.gate.set()
+    await under_way
+    second, third = await waiting
+    later = await recent.load_story_graph("S-1")
+
+    # Assert: the two waiting shared one load, and the later read asked the store for the whole story again
+    assert second is third is later
+    assert (store.asked, store.sent) == ([NO_REVISION] * 3, 3)

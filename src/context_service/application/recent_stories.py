@@ -11,12 +11,14 @@ Calls that load the same story at once share one round trip, but only one sent a
 their loads instead of each moving the whole story over the wire.
 
 Loads that show a node no story owns (left by the legacy service) are never kept: a write to such a node bumps
-no revision. The kept loads are bounded by their entities (about 1 KB each), least recently used first out.
+no revision. The kept loads are bounded by their entities (about 1 KB each), least recently used first out. In
+front of a store that keeps its loads itself (a Cypher store, which also carries them over its own commits),
+the bound is 0: the loads are then only shared.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from cachetools import LRUCache
 
 from context_service.application.concurrent_reads import CoalescedReads
 from context_service.domain.model import Story, StoryGraph
@@ -42,9 +44,7 @@ class RecentStories:
 
     def __init__(self, loads: StoryLoads, *, max_entities: int = KEPT_ENTITIES) -> None:
         self._loads = loads
-        self._max_entities = max_entities
-        self._kept: OrderedDict[str, StoryGraph] = OrderedDict()
-        self._entities = 0
+        self._kept: LRUCache[str, StoryGraph] = LRUCache(max_entities, getsizeof=_size)
         self._shared = CoalescedReads(self._load_if_changed)  # per (story id, revision asked with)
 
     async def get_story(self, story_id: str) -> Story | None:
@@ -68,8 +68,7 @@ class RecentStories:
             if kept is None:
                 return revision, None  # still at `seen`, which the caller holds
             graph = kept
-            if self._kept.get(story_id) is kept:  # not dropped or replaced while the read ran
-                self._kept.move_to_end(story_id)
+            self._kept.get(story_id)  # used now: last out
         else:
             self._keep(graph)
         return revision, None if revision == seen else graph
@@ -80,16 +79,8 @@ class RecentStories:
     def _keep(self, graph: StoryGraph) -> None:
         story_id = graph.story.story_id
         self._forget(story_id)
-        size = _size(graph)
-        if not graph.cacheable or size > self._max_entities:
-            return
-        self._kept[story_id] = graph
-        self._entities += size
-        while self._entities > self._max_entities:
-            _, dropped = self._kept.popitem(last=False)
-            self._entities -= _size(dropped)
+        if graph.cacheable and _size(graph) <= self._kept.maxsize:
+            self._kept[story_id] = graph
 
     def _forget(self, story_id: str) -> None:
-        dropped = self._kept.pop(story_id, None)
-        if dropped is not None:
-            self._entities -= _size(dropped)
+        self._kept.pop(story_id, None)
