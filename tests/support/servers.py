@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,12 @@ from context_service.local_servers import (
     nats_server,
     valkey_server,
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM (a cancelled job, `timeout`) unwinds the run like Ctrl-C, so the servers started here stop:
+    they run in sessions of their own, out of reach of a signal sent to the run's process group."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def start_or_fail(server: LocalServer) -> LocalServer:
