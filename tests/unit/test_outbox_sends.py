@@ -225,10 +225,13 @@ class CountedDeletes(InMemoryKeyValueStore):
     def __init__(self) -> None:
         super().__init__()
         self.deletes: list[int] = []  # how many keys each delete named
+        self.open = asyncio.Event()  # deletes wait for it
+        self.open.set()
 
     async def delete_many(self, keys: Iterable[str]) -> None:
         named = list(keys)
         self.deletes.append(len(named))
+        await self.open.wait()
         await super().delete_many(named)
 
 
@@ -247,3 +250,22 @@ async def test_records_acknowledged_together_are_forgotten_in_one_delete_the_rel
 
     # Assert: nothing was sent twice, and one delete forgot the ten records
     assert (relayed, len(acks.started), kv.deletes, await publisher.pending()) == (0, 10, [10], 0)
+
+
+async def test_a_record_acknowledged_while_the_last_delete_runs_is_forgotten_after_it() -> None:
+    # Arrange: the first record's delete is under way and waits
+    kv, acks = CountedDeletes(), HeldAcks()
+    publisher = attached(kv, acks)
+    acks.release.set()
+    kv.open.clear()
+    await publisher.publish(event(1))
+    await asyncio.sleep(outbox.FORGET_AFTER_SECONDS * 2)
+
+    # Act: a second record is acknowledged meanwhile; then the delete ends
+    await publisher.publish(event(2))
+    await asyncio.sleep(0.001)
+    kv.open.set()
+    await publisher.settle()
+
+    # Assert: both forgotten, one delete each
+    assert (kv.deletes, await publisher.pending()) == ([1, 1], 0)

@@ -126,6 +126,7 @@ class OutboxPublisher:
         self._sending: set[str] = set()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._acknowledged: list[str] = []
+        self._forgetting: asyncio.Task[None] | None = None
         self._last_stamp = 0
 
     def attach(self, connection: NatsConnection | None) -> None:
@@ -221,18 +222,19 @@ class OutboxPublisher:
     def _forget_soon(self, key: str) -> None:
         """Forget an acknowledged record with the others acknowledged within `FORGET_AFTER_SECONDS`."""
         self._acknowledged.append(key)
-        if len(self._acknowledged) == 1:
-            task = asyncio.create_task(self._forget_acknowledged(), name="outbox-forget")
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+        if self._forgetting is None or self._forgetting.done():
+            self._forgetting = asyncio.create_task(self._forget_acknowledged(), name="outbox-forget")
+            self._in_flight.add(self._forgetting)
+            self._forgetting.add_done_callback(self._in_flight.discard)
 
     async def _forget_acknowledged(self) -> None:
-        await asyncio.sleep(FORGET_AFTER_SECONDS)
-        keys, self._acknowledged = self._acknowledged, []
-        try:
-            await self._forget(keys)
-        finally:
-            self._sending.difference_update(keys)
+        while self._acknowledged:  # (acknowledged while the last delete ran: forget those too)
+            await asyncio.sleep(FORGET_AFTER_SECONDS)
+            keys, self._acknowledged = self._acknowledged, []
+            try:
+                await self._forget(keys)
+            finally:
+                self._sending.difference_update(keys)
 
     async def _send_all(self, messages: Sequence[OutboundMessage]) -> bool:
         for message in messages:
