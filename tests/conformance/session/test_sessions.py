@@ -80,6 +80,17 @@ async def test_find_matches_globs_and_tags_ordered_by_key(sessions: Sessions) ->
     assert await find("a.alysis*") == []
 
 
+async def test_an_overwrite_replaces_the_tags_an_entry_is_found_by(sessions: Sessions) -> None:
+    sid = sessions.new_id()
+    for tags in (("draft", "mind"), ("mind", "final"), ()):
+        await sessions.uc.put.execute(sid, [PutItem("a", "1", tags=tags)], META, batch=False)
+        found = {}
+        for tag in ("draft", "mind", "final"):
+            page, _ = await sessions.uc.find.execute(sid, "*", tag, 0, "")
+            found[tag] = [e.key for e in page.entries]
+        assert found == {tag: ["a"] if tag in tags else [] for tag in ("draft", "mind", "final")}
+
+
 async def test_find_treats_regex_and_lua_magic_characters_literally(sessions: Sessions) -> None:
     sid = sessions.new_id()
     keys = ["a%b", "a.b", "a[b]", "a(b)", "a+b", "a^b$"]

@@ -172,7 +172,7 @@ if exists then
   ttl_d, maxn, maxb, strict = tonumber(o[1]), tonumber(o[2]), tonumber(o[3]), tonumber(o[4])
 end
 local count = (#ARGV - 9) / 6
-local writing, new = {}, 0
+local writing, new = {}, 0  -- key -> its live header, or false
 for i = 0, count - 1 do
   local b = 10 + i * 6
   local h = live_header(ARGV[b])
@@ -180,7 +180,7 @@ for i = 0, count - 1 do
   if h then current = parse(h) else new = new + 1 end
   if ARGV[b + 3] ~= '' and tonumber(ARGV[b + 3]) ~= current then return {'conflict', i, current} end
   if #ARGV[b + 1] > maxb then return {'too_large', i, #ARGV[b + 1], maxb} end
-  writing[ARGV[b]] = true
+  writing[ARGV[b]] = h or false
 end
 local over = live_count() + new - maxn
 if over > 0 and (strict == 1 or new > maxn) then return {'full', maxn} end
@@ -192,31 +192,39 @@ expire_due()
 if over > 0 then
   for _, key in ipairs(redis.call('ZRANGE', KL, 0, over + count)) do
     if over == 0 then break end
-    if not writing[key] then remove('EVICT', key); over = over - 1 end
+    if writing[key] == nil then remove('EVICT', key); over = over - 1 end
   end
 end
 local rev = redis.call('HINCRBY', KM, 'revision', 1)
 for i = 0, count - 1 do
   local b = 10 + i * 6
   local key, value = ARGV[b], ARGV[b + 1]
-  local old = redis.call('HGET', KH, key)
-  local version, created, prev = 1, now, ''
-  if old then
-    local v, _, c = parse(old)
-    version, created, prev = v + 1, c, redis.call('HGET', KV, key)
-    unindex(key, old)
-  end
+  local old = writing[key]  -- live when checked, so not expired since
   local ttl = ttl_d
   if ARGV[b + 2] ~= '' then ttl = tonumber(ARGV[b + 2]) end
   local expires = 0
   if ttl > 0 then expires = now + ttl end
+  local version, created, prev = 1, now, ''
+  if old then  -- overwritten: the indexes the new entry does not set again lose it
+    local v, _, c, _, e = parse(old)
+    version, created, prev = v + 1, c, redis.call('HGET', KV, key)
+    if e > 0 and expires == 0 then redis.call('ZREM', KE, key) end
+    if string.sub(old, -7) ~= '"g":[]}' then
+      local kept = {}
+      for t in string.gmatch(ARGV[b + 5], '[^\31]+') do kept[t] = true end
+      for _, t in ipairs(cjson.decode(old).g) do
+        if not kept[t] then redis.call('ZREM', KT, t .. '\0' .. key) end
+      end
+    end
+  else
+    redis.call('ZADD', KK, 0, key)
+  end
   local h = '{"v":' .. n(version) .. ',"r":' .. n(rev) .. ',"c":' .. n(created) .. ',"u":' .. n(now)
     .. ',"e":' .. n(expires) .. ',' .. ARGV[b + 4] .. '}'
   redis.call('HSET', KH, key, h)
   redis.call('HSET', KV, key, value)
   if expires > 0 then redis.call('ZADD', KE, expires, key) end
   redis.call('ZADD', KL, rev, key)
-  redis.call('ZADD', KK, 0, key)
   for t in string.gmatch(ARGV[b + 5], '[^\31]+') do redis.call('ZADD', KT, 0, t .. '\0' .. key) end
   log(rev, 'SET', key, h, value, prev)
   out[#out][5] = ''  -- the caller sent the value: the reply need not carry it back
