@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, sequenced, steady
-from bench.procs import echo_process, service_process
+from bench.procs import echo_process, running, service_process
 from bench.scenarios import STEADY, Steady, seed_at
 from bench.scenarios import sequenced as sequenced_scenarios
 from bench.stats import median_of
@@ -98,18 +98,12 @@ def run(plan: Plan, quick: bool) -> dict[str, Any]:
             echo, second_echo = echo_process(work), echo_process(work, "second-echo")
             service = service_process(stack, work, "service", demo=True, extra={})
             replica = service_process(stack, work, "replica", demo=False, extra={})
-            started = []
-            try:
-                for process in (echo, second_echo, service, replica):
-                    started.append(process.start())
+            with running((echo, second_echo, service, replica)):
                 _log("seeding")
                 asyncio.run(seed_at(service.target))
                 falkordb = stack.server("falkordb").url
                 bench = Bench(service, echo, work, falkordb, replica, second_echo)
                 results = measure(bench, plan)
-            finally:
-                for process in reversed(started):
-                    process.stop()
     return {**environment(plan, quick), **results}
 
 

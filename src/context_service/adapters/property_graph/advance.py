@@ -74,9 +74,8 @@ def advanced(
 def _reshapes(before: Props, after: Props) -> bool:
     """Whether a node's new properties change more than the node: its liveness (which other entities show)
     or its owner (which the load's cacheability reads)."""
-    return is_live(prop(before, "status")) != is_live(prop(after, "status")) or before.get(
-        "story_id"
-    ) != after.get("story_id")
+    revived_or_deleted = is_live(prop(before, "status")) != is_live(prop(after, "status"))
+    return revived_or_deleted or before.get("story_id") != after.get("story_id")
 
 
 def _reached(graph: PropertyGraph, story_key: NodeKey, key: NodeKey, m: Mutation) -> bool:
