@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from context_service.local_servers import LocalServer, free_port, valkey_server
 from context_service.observability.metrics import REGISTRY
 from context_service.ports.errors import PortError, StoreTimeout, StoreUnavailable
 from tests.conformance.backends import STORE_TIMEOUT, valkey_client, valkey_settings
-from tests.support.servers import start_or_fail
+from tests.support.servers import start_or_fail, stopped
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +35,11 @@ def private_valkey(tmp_path: Path) -> Iterator[LocalServer]:
 def sample(name: str, **labels: str) -> float:
     """A metric sample of the process registry (0 when never observed)."""
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def get(key: str) -> Command:
+    """A GET sent alone (`ValkeyClient.run`)."""
+    return Command(key, ("GET", key))
 
 
 async def test_entering_the_client_pings_and_it_is_the_valkey_health_probe(valkey: LocalServer) -> None:
@@ -120,21 +123,32 @@ async def test_a_stopped_server_raises_port_errors_and_the_same_client_recovers_
 
 async def test_a_server_that_stops_answering_raises_store_timeout(private_valkey: LocalServer) -> None:
     # Arrange
-    assert private_valkey.process is not None
-    pid = private_valkey.process.pid
     async with valkey_client(private_valkey, timeout_seconds=0.3) as client:
-        os.kill(pid, signal.SIGSTOP)
-        try:
+        with stopped(private_valkey), pytest.raises(StoreTimeout) as raised:
             # Act
-            with pytest.raises(StoreTimeout) as raised:
-                await client.ping()
-        finally:
-            os.kill(pid, signal.SIGCONT)
+            await client.ping()
 
         # Assert
         # The call's own deadline (no socket timeout on a single node), or the driver's on a cluster.
         assert isinstance(raised.value.__cause__, TimeoutError | rx.TimeoutError)
         await client.ping()  # answers again once the server resumes
+
+
+async def test_a_reply_slower_than_the_drivers_default_socket_timeout_waits_for_the_store_timeout(
+    private_valkey: LocalServer,
+) -> None:
+    # Arrange: redis-py gives up on a socket after 5 s unless told otherwise; the store timeout here is 8 s
+    async with valkey_client(private_valkey, timeout_seconds=8.0) as client:
+        await client.run("set", Command("slow", ("SET", "slow", "answered")))
+        started = asyncio.get_running_loop().time()
+
+        # Act
+        with stopped(private_valkey, resume_after=5.5):
+            reply = await client.run("get", get("slow"))
+
+        # Assert
+        assert reply == "answered"
+        assert asyncio.get_running_loop().time() - started >= 5.5
 
 
 async def test_credentials_from_the_settings_authenticate(private_valkey: LocalServer) -> None:
@@ -181,25 +195,14 @@ async def test_store_calls_are_timed_and_failures_counted_by_port_error(tmp_path
     assert errors == errors_before + 1
 
 
-def get(key: str) -> Command:
-    """A GET sent alone (`ValkeyClient.run`)."""
-    return Command(key, ("GET", key))
-
-
 async def test_a_command_cut_off_by_its_deadline_leaves_no_reply_for_the_next_one(
     private_valkey: LocalServer,
 ) -> None:
     # Arrange: the first command is sent to a paused server, so its reply comes only after its deadline
-    assert private_valkey.process is not None
-    pid = private_valkey.process.pid
     async with valkey_client(private_valkey, timeout_seconds=0.3) as client:
         await client.run("test.set", Command("a", ("MSET", "a", "1", "b", "2")))
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            with pytest.raises(StoreTimeout):
-                await client.run("test.get", get("a"))
-        finally:
-            os.kill(pid, signal.SIGCONT)
+        with stopped(private_valkey), pytest.raises(StoreTimeout):
+            await client.run("test.get", get("a"))
 
         # Act
         replies = [await client.run("test.get", get(key)) for key in ("b", "a", "b")]

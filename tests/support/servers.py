@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -33,6 +36,24 @@ def start_or_fail(server: LocalServer) -> LocalServer:
         return server.start()
     except ServerError as exc:
         pytest.fail(f"cannot start {server.name}: {exc}")
+
+
+@contextmanager
+def stopped(server: LocalServer, resume_after: float | None = None) -> Iterator[None]:
+    """The server's process stopped (SIGSTOP: connections stay open, nothing answers) for the block, or
+    only for `resume_after` seconds of the running event loop; resumed at the end of the block either way."""
+    assert server.process is not None
+    pid = server.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    resume = None
+    if resume_after is not None:
+        resume = asyncio.get_running_loop().call_later(resume_after, os.kill, pid, signal.SIGCONT)
+    try:
+        yield
+    finally:
+        if resume is not None:
+            resume.cancel()
+        os.kill(pid, signal.SIGCONT)
 
 
 def docker_available() -> tuple[bool, str]:

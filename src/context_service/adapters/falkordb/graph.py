@@ -85,7 +85,9 @@ class FalkorGraph(CypherGraph):
             password=self._password,
             max_connections=self._max_connections,
             timeout=self._timeout,  # waiting for a free pooled connection
-            # No socket_timeout (a task per command in redis-py): `_guarded` bounds each call instead.
+            # No socket timeout (redis-py's default is 5 s; with one, a task per command): `_guarded` bounds
+            # each call instead.
+            socket_timeout=None,
             socket_connect_timeout=self._timeout,
             decode_responses=True,
             # One immediate retry on a dropped connection (a restarted server), none with backoff: the

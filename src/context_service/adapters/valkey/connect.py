@@ -48,9 +48,11 @@ def single_client(settings: ValkeySettings, timeout_seconds: float) -> Redis:
         address,
         max_connections=settings.max_connections,
         timeout=timeout_seconds,  # waiting for a free pooled connection
-        # No socket_timeout: with one, redis-py wraps every send in asyncio.wait_for (a task per command).
+        # No socket timeout (redis-py's default is 5 s): with one, redis-py wraps every send in
+        # asyncio.wait_for (a task per command) and every read in a timeout of its own.
         # `ValkeyClient.call` bounds the whole call with one asyncio.timeout instead (cancelling a command
         # closes its connection, so a late reply never reaches the next user).
+        socket_timeout=None,
         socket_connect_timeout=timeout_seconds,
         # One immediate retry on a dropped connection (e.g. after a server restart), never on a timeout:
         # the driver's default retries for seconds, which would hide an outage behind the store timeout.

@@ -104,6 +104,7 @@ class KeyTracking:
             url,
             protocol=3,
             max_connections=1,
+            socket_timeout=None,  # the reader waits for pushes as long as the connection lives
             socket_connect_timeout=timeout_seconds,
             retry=Retry(NoBackoff(), retries=0),
             decode_responses=True,
