@@ -381,12 +381,14 @@ def grpc_server(settings: Settings, container: Container, *, traced: bool) -> Gr
     )
 
 
-# The cyclic collector's thresholds once serving: a young collection every 50,000 net allocations (default
-# 700), an older one every 20 young ones, the full one after 100 of those. A story's load allocates tens of
-# thousands of objects; with the defaults a write and a read of the large story ran ~10 young collections
-# each, and the full collections over the kept loads and answers (up to 86 ms each, 64 in 1,600 calls)
-# set the tails. Reference counting frees everything acyclic at once; cycles die at the next young pass.
-GC_THRESHOLDS = (50_000, 20, 100)
+# The cyclic collector's thresholds once serving: a young collection every 2,000 net allocations (default
+# 700), an older one every 20 young ones, the full one after 100 of those (and only once the objects moved
+# to the oldest generation since the last full one are a quarter of it). Every call leaves a few objects in
+# a reference cycle inside grpc.aio (its handler lookup's closure), so the young generation is mostly that
+# garbage: a young collection's pause grows with the threshold (50,000: up to 100 ms at 32 clients; 2,000:
+# about 1 ms, and less collector time in all). Full collections, over the kept loads and answers, stay rare;
+# with the defaults they ran after every few large-story loads (up to 86 ms each, 64 in 1,600 calls).
+GC_THRESHOLDS = (2_000, 20, 100)
 
 
 def settle_heap() -> None:
