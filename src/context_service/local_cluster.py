@@ -34,11 +34,26 @@ def _bindable(port: int) -> bool:
     return True
 
 
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands out on its own (to a connecting socket, or to a bind to port 0)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
+
+
 def cluster_port(taken: set[int] | None = None) -> int:
-    """A free loopback port ≤ 55535 whose cluster-bus port (+10000) is free too."""
+    """A free loopback port ≤ 55535 whose cluster-bus port (+10000) is free too.
+
+    Both are taken below the kernel's ephemeral range when it leaves room (10000-22767 by default), so no
+    connection opened meanwhile, and no server started on port 0, takes one between this check and the
+    node's bind.
+    """
     taken = taken or set()
+    highest = _ephemeral_floor() - 1 - BUS_OFFSET
+    low, high = (10_000, highest) if highest - 10_000 >= 1_000 else (20_000, MAX_PORT)
     for _ in range(500):
-        port = random.randint(20_000, MAX_PORT)
+        port = random.randint(low, high)
         pair = (port, port + BUS_OFFSET)
         if not taken.intersection(pair) and all(_bindable(p) for p in pair):
             return port
