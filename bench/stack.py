@@ -153,15 +153,3 @@ def local_stack(root: Path, token: str) -> Iterator[Stack]:
         for served in stack.served if stack is not None else []:
             served.stop()
         stop_all(started)
-
-
-def pause(server: LocalServer) -> None:
-    """SIGSTOP: the process keeps its sockets but answers nothing."""
-    assert server.process is not None
-    server.process.send_signal(signal.SIGSTOP)
-
-
-def resume(server: LocalServer) -> None:
-    """SIGCONT after `pause`."""
-    assert server.process is not None
-    server.process.send_signal(signal.SIGCONT)

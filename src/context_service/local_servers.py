@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -147,6 +148,16 @@ class LocalServer:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(10)
+
+    def pause(self) -> None:
+        """SIGSTOP (a hang, for tests): the process keeps its sockets but answers nothing."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after `pause`."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def __enter__(self) -> LocalServer:
         return self.start()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench import reliability
-from bench.stack import Stack, local_stack, pause, resume
+from bench.stack import Stack, local_stack
 from tests.chaos.campaign import Run, loaded, new_run, serve_and_wait
 from tests.chaos.verify import Figures, measure, summary, timings
 from tests.support.waiting import eventually
@@ -46,9 +46,9 @@ def kill_store(name: str) -> Fault:
 async def pause_valkey(run: Run) -> None:
     """SIGSTOP Valkey past the store timeout, then SIGCONT."""
     run.mark("fault")
-    pause(run.stack.valkey)
+    run.stack.valkey.pause()
     await asyncio.sleep(DOWN_S)
-    resume(run.stack.valkey)
+    run.stack.valkey.resume()
     run.mark("back")
 
 

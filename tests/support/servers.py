@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
@@ -40,20 +39,18 @@ def start_or_fail(server: LocalServer) -> LocalServer:
 
 @contextmanager
 def stopped(server: LocalServer, resume_after: float | None = None) -> Iterator[None]:
-    """The server's process stopped (SIGSTOP: connections stay open, nothing answers) for the block, or
-    only for `resume_after` seconds of the running event loop; resumed at the end of the block either way."""
-    assert server.process is not None
-    pid = server.process.pid
-    os.kill(pid, signal.SIGSTOP)
+    """The server paused (`LocalServer.pause`) for the block, or only for `resume_after` seconds of the
+    running event loop; resumed at the end of the block either way."""
+    server.pause()
     resume = None
     if resume_after is not None:
-        resume = asyncio.get_running_loop().call_later(resume_after, os.kill, pid, signal.SIGCONT)
+        resume = asyncio.get_running_loop().call_later(resume_after, server.resume)
     try:
         yield
     finally:
         if resume is not None:
             resume.cancel()
-        os.kill(pid, signal.SIGCONT)
+        server.resume()
 
 
 def docker_available() -> tuple[bool, str]:
