@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -13,7 +14,7 @@ from redis.asyncio import Redis
 from context_service.adapters.valkey.client import ValkeyClient
 from context_service.adapters.valkey.kv import ValkeyKeyValueStore
 from context_service.config import ValkeySettings
-from context_service.local_cluster import LocalCluster
+from context_service.local_cluster import BUS_OFFSET, LocalCluster
 from context_service.local_servers import LOOPBACK, LocalServer, free_port
 from context_service.ports.errors import PortError, StoreUnavailable
 from tests.conformance.backends import valkey_client
@@ -36,6 +37,21 @@ async def replica_of(cluster: LocalCluster, key: str) -> Redis:
     replica = Redis(host=LOOPBACK, port=port, decode_responses=True)
     await replica.execute_command("READONLY")
     return replica
+
+
+def test_every_node_and_its_bus_listen_below_the_kernels_ephemeral_range(
+    valkey_cluster: LocalCluster,
+) -> None:
+    # Arrange: ports the kernel may hand to any connecting socket meanwhile
+    floor = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    if floor < 21_001:  # as `cluster_port`: below that, it draws from the old range
+        pytest.skip(f"the ephemeral range starts at {floor}: no room for node and bus ports below it")
+
+    # Act
+    ports = [port for node in valkey_cluster.nodes for port in (node.port, node.port + BUS_OFFSET)]
+
+    # Assert
+    assert all(port < floor for port in ports), ports
 
 
 async def test_a_cluster_that_cannot_be_reached_is_store_unavailable() -> None:
