@@ -8,6 +8,7 @@ store's.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
@@ -18,10 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
+from context_service.adapters.cypher.catalogue import Params
+from context_service.adapters.cypher.graph import Rows
 from context_service.adapters.falkordb.graph import FalkorGraph
 from context_service.bootstrap import graph_store
 from context_service.config import DEFAULT_RESPONSE_CACHE_BYTES, FalkorSettings, Settings
-from context_service.domain.mutations import Mutation, NodeKind
+from context_service.domain.model import StoryGraph
+from context_service.domain.mutations import Mutation, NodeKind, WriteBatch
 from context_service.local_servers import LocalServer
 from context_service.ports.errors import OwnershipConflict
 from context_service.ports.graph import NO_REVISION
@@ -79,6 +83,13 @@ def change(story_id: str, step: int, what: str, target: int, text: str) -> tuple
         "move": lambda: (plain(NodeKind.TASK, node, story_id=f"{story_id}-elsewhere"),),
         "new task": lambda: (task(f"{story_id}-N{step}", story_id, deps=(node,), title=text),),
         "new milestone": lambda: (milestone(f"{story_id}-M{step}", story_id),),
+        "new lone task": lambda: (task(f"{story_id}-L{step}", story_id, title=text),),
+        "new decision": lambda: (decision(f"{story_id}-D{step}", story_id),),
+        "new nodes and fields": lambda: (
+            milestone(f"{story_id}-M{step}", story_id),
+            task(f"{story_id}-L{step}", story_id, title=text),
+            plain(NodeKind.TASK, node, title=text),
+        ),
         "relink": lambda: (
             task(node, story_id, deps=(f"{story_id}-{TASKS[0]}",), title=text),
         ),  # edges replaced
@@ -96,6 +107,9 @@ WHATS = (
     "move",
     "new task",
     "new milestone",
+    "new lone task",
+    "new decision",
+    "new nodes and fields",
     "relink",
 )
 steps = st.lists(
@@ -283,3 +297,76 @@ async def test_the_configured_store_keeps_its_loads_only_while_the_response_cach
     assert again is not None
     title = again.task(f"{story_id}-T-1").title  # type: ignore[union-attr]
     assert title == (f"Task {story_id}-T-1" if keeps else "behind the back")
+
+
+class CommitsWhileReading(FalkorGraph):
+    """A store whose next story load lets its own commits land around the engine's answer: `before` ones
+    once the load has been asked for (with the kept load's revision), `after` ones once the engine has
+    answered. The interleaving of a busy story's writers, made deterministic."""
+
+    before: tuple[WriteBatch, ...] = ()
+    after: tuple[WriteBatch, ...] = ()
+
+    async def _read(self, text: str, params: Params, operation: str) -> Rows:
+        before, after = (self.before, self.after) if operation == "load_story" else ((), ())
+        self.before = self.after = ()
+        for written in before:
+            await self.commit(written)
+        rows = await super()._read(text, params, operation)
+        for written in after:
+            await self.commit(written)
+        return rows
+
+
+@pytest.mark.parametrize(("before", "after"), [(1, 0), (1, 1), (2, 3)])
+async def test_a_load_the_engine_sends_while_commits_here_carry_the_kept_one_is_not_read_again(
+    stores: Stores, before: int, after: int
+) -> None:
+    # Arrange: a writer that keeps a load, and a title changed behind its back (only a fresh load shows it)
+    story_id = f"S-{next(_stories)}"
+    await story_with_tasks(stores.writers[0], story_id)
+    async with CommitsWhileReading(url=stores.url, graph=stores.graph, timeout_seconds=5.0) as writer:
+        await writer.load_story_graph(story_id)
+        await engine_title(stores, f"{story_id}-T-1", "behind the back")
+        writes = [batch(story_id, milestone(f"{story_id}-M{n}", story_id)) for n in range(before + after)]
+        writer.before, writer.after = tuple(writes[:before]), tuple(writes[before:])
+
+        # Act: the engine sends the whole load (its revision is past the one asked with)
+        revision, loaded = await writer.load_if_changed(story_id, NO_REVISION)
+        again = await writer.load_story_graph(story_id)
+
+    # Assert: the load carried over every commit, newer than the engine's answer when commits came after it
+    engine = await stores.reader.load_story_graph(story_id)
+    assert engine is not None
+    assert loaded is not None
+    assert revision == engine.story.content_revision == loaded.story.content_revision
+    assert loaded.milestones == engine.milestones
+    assert len(loaded.milestones) == before + after
+    assert loaded.task(f"{story_id}-T-1").title == f"Task {story_id}-T-1"  # type: ignore[union-attr]
+    assert again == loaded
+
+
+async def test_loads_racing_commits_of_one_story_each_show_exactly_the_commits_up_to_their_revision(
+    stores: Stores,
+) -> None:
+    # Arrange: a story every load of which has been kept
+    story_id, writer = await loaded_by_first_writer(stores)
+    base, _ = await writer.load_if_changed(story_id, NO_REVISION)
+    assert base is not None
+
+    async def load() -> tuple[int | None, StoryGraph | None]:
+        return await writer.load_if_changed(story_id, NO_REVISION)
+
+    # Act: 30 new milestones, each its own commit, and 30 loads, all at once
+    writes = [writer.commit(batch(story_id, milestone(f"{story_id}-M{n}", story_id))) for n in range(30)]
+    results = await asyncio.gather(*writes, *(load() for _ in range(30)))
+
+    # Assert: one new revision per commit; a load at a revision holds the milestones of the commits before it
+    for revision, loaded in results[30:]:
+        assert loaded is not None
+        assert revision == loaded.story.content_revision
+        assert len(loaded.milestones) == revision - base
+    final = await writer.load_story_graph(story_id)
+    assert final == await stores.reader.load_story_graph(story_id)
+    assert final is not None
+    assert len(final.milestones) == 30

@@ -166,6 +166,12 @@ class CypherGraph:
             return revision, None
         if kept is not None and revision == asked:
             return revision, kept.story
+        # A commit here may have carried the kept load to this revision or past it while the engine answered
+        # (the writers of a busy story): that load is as current as the one sent, and is not read again.
+        # Revisions only grow, also over a story's replacement, so an older load never displaces it.
+        current = self._loads.get(story_id)
+        if current is not None and current.revision >= revision:
+            return current.revision, None if current.revision == seen else current.story
         graph = _loaded(story_id, story, rows)
         loaded = story_graph_of(graph, story_id)
         if loaded is not None and loaded.cacheable:

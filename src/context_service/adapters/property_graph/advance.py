@@ -41,12 +41,13 @@ def advanced(
     """The story's load after `batch`, given its load before (`graph`, `projected`), what the commit itself
     set on the story node (`stamped`: version, revision, seq) and the nodes that existed before it; None
     when the batch is not plain. The load before is left as it is (the new graph shares what did not change),
-    and only the nodes the batch wrote are projected again, unless one of them is new, deleted, revived or
-    given another owner."""
+    and only the nodes the batch wrote or created are projected again, unless one of them is deleted, revived
+    or given another owner."""
     story_key: NodeKey = (STORY, batch.story_id)
     nodes = dict(graph.nodes)
     created: list[Edge] = []
     changed: set[NodeKey] = set()
+    added: set[NodeKey] = set()
     reshaped = False
     for m in batch.mutations:
         key: NodeKey = (m.kind.value, m.node_id)
@@ -56,7 +57,7 @@ def advanced(
         if before is None and key not in existed and m.kind in STORY_EDGES:
             nodes[key] = public(m.applied_to(None))  # new, with the story's edge alone
             created.append(Edge(story_key, STORY_EDGES[m.kind], key))
-            reshaped = True
+            added.add(key)
             continue
         if before is None or not _reached(graph, story_key, key, m):
             return None
@@ -68,7 +69,7 @@ def advanced(
     if reshaped:
         again = story_graph_of(carried, batch.story_id)
         return None if again is None else Advanced(carried, again)
-    return Advanced(carried, story_graph_changed(projected, carried, batch.story_id, changed))
+    return Advanced(carried, story_graph_changed(projected, carried, batch.story_id, changed, added))
 
 
 def _reshapes(before: Props, after: Props) -> bool:

@@ -109,21 +109,26 @@ def story_graph_of(graph: PropertyGraph, story_id: str) -> StoryGraph | None:
 
 
 def story_graph_changed(
-    before: StoryGraph, graph: PropertyGraph, story_id: str, changed: Collection[NodeKey]
+    before: StoryGraph,
+    graph: PropertyGraph,
+    story_id: str,
+    changed: Collection[NodeKey],
+    added: Collection[NodeKey] = (),
 ) -> StoryGraph:
     """`story_graph_of(graph, story_id)`, given `before`: its projection of a graph that differed from `graph`
-    only in the properties of the `changed` nodes, none of which was deleted, revived or given another owner.
-    Only the story and those nodes are read again."""
+    only in the properties of the `changed` nodes, none of which was deleted, revived or given another owner,
+    and in the `added` nodes, each linked by the story's edge alone. Only the story and those nodes are read
+    again; every other entity is the one `before` holds."""
     key: NodeKey = (NodeKind.STORY.value, story_id)
+    fresh = {*changed, *added}
     parts: dict[str, Any] = {}
     for name, label, read in _PARTS:
-        if not any(k[0] == label.kind.value for k in changed):
+        if not any(k[0] == label.kind.value for k in fresh):
             continue
-        old: tuple[Any, ...] = getattr(before, name)
         children = _children(graph, key, label.story_edge)
-        parts[name] = tuple(
-            read(graph, k, p) if k in changed else old[i] for i, (k, p) in enumerate(children)
-        )
+        # `before` holds the same children but the added ones, in the same order
+        kept = dict(zip((k for k, _ in children if k not in added), getattr(before, name), strict=True))
+        parts[name] = tuple(read(graph, k, p) if k in fresh else kept[k] for k, p in children)
     return replace(before, story=story_of(graph.nodes[key]), **parts)
 
 
