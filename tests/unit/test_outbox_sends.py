@@ -269,3 +269,34 @@ async def test_a_record_acknowledged_while_the_last_delete_runs_is_forgotten_aft
 
     # Assert: both forgotten, one delete each
     assert (kv.deletes, await publisher.pending()) == ([1, 1], 0)
+
+
+async def test_a_record_this_version_cannot_read_is_left_to_a_replica_that_can_for_an_hour() -> None:
+    # Arrange: a record of a kind a later version writes, between two this version sends
+    clock = FixedClock()
+    kv, acks = InMemoryKeyValueStore(), HeldAcks()
+    publisher = OutboxPublisher(kv=kv, clock=clock)
+    await publisher.publish(event(1))
+    later = outbox.outbox_key(clock.now_ms() * outbox.STAMPS_PER_MS + 500, "later-kind")
+    await kv.set(later, {"session_v9": {"session_id": "s-9", "revision": 9}})
+    clock.advance(1)
+    await publisher.publish(event(2))
+    publisher.attach(cast(NatsConnection, acks))
+    acks.release.set()
+
+    # Act: a pass now, another (with a newer record) just before the hour is up, and one just after it
+    first = await publisher.flush()
+    clock.advance(outbox.UNREADABLE_KEPT_SECONDS * 1000 - 10)
+    await publisher.publish(event(3))
+    await publisher.settle()
+    second = await publisher.flush()
+    kept = await kv.get(later)
+    clock.advance(20)
+    third = await publisher.flush()
+
+    # Assert: the readable records went out in order past it; it stayed for an hour, then was deleted
+    assert (first, second, third) == (2, 0, 1)
+    assert acks.acknowledged == [event(n).subject for n in (1, 2, 3)]
+    assert kept is not None
+    assert await kv.get(later) is None
+    assert await publisher.pending() == 0

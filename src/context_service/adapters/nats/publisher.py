@@ -15,6 +15,10 @@ such a record names what happened rather than holding the messages, and the rela
 for its kind (`read_records`) for the events. The slot carries the trace context of the work that reserved it,
 which the store keeps in the record (under `trace`): the relay's PRODUCER spans for those events are its
 children, so a re-sent notification continues the trace of the call that made the change.
+
+A record this version cannot read (a kind a later version added, during a rolling upgrade) is left for
+`UNREADABLE_KEPT_SECONDS` to a replica that can, and the relay passes on to the records after it; one older
+than that is deleted with an error line (it would otherwise wait out the outbox's expiry).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ STAMPS_PER_MS = 1000
 # How long an acknowledged record waits to be forgotten with the others acknowledged meanwhile (one DEL for
 # them all); the relay leaves it alone until then.
 FORGET_AFTER_SECONDS = 0.05
+# Longer than any rollout: a record only a later version reads waits this long for a replica of it.
+UNREADABLE_KEPT_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,12 @@ def _recorded_order(key: str) -> list[str]:
     return key.rsplit(":", 2)[-2:]
 
 
+def _recorded_ms(key: str) -> int:
+    """When an outbox record was made: the millisecond, its key's stamp's first 13 digits (0 if none)."""
+    stamp = _recorded_order(key)[0][:13]
+    return int(stamp) if stamp.isdigit() else 0
+
+
 class OutboxPublisher:
     """Records, sends when connected, and forgets after JetStream's acknowledgement."""
 
@@ -128,6 +140,7 @@ class OutboxPublisher:
         self._acknowledged: list[str] = []
         self._forgetting: asyncio.Task[None] | None = None
         self._last_stamp = 0
+        self._unreadable: set[str] = set()  # records left to a replica that reads them (each logged once)
 
     def attach(self, connection: NatsConnection | None) -> None:
         """Send through this connection from now on (None: only record, the relay sends later)."""
@@ -244,8 +257,12 @@ class OutboxPublisher:
 
     async def flush(self, limit: int = FLUSH_LIMIT) -> int:
         """Re-send pending records, oldest first, until one fails; the number sent (PortError if KV fails)."""
-        found = [k for k in await self._kv.list_keys(f"{OUTBOX_PREFIX}*") if k not in self._sending]
-        keys = sorted(found, key=_recorded_order)[:limit]
+        found = await self._kv.list_keys(f"{OUTBOX_PREFIX}*")
+        kept_since = self._clock.now_ms() - UNREADABLE_KEPT_SECONDS * 1000
+        self._unreadable.intersection_update(found)
+        waiting = {k for k in self._unreadable if _recorded_ms(k) > kept_since}
+        pending = (k for k in found if k not in self._sending and k not in waiting)
+        keys = sorted(pending, key=_recorded_order)[:limit]
         records = await self._kv.get_many(keys)
         done: list[str] = []
         for key in keys:
@@ -254,9 +271,13 @@ class OutboxPublisher:
                 continue
             try:
                 messages = await self._messages_of(record)
-            except ValueError:
-                log.error("outbox_record_unreadable", key=key)
-                done.append(key)
+            except ValueError as exc:
+                if _recorded_ms(key) > kept_since:  # perhaps a later version's: left to a replica of it
+                    log.warning("outbox_record_left", key=key, reason=str(exc))
+                    self._unreadable.add(key)
+                else:
+                    log.error("outbox_record_unreadable", key=key, reason=str(exc))
+                    done.append(key)
                 continue
             except PortError as exc:  # a store a reader needs is away: try again on the next pass
                 log.warning("outbox_record_unread", key=key, error=type(exc).__name__)
