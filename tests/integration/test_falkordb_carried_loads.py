@@ -370,3 +370,25 @@ async def test_loads_racing_commits_of_one_story_each_show_exactly_the_commits_u
     assert final == await stores.reader.load_story_graph(story_id)
     assert final is not None
     assert len(final.milestones) == 30
+
+
+async def test_a_load_asked_while_a_commit_of_the_story_runs_here_waits_for_it_and_is_carried_over_it(
+    stores: Stores,
+) -> None:
+    # Arrange: a writer that keeps a load, a title changed behind its back, and its commit under way
+    story_id, writer = await loaded_by_first_writer(stores)
+    await engine_title(stores, f"{story_id}-T-1", "behind the back")
+    commit = asyncio.create_task(writer.commit(batch(story_id, milestone(f"{story_id}-M", story_id))))
+    await asyncio.sleep(0)  # the commit holds the story's lock and waits for the engine
+
+    # Act
+    revision, loaded = await writer.load_if_changed(story_id, NO_REVISION)
+    await commit
+
+    # Assert: the load shows the commit, and is the kept one carried over it (no title from behind the back)
+    engine = await stores.reader.load_story_graph(story_id)
+    assert engine is not None
+    assert loaded is not None
+    assert revision == engine.story.content_revision
+    assert [m.description for m in loaded.milestones] == [f"Reached {story_id}-M"]
+    assert loaded.task(f"{story_id}-T-1").title == f"Task {story_id}-T-1"  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ in-memory store, so every backend serves byte-identical snapshots.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 import weakref
@@ -86,6 +87,7 @@ class CypherGraph:
         self._retention = history_retention
         self._story_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._loads = KeptLoads(max_nodes=kept_nodes)  # 0: none kept, every read loads its story
+        self._committing: dict[str, asyncio.Event] = {}  # story id -> set when its commit here has ended
 
     def _story_lock(self, story_id: str) -> asyncio.Lock:
         """Writers of one story in this process queue here instead of contending in the engine."""
@@ -153,7 +155,16 @@ class CypherGraph:
         """The story's content revision, and its live neighbourhood unless the revision is `seen`.
 
         With a load of the story kept here (read before, or carried over this store's own commit), the engine
-        is asked whether the story is still at that load's revision, and then only sends the story row."""
+        is asked whether the story is still at that load's revision, and then only sends the story row. While
+        a commit of the story runs here, the question waits for it: the commit carries the load forward."""
+        committing = self._committing.get(story_id)
+        if committing is not None and self._loads.get(story_id) is not None:
+            # The commit will carry the kept load, and the engine, asked now, would most likely answer past
+            # the revision asked with and send the whole story: wait for that commit (not for the writers
+            # queued behind it), at most the store timeout.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._timeout):
+                    await committing.wait()
         kept = self._loads.get(story_id)
         asked = seen if kept is None else kept.revision
         rows = await self._read(q.LOAD_STORY, q.story_params(story_id, asked), "load_story")
@@ -267,23 +278,31 @@ class CypherGraph:
     async def commit(self, batch: WriteBatch) -> CommitResult:
         """Apply the whole batch in one statement or nothing; retried while another writer wins the story."""
         async with self._story_lock(batch.story_id):
-            for attempt_no in range(COMMIT_ATTEMPTS):
-                attempt = Attempt(uuid.uuid4().hex)
-                try:
-                    result, landed = await self._write(
-                        partial(self._commit_once, batch=batch, attempt=attempt), "commit"
-                    )
-                except _Contended:
-                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt_no + 1)))  # jitter only
-                except CommitOutcomeUnknown:
-                    self._loads.drop(batch.story_id)
-                    outcome = await self._outcome(batch, attempt)
-                    if outcome is not None:
-                        return outcome
-                else:
-                    if landed is not None:
-                        self._carry(batch, attempt, result, landed)
-                    return result
+            self._committing[batch.story_id] = committed = asyncio.Event()
+            try:
+                return await self._commit_now(batch)
+            finally:  # still under the lock: no other commit of the story has replaced the entry
+                committed.set()
+                del self._committing[batch.story_id]
+
+    async def _commit_now(self, batch: WriteBatch) -> CommitResult:
+        for attempt_no in range(COMMIT_ATTEMPTS):
+            attempt = Attempt(uuid.uuid4().hex)
+            try:
+                result, landed = await self._write(
+                    partial(self._commit_once, batch=batch, attempt=attempt), "commit"
+                )
+            except _Contended:
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt_no + 1)))  # jitter only
+            except CommitOutcomeUnknown:
+                self._loads.drop(batch.story_id)
+                outcome = await self._outcome(batch, attempt)
+                if outcome is not None:
+                    return outcome
+            else:
+                if landed is not None:
+                    self._carry(batch, attempt, result, landed)
+                return result
         raise StoreUnavailable("the story is being written too often; retry", backend=self.backend)
 
     def _carry(self, batch: WriteBatch, attempt: Attempt, result: CommitResult, landed: _Landed) -> None:
