@@ -175,14 +175,13 @@ class CypherGraph:
         revision = int(story.get(q.REVISION) or 0)
         if revision == seen:
             return revision, None
-        if kept is not None and revision == asked:
-            return revision, kept.story
-        # A commit here may have carried the kept load to this revision or past it while the engine answered
-        # (the writers of a busy story): that load is as current as the one sent, and is not read again.
-        # Revisions only grow, also over a story's replacement, so an older load never displaces it.
-        current = self._loads.get(story_id)
-        if current is not None and current.revision >= revision:
-            return current.revision, None if current.revision == seen else current.story
+        # A load held here at the engine's revision or past it is the answer: the one kept when asked (the
+        # story has not moved), or one a commit here carried forward while the engine answered (a busy
+        # story's writers). Revisions only grow, also over a story's replacement, so an older load never
+        # displaces a newer kept one.
+        for held in (self._loads.get(story_id), kept):
+            if held is not None and held.revision >= revision:
+                return held.revision, None if held.revision == seen else held.story
         graph = _loaded(story_id, story, rows)
         loaded = story_graph_of(graph, story_id)
         if loaded is not None and loaded.cacheable:
