@@ -1,0 +1,45 @@
+"""A story's load carried over a commit that creates nodes hanging from the story: only they are read.
+
+The FalkorDB suite (tests/integration/test_falkordb_carried_loads.py) checks that a carried load equals the
+engine's; this checks the point of carrying it, on the property graph alone: what the commit did not touch
+is the very entity the load before held, not one decoded again.
+"""
+
+from __future__ import annotations
+
+from context_service.adapters.property_graph.advance import advanced
+from context_service.adapters.property_graph.store import Edge, PropertyGraph, public
+from context_service.adapters.property_graph.views import story_graph_of
+from context_service.domain.mutations import STORY_EDGES, Mutation, NodeKind, WriteBatch
+from tests.conformance.graph.builders import STORY, decision, milestone, story, task
+
+
+def graph_of(*mutations: Mutation) -> PropertyGraph:
+    """The story and, hanging from it by its edge of their kind, the nodes the mutations create."""
+    graph = PropertyGraph()
+    story_key = (NodeKind.STORY.value, STORY)
+    graph.nodes[story_key] = public(story(STORY).applied_to(None))
+    for m in mutations:
+        key = (m.kind.value, m.node_id)
+        graph.nodes[key] = public(m.applied_to(None))
+        graph.put_edge(Edge(story_key, STORY_EDGES[m.kind], key), {})
+    return graph
+
+
+def test_a_commit_creating_a_milestone_reads_it_alone_and_keeps_every_other_entity() -> None:
+    # Arrange: a loaded story with milestones, a decision and a task
+    graph = graph_of(milestone("M-1"), milestone("M-2"), decision("D-1"), task("T-1"))
+    before = story_graph_of(graph, STORY)
+    assert before is not None
+
+    # Act: a milestone whose id sorts before the others
+    carried = advanced(graph, before, WriteBatch(STORY, (milestone("M-0"),)), {"context_version": 2}, ())
+
+    # Assert: the load the carried graph projects, with the earlier milestones and the other parts reused
+    assert carried is not None
+    assert carried.story == story_graph_of(carried.graph, STORY)
+    assert [m.description for m in carried.story.milestones] == ["Reached M-0", "Reached M-1", "Reached M-2"]
+    assert all(a is b for a, b in zip(carried.story.milestones[1:], before.milestones, strict=True))
+    assert carried.story.decisions is before.decisions
+    assert carried.story.tasks is before.tasks
+    assert carried.story.story.context_version == 2
