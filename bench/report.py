@@ -68,7 +68,16 @@ def _sequenced_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 def _scale_line(row: dict[str, Any]) -> str:
     cells = [row["scenario"], row["one_replica_rps"], row["two_replicas_rps"], f"{row['speed_up']}×"]
-    echo = [f"{row['echo_one_rps']} / {row['echo_two_rps']}", f"{row['echo_speed_up']}×"]
+    cells += [
+        f"{row['one_replica_cores']} / {row['two_replicas_cores']}",
+        f"{row['one_replica_rps_per_core']} / {row['two_replicas_rps_per_core']}",
+        f"{row['per_core_ratio']}×",
+    ]
+    echo = [
+        f"{row['echo_one_rps']} / {row['echo_two_rps']}",
+        f"{row['echo_speed_up']}×",
+        f"{row['echo_per_core_ratio']}×",
+    ]
     return "| " + " | ".join(str(c) for c in [*cells, *echo, row["non_ok"]]) + " |"
 
 
@@ -105,11 +114,16 @@ def markdown(report: dict[str, Any], chart: str) -> str:
         "",
         f"{plan['clients']} clients on one process, then half of them on each of two. The echo's speed-up,"
         " two echo processes against one with the same reply size in the same round, is what this machine"
-        " allows two server processes beside the load generator. Speed-ups are taken within a round.",
+        " allows two server processes beside the load generator. Speed-ups are taken within a round."
+        " Cores: the CPU time the replicas used per second of the run (user + system, /proc); req/s per"
+        " core staying the same with two replicas means nothing serializes them, so the speed-up is what the"
+        " cores left beside the load generator allow; the echo's per-core figure shows what running two"
+        " processes beside the load generator costs on this machine by itself.",
         "",
-        "| scenario | one replica req/s | two replicas req/s | speed-up | echo: one / two processes req/s"
-        " | echo speed-up | non-OK |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | one replica req/s | two replicas req/s | speed-up | cores busy: one / two"
+        " | req/s per core: one / two | per core, two against one | echo: one / two processes req/s"
+        " | echo speed-up | echo per core, two against one | non-OK |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *(_scale_line(r) for r in report["scale_out"]),
         "",
         "## Memory",

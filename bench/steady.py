@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,13 +117,34 @@ def one_round(bench: Bench, steady: Steady, plan: Plan, reverse: bool) -> dict[s
     return measured
 
 
-def one_and_two(
-    targets: tuple[Process, Process], path: str, body: Path, plan: Plan, work: Path
-) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Spread:
+    """req/s on one process and on two, and the cores those processes kept busy meanwhile."""
+
+    one_rps: float
+    two_rps: float
+    one_cores: float
+    two_cores: float
+
+    def requests_per_core_second(self) -> tuple[float, float]:
+        """req/s per busy core, on one process and on two: equal when nothing serializes the two."""
+        return round(self.one_rps / self.one_cores, 1), round(self.two_rps / self.two_cores, 1)
+
+
+def _busy(targets: Sequence[Process], shot: Shot, work: Path) -> tuple[float, float]:
+    """req/s of one h2load run on `targets` (the shot's clients on each) and the cores they kept busy."""
+    cpu = sum(p.cpu_seconds() for p in targets)
+    started = time.perf_counter()
+    loads = h2load.run([p.target for p in targets], shot, work)
+    cores = (sum(p.cpu_seconds() for p in targets) - cpu) / (time.perf_counter() - started)
+    return round(sum(load.rps for load in loads), 1), cores
+
+
+def one_and_two(targets: tuple[Process, Process], path: str, body: Path, plan: Plan, work: Path) -> Spread:
     """req/s at `plan.clients` on the first process, then on both at half the clients each."""
-    one = h2load.run([targets[0].target], Shot(path, body, plan.clients, plan.throughput), work)[0]
-    shot = Shot(path, body, plan.clients // 2, plan.throughput)
-    return one.rps, round(sum(load.rps for load in h2load.run([p.target for p in targets], shot, work)), 1)
+    one, one_cores = _busy(targets[:1], Shot(path, body, plan.clients, plan.throughput), work)
+    two, two_cores = _busy(targets, Shot(path, body, plan.clients // 2, plan.throughput), work)
+    return Spread(one, two, one_cores, two_cores)
 
 
 def scale_out_round(bench: Bench, steady: Steady, plan: Plan) -> dict[str, Any]:
@@ -132,18 +155,26 @@ def scale_out_round(bench: Bench, steady: Steady, plan: Plan) -> dict[str, Any]:
     body = body_file(bench.work, "scale", steady.request)
     replicas = (bench.service, bench.replica)
     before = [p.metric_counts(RPC_COUNTER, "code") for p in replicas]
-    one, two = one_and_two(replicas, steady.path, body, plan, bench.work)
+    service = one_and_two(replicas, steady.path, body, plan, bench.work)
     after = [p.metric_counts(RPC_COUNTER, "code") for p in replicas]
     delta: Counter[str] = sum((a - b for a, b in zip(after, before, strict=True)), Counter())
-    echo = echo_path(sampled_call(bench.service, steady))
-    echo_one, echo_two = one_and_two((bench.echo, bench.second_echo), echo, body, plan, bench.work)
+    echo_at = echo_path(sampled_call(bench.service, steady))
+    echo = one_and_two((bench.echo, bench.second_echo), echo_at, body, plan, bench.work)
+    per_core_one, per_core_two = service.requests_per_core_second()
+    echo_one_per_core, echo_two_per_core = echo.requests_per_core_second()
     return {
-        "one_replica_rps": one,
-        "two_replicas_rps": two,
-        "speed_up": round(two / one, 3),
-        "echo_one_rps": echo_one,
-        "echo_two_rps": echo_two,
-        "echo_speed_up": round(echo_two / echo_one, 3),
+        "one_replica_rps": service.one_rps,
+        "two_replicas_rps": service.two_rps,
+        "speed_up": round(service.two_rps / service.one_rps, 3),
+        "one_replica_cores": round(service.one_cores, 2),
+        "two_replicas_cores": round(service.two_cores, 2),
+        "one_replica_rps_per_core": per_core_one,
+        "two_replicas_rps_per_core": per_core_two,
+        "per_core_ratio": round(per_core_two / per_core_one, 3),
+        "echo_one_rps": echo.one_rps,
+        "echo_two_rps": echo.two_rps,
+        "echo_speed_up": round(echo.two_rps / echo.one_rps, 3),
+        "echo_per_core_ratio": round(echo_two_per_core / echo_one_per_core, 3),
         "non_ok": sum(delta.values()) - delta["OK"],
     }
 
