@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from context_service.adapters.property_graph.advance import advanced
 from context_service.adapters.property_graph.store import Edge, PropertyGraph, public
-from context_service.adapters.property_graph.views import story_graph_of
+from context_service.adapters.property_graph.views import story_projection
 from context_service.domain.mutations import STORY_EDGES, Mutation, NodeKind, WriteBatch
 from tests.conformance.graph.builders import STORY, decision, milestone, story, task
 
@@ -29,7 +29,7 @@ def graph_of(*mutations: Mutation) -> PropertyGraph:
 def test_a_commit_creating_a_milestone_reads_it_alone_and_keeps_every_other_entity() -> None:
     # Arrange: a loaded story with milestones, a decision and a task
     graph = graph_of(milestone("M-1"), milestone("M-2"), decision("D-1"), task("T-1"))
-    before = story_graph_of(graph, STORY)
+    before = story_projection(graph, STORY)
     assert before is not None
 
     # Act: a milestone whose id sorts before the others
@@ -37,9 +37,44 @@ def test_a_commit_creating_a_milestone_reads_it_alone_and_keeps_every_other_enti
 
     # Assert: the load the carried graph projects, with the earlier milestones and the other parts reused
     assert carried is not None
-    assert carried.story == story_graph_of(carried.graph, STORY)
+    assert carried.projection == story_projection(carried.graph, STORY)
     assert [m.description for m in carried.story.milestones] == ["Reached M-0", "Reached M-1", "Reached M-2"]
-    assert all(a is b for a, b in zip(carried.story.milestones[1:], before.milestones, strict=True))
-    assert carried.story.decisions is before.decisions
-    assert carried.story.tasks is before.tasks
+    assert all(a is b for a, b in zip(carried.story.milestones[1:], before.story.milestones, strict=True))
+    assert carried.story.decisions is before.story.decisions
+    assert carried.story.tasks is before.story.tasks
     assert carried.story.story.context_version == 2
+
+
+def test_a_commit_changing_entities_and_adding_others_among_them_projects_as_a_load_of_the_graph_after() -> (
+    None
+):
+    # Arrange: parts with several entities each, so that new ones land between old ones
+    graph = graph_of(
+        *(milestone(f"M-{n}") for n in (1, 3, 5)), *(task(f"T-{n}") for n in (2, 4)), decision("D-1")
+    )
+    before = story_projection(graph, STORY)
+    assert before is not None
+    batch = WriteBatch(
+        STORY,
+        (
+            milestone("M-4"),
+            milestone("M-0"),
+            Mutation(NodeKind.TASK, "T-3", fields={"title": "new"}, on_create={"story_id": STORY}),
+            Mutation(NodeKind.TASK, "T-4", fields={"title": "renamed"}),
+            Mutation(NodeKind.MILESTONE, "M-3", fields={"description": "moved on"}),
+        ),
+    )
+
+    # Act
+    carried = advanced(graph, before, batch, {"context_version": 2}, ())
+
+    # Assert: what a load of the graph after the commit projects, keys and order included
+    assert carried is not None
+    assert carried.projection == story_projection(carried.graph, STORY)
+    assert [k[1] for k in carried.projection.keys["milestones"]] == ["M-0", "M-1", "M-3", "M-4", "M-5"]
+    assert [(t.task_id, t.title) for t in carried.story.tasks] == [
+        ("T-2", "Task T-2"),
+        ("T-3", "new"),
+        ("T-4", "renamed"),
+    ]
+    assert carried.story.decisions is before.story.decisions

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from context_service.adapters.cypher.kept_loads import KeptLoads
 from context_service.adapters.property_graph.store import PropertyGraph
+from context_service.adapters.property_graph.views import Projection
 from context_service.domain.model import Story, StoryGraph
 
-PROJECTED = StoryGraph(Story("S", "a story"))
+PROJECTED = Projection(StoryGraph(Story("S", "a story")), {})
 
 
 def graph_of(nodes: int) -> PropertyGraph:

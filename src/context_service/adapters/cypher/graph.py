@@ -31,7 +31,7 @@ from context_service.adapters.cypher.outcome import Attempt, read_outcome
 from context_service.adapters.property_graph.advance import advanced
 from context_service.adapters.property_graph.archive import subgraph_of
 from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, public
-from context_service.adapters.property_graph.views import neighbourhood_of, story_graph_of, story_of
+from context_service.adapters.property_graph.views import neighbourhood_of, story_of, story_projection
 from context_service.domain.history_pages import DEFAULT_RETENTION
 from context_service.domain.model import ChangeRecord, Located, Neighbourhood, Story, StoryGraph
 from context_service.domain.mutations import HISTORY_SEQ, CommitResult, NodeKind, WriteBatch
@@ -183,12 +183,12 @@ class CypherGraph:
             if held is not None and held.revision >= revision:
                 return held.revision, None if held.revision == seen else held.story
         graph = _loaded(story_id, story, rows)
-        loaded = story_graph_of(graph, story_id)
-        if loaded is not None and loaded.cacheable:
-            self._loads.keep(story_id, revision, graph, loaded)
+        projection = story_projection(graph, story_id)
+        if projection is not None and projection.story.cacheable:
+            self._loads.keep(story_id, revision, graph, projection)
         else:
             self._loads.drop(story_id)
-        return revision, loaded
+        return revision, None if projection is None else projection.story
 
     async def locate(self, nodes: Iterable[tuple[NodeKind, str]]) -> Mapping[tuple[NodeKind, str], Located]:
         """(kind, id) -> owning story and status, for existing nodes; one round trip."""
@@ -315,7 +315,7 @@ class CypherGraph:
             stamped["context_version"] = result.version
         if landed.seq:
             stamped[HISTORY_SEQ] = landed.seq
-        carried = advanced(kept.graph, kept.story, batch, stamped, landed.existed)
+        carried = advanced(kept.graph, kept.projection, batch, stamped, landed.existed)
         if carried is None or not carried.story.cacheable:
             self._loads.drop(batch.story_id)
         else:

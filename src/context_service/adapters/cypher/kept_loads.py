@@ -13,6 +13,7 @@ from typing import NamedTuple
 from cachetools import LRUCache
 
 from context_service.adapters.property_graph.store import PropertyGraph
+from context_service.adapters.property_graph.views import Projection
 from context_service.domain.model import StoryGraph
 
 # Over all kept loads. A node with its share of the edges takes about 2.5 KB (the large bench story: 301 nodes
@@ -25,7 +26,12 @@ class KeptLoad(NamedTuple):
 
     revision: int
     graph: PropertyGraph
-    story: StoryGraph
+    projection: Projection
+
+    @property
+    def story(self) -> StoryGraph:
+        """The projected story."""
+        return self.projection.story
 
 
 class KeptLoads:
@@ -38,10 +44,10 @@ class KeptLoads:
         """The kept load, or None."""
         return self._kept.get(story_id)
 
-    def keep(self, story_id: str, revision: int, graph: PropertyGraph, story: StoryGraph) -> None:
+    def keep(self, story_id: str, revision: int, graph: PropertyGraph, projection: Projection) -> None:
         """Keep this load in place of any other of the story (none when it alone is over the bound)."""
         self.drop(story_id)
-        load = KeptLoad(revision, graph, story)
+        load = KeptLoad(revision, graph, projection)
         if _nodes(load) <= self._kept.maxsize:
             self._kept[story_id] = load
 

@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, NamedTuple
 
 from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, Props, public
-from context_service.adapters.property_graph.views import story_graph_changed, story_graph_of
+from context_service.adapters.property_graph.views import Projection, projection_changed, story_projection
 from context_service.domain.model import StoryGraph, is_live
 from context_service.domain.mutations import STORY_EDGES, Mutation, NodeKind, WriteBatch
 from context_service.domain.schema.fields import prop
@@ -28,12 +28,17 @@ class Advanced(NamedTuple):
     """A load after a commit: its property graph and its projection."""
 
     graph: PropertyGraph
-    story: StoryGraph
+    projection: Projection
+
+    @property
+    def story(self) -> StoryGraph:
+        """The projected story."""
+        return self.projection.story
 
 
 def advanced(
     graph: PropertyGraph,
-    projected: StoryGraph,
+    projected: Projection,
     batch: WriteBatch,
     stamped: Mapping[str, Any],
     existed: Collection[NodeKey],
@@ -67,9 +72,9 @@ def advanced(
     nodes[story_key] = {**nodes[story_key], **stamped}
     carried = graph.with_nodes(nodes, created)
     if reshaped:
-        again = story_graph_of(carried, batch.story_id)
+        again = story_projection(carried, batch.story_id)
         return None if again is None else Advanced(carried, again)
-    return Advanced(carried, story_graph_changed(projected, carried, batch.story_id, changed, added))
+    return Advanced(carried, projection_changed(projected, carried, batch.story_id, changed, added))
 
 
 def _reshapes(before: Props, after: Props) -> bool:

@@ -6,9 +6,10 @@ defaults); this module only walks the edges.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import bisect
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from context_service.adapters.property_graph.store import NodeKey, PropertyGraph, Props, public
 from context_service.domain.model import (
@@ -83,8 +84,16 @@ _PARTS: tuple[tuple[str, Label, Callable[[PropertyGraph, NodeKey, Props], Any]],
 )
 
 
-def story_graph_of(graph: PropertyGraph, story_id: str) -> StoryGraph | None:
-    """Everything about one story, following only edges from that story's node."""
+class Projection(NamedTuple):
+    """A story's projection and, per part, the node keys of the part's entities in the same order: what a
+    commit changing or adding a few entities needs to project those alone (`projection_changed`)."""
+
+    story: StoryGraph
+    keys: Mapping[str, tuple[NodeKey, ...]]
+
+
+def story_projection(graph: PropertyGraph, story_id: str) -> Projection | None:
+    """Everything about one story, following only edges from that story's node, with its parts' keys."""
     key: NodeKey = (NodeKind.STORY.value, story_id)
     props = graph.node(key)
     if props is None:
@@ -100,36 +109,56 @@ def story_graph_of(graph: PropertyGraph, story_id: str) -> StoryGraph | None:
     parts: dict[str, Any] = {
         name: tuple(read(graph, k, p) for k, p in children[name]) for name, _, read in _PARTS
     }
-    return StoryGraph(
+    projected = StoryGraph(
         story=story_of(props),
         decision_edges=tuple(edges),
         cacheable=not _touches_unowned(graph, key),
         **parts,
     )
+    return Projection(projected, {name: tuple(k for k, _ in found) for name, found in children.items()})
 
 
-def story_graph_changed(
-    before: StoryGraph,
+def story_graph_of(graph: PropertyGraph, story_id: str) -> StoryGraph | None:
+    """Everything about one story, following only edges from that story's node."""
+    projection = story_projection(graph, story_id)
+    return None if projection is None else projection.story
+
+
+def projection_changed(
+    before: Projection,
     graph: PropertyGraph,
     story_id: str,
     changed: Collection[NodeKey],
     added: Collection[NodeKey] = (),
-) -> StoryGraph:
-    """`story_graph_of(graph, story_id)`, given `before`: its projection of a graph that differed from `graph`
-    only in the properties of the `changed` nodes, none of which was deleted, revived or given another owner,
-    and in the `added` nodes, each linked by the story's edge alone. Only the story and those nodes are read
-    again; every other entity is the one `before` holds."""
-    key: NodeKey = (NodeKind.STORY.value, story_id)
-    fresh = {*changed, *added}
+) -> Projection:
+    """`story_projection(graph, story_id)`, given `before`: its projection of a graph that differed from
+    `graph` only in the properties of the `changed` nodes, none of which was deleted, revived or given another
+    owner, and in the `added` nodes, each linked by the story's edge alone. Only the story and those nodes are
+    read again: a changed entity is found in its part by its key, a new one goes where the story's edge order
+    puts it (by node key, as the edges of one type from one node sort); every other entity is the one
+    `before` holds, and nothing walks the story's other edges."""
+    keys = dict(before.keys)
     parts: dict[str, Any] = {}
     for name, label, read in _PARTS:
-        if not any(k[0] == label.kind.value for k in fresh):
+        kind = label.kind.value
+        mine = [k for k in changed if k[0] == kind]
+        new = sorted(k for k in added if k[0] == kind)
+        if not mine and not new:
             continue
-        children = _children(graph, key, label.story_edge)
-        # `before` holds the same children but the added ones, in the same order
-        kept = dict(zip((k for k, _ in children if k not in added), getattr(before, name), strict=True))
-        parts[name] = tuple(read(graph, k, p) if k in fresh else kept[k] for k, p in children)
-    return replace(before, story=story_of(graph.nodes[key]), **parts)
+        part_keys, entities = list(keys[name]), list(getattr(before.story, name))
+        for k in mine:  # not a child of the story (or not live, as before): not in the part
+            props = _live(graph, k)
+            if props is not None and k in part_keys:
+                entities[part_keys.index(k)] = read(graph, k, props)
+        for k in new:
+            props = _live(graph, k)
+            if props is not None:
+                at = bisect.bisect_left(part_keys, k)
+                part_keys.insert(at, k)
+                entities.insert(at, read(graph, k, props))
+        keys[name], parts[name] = tuple(part_keys), tuple(entities)
+    story_node = graph.nodes[(NodeKind.STORY.value, story_id)]
+    return Projection(replace(before.story, story=story_of(story_node), **parts), keys)
 
 
 def _touches_unowned(graph: PropertyGraph, story_key: NodeKey) -> bool:
