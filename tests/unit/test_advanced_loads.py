@@ -78,3 +78,24 @@ def test_a_commit_changing_entities_and_adding_others_among_them_projects_as_a_l
         ("T-4", "renamed"),
     ]
     assert carried.story.decisions is before.story.decisions
+
+
+def test_a_new_task_whose_links_are_replaced_is_carried_and_an_existing_one_is_not() -> None:
+    # Arrange: CreateTask replaces a task's dependencies; a new task without any has none to remove
+    graph = graph_of(task("T-1"), milestone("M-1"))
+    before = story_projection(graph, STORY)
+    assert before is not None
+
+    # Act
+    new = advanced(graph, before, WriteBatch(STORY, (task("T-2"),)), {}, ())
+    existing = advanced(graph, before, WriteBatch(STORY, (task("T-1", title="again"),)), {}, ())
+    held_by_the_engine = advanced(
+        graph, before, WriteBatch(STORY, (task("T-3"),)), {}, ((NodeKind.TASK.value, "T-3"),)
+    )
+
+    # Assert
+    assert new is not None
+    assert new.projection == story_projection(new.graph, STORY)
+    assert [t.task_id for t in new.story.tasks] == ["T-1", "T-2"]
+    assert existing is None  # its dependencies may be replaced: loaded again
+    assert held_by_the_engine is None  # a node outside the load may have links to remove

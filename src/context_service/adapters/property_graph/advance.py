@@ -4,10 +4,11 @@ A Cypher store that has just written a story answers its next read of that story
 before the write, advanced by the batch, instead of loading the story again. Only plain batches are carried:
 every node they write is the story, a node of the load (reached by the story's edge of its kind, where the
 kind has one), or a node the engine did not hold that hangs from the story by that edge alone; they draw no
-other edge and remove none. Then the load after the commit is the load before it with those nodes'
-properties merged, as the engine stores them (`SET n +=`), and the new nodes with their properties on create
-and the story's edge to each; a node given another `story_id` stays in the load through the story's edge,
-with its new properties. Any other batch gives None, and the store loads the story again.
+other edge and remove none (replacing the links of a node the engine did not hold removes nothing). Then the
+load after the commit is the load before it with those nodes' properties merged, as the engine stores them
+(`SET n +=`), and the new nodes with their properties on create and the story's edge to each; a node given
+another `story_id` stays in the load through the story's edge, with its new properties. Any other batch gives
+None, and the store loads the story again.
 """
 
 from __future__ import annotations
@@ -56,10 +57,12 @@ def advanced(
     reshaped = False
     for m in batch.mutations:
         key: NodeKey = (m.kind.value, m.node_id)
-        if m.links or m.replace_links or m.plan_edge is not None:
-            return None
         before = nodes.get(key)
-        if before is None and key not in existed and m.kind in STORY_EDGES:
+        new = before is None and key not in existed
+        # Links replaced on a node the engine did not hold remove nothing (CreateTask without dependencies).
+        if m.links or m.plan_edge is not None or (m.replace_links and not new):
+            return None
+        if new and m.kind in STORY_EDGES:
             nodes[key] = public(m.applied_to(None))  # new, with the story's edge alone
             created.append(Edge(story_key, STORY_EDGES[m.kind], key))
             added.add(key)
