@@ -260,19 +260,28 @@ async def test_a_node_the_engine_held_outside_the_load_is_not_carried_as_new(sto
     assert [m.description for m in loaded.milestones] == ["legacy"]
 
 
-async def test_the_read_after_a_commit_that_draws_an_edge_loads_the_story_again(stores: Stores) -> None:
-    # Arrange
+async def test_a_new_tasks_dependencies_on_tasks_of_the_story_are_carried_and_other_edges_load_it_again(
+    stores: Stores,
+) -> None:
+    # Arrange: a title changed behind the store's back shows only in a load read afresh
     story_id, writer = await loaded_by_first_writer(stores)
-    await writer.commit(batch(story_id, task(f"{story_id}-N", story_id, deps=(f"{story_id}-T-1",))))
-    await engine_title(stores, f"{story_id}-T-1", "behind the back")
+    first, second = f"{story_id}-T-1", f"{story_id}-T-2"
+    await writer.commit(batch(story_id, task(f"{story_id}-N", story_id, deps=(first,))))
+    await engine_title(stores, first, "behind the back")
 
-    # Act
+    # Act: the new task's dependency, then dependencies replaced on a task that exists
+    carried = await writer.load_story_graph(story_id)
+    await writer.commit(batch(story_id, task(second, story_id, deps=(first,))))
     loaded = await writer.load_story_graph(story_id)
 
     # Assert
+    assert carried is not None
     assert loaded is not None
-    assert loaded.task(f"{story_id}-T-1").title == "behind the back"  # type: ignore[union-attr]
-    assert loaded.task(f"{story_id}-N").dependencies == (f"{story_id}-T-1",)  # type: ignore[union-attr]
+    assert carried.task(f"{story_id}-N").dependencies == (first,)  # type: ignore[union-attr]
+    assert carried.task(first).title != "behind the back"  # type: ignore[union-attr]
+    assert loaded.task(first).title == "behind the back"  # type: ignore[union-attr]
+    assert loaded.task(second).dependencies == (first,)  # type: ignore[union-attr]
+    assert loaded == await stores.reader.load_story_graph(story_id)
 
 
 @pytest.mark.parametrize(("cache_bytes", "keeps"), [(DEFAULT_RESPONSE_CACHE_BYTES, True), (0, False)])

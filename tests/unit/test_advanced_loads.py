@@ -99,3 +99,22 @@ def test_a_new_task_whose_links_are_replaced_is_carried_and_an_existing_one_is_n
     assert [t.task_id for t in new.story.tasks] == ["T-1", "T-2"]
     assert existing is None  # its dependencies may be replaced: loaded again
     assert held_by_the_engine is None  # a node outside the load may have links to remove
+
+
+def test_a_new_tasks_dependency_is_carried_only_onto_a_task_of_the_load_the_story_owns() -> None:
+    # Arrange
+    graph = graph_of(task("T-1"), task("T-2", story_id="ELSEWHERE"))
+    before = story_projection(graph, STORY)
+    assert before is not None
+
+    # Act
+    on_its_own = advanced(graph, before, WriteBatch(STORY, (task("T-3", deps=("T-1",)),)), {}, ())
+    on_another = advanced(graph, before, WriteBatch(STORY, (task("T-4", deps=("T-2",)),)), {}, ())
+    on_unloaded = advanced(graph, before, WriteBatch(STORY, (task("T-5", deps=("T-9",)),)), {}, ())
+
+    # Assert
+    assert on_its_own is not None
+    assert on_its_own.projection == story_projection(on_its_own.graph, STORY)
+    assert on_its_own.story.task("T-3").dependencies == ("T-1",)  # type: ignore[union-attr]
+    assert on_another is None  # another story's revision moves too: loaded again
+    assert on_unloaded is None
