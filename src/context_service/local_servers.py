@@ -14,10 +14,14 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+# A port chosen free may be bound by another process before the server binds it: a first start that finds it
+# taken tries another this many times in all.
+PORT_TRIES = 3
 
 
 class ServerError(RuntimeError):
@@ -94,6 +98,9 @@ class LocalServer:
     argv: list[str]
     scheme: str
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # The command line for another port, when the port was chosen here (`free_port`) and the server has not
+    # served yet: a first start finding the port taken moves to a new one. Once served, the port stays.
+    rebind: Callable[[int], list[str]] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -111,11 +118,27 @@ class LocalServer:
         return self.process is not None and self.process.poll() is None
 
     def start(self, timeout: float = 20.0) -> LocalServer:
-        """Start the process and wait until it answers."""
+        """Start the process and wait until it answers (on another free port when a port chosen here turns
+        out to be taken before the first start)."""
         if self.running:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(PORT_TRIES):
+            if self._started(timeout):
+                self.rebind = None
+                return self
+            assert self.rebind is not None  # (only a port that may move is given up)
+            self.port = free_port()
+            self.argv = self.rebind(self.port)
+        raise ServerError(
+            f"{self.name}: {PORT_TRIES} ports in a row were taken before it bound; see {self.log_path}"
+        )
+
+    def _started(self, timeout: float) -> bool:
+        """Run the process until it answers (True), or until it exits because its port is taken and the
+        port may move (False); any other failure raises."""
         with self.log_path.open("ab") as log:
+            logged = log.tell()
             self.process = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir, start_new_session=True
             )
@@ -123,12 +146,20 @@ class LocalServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if self.rebind is not None and self._port_taken(logged):
+                    return False
                 raise ServerError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
             if answers(self.port):
-                return self
+                return True
             time.sleep(0.05)
         self.stop()
         raise ServerError(f"{self.name} did not answer on port {self.port} within {timeout:.0f}s")
+
+    def _port_taken(self, logged: int) -> bool:
+        """Whether this start's output (from `logged` bytes into the log) says its port is in use."""
+        with self.log_path.open("rb") as log:
+            log.seek(logged)
+            return b"address already in use" in log.read().lower()
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it does not exit in time."""
@@ -176,27 +207,42 @@ def _redis_argv(binary: Path, port: int, data_dir: Path, *, persist: bool) -> li
     return argv
 
 
+def _server(
+    name: str, data_dir: Path, port: int | None, scheme: str, argv: Callable[[int], list[str]]
+) -> LocalServer:
+    """The server on `port`, or on a free port chosen here (which may move if taken before it starts)."""
+    if port:
+        return LocalServer(name, port, data_dir, argv(port), scheme)
+    chosen = free_port()
+    return LocalServer(name, chosen, data_dir, argv(chosen), scheme, rebind=argv)
+
+
 def valkey_server(data_dir: Path, port: int | None = None, *, persist: bool = False) -> LocalServer:
     """Valkey on 127.0.0.1 (append-only file under `data_dir` when `persist`)."""
-    port = port or free_port()
-    argv = _redis_argv(valkey_binary(), port, data_dir, persist=persist)
-    return LocalServer("valkey", port, data_dir, argv, "redis")
+    binary = valkey_binary()
+    return _server(
+        "valkey", data_dir, port, "redis", lambda p: _redis_argv(binary, p, data_dir, persist=persist)
+    )
 
 
 def falkordb_server(data_dir: Path, port: int | None = None, *, persist: bool = False) -> LocalServer:
     """FalkorDB (redis-server with the module) on 127.0.0.1; its Bolt endpoint stays disabled."""
-    port = port or free_port()
     server, module = falkordb_binaries()
-    argv = _redis_argv(server, port, data_dir, persist=persist)
-    argv += ["--loadmodule", str(module)]
-    return LocalServer("falkordb", port, data_dir, argv, "redis")
+
+    def argv(chosen: int) -> list[str]:
+        return [*_redis_argv(server, chosen, data_dir, persist=persist), "--loadmodule", str(module)]
+
+    return _server("falkordb", data_dir, port, "redis", argv)
 
 
 def nats_server(data_dir: Path, port: int | None = None) -> LocalServer:
     """nats-server with JetStream storing under `data_dir`."""
-    port = port or free_port()
-    argv = [str(nats_binary()), "-a", LOOPBACK, "-p", str(port), "-js", "-sd", str(data_dir / "jetstream")]
-    return LocalServer("nats", port, data_dir, argv, "nats")
+    binary = nats_binary()
+
+    def argv(chosen: int) -> list[str]:
+        return [str(binary), "-a", LOOPBACK, "-p", str(chosen), "-js", "-sd", str(data_dir / "jetstream")]
+
+    return _server("nats", data_dir, port, "nats", argv)
 
 
 def stop_all(servers: list[LocalServer]) -> None:
