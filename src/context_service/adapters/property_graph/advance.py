@@ -7,9 +7,9 @@ kind has one), or a node the engine did not hold that hangs from the story by th
 other edge but a new task's dependencies on tasks of the load that the story owns, and remove none (replacing
 the links of a node the engine did not hold removes nothing). Then the load after the commit is the load
 before it with those nodes' properties merged, as the engine stores them (`SET n +=`), and the new nodes with
-their properties on create, the story's edge to each and their dependencies; a node given
-another `story_id` stays in the load through the story's edge, with its new properties. Any other batch gives
-None, and the store loads the story again.
+their properties on create, the story's edge to each and their dependencies; a node given another `story_id`
+stays in the load through the story's edge, with its new properties. Any other batch gives None, and the store
+loads the story again.
 """
 
 from __future__ import annotations
