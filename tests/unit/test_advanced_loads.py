@@ -38,11 +38,17 @@ def test_a_commit_creating_a_milestone_reads_it_alone_and_keeps_every_other_enti
     # Assert: the load the carried graph projects, with the earlier milestones and the other parts reused
     assert carried is not None
     assert carried.projection == story_projection(carried.graph, STORY)
-    assert [m.description for m in carried.story.milestones] == ["Reached M-0", "Reached M-1", "Reached M-2"]
-    assert all(a is b for a, b in zip(carried.story.milestones[1:], before.story.milestones, strict=True))
-    assert carried.story.decisions is before.story.decisions
-    assert carried.story.tasks is before.story.tasks
-    assert carried.story.story.context_version == 2
+    assert [m.description for m in carried.projection.story.milestones] == [
+        "Reached M-0",
+        "Reached M-1",
+        "Reached M-2",
+    ]
+    assert all(
+        a is b for a, b in zip(carried.projection.story.milestones[1:], before.story.milestones, strict=True)
+    )
+    assert carried.projection.story.decisions is before.story.decisions
+    assert carried.projection.story.tasks is before.story.tasks
+    assert carried.projection.story.story.context_version == 2
 
 
 def test_a_commit_changing_entities_and_adding_others_among_them_projects_as_a_load_of_the_graph_after() -> (
@@ -72,12 +78,12 @@ def test_a_commit_changing_entities_and_adding_others_among_them_projects_as_a_l
     assert carried is not None
     assert carried.projection == story_projection(carried.graph, STORY)
     assert [k[1] for k in carried.projection.keys["milestones"]] == ["M-0", "M-1", "M-3", "M-4", "M-5"]
-    assert [(t.task_id, t.title) for t in carried.story.tasks] == [
+    assert [(t.task_id, t.title) for t in carried.projection.story.tasks] == [
         ("T-2", "Task T-2"),
         ("T-3", "new"),
         ("T-4", "renamed"),
     ]
-    assert carried.story.decisions is before.story.decisions
+    assert carried.projection.story.decisions is before.story.decisions
 
 
 def test_a_new_task_whose_links_are_replaced_is_carried_and_an_existing_one_is_not() -> None:
@@ -96,7 +102,7 @@ def test_a_new_task_whose_links_are_replaced_is_carried_and_an_existing_one_is_n
     # Assert
     assert new is not None
     assert new.projection == story_projection(new.graph, STORY)
-    assert [t.task_id for t in new.story.tasks] == ["T-1", "T-2"]
+    assert [t.task_id for t in new.projection.story.tasks] == ["T-1", "T-2"]
     assert existing is None  # its dependencies may be replaced: loaded again
     assert held_by_the_engine is None  # a node outside the load may have links to remove
 
@@ -115,6 +121,6 @@ def test_a_new_tasks_dependency_is_carried_only_onto_a_task_of_the_load_the_stor
     # Assert
     assert on_its_own is not None
     assert on_its_own.projection == story_projection(on_its_own.graph, STORY)
-    assert on_its_own.story.task("T-3").dependencies == ("T-1",)  # type: ignore[union-attr]
+    assert on_its_own.projection.story.task("T-3").dependencies == ("T-1",)  # type: ignore[union-attr]
     assert on_another is None  # another story's revision moves too: loaded again
     assert on_unloaded is None

@@ -181,7 +181,7 @@ class CypherGraph:
         # displaces a newer kept one.
         for held in (self._loads.get(story_id), kept):
             if held is not None and held.revision >= revision:
-                return held.revision, None if held.revision == seen else held.story
+                return held.revision, None if held.revision == seen else held.projection.story
         graph = _loaded(story_id, story, rows)
         projection = story_projection(graph, story_id)
         if projection is not None and projection.story.cacheable:
@@ -316,7 +316,7 @@ class CypherGraph:
         if landed.seq:
             stamped[HISTORY_SEQ] = landed.seq
         carried = advanced(kept.graph, kept.projection, batch, stamped, landed.existed)
-        if carried is None or not carried.story.cacheable:
+        if carried is None or not carried.projection.story.cacheable:
             self._loads.drop(batch.story_id)
         else:
             self._loads.keep(batch.story_id, attempt.revision + 1, *carried)

@@ -14,7 +14,6 @@ from cachetools import LRUCache
 
 from context_service.adapters.property_graph.store import PropertyGraph
 from context_service.adapters.property_graph.views import Projection
-from context_service.domain.model import StoryGraph
 
 # Over all kept loads. A node with its share of the edges takes about 2.5 KB (the large bench story: 301 nodes
 # and 599 edges, 0.77 MB), so the bound is about 13 MB: the stories being written now, not every story read.
@@ -27,11 +26,6 @@ class KeptLoad(NamedTuple):
     revision: int
     graph: PropertyGraph
     projection: Projection
-
-    @property
-    def story(self) -> StoryGraph:
-        """The projected story."""
-        return self.projection.story
 
 
 class KeptLoads:

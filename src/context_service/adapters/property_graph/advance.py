@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from context_service.adapters.property_graph.store import Edge, NodeKey, PropertyGraph, Props, public
 from context_service.adapters.property_graph.views import Projection, projection_changed, story_projection
-from context_service.domain.model import StoryGraph, is_live
+from context_service.domain.model import is_live
 from context_service.domain.mutations import STORY_EDGES, LinkKind, Mutation, NodeKind, WriteBatch
 from context_service.domain.schema.fields import prop
 
@@ -31,11 +31,6 @@ class Advanced(NamedTuple):
 
     graph: PropertyGraph
     projection: Projection
-
-    @property
-    def story(self) -> StoryGraph:
-        """The projected story."""
-        return self.projection.story
 
 
 def advanced(
