@@ -83,6 +83,11 @@ def test_a_commit_changing_entities_and_adding_others_among_them_projects_as_a_l
         ("T-3", "new"),
         ("T-4", "renamed"),
     ]
+    # and the entities the commit did not write are the ones the load before held, not read again
+    milestones, earlier = carried.projection.story.milestones, before.story.milestones
+    assert milestones[1] is earlier[0]
+    assert milestones[4] is earlier[2]
+    assert carried.projection.story.tasks[0] is before.story.tasks[0]
     assert carried.projection.story.decisions is before.story.decisions
 
 
