@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from context_service.adapters.grpc.interceptors import TokenAuthInterceptor, TracingInterceptor
 from context_service.adapters.grpc.security import TokenFile
+from context_service.observability.logging import merge_bound_fields
 from fleet.context.v1 import context_pb2 as pb
 from tests.e2e.builders import change, update_request
 from tests.support.harness import Service, running_service
@@ -63,8 +64,8 @@ async def scripted_calls(service: Service) -> list[str]:
 
 
 async def captured(service: Service) -> tuple[list[MutableMapping[str, Any]], list[str]]:
-    """Every log entry (with contextvars merged, as configured logging does) of the scripted calls."""
-    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
+    """Every log entry (with the bound fields merged, as configured logging does) of the scripted calls."""
+    with structlog.testing.capture_logs(processors=[merge_bound_fields]) as entries:
         rendered = await scripted_calls(service)
     return entries, rendered
 

@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 import pytest
 import structlog
 
-from context_service.observability.logging import UtcTimestamps, configure_logging
+from context_service.observability.logging import (
+    UtcTimestamps,
+    bound_fields,
+    configure_logging,
+    merge_bound_fields,
+    write_info,
+)
 
 
 class Stderr:
@@ -124,3 +130,44 @@ def test_a_line_logged_with_an_exception_carries_its_traceback_and_warn_is_a_war
     assert (failed["level"], careful["level"]) == ("error", "warning")
     assert "ValueError: boom" in str(failed["exception"])
     assert "exc_info" not in failed
+
+
+def test_a_written_info_line_is_the_line_the_logger_writes(stderr: Stderr) -> None:
+    configure_logging("INFO", "json", stderr.text)
+    fields = {"method": "GetContext", "story_id": "US-1", "code": "OK", "duration_ms": 0.5}
+
+    with bound_fields(correlation_id="corr-1", trace_id="t-1"):
+        structlog.get_logger().info("rpc", **fields)
+        write_info("rpc", dict(fields))
+
+    logged, written = stderr.lines()
+    logged.pop("timestamp")
+    assert str(written.pop("timestamp")).endswith("Z")
+    assert list(written.items()) == list(logged.items())
+    assert (written["correlation_id"], written["level"]) == ("corr-1", "info")
+
+
+def test_a_capture_sees_written_lines_and_a_level_above_info_writes_none(stderr: Stderr) -> None:
+    configure_logging("INFO", "json", stderr.text)
+    with structlog.testing.capture_logs(processors=[merge_bound_fields]) as entries, bound_fields(code="x"):
+        write_info("rpc", {"method": "Put"})
+    configure_logging("WARNING", "json", stderr.text)
+    write_info("rpc", {"method": "Get"})
+
+    assert entries == [{"method": "Put", "code": "x", "event": "rpc", "log_level": "info"}]
+    assert stderr.lines() == []
+
+
+def test_bound_fields_nest_and_a_lines_own_value_wins() -> None:
+    with structlog.testing.capture_logs(processors=[merge_bound_fields]) as entries:
+        with bound_fields(correlation_id="outer", trace_id="t"):
+            with bound_fields(correlation_id="inner"):
+                structlog.get_logger().info("a")
+            structlog.get_logger().info("b", trace_id="own")
+        structlog.get_logger().info("c")
+
+    assert [{k: v for k, v in e.items() if k != "log_level"} for e in entries] == [
+        {"event": "a", "correlation_id": "inner", "trace_id": "t"},
+        {"event": "b", "correlation_id": "outer", "trace_id": "own"},
+        {"event": "c"},
+    ]

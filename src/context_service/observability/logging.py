@@ -1,9 +1,14 @@
 """structlog configured once: JSON lines in production, console on a terminal.
 
-JSON lines are encoded by orjson and written as bytes, and everything after the bound context is one
+JSON lines are encoded by orjson and written as bytes, and everything after the bound fields is one
 processor (`JsonLine`: level, timestamp, exception, encoding): the canonical line of every call was the
 largest part of a cheap call's own Python time with structlog's processor chain and the standard library's
 encoder.
+
+The fields every line of one call or message carries (its correlation id, its trace id) are bound with
+`bind_fields` (or `bound_fields`) in one context variable, merged by `merge_bound_fields`: structlog's own
+contextvars copy the whole context on every line and bind one variable per field. `write_info` writes the
+one line every call ends with through the configured processors, without a bound logger per call.
 """
 
 from __future__ import annotations
@@ -12,11 +17,86 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from types import MappingProxyType
 from typing import Any, TextIO
 
 import orjson
 import structlog
+
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
+_BOUND_FIELDS: ContextVar[Mapping[str, Any]] = ContextVar("log_bound_fields", default=_NO_FIELDS)
+
+
+def bind_fields(fields: Mapping[str, Any]) -> Token[Mapping[str, Any]]:
+    """Add `fields` to every line written in the current context (over what is bound already) until
+    `reset_fields` with the token returned."""
+    outer = _BOUND_FIELDS.get()
+    return _BOUND_FIELDS.set({**outer, **fields} if outer else fields)
+
+
+def reset_fields(token: Token[Mapping[str, Any]]) -> None:
+    """Undo the `bind_fields` that returned `token`."""
+    _BOUND_FIELDS.reset(token)
+
+
+@contextmanager
+def bound_fields(**fields: Any) -> Iterator[None]:
+    """`fields` on every line written inside the block."""
+    token = bind_fields(fields)
+    try:
+        yield
+    finally:
+        reset_fields(token)
+
+
+def merge_bound_fields(
+    logger: Any, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """The processor adding the bound fields to a line (a line's own values win)."""
+    for key, value in _BOUND_FIELDS.get().items():
+        event.setdefault(key, value)
+    return event
+
+
+class _Sink:
+    """The processors and the logger `configure_logging` set up, for `write_info`."""
+
+    __slots__ = ("logger", "processors")
+
+    def __init__(self, processors: list[structlog.typing.Processor], logger: Any) -> None:
+        self.processors = processors
+        self.logger = logger
+
+
+class _Configured:
+    """What the last `configure_logging` set up for `write_info` (None: it writes at a level above INFO)."""
+
+    sink: _Sink | None = None
+
+
+def write_info(event: str, fields: dict[str, Any]) -> None:
+    """Write what `structlog.get_logger().info(event, **fields)` writes (`fields` is taken over).
+
+    While the configuration `configure_logging` made is in force (at INFO or below), the line goes through its
+    processors straight to its logger, skipping the lazy proxy, the bound logger and its context copy;
+    a capture (`structlog.testing.capture_logs`) changes that list in place and still sees the line; any
+    other configuration gets the plain call.
+    """
+    sink = _Configured.sink
+    if sink is None or structlog.get_config()["processors"] is not sink.processors:
+        structlog.get_logger().info(event, **fields)  # a new proxy: one kept may hold an old configuration
+        return
+    fields["event"] = event
+    line: Any = fields
+    try:
+        for processor in sink.processors:
+            line = processor(sink.logger, "info", line)
+    except structlog.DropEvent:
+        return
+    sink.logger.msg(line)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None) -> None:
@@ -24,7 +104,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     stream = sys.stderr if stream is None else stream
     use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
     buffer = getattr(stream, "buffer", None)
-    processors: list[structlog.typing.Processor] = [structlog.contextvars.merge_contextvars]
+    processors: list[structlog.typing.Processor] = [merge_bound_fields]
     factory: Any
     if use_console:
         processors += [
@@ -40,12 +120,14 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     else:  # a stream without bytes underneath (some test captures): the same lines, as text
         processors.append(JsonLine(_json_text))
         factory = structlog.PrintLoggerFactory(file=stream)
+    number = logging.getLevelNamesMapping()[level]
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
+        wrapper_class=structlog.make_filtering_bound_logger(number),
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
+    _Configured.sink = _Sink(processors, factory()) if number <= logging.INFO else None
     logging.basicConfig(level=level, stream=stream, format="%(levelname)s %(name)s %(message)s")
 
 

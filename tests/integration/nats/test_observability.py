@@ -10,6 +10,7 @@ import pytest
 import structlog
 from nats.aio.client import Client
 
+from context_service.observability.logging import merge_bound_fields
 from tests.integration.nats.support import Ids, counter, publish, running_app
 from tests.support.waiting import eventually
 
@@ -32,7 +33,7 @@ def project(ids: Ids) -> dict[str, Any]:
 
 async def consume_one(nats_url: str, nc: Client, ids: Ids) -> list[MutableMapping[str, Any]]:
     """Publish one event, wait for it to be applied; the log entries written meanwhile."""
-    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
+    with structlog.testing.capture_logs(processors=[merge_bound_fields]) as entries:
         async with running_app(nats_url) as app:
             await publish(nc, SUBJECT, project(ids), key=f"k-{ids.run}", correlation_id=f"corr-{ids.run}")
             await eventually(lambda: _applied(app.graph, ids))

@@ -29,6 +29,7 @@ from context_service.adapters.system import SystemClock
 from context_service.bootstrap import open_adapters, wire
 from context_service.config import FalkorSettings, KvSettings, NatsSettings, Settings, ValkeySettings
 from context_service.local_servers import LocalServer
+from context_service.observability.logging import merge_bound_fields
 from context_service.observability.tracing import extract
 from context_service.ports.events import OutboundEvent
 from fleet.context.v1 import context_pb2 as pb
@@ -214,7 +215,7 @@ async def test_the_canonical_line_of_a_consumed_message_carries_its_trace_id(
     caller, project_id = Caller.new(), service.ids.project
 
     # Act
-    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
+    with structlog.testing.capture_logs(processors=[merge_bound_fields]) as entries:
         await publish_traced(nc, PROJECT_CREATED, project(project_id), f"project-{service.ids.run}", caller)
         await eventually(lambda: finished(spans, caller.trace_id, f"process {PROJECT_CREATED}"))
 

@@ -22,6 +22,7 @@ from context_service.application.common import RequestMeta
 from context_service.application.create_story import StoryRequest
 from context_service.application.services import UseCases
 from context_service.application.transition_phase import TransitionRequest
+from context_service.observability.logging import bind_fields, reset_fields, write_info
 from context_service.observability.tracing import current_trace_id
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc as pb_grpc
@@ -50,9 +51,10 @@ def _read_meta(context: grpc.aio.ServicerContext, source: str) -> RequestMeta:
     """Correlation id and idempotency key from the invocation metadata; `source`: the RPC's name."""
     wanted: dict[str, str] = {}
     for key, value in context.invocation_metadata() or ():
-        # Only the few keys read here are kept: no dict of the whole metadata per call.
-        if isinstance(value, str) and (name := key.lower()) in _META_KEYS:
-            wanted[name] = value
+        # Only the few keys read here are kept: no dict of the whole metadata per call. Keys arrive in lower
+        # case (HTTP/2 header names are, and grpc refuses others).
+        if key in _META_KEYS and isinstance(value, str):
+            wanted[key] = value
     given = next((wanted[k] for k in CORRELATION_KEYS if wanted.get(k)), "")
     # Not a secret, only unique: 128 random bits without a system call, shaped like a uuid4 hex.
     correlation = given or f"{random.getrandbits(128):032x}"
@@ -75,24 +77,21 @@ def _log_context(meta: RequestMeta) -> dict[str, str]:
 
 def _log_rpc(method: str, request: Any, code: grpc.StatusCode, started: float) -> None:
     """The canonical line: ids and outcome only, never the request's payload or the rendered context."""
+    line: dict[str, Any] = {"method": method}
     session_id = getattr(request, "session_id", "")
     if session_id:
-        ids = {"session_id": session_id}
+        line["session_id"] = session_id
     else:
-        ids = {"story_id": getattr(request, "story_id", "") or getattr(request, "case_id", "")}
-    log.info(
-        "rpc",
-        method=method,
-        **ids,
-        code=code.name,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-    )
+        line["story_id"] = getattr(request, "story_id", "") or getattr(request, "case_id", "")
+    line["code"] = code.name
+    line["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    write_info("rpc", line)
 
 
 class _Call:
     """One call's bookkeeping: its meta and log context bound while it runs, its outcome, one log line."""
 
-    __slots__ = ("_bound", "_context", "_meta_token", "_method", "_request", "_started", "code")
+    __slots__ = ("_context", "_fields_token", "_meta_token", "_method", "_request", "_started", "code")
 
     def __init__(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
         self._started = time.perf_counter()
@@ -101,7 +100,7 @@ class _Call:
         self._context = context
         self.code = grpc.StatusCode.OK
         meta = _read_meta(context, method)
-        self._bound = structlog.contextvars.bind_contextvars(**_log_context(meta))
+        self._fields_token = bind_fields(_log_context(meta))
         self._meta_token = _CALL_META.set(meta)
 
     async def failed(self, exc: BaseException) -> None:
@@ -132,7 +131,7 @@ class _Call:
         _log_rpc(self._method, self._request, self.code, self._started)
         with contextlib.suppress(ValueError):  # "created in a different Context"
             _CALL_META.reset(self._meta_token)
-            structlog.contextvars.reset_contextvars(**self._bound)
+            reset_fields(self._fields_token)
 
 
 def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:

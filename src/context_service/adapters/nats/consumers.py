@@ -35,6 +35,7 @@ from context_service.adapters.nats.outcomes import Action, verdict
 from context_service.adapters.nats.publisher import OutboxPublisher
 from context_service.adapters.nats.settle import ConsumerSettings, settle
 from context_service.adapters.nats.streams import stream_of
+from context_service.observability.logging import bound_fields
 from context_service.observability.tracing import process_span, record_outcome, trace_fields
 from context_service.ports.errors import PortError, StoreTimeout
 from context_service.ports.kv import KeyValueStore
@@ -177,7 +178,7 @@ class Consumer:
         parent = extract_context(msg.headers)
         with process_span(msg.subject, parent, consumer=self.route.durable, delivery=delivery) as span:
             line = _Line()
-            with structlog.contextvars.bound_contextvars(**trace_fields()):
+            with bound_fields(**trace_fields()):
                 await self._handle_traced(msg, delivery, line)
             record_outcome(span, line.outcome, error=line.error, fault=line.error in FAULT_CODES)
 
