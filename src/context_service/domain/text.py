@@ -21,6 +21,11 @@ _TEXT_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _ID_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+def is_text(value: str) -> bool:
+    """Whether `value` passes `check_text` (a check that names no field until one fails)."""
+    return _TEXT_FORBIDDEN.search(value) is None
+
+
 def check_text(value: str, field_name: str) -> str:
     """`value` unchanged, or INVALID_ARGUMENT naming the field when it holds a character no store can keep."""
     found = _TEXT_FORBIDDEN.search(value)

@@ -18,7 +18,7 @@ from context_service.domain.changes import RawChange
 from context_service.domain.errors import InvalidArgument
 from context_service.domain.model import Decision, GraphEntity, GraphLink, Neighbourhood, Task
 from context_service.domain.packs import RolePack
-from context_service.domain.text import check_text
+from context_service.domain.text import check_text, is_text
 from fleet.context.v1 import context_pb2 as pb
 
 
@@ -38,30 +38,62 @@ def check_request(msg: object) -> None:
 
 
 def _check_message(msg: Message, path: str) -> None:
-    """The text rule over the fields a message has set, walked in place (no dict copy on the hot path)."""
+    """The text rule over the fields a message has set, walked in place (no dict copy on the hot path).
+
+    What each field holds is looked up once per field (`_kind_of`), and a field's name is only spelled out
+    for the error when one of its values fails.
+    """
     for field, value in msg.ListFields():
-        name = f"{path}.{field.name}" if path else field.name
-        entry = field.message_type
-        if entry is not None and entry.GetOptions().map_entry:
-            _check_map(entry.fields_by_name["value"], value, name)
-        elif field.is_repeated:
+        kind = _KINDS.get(field)
+        if kind is None:
+            kind = _KINDS[field] = _kind_of(field)
+        if kind == _TEXT:
+            if not is_text(value):
+                check_text(value, _name(path, field))
+        elif kind == _TEXTS:
+            if not is_text("".join(value)):  # no forbidden character spans two values
+                for index, item in enumerate(value):
+                    check_text(item, f"{_name(path, field)}[{index}]")
+        elif kind == _MESSAGE:
+            _check_message(value, _name(path, field))
+        elif kind == _MESSAGES:
             for index, item in enumerate(value):
-                _check_value(field, item, f"{name}[{index}]")
-        else:
-            _check_value(field, value, name)
+                _check_message(item, f"{_name(path, field)}[{index}]")
+        elif kind >= _TEXT_MAP:
+            _check_map(kind, value, _name(path, field))
 
 
-def _check_map(value_field: FieldDescriptor, entries: Any, name: str) -> None:
+# What the text rule looks at in a field (plain ints: an enum member costs a descriptor call per look-up); the
+# maps (whose keys are checked whatever their values) come last.
+_TEXT, _TEXTS, _MESSAGE, _MESSAGES, _OTHER, _TEXT_MAP, _MESSAGE_MAP, _OTHER_MAP = range(8)
+_KINDS: dict[FieldDescriptor, int] = {}
+
+
+def _kind_of(field: FieldDescriptor) -> int:
+    entry = field.message_type
+    if entry is not None and entry.GetOptions().map_entry:
+        value_type = entry.fields_by_name["value"].type
+        if value_type == FieldDescriptor.TYPE_STRING:
+            return _TEXT_MAP
+        return _MESSAGE_MAP if value_type == FieldDescriptor.TYPE_MESSAGE else _OTHER_MAP
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return _TEXTS if field.is_repeated else _TEXT
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return _MESSAGES if field.is_repeated else _MESSAGE
+    return _OTHER
+
+
+def _name(path: str, field: FieldDescriptor) -> str:
+    return f"{path}.{field.name}" if path else field.name
+
+
+def _check_map(kind: int, entries: Any, name: str) -> None:
     for key, item in entries.items():
         check_text(str(key), f"a key of {name}")
-        _check_value(value_field, item, f"{name}.{key}")
-
-
-def _check_value(field: FieldDescriptor, value: Any, name: str) -> None:
-    if field.type == FieldDescriptor.TYPE_STRING:
-        check_text(value, name)
-    elif field.type == FieldDescriptor.TYPE_MESSAGE:
-        _check_message(value, name)
+        if kind == _TEXT_MAP:
+            check_text(item, f"{name}.{key}")
+        elif kind == _MESSAGE_MAP:
+            _check_message(item, f"{name}.{key}")
 
 
 def context_request(msg: pb.GetContextRequest) -> ContextRequest:
