@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import structlog
 
@@ -25,9 +25,11 @@ UPDATED_SUBJECT = "context.events.updated"
 UPDATED_EVENT = "context.updated"
 
 
-@dataclass(frozen=True)
-class RequestMeta:
-    """Per-request data from the transport: correlation id, idempotency key, and an event's own time."""
+class RequestMeta(NamedTuple):
+    """Per-request data from the transport: correlation id, idempotency key, and an event's own time.
+
+    A named tuple: one is built for every call, and a frozen dataclass costs three times as much to build.
+    """
 
     correlation_id: str = ""
     idempotency_key: str = ""
