@@ -171,3 +171,14 @@ def test_bound_fields_nest_and_a_lines_own_value_wins() -> None:
         {"event": "b", "correlation_id": "outer", "trace_id": "own"},
         {"event": "c"},
     ]
+
+
+def test_a_logger_factory_configured_later_gets_the_written_line(stderr: Stderr) -> None:
+    configure_logging("INFO", "json", stderr.text)
+    later = io.BytesIO()
+    structlog.configure(logger_factory=structlog.BytesLoggerFactory(later))
+
+    write_info("rpc", {"method": "Get"})
+
+    assert stderr.lines() == []
+    assert json.loads(later.getvalue())["method"] == "Get"

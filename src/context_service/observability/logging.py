@@ -31,8 +31,8 @@ _BOUND_FIELDS: ContextVar[Mapping[str, Any]] = ContextVar("log_bound_fields", de
 
 
 def bind_fields(fields: Mapping[str, Any]) -> Token[Mapping[str, Any]]:
-    """Add `fields` to every line written in the current context (over what is bound already) until
-    `reset_fields` with the token returned."""
+    """Add `fields` (kept, not copied) to every line written in the current context, over what is bound
+    already, until `reset_fields` with the token returned."""
     outer = _BOUND_FIELDS.get()
     return _BOUND_FIELDS.set({**outer, **fields} if outer else fields)
 
@@ -62,13 +62,20 @@ def merge_bound_fields(
 
 
 class _Sink:
-    """The processors and the logger `configure_logging` set up, for `write_info`."""
+    """The processors and the logger factory `configure_logging` set up, and one logger of it, for
+    `write_info`."""
 
-    __slots__ = ("logger", "processors")
+    __slots__ = ("factory", "logger", "processors")
 
-    def __init__(self, processors: list[structlog.typing.Processor], logger: Any) -> None:
+    def __init__(self, processors: list[structlog.typing.Processor], factory: Any) -> None:
         self.processors = processors
-        self.logger = logger
+        self.factory = factory
+        self.logger = factory()
+
+    def in_force(self) -> bool:
+        """Whether structlog still writes through these processors to this factory's loggers."""
+        config = structlog.get_config()
+        return config["processors"] is self.processors and config["logger_factory"] is self.factory
 
 
 class _Configured:
@@ -86,7 +93,7 @@ def write_info(event: str, fields: dict[str, Any]) -> None:
     other configuration gets the plain call.
     """
     sink = _Configured.sink
-    if sink is None or structlog.get_config()["processors"] is not sink.processors:
+    if sink is None or not sink.in_force():
         structlog.get_logger().info(event, **fields)  # a new proxy: one kept may hold an old configuration
         return
     fields["event"] = event
@@ -127,7 +134,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
-    _Configured.sink = _Sink(processors, factory()) if number <= logging.INFO else None
+    _Configured.sink = _Sink(processors, factory) if number <= logging.INFO else None
     logging.basicConfig(level=level, stream=stream, format="%(levelname)s %(name)s %(message)s")
 
 
