@@ -134,9 +134,9 @@ def projection_changed(
     """`story_projection(graph, story_id)`, given `before`: its projection of a graph that differed from
     `graph` only in the properties of the `changed` nodes, none of which was deleted, revived or given another
     owner, and in the `added` nodes, each linked by the story's edge alone. Only the story and those nodes are
-    read again: a changed entity is found in its part by its key, a new one goes where the story's edge order
-    puts it (by node key, as the edges of one type from one node sort); every other entity is the one
-    `before` holds, and nothing walks the story's other edges."""
+    read again: a changed entity is found in its part by its key and a new one goes where the story's edge
+    order puts it, both by bisection (the edges of one type from one node sort by node key); every other
+    entity is the one `before` holds, and nothing walks the story's other edges."""
     keys = dict(before.keys)
     parts: dict[str, Any] = {}
     for name, label, read in _PARTS:
@@ -148,8 +148,9 @@ def projection_changed(
         part_keys, entities = list(keys[name]), list(getattr(before.story, name))
         for k in mine:  # not a child of the story (or not live, as before): not in the part
             props = _live(graph, k)
-            if props is not None and k in part_keys:
-                entities[part_keys.index(k)] = read(graph, k, props)
+            at = bisect.bisect_left(part_keys, k)
+            if props is not None and at < len(part_keys) and part_keys[at] == k:
+                entities[at] = read(graph, k, props)
         for k in new:
             props = _live(graph, k)
             if props is not None:
