@@ -123,16 +123,17 @@ class LocalServer:
         if self.running:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for _ in range(PORT_TRIES):
-            if self._started(timeout):
-                self.rebind = None
-                return self
-            assert self.rebind is not None  # (only a port that may move is given up)
+        tries = 1
+        while not self._started(timeout):  # False only for a port that may move, found taken
+            if tries == PORT_TRIES or self.rebind is None:
+                raise ServerError(
+                    f"{self.name}: {tries} ports in a row were taken before it bound; see {self.log_path}"
+                )
             self.port = free_port()
             self.argv = self.rebind(self.port)
-        raise ServerError(
-            f"{self.name}: {PORT_TRIES} ports in a row were taken before it bound; see {self.log_path}"
-        )
+            tries += 1
+        self.rebind = None
+        return self
 
     def _started(self, timeout: float) -> bool:
         """Run the process until it answers (True), or until it exits because its port is taken and the
