@@ -130,6 +130,15 @@ class Spread:
         """req/s per busy core, on one process and on two: equal when nothing serializes the two."""
         return round(self.one_rps / self.one_cores, 1), round(self.two_rps / self.two_cores, 1)
 
+    def speed_up(self) -> float:
+        """req/s on two processes against one."""
+        return round(self.two_rps / self.one_rps, 3)
+
+    def per_core_ratio(self) -> float:
+        """req/s per busy core on two processes against one."""
+        one, two = self.requests_per_core_second()
+        return round(two / one, 3)
+
 
 def _busy(targets: Sequence[Process], shot: Shot, work: Path) -> tuple[float, float]:
     """req/s of one h2load run on `targets` (the shot's clients on each) and the cores they kept busy."""
@@ -161,20 +170,19 @@ def scale_out_round(bench: Bench, steady: Steady, plan: Plan) -> dict[str, Any]:
     echo_at = echo_path(sampled_call(bench.service, steady))
     echo = one_and_two((bench.echo, bench.second_echo), echo_at, body, plan, bench.work)
     per_core_one, per_core_two = service.requests_per_core_second()
-    echo_one_per_core, echo_two_per_core = echo.requests_per_core_second()
     return {
         "one_replica_rps": service.one_rps,
         "two_replicas_rps": service.two_rps,
-        "speed_up": round(service.two_rps / service.one_rps, 3),
+        "speed_up": service.speed_up(),
         "one_replica_cores": round(service.one_cores, 2),
         "two_replicas_cores": round(service.two_cores, 2),
         "one_replica_rps_per_core": per_core_one,
         "two_replicas_rps_per_core": per_core_two,
-        "per_core_ratio": round(per_core_two / per_core_one, 3),
+        "per_core_ratio": service.per_core_ratio(),
         "echo_one_rps": echo.one_rps,
         "echo_two_rps": echo.two_rps,
-        "echo_speed_up": round(echo.two_rps / echo.one_rps, 3),
-        "echo_per_core_ratio": round(echo_two_per_core / echo_one_per_core, 3),
+        "echo_speed_up": echo.speed_up(),
+        "echo_per_core_ratio": echo.per_core_ratio(),
         "non_ok": sum(delta.values()) - delta["OK"],
     }
 
