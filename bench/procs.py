@@ -6,6 +6,7 @@ Prometheus counters.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -75,8 +76,8 @@ class Process:
             popen.wait(15)
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time the process has used so far."""
-        return cpu_seconds(self.pid)
+        """User plus system CPU time the process and its running children (workers) have used so far."""
+        return sum(cpu_seconds(pid) for pid in (self.pid, *children(self.pid)))
 
     def rss_mb(self) -> float:
         """Resident set size now, in MB."""
@@ -102,6 +103,30 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time process `pid` has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15)
+
+
+def children(pid: int) -> list[int]:
+    """The running child processes of `pid` (Linux /proc; those that ended meanwhile are skipped)."""
+    found: list[int] = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += (int(child) for child in listing.read_text().split())
+    return [child for child in found if Path(f"/proc/{child}/stat").exists()]
+
+
+def wait_workers(process: Process, workers: int) -> None:
+    """Wait until `workers` workers of a `serve --workers` process report SERVING in its log."""
+    assert process.log_path is not None, f"{process.name} has no log file"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        text = process.log_path.read_text(encoding="utf-8", errors="replace")
+        lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        ready = {ln.get("worker") for ln in lines if ln["event"] == "readiness" and ln.get("serving")}
+        if len(ready) >= workers:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(
+        f"{process.name}: {workers} workers did not report SERVING within {STARTUP_SECONDS:.0f}s"
+    )
 
 
 def wait_serving(process: Process) -> None:
@@ -130,9 +155,10 @@ def echo_process(log_dir: Path, name: str = "echo") -> Process:
 
 
 def service_process(
-    stack: DevStack, log_dir: Path, name: str, *, demo: bool, extra: dict[str, str]
+    stack: DevStack, log_dir: Path, name: str, *, demo: bool, extra: dict[str, str], workers: int = 1
 ) -> Process:
-    """`context-service serve` on the local stack, production logging at INFO to a file, unstarted."""
+    """`context-service serve` on the local stack, production logging at INFO to a file, unstarted
+    (`workers` > 1: `serve --workers`, one port and one /metrics for them all)."""
     port, metrics_port = free_port(), free_port()
     env = {
         "GRAPH_BACKEND": "falkordb",
@@ -151,6 +177,7 @@ def service_process(
         **extra,
     }
     argv = [str(BIN / "context-service"), "serve", *(["--demo"] if demo else [])]
+    argv += ["--workers", str(workers)] if workers > 1 else []
     return Process(name, port, argv, env, log_dir / f"{name}.log", metrics_port)
 
 

@@ -73,12 +73,20 @@ def _scale_line(row: dict[str, Any]) -> str:
         f"{row['one_replica_rps_per_core']} / {row['two_replicas_rps_per_core']}",
         f"{row['per_core_ratio']}×",
     ]
+    if "workers_rps" in row:  # reports written before `serve --workers` was measured have none
+        cells += [row["workers_rps"], f"{row['workers_speed_up']}×", row["workers_cores"]]
+    else:
+        cells += ["", "", ""]
     echo = [
         f"{row['echo_one_rps']} / {row['echo_two_rps']}",
         f"{row['echo_speed_up']}×",
         f"{row['echo_per_core_ratio']}×",
     ]
-    return "| " + " | ".join(str(c) for c in [*cells, *echo, row["non_ok"]]) + " |"
+    return (
+        "| "
+        + " | ".join(str(c) for c in [*cells, *echo, row["non_ok"] + row.get("workers_non_ok", 0)])
+        + " |"
+    )
 
 
 def markdown(report: dict[str, Any], chart: str) -> str:
@@ -118,12 +126,15 @@ def markdown(report: dict[str, Any], chart: str) -> str:
         " Cores: the CPU time the replicas used per second of the run (user + system, /proc); req/s per"
         " core staying the same with two replicas means nothing serializes them, so the speed-up is what the"
         " cores left beside the load generator allow; the echo's per-core figure shows what running two"
-        " processes beside the load generator costs on this machine by itself.",
+        " processes beside the load generator costs on this machine by itself. `--workers 2`: one"
+        " `serve --workers 2` (two worker processes on one port, SO_REUSEPORT) with all the clients, its"
+        " speed-up against one replica and the cores its workers kept busy.",
         "",
         "| scenario | one replica req/s | two replicas req/s | speed-up | cores busy: one / two"
-        " | req/s per core: one / two | per core, two against one | echo: one / two processes req/s"
+        " | req/s per core: one / two | per core, two against one | `--workers 2` req/s | `--workers 2`"
+        " speed-up | `--workers 2` cores | echo: one / two processes req/s"
         " | echo speed-up | echo per core, two against one | non-OK |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(_scale_line(r) for r in report["scale_out"]),
         "",
         "## Memory",

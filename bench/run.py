@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, sequenced, steady
-from bench.procs import echo_process, running, service_process
+from bench.procs import echo_process, running, service_process, wait_workers
 from bench.scenarios import STEADY, Steady, seed_at
 from bench.scenarios import sequenced as sequenced_scenarios
 from bench.stats import median_of
@@ -91,18 +91,20 @@ def measure(bench: Bench, plan: Plan) -> dict[str, Any]:
 
 
 def run(plan: Plan, quick: bool) -> dict[str, Any]:
-    """Start the stack, two echoes and two replicas; seed; measure; stop everything."""
+    """Start the stack, two echoes, two replicas and a `serve --workers 2`; seed; measure; stop everything."""
     with tempfile.TemporaryDirectory(prefix="context-bench-") as tmp:
         work = Path(tmp)
         with local_stack(work / "stack", messaging=True) as stack:
             echo, second_echo = echo_process(work), echo_process(work, "second-echo")
             service = service_process(stack, work, "service", demo=True, extra={})
             replica = service_process(stack, work, "replica", demo=False, extra={})
-            with running((echo, second_echo, service, replica)):
+            workers = service_process(stack, work, "workers", demo=False, extra={}, workers=2)
+            with running((echo, second_echo, service, replica, workers)):
+                wait_workers(workers, 2)
                 _log("seeding")
                 asyncio.run(seed_at(service.target))
                 falkordb = stack.server("falkordb").url
-                bench = Bench(service, echo, work, falkordb, replica, second_echo)
+                bench = Bench(service, echo, work, falkordb, replica, second_echo, workers)
                 results = measure(bench, plan)
     return {**environment(plan, quick), **results}
 

@@ -45,6 +45,7 @@ class Bench:
     falkordb_url: str
     replica: Process | None = None
     second_echo: Process | None = None  # the scale-out's ceiling: two echo processes beside one
+    workers: Process | None = None  # `serve --workers 2` on the same stores
 
 
 def sampled_call(process: Process, steady: Steady) -> int:
@@ -167,6 +168,7 @@ def scale_out_round(bench: Bench, steady: Steady, plan: Plan) -> dict[str, Any]:
     service = one_and_two(replicas, steady.path, body, plan, bench.work)
     after = [p.metric_counts(RPC_COUNTER, "code") for p in replicas]
     delta: Counter[str] = sum((a - b for a, b in zip(after, before, strict=True)), Counter())
+    workers = _workers_round(bench, steady.path, body, plan)
     echo_at = echo_path(sampled_call(bench.service, steady))
     echo = one_and_two((bench.echo, bench.second_echo), echo_at, body, plan, bench.work)
     per_core_one, per_core_two = service.requests_per_core_second()
@@ -179,11 +181,27 @@ def scale_out_round(bench: Bench, steady: Steady, plan: Plan) -> dict[str, Any]:
         "one_replica_rps_per_core": per_core_one,
         "two_replicas_rps_per_core": per_core_two,
         "per_core_ratio": service.per_core_ratio(),
+        **workers,
+        "workers_speed_up": round(workers["workers_rps"] / service.one_rps, 3),
         "echo_one_rps": echo.one_rps,
         "echo_two_rps": echo.two_rps,
         "echo_speed_up": echo.speed_up(),
         "echo_per_core_ratio": echo.per_core_ratio(),
         "non_ok": sum(delta.values()) - delta["OK"],
+    }
+
+
+def _workers_round(bench: Bench, path: str, body: Path, plan: Plan) -> dict[str, Any]:
+    """req/s at `plan.clients` on one `serve --workers 2` port, the cores its workers kept busy, and how
+    many replies were not OK."""
+    assert bench.workers is not None
+    before = bench.workers.metric_counts(RPC_COUNTER, "code")
+    rps, cores = _busy((bench.workers,), Shot(path, body, plan.clients, plan.throughput), bench.work)
+    codes = bench.workers.metric_counts(RPC_COUNTER, "code") - before
+    return {
+        "workers_rps": rps,
+        "workers_cores": round(cores, 2),
+        "workers_non_ok": sum(codes.values()) - codes["OK"],
     }
 
 

@@ -69,7 +69,8 @@ from context_service.application.update_context import UpdateContext
 from context_service.application.validate_scope import ValidateScope
 from context_service.config import DEFAULT_RESPONSE_CACHE_BYTES, SessionSettings, Settings, StoreSettings
 from context_service.domain.policy import ScopePolicy
-from context_service.observability.metrics_server import MetricsServer
+from context_service.observability.metrics import count_tasks_of
+from context_service.observability.metrics_server import MetricsServer, sampled_gauges
 from context_service.observability.tracing import tracing
 from context_service.ports.errors import StoreMisconfigured, StoreTimeout, StoreUnavailable
 from context_service.ports.events import EventPublisher
@@ -355,8 +356,11 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
         yield wire(adapters, policy, sessions=settings.sessions)
 
 
-def grpc_server(settings: Settings, container: Container, *, traced: bool) -> GrpcServer:
-    """The gRPC server with the interceptors, credentials and limits the settings ask for."""
+def grpc_server(
+    settings: Settings, container: Container, *, traced: bool, reuse_port: bool = False
+) -> GrpcServer:
+    """The gRPC server with the interceptors, credentials and limits the settings ask for (`reuse_port`:
+    one of the workers sharing the port)."""
     rpc = settings.grpc
     interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor()]
     if traced:
@@ -378,6 +382,7 @@ def grpc_server(settings: Settings, container: Container, *, traced: bool) -> Gr
         interceptors=interceptors,
         credentials=credentials,
         max_concurrent_rpcs=rpc.max_concurrent_rpcs,
+        reuse_port=reuse_port,
     )
 
 
@@ -402,25 +407,34 @@ def settle_heap() -> None:
 
 @asynccontextmanager
 async def running(
-    settings: Settings, *, seed: Callable[[Container], Awaitable[None]] | None = None
+    settings: Settings,
+    *,
+    seed: Callable[[Container], Awaitable[None]] | None = None,
+    worker: bool = False,
 ) -> AsyncIterator[GrpcServer]:
     """The whole service in the start-up order of the spec; leaving the block shuts it down in reverse.
 
     Settings → tracing and metrics → stores (retried while they come up; schema ensured) → use cases →
-    gRPC → health SERVING once every dependency answers.
+    gRPC → health SERVING once every dependency answers. A `worker` of `serve --workers N` shares the port
+    and leaves /metrics to the supervisor (`context_service.workers`).
     """
     obs = settings.observability
     async with AsyncExitStack() as stack:
         provider = await stack.enter_async_context(tracing(obs))
-        metrics_port = obs.metrics_port if obs.metrics_enabled else None
-        await stack.enter_async_context(MetricsServer(host=obs.metrics_host, port=metrics_port))
+        count_tasks_of(asyncio.get_running_loop())
+        stack.callback(count_tasks_of, None)
+        if worker:
+            await stack.enter_async_context(sampled_gauges())
+        else:
+            metrics_port = obs.metrics_port if obs.metrics_enabled else None
+            await stack.enter_async_context(MetricsServer(host=obs.metrics_host, port=metrics_port))
         container = await stack.enter_async_context(build_container(settings))
         if seed is not None:
             await seed(container)
         interval = settings.sessions.sweep_interval_seconds
         await stack.enter_async_context(SessionSweeper(sweep=container.sessions.sweep, interval=interval))
         messaging = await _messaging(stack, settings, container)
-        server = grpc_server(settings, container, traced=provider is not None)
+        server = grpc_server(settings, container, traced=provider is not None, reuse_port=worker)
         probes = (*container.adapters.probes, *((messaging.probe,) if messaging else ()))
         monitor = HealthMonitor(
             probes=probes,

@@ -15,11 +15,12 @@ from pydantic import ValidationError
 
 from context_service.adapters.grpc.security import SecurityFileError
 from context_service.client import session_cli
-from context_service.config import NatsSettings, Settings
+from context_service.config import MAX_WORKERS, NatsSettings, Settings
 from context_service.domain.policy import PolicyError
 from context_service.local_servers import ServerError
-from context_service.observability.logging import configure_logging
+from context_service.observability.logging import bind_fields, configure_logging
 from context_service.observability.tracing import TracingUnavailable
+from context_service.workers import PortTaken, as_worker, supervise
 
 log = structlog.get_logger()
 MAX_BATCH = 1000
@@ -44,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the service (settings from the environment)")
     serve.add_argument("--demo", action="store_true", help="seed the demo project and print example calls")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        help=f"service processes sharing the port (1-{MAX_WORKERS}; default: WORKERS, else 1)",
+    )
+    # Set by the supervisor of `--workers N` on the command lines of its workers.
+    serve.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--supervisor", type=int, default=0, help=argparse.SUPPRESS)
     dev = sub.add_parser("dev", help="start local Valkey, FalkorDB and NATS under .dev/ and serve the demo")
     dev.add_argument("--reset", action="store_true", help="wipe the local data before starting")
     dev.add_argument("--data-dir", type=Path, default=Path(".dev"), help="where the local servers keep data")
@@ -105,6 +115,13 @@ def _migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="with --adopt-legacy: delete legacy nodes after a complete run",
     )
     migrate.add_argument("--batch-size", type=_batch_size, default=50, help="stories per batch (1-1000)")
+
+
+def _workers(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}")
+    return value
 
 
 def _batch_size(raw: str) -> int:
@@ -205,11 +222,24 @@ def _run(args: argparse.Namespace) -> int:
         configure_logging(settings.observability.log_level, settings.observability.log_format)
         if args.command == "migrate":
             return asyncio.run(_migrate(settings, args))
-        return asyncio.run(_serve(settings, demo=args.demo))
+        return _serve_command(settings, args)
     except ValidationError as exc:
         return _fail(f"invalid configuration: {describe_error(exc)}")
-    except (PolicyError, StartupError, ServerError, SecurityFileError, TracingUnavailable) as exc:
+    except (PolicyError, StartupError, ServerError, SecurityFileError, TracingUnavailable, PortTaken) as exc:
         return _fail(str(exc))
+
+
+def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`serve`: the service in this process, as a worker of a supervisor, or a supervisor of workers."""
+    if args.worker is not None:
+        as_worker(args.supervisor)
+        return asyncio.run(_serve(settings, demo=args.demo, worker=args.worker))
+    workers = args.workers or settings.workers
+    if workers == 1:
+        return asyncio.run(_serve(settings, demo=args.demo))
+    if problem := settings.unshared_stores():
+        return _fail(f"--workers {workers}: {problem}")
+    return supervise(settings, workers, demo=args.demo)
 
 
 def _publish(args: argparse.Namespace, nats: NatsSettings) -> int:
@@ -263,17 +293,21 @@ async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(settings: Settings, *, demo: bool, extra: str = "") -> int:
+async def _serve(settings: Settings, *, demo: bool, extra: str = "", worker: int | None = None) -> int:
+    """The service until SIGTERM or SIGINT (`worker`: the index of a worker of `serve --workers N`)."""
     from context_service.bootstrap import running  # noqa: PLC0415 — keep `call` start-up light
     from context_service.demo import seed_demo  # noqa: PLC0415
 
+    if worker is not None:
+        bind_fields({"worker": worker})  # on every line of this process
+    seeding = demo or (settings.seed_demo and not worker)  # one worker seeds
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if not settings.nats.enabled:
         log.info("nats_disabled", detail="ENABLE_NATS=false: serving gRPC only")
-    async with running(settings, seed=seed_demo if demo or settings.seed_demo else None) as server:
+    async with running(settings, seed=seed_demo if seeding else None, worker=worker is not None) as server:
         if demo:
             print(EXAMPLES.format(address=f"localhost:{server.port}", extra=extra), flush=True)
         await stop.wait()

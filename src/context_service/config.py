@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_RESPONSE_CACHE_BYTES = 64 * 1024 * 1024
+MAX_WORKERS = 64
 
 GraphBackend = Literal["neo4j", "falkordb", "memory"]
 KvBackend = Literal["memory", "cachetools", "valkey", "sqlite"]
@@ -260,12 +261,25 @@ class Settings(_Section):
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     stores: StoreSettings = Field(default_factory=StoreSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
+    # Service processes sharing the gRPC port (`serve --workers N`; 1: the process itself serves).
+    workers: int = Field(default=1, ge=1, le=MAX_WORKERS, alias="WORKERS")
 
     @model_validator(mode="after")
     def _required_for_backend(self) -> Settings:
         if self.graph_backend == "neo4j" and self.neo4j.password is None:
             raise ValueError("NEO4J_PASSWORD (or NEO4J_PASSWORD_FILE) is required when GRAPH_BACKEND=neo4j")
+        if self.workers > 1 and (problem := self.unshared_stores()):
+            raise ValueError(f"WORKERS={self.workers}: {problem}")
         return self
+
+    def unshared_stores(self) -> str:
+        """Why several worker processes could not serve on these stores ("" when they can): each would
+        keep its own in-process graph or keys, and a write through one would never reach another."""
+        if self.graph_backend == "memory" or self.kv_backend != "valkey":
+            return (
+                "several workers need stores they share (GRAPH_BACKEND falkordb or neo4j, KV_BACKEND valkey)"
+            )
+        return ""
 
     @property
     def kv_backend(self) -> KvBackend:

@@ -59,6 +59,9 @@ def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
         ({"GRAPH_BACKEND": "memory", "VALKEY_CLUSTER": "maybe"}, "VALKEY_CLUSTER"),
         ({"GRAPH_BACKEND": "memory", "VALKEY_WAIT_TIMEOUT_MS": "0"}, "VALKEY_WAIT_TIMEOUT_MS"),
         ({"GRAPH_BACKEND": "memory", "KV_KEY_PREFIX": "env:{a}:"}, "KV_KEY_PREFIX"),
+        ({"GRAPH_BACKEND": "memory", "WORKERS": "2"}, "WORKERS=2: several workers need stores they share"),
+        ({"GRAPH_BACKEND": "falkordb", "KV_BACKEND": "sqlite", "WORKERS": "3"}, "KV_BACKEND valkey"),
+        ({"GRAPH_BACKEND": "memory", "WORKERS": "0"}, "WORKERS"),
     ],
     ids=[
         "neo4j-without-password",
@@ -73,6 +76,9 @@ def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
         "cluster-not-a-boolean",
         "wait-timeout-zero",
         "hash-tag-in-the-kv-prefix",
+        "workers-on-an-in-memory-graph",
+        "workers-on-sqlite-keys",
+        "no-workers",
     ],
 )
 def test_bad_configuration_exits_with_one_line_naming_the_problem(env: dict[str, str], named: str) -> None:

@@ -13,7 +13,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from context_service.adapters.grpc.interceptors import MetricsInterceptor
-from context_service.observability.metrics import LATENCY_BUCKETS, record_cache, store_call
+from context_service.observability.metrics import LATENCY_BUCKETS, count_tasks_of, record_cache, store_call
 from context_service.observability.metrics_server import MetricsServer
 from context_service.ports.errors import StoreUnavailable
 from fleet.context.v1 import context_pb2 as pb
@@ -216,6 +216,7 @@ async def test_a_metrics_server_without_a_port_is_disabled() -> None:
 
 async def test_the_event_loops_unfinished_tasks_are_counted_at_each_scrape() -> None:
     key = ("context_event_loop_tasks", frozenset[tuple[str, str]]())
+    count_tasks_of(asyncio.get_running_loop())
     async with MetricsServer(host="127.0.0.1", port=0) as server:
         before = await scrape(server)
         release = asyncio.Event()

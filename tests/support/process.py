@@ -58,10 +58,18 @@ def serve_process(env: dict[str, str], log_path: Path) -> Iterator[tuple[subproc
     try:
         yield process, f"127.0.0.1:{port}"
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(process)
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float = 15) -> bool:
+    """SIGTERM a process still running and wait for it; kill it when stuck after `timeout` s (True)."""
+    if process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return True
+    return False

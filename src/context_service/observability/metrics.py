@@ -1,7 +1,9 @@
 """Prometheus metrics of the service, and the one wrapper every store call goes through.
 
 Metric objects live in one registry per process (`REGISTRY`), exposed on METRICS_PORT at /metrics by
-`MetricsServer`. The RPC metric names are part of the deploy/ canary analysis: do not rename them.
+`MetricsServer`; under `serve --workers N` each worker's values go to a directory the supervisor's endpoint
+reads (prometheus_client's multiprocess mode: each gauge says how the workers' values combine). The RPC
+metric names are part of the deploy/ canary analysis: do not rename them.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ RPC_IN_FLIGHT = Gauge(
     "context_grpc_in_flight_requests",
     "gRPC calls being handled right now, by short method name.",
     ("method",),
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 CACHE_REQUESTS = Counter(
@@ -69,17 +72,20 @@ RESPONSE_CACHE_BYTES = Gauge(
     "context_response_cache_bytes",
     "Bytes of cached answers held now, by cache name.",
     ("cache",),
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 CACHE_TRACKING = Gauge(
     "context_cache_tracking",
     "1 while pushed change notices (CLIENT TRACKING) spare the cache its freshness reads, by server.",
     ("server",),
+    multiprocess_mode="livemin",
     registry=REGISTRY,
 )
 SESSION_WATCHERS = Gauge(
     "context_session_watchers",
     "Session Watch streams open right now.",
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 SESSION_EVENTS_SENT = Counter(
@@ -95,12 +101,14 @@ SESSION_SWEPT = Counter(
 )
 SESSION_READERS = Gauge(
     "context_session_watch_readers",
-    "Change-log readers the session Watch streams share now (one per watched session; read at each scrape).",
+    "Change-log readers the session Watch streams share now (one per watched session).",
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 EVENT_LOOP_TASKS = Gauge(
     "context_event_loop_tasks",
-    "asyncio tasks of the service's event loop not yet done (read at each scrape).",
+    "asyncio tasks of the service's event loop not yet done.",
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 
@@ -108,15 +116,32 @@ EVENT_LOOP_TASKS = Gauge(
 _TRACER_NAME = "context_service.stores"
 
 
+# Gauges read from a function: at each scrape in one process (`set_function`); a worker of
+# `serve --workers N` writes their values to the shared directory with `sample_gauges` (a scrape there reads
+# the workers' files, not their functions).
+_SAMPLED: dict[Gauge, Callable[[], float]] = {}
+
+
+def _sampled(gauge: Gauge, read: Callable[[], float]) -> None:
+    _SAMPLED[gauge] = read
+    gauge.set_function(read)
+
+
 def count_tasks_of(loop: asyncio.AbstractEventLoop | None) -> None:
-    """Make the task gauge count `loop`'s unfinished tasks at each scrape (None: report 0)."""
+    """Make the task gauge count `loop`'s unfinished tasks (None: report 0)."""
     # all_tasks(loop) may be called from the scrape thread: it copies the task set, retrying on a race.
-    EVENT_LOOP_TASKS.set_function(lambda: float(len(asyncio.all_tasks(loop))) if loop else 0.0)
+    _sampled(EVENT_LOOP_TASKS, lambda: float(len(asyncio.all_tasks(loop))) if loop else 0.0)
 
 
 def count_session_readers(readers: Callable[[], int]) -> None:
-    """Make the shared-reader gauge report `readers()` at each scrape."""
-    SESSION_READERS.set_function(lambda: float(readers()))
+    """Make the shared-reader gauge report `readers()`."""
+    _sampled(SESSION_READERS, lambda: float(readers()))
+
+
+def sample_gauges() -> None:
+    """Write each function-read gauge's value now (where a scrape reads stored values, not functions)."""
+    for gauge, read in _SAMPLED.items():
+        gauge.set(read())
 
 
 def record_cache(cache: str, *, hit: bool) -> None:

@@ -60,8 +60,12 @@ class GrpcServer:
         credentials: grpc.ServerCredentials | None = None,
         max_concurrent_rpcs: int | None = None,
         drain_quiet_seconds: float = 0.1,
+        reuse_port: bool = False,
     ) -> None:
         """Interceptors run in the given order, then admission (concurrency limit, draining).
+
+        `reuse_port`: bind with SO_REUSEPORT, beside the other workers of `serve --workers N` (otherwise a
+        port another process holds fails the start).
 
         Every `CallInterceptor` given is folded with admission into one, applied where the handlers are
         registered (grpc runs no interceptor of its own per call); any other interceptor runs first, in grpc.
@@ -77,6 +81,7 @@ class GrpcServer:
         self._grace = grace_seconds
         self._credentials = credentials
         self._drain_quiet = drain_quiet_seconds
+        self._reuse_port = reuse_port
         self.admission = Admission(limit=max_concurrent_rpcs)
         folded = CallInterceptor(admission=self.admission)
         others = []
@@ -100,7 +105,7 @@ class GrpcServer:
         options = [
             ("grpc.max_receive_message_length", self._max_message_bytes),
             ("grpc.max_send_message_length", self._max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(self._reuse_port)),
         ]
         server = grpc.aio.server(options=options, interceptors=self._interceptors or None)
         self._register(WrappingServer(server, self._duties))
