@@ -60,7 +60,7 @@ def supervise(settings: Settings, workers: int, *, demo: bool) -> int:
     try:
         with (
             tempfile.TemporaryDirectory(prefix="context-service-metrics-") as metrics_dir,
-            _reserved(settings.grpc.host, settings.grpc.port) as port,
+            reserve_port(settings.grpc.host, settings.grpc.port) as port,
             _metrics_endpoint(obs.metrics_host, metrics_port, Path(metrics_dir)) as served,
         ):
             env = {**os.environ, "GRPC_PORT": str(port), MULTIPROCESS_DIR: metrics_dir}
@@ -138,12 +138,12 @@ def _next_signal() -> int | None:
 
 
 @contextmanager
-def _reserved(host: str, port: int) -> Iterator[int]:
+def reserve_port(host: str, port: int) -> Iterator[int]:
     """The port, held by a bound socket with SO_REUSEPORT that never listens; its number."""
     holder: socket.socket | None = None
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            host.removeprefix("[").removesuffix("]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         holder = socket.socket(family, kind, proto)
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
