@@ -1,7 +1,7 @@
 """`serve --workers N`: N service processes on one gRPC port, and one Prometheus endpoint for them all.
 
-One Python process serves on one core at most. With `--workers N` (or WORKERS=N) the process `serve`
-started becomes a supervisor that serves nothing itself:
+One Python process runs its Python code on one core at a time (gRPC's own threads aside). With
+`--workers N` (or WORKERS=N) the process `serve` started becomes a supervisor that serves nothing itself:
 
 - it reserves the port: a socket bound with SO_REUSEPORT that never listens (no connection lands on it; a
   port another program holds fails here, with one clear line, before any worker starts; port 0 picks one);
