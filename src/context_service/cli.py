@@ -14,13 +14,14 @@ import structlog
 from pydantic import ValidationError
 
 from context_service.adapters.grpc.security import SecurityFileError
+from context_service.binding import PortTaken
 from context_service.client import session_cli
 from context_service.config import MAX_WORKERS, NatsSettings, Settings
 from context_service.domain.policy import PolicyError
 from context_service.local_servers import ServerError
 from context_service.observability.logging import bind_fields, configure_logging
 from context_service.observability.tracing import TracingUnavailable
-from context_service.workers import PortTaken, as_worker, supervise
+from context_service.workers import as_worker, supervise
 
 log = structlog.get_logger()
 MAX_BATCH = 1000

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import structlog
 
+from context_service.binding import PortTaken
 from context_service.config import Settings
 
 log = structlog.get_logger()
@@ -43,10 +44,6 @@ _PR_SET_PDEATHSIG = 1
 _STOPS = (signal.SIGTERM, signal.SIGINT)
 _WATCHED = {signal.SIGCHLD, *_STOPS}
 _POLL_SECONDS = 1.0
-
-
-class PortTaken(Exception):
-    """The gRPC or the metrics port cannot be bound."""
 
 
 def supervise(settings: Settings, workers: int, *, demo: bool) -> int:
@@ -162,17 +159,15 @@ def _metrics_endpoint(host: str, port: int | None, metrics_dir: Path) -> Iterato
     if port is None:
         yield None
         return
-    from prometheus_client import CollectorRegistry, multiprocess, start_http_server  # noqa: PLC0415
+    # Only a supervisor needs these (the command line imports this module for every command).
+    from prometheus_client import CollectorRegistry, multiprocess  # noqa: PLC0415
+
+    from context_service.observability.metrics_server import start_endpoint  # noqa: PLC0415
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
+    endpoint = start_endpoint(host, port, registry)
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
-    except OSError as exc:
-        raise PortTaken(f"cannot bind the metrics port {host}:{port}: {exc.strerror or exc}") from None
-    try:
-        yield server.server_port
+        yield endpoint.port
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        endpoint.stop()

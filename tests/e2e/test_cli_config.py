@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -227,3 +228,33 @@ def test_serve_against_a_certificate_the_ca_file_does_not_sign_stops_at_once_wit
     assert (done.returncode, len(error_lines(done)), time.monotonic() - started < 30) == (2, 1, True)
     assert "NEO4J_TRUSTED_CA_FILE" in error_lines(done)[0]
     assert "store_not_ready" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "named"),
+    [
+        ("GRPC_PORT", "cannot bind the gRPC port 127.0.0.1:{port}"),
+        ("METRICS_PORT", "metrics port 127.0.0.1:{port}"),
+    ],
+    ids=["grpc-port", "metrics-port"],
+)
+def test_a_port_another_program_holds_stops_start_up_with_one_line(variable: str, named: str) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        ports = {"GRPC_PORT": "0", "METRICS_PORT": "0", variable: str(port)}
+        done = run_cli(
+            "serve",
+            GRAPH_BACKEND="memory",
+            ENABLE_NATS="false",
+            GRPC_HOST="127.0.0.1",
+            METRICS_HOST="127.0.0.1",
+            METRICS_ENABLED="true",
+            **ports,
+        )
+
+    assert done.returncode == 2
+    assert len(error_lines(done)) == 1
+    assert named.format(port=port) in error_lines(done)[0]
+    assert "Traceback" not in done.stderr

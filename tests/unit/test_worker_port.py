@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from context_service.workers import PortTaken, reserve_port
+from context_service.binding import PortTaken
+from context_service.workers import reserve_port
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "::1"])

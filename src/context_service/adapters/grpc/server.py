@@ -28,6 +28,7 @@ from context_service.adapters.grpc.servicer import ContextServicer
 from context_service.adapters.grpc.session_servicer import SessionServicer
 from context_service.application.services import UseCases
 from context_service.application.session_services import SessionUseCases
+from context_service.binding import PortTaken
 from fleet.context.admin.v1 import admin_pb2
 from fleet.context.session.v1 import session_pb2
 from fleet.context.v1 import context_pb2
@@ -109,10 +110,15 @@ class GrpcServer:
         ]
         server = grpc.aio.server(options=options, interceptors=self._interceptors or None)
         self._register(WrappingServer(server, self._duties))
-        if self._credentials is None:
-            self.port = server.add_insecure_port(self._address)
-        else:
-            self.port = server.add_secure_port(self._address, self._credentials)
+        try:
+            if self._credentials is None:
+                self.port = server.add_insecure_port(self._address)
+            else:
+                self.port = server.add_secure_port(self._address, self._credentials)
+        except RuntimeError:  # grpc says only that it failed
+            raise PortTaken(
+                f"cannot bind the gRPC port {self._address} (taken, or not an address of this host)"
+            ) from None
         await server.start()
         self._server = server
         await self.health.set(LIVENESS, _SERVING)
