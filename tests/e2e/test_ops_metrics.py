@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from context_service.adapters.grpc.interceptors import MetricsInterceptor
 from context_service.observability.metrics import LATENCY_BUCKETS, count_tasks_of, record_cache, store_call
@@ -19,9 +17,9 @@ from context_service.ports.errors import StoreUnavailable
 from fleet.context.v1 import context_pb2 as pb
 from tests.e2e.builders import change, create_story, update
 from tests.support.harness import Service, running_service
+from tests.support.metrics import Samples, samples_at
 from tests.support.waiting import eventually
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 MILESTONE = {"event_type": "review", "description": "Design review passed"}
 
 
@@ -41,18 +39,8 @@ async def measured() -> AsyncIterator[Service]:
 
 async def scrape(server: MetricsServer) -> Samples:
     """Every sample of the /metrics page, keyed by (name, labels)."""
-    url = f"http://127.0.0.1:{server.port}/metrics"
-
-    def fetch() -> str:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode("utf-8"))
-
-    text = await asyncio.to_thread(fetch)
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+    assert server.port is not None
+    return await asyncio.to_thread(samples_at, server.port)
 
 
 def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:

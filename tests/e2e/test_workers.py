@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ import pytest
 from context_service.local_servers import LocalServer, free_port
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc as pb_grpc
+from tests.support.metrics import Samples, samples_at
 from tests.support.process import terminate
 from tests.support.waiting import eventually
 
@@ -69,20 +69,9 @@ class Supervised:
         """The workers' process ids."""
         return list(self.line("workers_started")["pids"])
 
-    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    def metrics(self) -> Samples:
         """The supervisor's /metrics: each sample by name and labels."""
-        port = self.line("workers_started")["metrics_port"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-            text = reply.read().decode()
-        samples = {}
-        for row in text.splitlines():
-            if row.startswith("#") or not row:
-                continue
-            head, _, value = row.rpartition(" ")
-            name, _, labels = head.partition("{")
-            pairs = (p.split("=", 1) for p in labels.rstrip("}").split(",") if p)
-            samples[(name, frozenset((k, v.strip('"')) for k, v in pairs))] = float(value)
-        return samples
+        return samples_at(self.line("workers_started")["metrics_port"])
 
 
 @pytest.fixture
