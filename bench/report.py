@@ -82,11 +82,7 @@ def _scale_line(row: dict[str, Any]) -> str:
         f"{row['echo_speed_up']}×",
         f"{row['echo_per_core_ratio']}×",
     ]
-    return (
-        "| "
-        + " | ".join(str(c) for c in [*cells, *echo, row["non_ok"] + row.get("workers_non_ok", 0)])
-        + " |"
-    )
+    return "| " + " | ".join(str(c) for c in [*cells, *echo, row["non_ok"]]) + " |"
 
 
 def markdown(report: dict[str, Any], chart: str) -> str:

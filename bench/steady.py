@@ -168,7 +168,8 @@ def scale_out_round(bench: Bench, steady: Steady, plan: Plan) -> dict[str, Any]:
     service = one_and_two(replicas, steady.path, body, plan, bench.work)
     after = [p.metric_counts(RPC_COUNTER, "code") for p in replicas]
     delta: Counter[str] = sum((a - b for a, b in zip(after, before, strict=True)), Counter())
-    workers = _workers_round(bench, steady.path, body, plan)
+    workers, workers_codes = _workers_round(bench, steady.path, body, plan)
+    delta += workers_codes
     echo_at = echo_path(sampled_call(bench.service, steady))
     echo = one_and_two((bench.echo, bench.second_echo), echo_at, body, plan, bench.work)
     per_core_one, per_core_two = service.requests_per_core_second()
@@ -191,18 +192,14 @@ def scale_out_round(bench: Bench, steady: Steady, plan: Plan) -> dict[str, Any]:
     }
 
 
-def _workers_round(bench: Bench, path: str, body: Path, plan: Plan) -> dict[str, Any]:
-    """req/s at `plan.clients` on one `serve --workers 2` port, the cores its workers kept busy, and how
-    many replies were not OK."""
+def _workers_round(bench: Bench, path: str, body: Path, plan: Plan) -> tuple[dict[str, Any], Counter[str]]:
+    """req/s at `plan.clients` on one `serve --workers 2` port and the cores its workers kept busy; the
+    reply codes it sent meanwhile."""
     assert bench.workers is not None
     before = bench.workers.metric_counts(RPC_COUNTER, "code")
     rps, cores = _busy((bench.workers,), Shot(path, body, plan.clients, plan.throughput), bench.work)
     codes = bench.workers.metric_counts(RPC_COUNTER, "code") - before
-    return {
-        "workers_rps": rps,
-        "workers_cores": round(cores, 2),
-        "workers_non_ok": sum(codes.values()) - codes["OK"],
-    }
+    return {"workers_rps": rps, "workers_cores": round(cores, 2)}, codes
 
 
 def soak(bench: Bench, steady: Steady, plan: Plan) -> dict[str, Any]:
