@@ -14,7 +14,9 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from context_service.adapters.grpc.interceptors import TokenAuthInterceptor, TracingInterceptor
 from context_service.adapters.grpc.security import TokenFile
+from context_service.config import SessionSettings
 from context_service.observability.logging import merge_bound_fields
+from fleet.context.session.v1 import session_pb2
 from fleet.context.v1 import context_pb2 as pb
 from tests.e2e.builders import change, update_request
 from tests.support.harness import Service, running_service
@@ -89,3 +91,27 @@ async def test_no_log_line_holds_a_payload_a_token_or_context_text(service: Serv
     assert TITLE in rendered[0]  # the context did render the marked title
     for secret in (TOKEN, WRONG_TOKEN, TITLE, DESCRIPTION, PAYLOAD_TEXT, rendered[0]):
         assert secret not in text
+
+
+async def test_a_canonical_line_names_the_session_or_the_story_the_request_carries() -> None:
+    async with running_service(sessions=SessionSettings()) as svc:
+        with structlog.testing.capture_logs(processors=[merge_bound_fields]) as entries:
+            await svc.sessions.Put(session_pb2.PutRequest(session_id="S-LOGS", key="k", value_json="1"))
+            await svc.sessions.Get(session_pb2.GetRequest(session_id="S-LOGS", key="k"))
+            with pytest.raises(grpc.aio.AioRpcError):
+                await svc.stub.RehydrateSession(pb.RehydrateSessionRequest(case_id="CASE-LOGS", roles=["qa"]))
+            await svc.stub.ValidateScope(pb.ValidateScopeRequest(role="developer", phase="BUILD"))
+            await svc.stub.ValidateScope(pb.ValidateScopeRequest(role="qa", phase="BUILD"))
+
+    named = [
+        {key: entry[key] for key in ("method", "session_id", "story_id", "code") if key in entry}
+        for entry in entries
+        if entry["event"] == "rpc"
+    ]
+    assert named == [
+        {"method": "Put", "session_id": "S-LOGS", "code": "OK"},
+        {"method": "Get", "session_id": "S-LOGS", "code": "OK"},
+        {"method": "RehydrateSession", "story_id": "CASE-LOGS", "code": "NOT_FOUND"},
+        {"method": "ValidateScope", "story_id": "", "code": "OK"},
+        {"method": "ValidateScope", "story_id": "", "code": "OK"},
+    ]

@@ -147,6 +147,17 @@ def test_a_written_info_line_is_the_line_the_logger_writes(stderr: Stderr) -> No
     assert (written["correlation_id"], written["level"]) == ("corr-1", "info")
 
 
+def test_a_written_line_the_fast_encoder_refuses_is_written_once_by_the_processors(stderr: Stderr) -> None:
+    configure_logging("INFO", "json", stderr.text)
+
+    with bound_fields(correlation_id="corr-2"):
+        write_info("rpc", {"method": "Get", "count": 2**70})  # past 64 bits: orjson refuses it
+
+    [line] = stderr.lines()
+    assert (line["count"], line["correlation_id"], line["event"]) == (2**70, "corr-2", "rpc")
+    assert str(line["timestamp"]).endswith("Z")
+
+
 def test_a_capture_sees_written_lines_and_a_level_above_info_writes_none(stderr: Stderr) -> None:
     configure_logging("INFO", "json", stderr.text)
     with structlog.testing.capture_logs(processors=[merge_bound_fields]) as entries, bound_fields(code="x"):

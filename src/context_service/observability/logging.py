@@ -8,7 +8,7 @@ encoder.
 The fields every line of one call or message carries (its correlation id, its trace id) are bound with
 `bind_fields` (or `bound_fields`) in one context variable, merged by `merge_bound_fields`: structlog's own
 contextvars copy the whole context on every line and bind one variable per field. `write_info` writes the
-one line every call ends with through the configured processors, without a bound logger per call.
+one line every call ends with without a bound logger per call: in JSON, straight to the stream (`JsonLines`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from types import MappingProxyType
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import orjson
 import structlog
@@ -63,19 +63,54 @@ def merge_bound_fields(
 
 class _Sink:
     """The processors and the logger factory `configure_logging` set up, and one logger of it, for
-    `write_info`."""
+    `write_info`; `direct`: the JSON lines writer that does what those processors do, when they are JSON
+    lines to a binary stream."""
 
-    __slots__ = ("factory", "logger", "processors")
+    __slots__ = ("configured", "direct", "factory", "logger", "processors")
 
-    def __init__(self, processors: list[structlog.typing.Processor], factory: Any) -> None:
+    def __init__(
+        self, processors: list[structlog.typing.Processor], factory: Any, direct: JsonLines | None = None
+    ) -> None:
         self.processors = processors
+        self.configured = list(processors)  # a capture changes `processors` in place
         self.factory = factory
         self.logger = factory()
+        self.direct = direct
 
     def in_force(self) -> bool:
         """Whether structlog still writes through these processors to this factory's loggers."""
         config = structlog.get_config()
         return config["processors"] is self.processors and config["logger_factory"] is self.factory
+
+    def as_configured(self) -> bool:
+        """Whether the processors are still the ones configured (a capture replaces them in place)."""
+        return self.processors == self.configured
+
+
+class JsonLines:
+    """One info line written straight to a binary stream: the same line as the JSON processors make
+    (`merge_bound_fields` then `JsonLine`), without their calls; what orjson cannot encode goes to them."""
+
+    __slots__ = ("_flush", "_write")
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._write = stream.write
+        self._flush = stream.flush
+
+    def info(self, event: str, fields: dict[str, Any]) -> bool:
+        """Write the line (`fields` taken over); False, having written nothing, when orjson refuses it."""
+        fields["event"] = event
+        for key, value in _BOUND_FIELDS.get().items():
+            fields.setdefault(key, value)
+        fields["level"] = "info"
+        fields["timestamp"] = utc_timestamp()
+        try:
+            line = orjson.dumps(fields, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            return False
+        self._write(line)
+        self._flush()
+        return True
 
 
 class _Configured:
@@ -87,14 +122,16 @@ class _Configured:
 def write_info(event: str, fields: dict[str, Any]) -> None:
     """Write what `structlog.get_logger().info(event, **fields)` writes (`fields` is taken over).
 
-    While the configuration `configure_logging` made is in force (at INFO or below), the line goes through its
-    processors straight to its logger, skipping the lazy proxy, the bound logger and its context copy;
-    a capture (`structlog.testing.capture_logs`) changes that list in place and still sees the line; any
-    other configuration gets the plain call.
+    While the configuration `configure_logging` made is in force (at INFO or below), the line goes straight to
+    its stream (JSON lines, `JsonLines`) or through its processors to its logger, skipping the lazy proxy,
+    the bound logger and its context copy; a capture (`structlog.testing.capture_logs`) changes that list in
+    place and still sees the line; any other configuration gets the plain call.
     """
     sink = _Configured.sink
     if sink is None or not sink.in_force():
         structlog.get_logger().info(event, **fields)  # a new proxy: one kept may hold an old configuration
+        return
+    if sink.direct is not None and sink.as_configured() and sink.direct.info(event, fields):
         return
     fields["event"] = event
     line: Any = fields
@@ -113,6 +150,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     buffer = getattr(stream, "buffer", None)
     processors: list[structlog.typing.Processor] = [merge_bound_fields]
     factory: Any
+    direct = None
     if use_console:
         processors += [
             structlog.processors.add_log_level,
@@ -124,6 +162,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     elif buffer is not None:
         processors.append(JsonLine(_json))
         factory = structlog.BytesLoggerFactory(buffer)
+        direct = JsonLines(buffer)
     else:  # a stream without bytes underneath (some test captures): the same lines, as text
         processors.append(JsonLine(_json_text))
         factory = structlog.PrintLoggerFactory(file=stream)
@@ -134,7 +173,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
-    _Configured.sink = _Sink(processors, factory) if number <= logging.INFO else None
+    _Configured.sink = _Sink(processors, factory, direct) if number <= logging.INFO else None
     logging.basicConfig(level=level, stream=stream, format="%(levelname)s %(name)s %(message)s")
 
 

@@ -75,15 +75,32 @@ def _log_context(meta: RequestMeta) -> dict[str, str]:
     return bound
 
 
+# Which of the ids a canonical line names each request type carries, looked up once per type (a missing
+# attribute costs an exception per look-up).
+_ID_FIELDS = ("session_id", "story_id", "case_id")
+_IDS_OF: dict[type, frozenset[str]] = {}
+_CODE_NAMES = {code: code.name for code in grpc.StatusCode}
+
+
+def _ids_of(request: Any) -> frozenset[str]:
+    kind = type(request)
+    ids = _IDS_OF.get(kind)
+    if ids is None:
+        ids = _IDS_OF[kind] = frozenset(name for name in _ID_FIELDS if hasattr(request, name))
+    return ids
+
+
 def _log_rpc(method: str, request: Any, code: grpc.StatusCode, started: float) -> None:
     """The canonical line: ids and outcome only, never the request's payload or the rendered context."""
     line: dict[str, Any] = {"method": method}
-    session_id = getattr(request, "session_id", "")
+    ids = _ids_of(request)
+    session_id = request.session_id if "session_id" in ids else ""
     if session_id:
         line["session_id"] = session_id
     else:
-        line["story_id"] = getattr(request, "story_id", "") or getattr(request, "case_id", "")
-    line["code"] = code.name
+        story_id = request.story_id if "story_id" in ids else ""
+        line["story_id"] = story_id or (request.case_id if "case_id" in ids else "")
+    line["code"] = _CODE_NAMES[code]
     line["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
     write_info("rpc", line)
 
