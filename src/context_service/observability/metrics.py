@@ -191,9 +191,12 @@ def store_call(backend: str, operation: str) -> AbstractAsyncContextManager[None
     return _StoreCall(backend, operation)
 
 
+_NO_TRACER_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+
 def tracing_on() -> bool:
     """Whether a tracer provider is installed (without one every span is a no-op: skip building it)."""
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+    return not isinstance(trace.get_tracer_provider(), _NO_TRACER_PROVIDERS)
 
 
 @functools.cache

@@ -146,9 +146,11 @@ class _Call:
         Context of its own: there the bindings are not set, so there is nothing to undo.
         """
         _log_rpc(self._method, self._request, self.code, self._started)
-        with contextlib.suppress(ValueError):  # "created in a different Context"
+        try:
             _CALL_META.reset(self._meta_token)
             reset_fields(self._fields_token)
+        except ValueError:  # "created in a different Context"
+            pass
 
 
 def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
