@@ -34,6 +34,7 @@ from context_service.adapters.memory.session import InMemorySessionStore
 from context_service.adapters.nats.publisher import OutboxPublisher
 from context_service.adapters.nats.runtime import Messaging
 from context_service.adapters.neo4j.graph import Neo4jGraph
+from context_service.adapters.periodic import Periodic
 from context_service.adapters.policy_file import load_policy
 from context_service.adapters.session_sweeper import SessionSweeper
 from context_service.adapters.snapshot_schema import JsonSchemaValidator
@@ -69,8 +70,8 @@ from context_service.application.update_context import UpdateContext
 from context_service.application.validate_scope import ValidateScope
 from context_service.config import DEFAULT_RESPONSE_CACHE_BYTES, SessionSettings, Settings, StoreSettings
 from context_service.domain.policy import ScopePolicy
-from context_service.observability.metrics import count_tasks_of
-from context_service.observability.metrics_server import MetricsServer, sampled_gauges
+from context_service.observability.metrics import count_tasks_of, sample_gauges
+from context_service.observability.metrics_server import MetricsServer
 from context_service.observability.tracing import tracing
 from context_service.ports.errors import StoreMisconfigured, StoreTimeout, StoreUnavailable
 from context_service.ports.events import EventPublisher
@@ -405,6 +406,14 @@ def settle_heap() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+# How often a worker of `serve --workers N` writes its function-read gauges for the supervisor's /metrics.
+GAUGE_SAMPLE_SECONDS = 1.0
+
+
+async def _sample_gauges() -> None:
+    sample_gauges()
+
+
 @asynccontextmanager
 async def running(
     settings: Settings,
@@ -424,7 +433,9 @@ async def running(
         count_tasks_of(asyncio.get_running_loop())
         stack.callback(count_tasks_of, None)
         if worker:
-            await stack.enter_async_context(sampled_gauges())
+            sampler = Periodic(_sample_gauges, interval=GAUGE_SAMPLE_SECONDS, name="sampled-gauges")
+            sampler.start()
+            stack.push_async_callback(sampler.stop)
         else:
             metrics_port = obs.metrics_port if obs.metrics_enabled else None
             await stack.enter_async_context(MetricsServer(host=obs.metrics_host, port=metrics_port))

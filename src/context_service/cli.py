@@ -301,7 +301,7 @@ async def _serve(settings: Settings, *, demo: bool, extra: str = "", worker: int
 
     if worker is not None:
         bind_fields({"worker": worker})  # on every line of this process
-    seeding = demo or (settings.seed_demo and not worker)  # one worker seeds
+    seeding = demo or (settings.seed_demo and worker in (None, 0))  # of several workers, the first seeds
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -205,14 +205,17 @@ async def test_a_metrics_server_without_a_port_is_disabled() -> None:
 async def test_the_event_loops_unfinished_tasks_are_counted_at_each_scrape() -> None:
     key = ("context_event_loop_tasks", frozenset[tuple[str, str]]())
     count_tasks_of(asyncio.get_running_loop())
-    async with MetricsServer(host="127.0.0.1", port=0) as server:
-        before = await scrape(server)
-        release = asyncio.Event()
-        waiting = [asyncio.create_task(release.wait()) for _ in range(25)]
-        during = await scrape(server)
-        release.set()
-        await asyncio.gather(*waiting)
-        after = await scrape(server)
+    try:
+        async with MetricsServer(host="127.0.0.1", port=0) as server:
+            before = await scrape(server)
+            release = asyncio.Event()
+            waiting = [asyncio.create_task(release.wait()) for _ in range(25)]
+            during = await scrape(server)
+            release.set()
+            await asyncio.gather(*waiting)
+            after = await scrape(server)
+    finally:
+        count_tasks_of(None)  # no later test reads this test's closed loop
 
     assert during[key] - before[key] >= 25
     assert during[key] - after[key] >= 25

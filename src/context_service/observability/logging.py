@@ -100,8 +100,7 @@ class JsonLines:
     def info(self, event: str, fields: dict[str, Any]) -> bool:
         """Write the line (`fields` taken over); False, having written nothing, when orjson refuses it."""
         fields["event"] = event
-        for key, value in _BOUND_FIELDS.get().items():
-            fields.setdefault(key, value)
+        merge_bound_fields(None, "info", fields)
         fields["level"] = "info"
         fields["timestamp"] = utc_timestamp()
         try:

@@ -2,16 +2,13 @@
 `start_endpoint`, which the supervisor of `serve --workers N` also serves its workers' values with.
 
 `port=0` binds a free port (read the bound one from `.port`); `port=None` disables the endpoint. A worker of
-`serve --workers N` serves none: `sampled_gauges` writes its function-read gauges where the supervisor's
-endpoint reads them.
+`serve --workers N` serves none (its function-read gauges are written with `metrics.sample_gauges`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Self
 from wsgiref.simple_server import WSGIServer
@@ -20,10 +17,9 @@ import structlog
 from prometheus_client import CollectorRegistry, start_http_server
 
 from context_service.binding import PortTaken
-from context_service.observability.metrics import REGISTRY, sample_gauges
+from context_service.observability.metrics import REGISTRY
 
 log = structlog.get_logger()
-SAMPLE_SECONDS = 1.0
 
 
 class Endpoint:
@@ -78,21 +74,3 @@ class MetricsServer:
             return
         await asyncio.to_thread(endpoint.stop)  # keep the event loop free meanwhile
         log.info("metrics_stopped")
-
-
-@asynccontextmanager
-async def sampled_gauges(interval: float = SAMPLE_SECONDS) -> AsyncIterator[None]:
-    """The function-read gauges (event-loop tasks, shared session readers) written every `interval` s while
-    the block runs."""
-
-    async def sample() -> None:
-        while True:
-            sample_gauges()
-            await asyncio.sleep(interval)
-
-    task = asyncio.create_task(sample(), name="sampled-gauges")
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
