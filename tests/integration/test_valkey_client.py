@@ -230,17 +230,90 @@ async def test_an_error_reply_keeps_the_connection_in_step(valkey: LocalServer) 
     assert still == before
 
 
-async def test_concurrent_commands_open_at_most_twice_the_pool_size(private_valkey: LocalServer) -> None:
-    # Arrange: a pool of 4; commands sent alone keep up to 4 more connections aside
-    settings = ValkeySettings(VALKEY_URL=private_valkey.url, REDIS_MAX_CONNECTIONS=4)
-    async with ValkeyClient(settings=settings, timeout_seconds=STORE_TIMEOUT) as client:
-        await client.run("test.set", Command("k", ("SET", "k", "v")))
+async def test_concurrent_single_commands_share_one_connection_each_with_its_own_reply(
+    private_valkey: LocalServer,
+) -> None:
+    # Arrange
+    async with valkey_client(private_valkey) as client:
+        await client.run("test.set", Command("k0", ("MSET", *(f"k{i}" for i in range(200) for _ in "kv"))))
+        ids = {await client.run("test.id", Command("k", ("CLIENT", "ID")))}
 
-        # Act
-        replies = await asyncio.gather(*(client.run("test.get", get("k")) for _ in range(64)))
+        # Act: 200 commands in flight at once, an error reply among them
+        replies = await asyncio.gather(
+            *(client.run("test.get", get(f"k{i}")) for i in range(200)),
+            client.run("test.incr", Command("k", ("HGET", "k7", "f"))),
+            return_exceptions=True,
+        )
+        ids.add(await client.run("test.id", Command("k", ("CLIENT", "ID"))))
         async with client.call("test.list") as redis:
             listed = await redis.client_list()
 
-    # Assert: the server saw no more connections than that (this test's server serves no one else)
-    assert replies == ["v"] * 64
-    assert 2 <= len(listed) <= 8
+    # Assert: each command got its own reply, all on one connection beside the pool's one
+    assert replies[:200] == [f"k{i}" for i in range(200)]
+    assert isinstance(replies[200], PortError)
+    assert len(ids) == 1
+    assert len(listed) == 2
+
+
+async def test_a_caller_that_gives_up_leaves_its_reply_behind_and_the_connection_in_step(
+    private_valkey: LocalServer,
+) -> None:
+    # Arrange
+    async with valkey_client(private_valkey, timeout_seconds=STORE_TIMEOUT) as client:
+        await client.run("test.set", Command("a", ("MSET", "a", "1", "b", "2")))
+        before = await client.run("test.id", Command("a", ("CLIENT", "ID")))
+
+        # Act: the caller's own deadline (shorter than the store's) passes while the server is paused
+        with stopped(private_valkey, resume_after=0.3):
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await client.run("test.get", get("a"))
+            replies = [await client.run("test.get", get(key)) for key in ("b", "a")]
+        after = await client.run("test.id", Command("a", ("CLIENT", "ID")))
+
+    # Assert: the late reply was dropped, not handed to the next command; no new connection was needed
+    assert replies == ["2", "1"]
+    assert after == before
+
+
+async def test_a_connection_closed_by_the_server_is_replaced_without_failing_the_next_command(
+    valkey: LocalServer,
+) -> None:
+    # Arrange
+    key = f"killed:{free_port()}"
+    async with valkey_client(valkey) as client:
+        await client.run("test.set", Command(key, ("SET", key, "v")))
+        killed = await client.run("test.id", Command(key, ("CLIENT", "ID")))
+        async with client.call("test.kill") as redis:
+            await redis.execute_command("CLIENT", "KILL", "ID", killed)
+
+        # Act
+        reply = await client.run("test.get", get(key))
+        replaced = await client.run("test.id", Command(key, ("CLIENT", "ID")))
+
+    # Assert
+    assert reply == "v"
+    assert replaced != killed
+
+
+async def test_every_command_waiting_on_a_server_that_stops_answering_fails_within_the_store_timeout(
+    private_valkey: LocalServer,
+) -> None:
+    # Arrange
+    async with valkey_client(private_valkey, timeout_seconds=0.3) as client:
+        await client.run("test.set", Command("a", ("SET", "a", "1")))
+        loop = asyncio.get_running_loop()
+
+        # Act
+        with stopped(private_valkey):
+            started = loop.time()
+            outcomes = await asyncio.gather(
+                *(client.run("test.get", get("a")) for _ in range(20)), return_exceptions=True
+            )
+            waited = loop.time() - started
+        again = await client.run("test.get", get("a"))
+
+    # Assert
+    assert all(isinstance(o, StoreTimeout) for o in outcomes)
+    assert 0.3 <= waited < 1.5
+    assert again == "1"
