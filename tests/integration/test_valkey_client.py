@@ -296,6 +296,30 @@ async def test_a_connection_closed_by_the_server_is_replaced_without_failing_the
     assert replaced != killed
 
 
+async def test_a_command_written_before_its_connection_was_lost_is_not_sent_again(
+    private_valkey: LocalServer,
+) -> None:
+    # Arrange: the first command (WAIT for a replica that does not exist) holds the INCR behind it
+    async with valkey_client(private_valkey, timeout_seconds=STORE_TIMEOUT) as client:
+        await client.run("test.set", Command("n", ("SET", "n", "0")))
+        held = [
+            asyncio.ensure_future(client.run("test.wait", Command("n", ("WAIT", 1, 2000)))),
+            asyncio.ensure_future(client.run("test.incr", Command("n", ("INCR", "n")))),
+        ]
+        await asyncio.sleep(0.2)  # both written
+
+        # Act: the connection is lost with both unanswered
+        async with client.call("test.kill") as redis:
+            await redis.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        outcomes = await asyncio.gather(*held, return_exceptions=True)
+        value = await client.run("test.get", get("n"))
+
+    # Assert: the client cannot tell whether a written command ran, so it is not sent again (here it had
+    # not run: a second send would have applied it; one that had run would have been applied twice)
+    assert all(isinstance(o, StoreUnavailable) for o in outcomes)
+    assert value == "0"
+
+
 async def test_every_command_waiting_on_a_server_that_stops_answering_fails_within_the_store_timeout(
     private_valkey: LocalServer,
 ) -> None:

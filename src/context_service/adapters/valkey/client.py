@@ -104,9 +104,11 @@ class PipelinedCommands:
     command this saves, per command, the pool's locks and checks, a socket write and a socket read of its
     own, and a timer: the connection keeps the deadline. When its oldest unanswered command has waited
     `timeout_seconds`, the server is taken as not answering and every command waiting fails with
-    TimeoutError; when the connection fails or closes they fail with ConnectionError and are retried once
-    on a new connection, as the pool's retry policy does. A command whose caller gave up (a cancelled call)
-    keeps its place: its reply is read and dropped, so every later command still gets its own.
+    TimeoutError; when the connection fails or closes they fail with ConnectionError. A command is sent
+    once more, on a new connection, only when the connection was lost before its bytes were written
+    (`NotSent`): one already written may have been applied, and sending it again could apply a write twice.
+    A command whose caller gave up (a cancelled call) keeps its place: its reply is read and dropped, so
+    every later command still gets its own.
     """
 
     def __init__(self, redis: Redis, *, timeout_seconds: float) -> None:
@@ -120,7 +122,7 @@ class PipelinedCommands:
         """The command's reply, parsed as `Redis.execute_command` would."""
         try:
             reply = await self._exchange(args)
-        except rx.ConnectionError:  # dropped (e.g. a server restart): once more, on a new connection
+        except NotSent:  # lost before the command went out (e.g. the server closed it): safe to send again
             if self._closed:
                 raise
             reply = await self._exchange(args)
@@ -173,6 +175,10 @@ class PipelinedCommands:
             await link.closed()
 
 
+class NotSent(rx.ConnectionError):
+    """The connection was lost before the command's bytes were written: it cannot have been applied."""
+
+
 class _Link:
     """One connection's commands in flight: written in order, answered in order by one reader task."""
 
@@ -182,15 +188,21 @@ class _Link:
         self._timeout = timeout_seconds
         self._deadline: asyncio.TimerHandle | None = None
         self._writer: asyncio.StreamWriter = connection._writer
+        self._stream: asyncio.StreamReader = connection._reader
         self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._out: list[bytes] = []
+        self._unwritten = 0  # the last commands waiting, whose bytes are still in `_out`
         self._loop = asyncio.get_running_loop()
         self._reader = asyncio.create_task(self._read(), name="valkey-pipelined-read")
 
     def send(self, packed: list[bytes]) -> asyncio.Future[Any]:
-        """Queue the packed command; the future of its reply."""
+        """Queue the packed command; the future of its reply. NotSent when the connection failed or the
+        server closed it (seen here before the reader has noticed: the command is not written to it)."""
         if self.failed:
-            raise rx.ConnectionError("connection lost")
+            raise NotSent("connection lost")
+        if self._stream.at_eof() or self._writer.transport.is_closing():
+            self.fail(rx.ConnectionError("connection closed by the server"))
+            raise NotSent("connection closed by the server")
         reply = self._loop.create_future()
         now = self._loop.time()
         self._waiting.append((reply, now))
@@ -199,12 +211,14 @@ class _Link:
         if not self._out:
             self._loop.call_soon(self._flush)
         self._out.extend(packed)
+        self._unwritten += 1
         return reply
 
     def _flush(self) -> None:
         out, self._out = self._out, []
         if not self.failed:
             self._writer.writelines(out)
+            self._unwritten = 0
 
     def _check_deadline(self) -> None:
         """Fail the connection when its oldest unanswered command has waited the timeout; else look again
@@ -244,9 +258,11 @@ class _Link:
             self._deadline.cancel()
             self._deadline = None
         waiting, self._waiting = self._waiting, deque()
-        for future, _ in waiting:
+        written = len(waiting) - self._unwritten
+        self._out, self._unwritten = [], 0
+        for index, (future, _) in enumerate(waiting):
             if not future.done():
-                future.set_exception(type(error)(str(error)))
+                future.set_exception(type(error)(str(error)) if index < written else NotSent(str(error)))
         if self._reader is not asyncio.current_task():
             self._reader.cancel()
         self.connection._close()
