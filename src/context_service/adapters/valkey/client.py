@@ -25,6 +25,7 @@ from redis.crc import key_slot
 from redis.typing import EncodableT
 
 from context_service.adapters.valkey.connect import cluster_client, connection_options, single_client
+from context_service.adapters.valkey.opening import SharedOpening
 from context_service.adapters.valkey.tracking import KeyTracking
 from context_service.config import ValkeySettings
 from context_service.observability.metrics import store_call
@@ -115,7 +116,7 @@ class PipelinedCommands:
         self._redis: Any = redis  # its pool, connection and parser classes are untyped
         self._timeout = timeout_seconds
         self._link: _Link | None = None
-        self._opening: asyncio.Future[_Link] | None = None
+        self._opening = SharedOpening(self._connect)
         self._closed = False
 
     async def send(self, *args: EncodableT) -> Any:
@@ -139,10 +140,7 @@ class PipelinedCommands:
         """The connection, opened once however many commands ask at the same time."""
         if self._closed:
             raise rx.ConnectionError("the client is closed")
-        if self._opening is None:
-            self._opening = asyncio.ensure_future(self._connect())
-            self._opening.add_done_callback(self._opened)
-        return await asyncio.shield(self._opening)
+        return await self._opening()
 
     async def _connect(self) -> _Link:
         connection = self._redis.connection_pool.make_connection()
@@ -160,11 +158,6 @@ class PipelinedCommands:
             raise rx.ConnectionError("the client is closed")
         self._link = link
         return link
-
-    def _opened(self, opening: asyncio.Future[_Link]) -> None:
-        self._opening = None
-        if not opening.cancelled():
-            opening.exception()  # its callers have it
 
     async def aclose(self) -> None:
         """Close the connection; commands still waiting on it fail with ConnectionError."""
@@ -289,7 +282,7 @@ class ValkeyClient:
         # A single node's connections have no socket timeout (see connect.single_client): the call has one.
         # The cluster client keeps its socket timeouts, which drive its own retries after a failover.
         self._deadline = None if settings.cluster else timeout_seconds
-        self._direct: PipelinedCommands | None = None
+        self._pipelined: PipelinedCommands | None = None
 
     @property
     def name(self) -> str:
@@ -321,7 +314,7 @@ class ValkeyClient:
             self._redis = cluster_client(self._settings, self._timeout)
         else:
             self._redis = single = single_client(self._settings, self._timeout)
-            self._direct = PipelinedCommands(single, timeout_seconds=self._timeout)
+            self._pipelined = PipelinedCommands(single, timeout_seconds=self._timeout)
         try:
             await self.ping()
         except BaseException:
@@ -337,9 +330,9 @@ class ValkeyClient:
     async def aclose(self) -> None:
         """Close the client and every connection it holds (idempotent)."""
         redis, self._redis = self._redis, None
-        direct, self._direct = self._direct, None
-        if direct is not None:
-            await direct.aclose()
+        pipelined, self._pipelined = self._pipelined, None
+        if pipelined is not None:
+            await pipelined.aclose()
         if redis is not None:
             await redis.aclose()
 
@@ -421,7 +414,7 @@ class ValkeyClient:
         if durable and self._settings.replicas_to_wait:
             [reply] = await self.batch(operation, [command], durable=True)
             return reply
-        pipelined = self._direct
+        pipelined = self._pipelined
         if pipelined is None:
             async with self.call(operation) as redis:
                 return await _sent(redis.execute_command, command)

@@ -33,6 +33,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from context_service.adapters.periodic import Periodic
+from context_service.adapters.valkey.opening import SharedOpening
 from context_service.observability.metrics import CACHE_TRACKING
 
 log = structlog.get_logger()
@@ -116,7 +117,7 @@ class KeyTracking:
         self._ignore = ignore
         self._connection: Any = None  # the library's connection class is untyped
         self._reader: asyncio.Task[None] | None = None
-        self._opening: asyncio.Future[Any] | None = None
+        self._opening = SharedOpening(self._open)  # `_open` logs its failures; its callers read their inputs
         self._fences = Fences(self._ping)
         self._expiry: asyncio.TimerHandle | None = None
         self._retry_at = 0.0
@@ -200,15 +201,7 @@ class KeyTracking:
         """The tracking connection, opened once however many callers ask (None: not tracking now)."""
         if self._connection is not None:
             return self._connection
-        if self._opening is None:
-            self._opening = asyncio.ensure_future(self._open())
-            self._opening.add_done_callback(self._opened)
-        return await asyncio.shield(self._opening)
-
-    def _opened(self, opening: asyncio.Future[Any]) -> None:
-        self._opening = None
-        if not opening.cancelled():
-            opening.exception()  # `_open` logs its failures; its callers read their inputs
+        return await self._opening()
 
     async def _open(self) -> Any:
         """A new tracking connection, or None while the last failure is too recent to try again."""
