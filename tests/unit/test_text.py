@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from context_service.adapters.nats.envelope import MessageRejected, decode_envelope
 from context_service.domain.errors import InvalidArgument
 from context_service.domain.limits import limit_text, require_id
-from context_service.domain.text import check_decoded, check_document, check_id, check_text
+from context_service.domain.text import check_decoded, check_document, check_id, check_text, is_text
 
 ENVELOPE = {
     "event_type": "planning.story.created",
@@ -33,6 +35,19 @@ ENVELOPE = {
 def test_free_text_carries_quotes_paths_controls_for_layout_and_unicode(value: str) -> None:
     # Act / Assert
     assert check_text(value, "title") == value
+
+
+@given(st.text(st.characters(codec=None, exclude_categories=()), max_size=20))
+def test_the_quick_answer_for_free_text_agrees_with_the_full_check(value: str) -> None:
+    # Arrange: any characters at all, surrogates and every control included
+    try:
+        check_text(value, "title")
+        passes = True
+    except InvalidArgument:
+        passes = False
+
+    # Act / Assert
+    assert is_text(value) is passes
 
 
 @pytest.mark.parametrize("value", ["a\x00b", "\x01", "bell\x07", "esc\x1b[0m", "\ud800", "x\udfff"])

@@ -22,8 +22,12 @@ _ID_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def is_text(value: str) -> bool:
-    """Whether `value` passes `check_text` (a check that names no field until one fails)."""
-    return _TEXT_FORBIDDEN.search(value) is None
+    """Whether `value` passes `check_text` (a check that names no field until one fails).
+
+    A printable string (most ids, keys and names) holds no control character or surrogate: str.isprintable
+    answers that without the pattern.
+    """
+    return value.isprintable() or _TEXT_FORBIDDEN.search(value) is None
 
 
 def check_text(value: str, field_name: str) -> str:

@@ -27,9 +27,13 @@ def is_probe(full_method: str) -> bool:
     return split_method(full_method)[0] in PROBE_SERVICES
 
 
+# How a call ends when its client goes away or its deadline passes (neither is an Exception).
+_ENDED_BY_CLIENT = (asyncio.CancelledError, GeneratorExit)
+
+
 def status_code_of(context: grpc.aio.ServicerContext, exc: BaseException | None) -> grpc.StatusCode:
     """The status code a call ended with, from how its behaviour returned or raised."""
-    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+    if exc is not None and isinstance(exc, _ENDED_BY_CLIENT):
         remaining = context.time_remaining()
         expired = remaining is not None and remaining <= 0
         return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED

@@ -49,21 +49,30 @@ def request_meta(context: grpc.aio.ServicerContext) -> RequestMeta:
 
 def _read_meta(context: grpc.aio.ServicerContext, source: str) -> RequestMeta:
     """Correlation id and idempotency key from the invocation metadata; `source`: the RPC's name."""
-    wanted: dict[str, str] = {}
+    wanted: dict[str, str] | None = None
     for key, value in context.invocation_metadata() or ():
-        # Only the few keys read here are kept: no dict of the whole metadata per call. Keys arrive in lower
-        # case (HTTP/2 header names are, and grpc refuses others).
+        # Only the few keys read here are kept: no dict of the whole metadata per call, and none at all when
+        # the call carries none of them. Keys arrive in lower case (HTTP/2 header names are, and grpc refuses
+        # others).
         if key in _META_KEYS and isinstance(value, str):
+            if wanted is None:
+                wanted = {}
             wanted[key] = value
+    if wanted is None:
+        return RequestMeta(_new_correlation_id(), "", 0, source)
     given = next((wanted[k] for k in CORRELATION_KEYS if wanted.get(k)), "")
-    # Not a secret, only unique: 128 random bits without a system call, shaped like a uuid4 hex.
-    correlation = given or f"{random.getrandbits(128):032x}"
+    correlation = given or _new_correlation_id()
     key = wanted.get(IDEMPOTENCY_KEY, "").strip()
     return RequestMeta(
         correlation_id=correlation[:MAX_METADATA_VALUE],
         idempotency_key=key[:MAX_METADATA_VALUE],
         source=source,
     )
+
+
+def _new_correlation_id() -> str:
+    """Not a secret, only unique: 128 random bits without a system call, shaped like a uuid4 hex."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def _log_context(meta: RequestMeta) -> dict[str, str]:
