@@ -27,7 +27,7 @@ from bench import report, sequenced, steady
 from bench.procs import echo_process, running, service_process, wait_workers
 from bench.scenarios import STEADY, Steady, seed_at
 from bench.scenarios import sequenced as sequenced_scenarios
-from bench.stats import median_of
+from bench.stats import median_of, ratio_of_rounds
 from bench.steady import FULL, QUICK, Bench, Plan
 from context_service.devstack import local_stack
 
@@ -55,10 +55,8 @@ def measure_steady(bench: Bench, scenarios: tuple[Steady, ...], plan: Plan) -> l
     for scenario in scenarios:
         _log(f"steady: {scenario.name}")
         row = _rounds(lambda reverse, s=scenario: steady.one_round(bench, s, plan, reverse), plan.rounds)
-        ratios = [r["service_throughput"]["rps"] / r["echo_throughput"]["rps"] for r in row["runs"]]
-        rows.append(
-            {"scenario": scenario.name, **row, "rps_vs_echo": round(sorted(ratios)[len(ratios) // 2], 3)}
-        )
+        ratio = ratio_of_rounds(row["runs"], "service_throughput", "echo_throughput")
+        rows.append({"scenario": scenario.name, **row, "rps_vs_echo": ratio})
     return rows
 
 

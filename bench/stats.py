@@ -30,3 +30,10 @@ def median_of(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
         numeric = isinstance(first, int | float) and not isinstance(first, bool)
         merged[key] = round(statistics.median(values), 3) if numeric else first
     return merged
+
+
+def ratio_of_rounds(rounds: Iterable[dict[str, Any]], part: str, whole: str) -> float:
+    """The median over rounds of `part`'s req/s over `whole`'s in the same round (with two rounds, the mean
+    of the two: neither round's figure alone)."""
+    ratios: list[float] = [r[part]["rps"] / r[whole]["rps"] for r in rounds]
+    return round(statistics.median(ratios), 3)
