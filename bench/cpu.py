@@ -9,8 +9,8 @@ read before and after. Each figure is the median of several runs. Writes bench/r
 
 CPU time per request still moves with the machine's load (a busy client batches less), so a change is
 measured against its base side by side: `BENCH_CPU_BASE=<a src/ directory>` (e.g. `git archive` of the base
-commit, with its generated stubs) also serves that code on the same stores, and each run alternates
-between the two.
+commit, with its generated stubs) also serves that code on the same stores, and each run measures the
+targets in an order turned by one from the run before (the one measured first in a run does worse).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def cpu_ms_per_request(process: Process, path: str, body: Path, work: Path) -> f
 
 
 def measure(services: dict[str, Process], echo: Process, work: Path) -> list[dict[str, Any]]:
-    """Every scenario's CPU per request on each service and on the echo (same reply size), alternating."""
+    """Every scenario's CPU per request on each service and on the echo (same reply size), in turns."""
     rows = []
     for scenario in SCENARIOS:
         if ONLY and not any(part in scenario.name for part in ONLY):
@@ -112,11 +112,14 @@ def measure(services: dict[str, Process], echo: Process, work: Path) -> list[dic
         _log(scenario.name)
         body = body_file(work, scenario.name.replace(" ", "_").replace(",", ""), scenario.request)
         size = _reply_size(services["service"], scenario)
-        runs: dict[str, list[float]] = {name: [] for name in (*services, "echo")}
-        for _ in range(RUNS):
-            for name, process in services.items():
-                runs[name].append(cpu_ms_per_request(process, scenario.path, body, work))
-            runs["echo"].append(cpu_ms_per_request(echo, echo_path(size), body, work))
+        targets = [(name, process, scenario.path) for name, process in services.items()]
+        targets.append(("echo", echo, echo_path(size)))
+        runs: dict[str, list[float]] = {name: [] for name, _, _ in targets}
+        for n in range(RUNS):
+            # The order turns every run: the target measured first in a run does worse than the others.
+            turn = n % len(targets)
+            for name, process, path in targets[turn:] + targets[:turn]:
+                runs[name].append(cpu_ms_per_request(process, path, body, work))
         medians = {f"{name}_cpu_ms": round(statistics.median(ms), 4) for name, ms in runs.items()}
         rows.append({"scenario": scenario.name, "reply_bytes": size, **medians, "runs": runs})
     return rows
@@ -137,8 +140,8 @@ def markdown(rows: list[dict[str, Any]], stamp: str) -> str:
         f"# CPU per request {stamp}",
         "",
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; {REQUESTS} requests per run, "
-        f"{CLIENTS} clients, median of {RUNS} alternating runs; CPU = user + system time of the served "
-        "process, ms per request." + (f" `base` serves {BASE}." if BASE else ""),
+        f"{CLIENTS} clients, median of {RUNS} runs, the order turned each run; CPU = user + system time of"
+        " the served process, ms per request." + (f" `base` serves {BASE}." if BASE else ""),
         "",
         "| scenario | reply bytes | " + " | ".join(names) + " |",
         "|---|---|" + "---|" * len(names),
