@@ -33,7 +33,7 @@ _ENDED_BY_CLIENT = (asyncio.CancelledError, GeneratorExit)
 
 def status_code_of(context: grpc.aio.ServicerContext, exc: BaseException | None) -> grpc.StatusCode:
     """The status code a call ended with, from how its behaviour returned or raised."""
-    if exc is not None and isinstance(exc, _ENDED_BY_CLIENT):
+    if isinstance(exc, _ENDED_BY_CLIENT):
         remaining = context.time_remaining()
         expired = remaining is not None and remaining <= 0
         return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED

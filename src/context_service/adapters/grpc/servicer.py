@@ -49,16 +49,13 @@ def request_meta(context: grpc.aio.ServicerContext) -> RequestMeta:
 
 def _read_meta(context: grpc.aio.ServicerContext, source: str) -> RequestMeta:
     """Correlation id and idempotency key from the invocation metadata; `source`: the RPC's name."""
-    wanted: dict[str, str] | None = None
+    wanted: dict[str, str] = {}
     for key, value in context.invocation_metadata() or ():
-        # Only the few keys read here are kept: no dict of the whole metadata per call, and none at all when
-        # the call carries none of them. Keys arrive in lower case (HTTP/2 header names are, and grpc refuses
-        # others).
+        # Only the few keys read here are kept: no dict of the whole metadata per call. Keys arrive in lower
+        # case (HTTP/2 header names are, and grpc refuses others).
         if key in _META_KEYS and isinstance(value, str):
-            if wanted is None:
-                wanted = {}
             wanted[key] = value
-    if wanted is None:
+    if not wanted:  # most calls carry none of them
         return RequestMeta(_new_correlation_id(), "", 0, source)
     given = next((wanted[k] for k in CORRELATION_KEYS if wanted.get(k)), "")
     correlation = given or _new_correlation_id()
