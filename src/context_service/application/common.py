@@ -23,6 +23,8 @@ from context_service.ports.system import Clock, IdGenerator
 log = structlog.get_logger()
 UPDATED_SUBJECT = "context.events.updated"
 UPDATED_EVENT = "context.updated"
+# What a request is told (ABORTED) when its idempotency key was used for a different request.
+KEY_REUSED = "idempotency-key was already used with different content"
 
 
 class RequestMeta(NamedTuple):

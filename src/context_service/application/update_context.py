@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from context_service.application.commit_step import CommitStep
-from context_service.application.common import RequestMeta, require_story_graph, version_hash
+from context_service.application.common import KEY_REUSED, RequestMeta, require_story_graph, version_hash
 from context_service.domain.changes import (
     ChangePlanner,
     ChangeRejected,
@@ -185,7 +185,7 @@ def _fingerprint(request: UpdateRequest) -> str:
 def _replay(record: JsonObject, fingerprint: str) -> UpdateResult:
     """The stored response for the same content; ABORTED for other content under the same key."""
     if record.get("fingerprint") != fingerprint:
-        raise Aborted("idempotency-key was already used with different content")
+        raise Aborted(KEY_REUSED)
     response = record.get("response")
     if not isinstance(response, dict):
         raise Aborted("idempotency record is unreadable; retry with a new key")

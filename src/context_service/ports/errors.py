@@ -77,6 +77,10 @@ class CommitOutcomeUnknown(StoreUnavailable):
     """The connection broke while a commit was acknowledged: it may or may not have been applied."""
 
 
+class WriteIdReused(PortError):
+    """A change named the write id of an earlier change with other content (see `ports.session.WriteId`)."""
+
+
 class EntryConflict(VersionConflict):
     """A session entry's compare-and-set lost: `key` (item `index`) is at `current` (0 = absent)."""
 

@@ -2,8 +2,9 @@
 
 Every write is one atomic step: expire the session's due entries, check versions, sizes and capacity, evict,
 write, and append each change to the session's change log (and, given a notice, write the outbox record owing
-the change's notifications). Writes raise EntryConflict, EntryTooLarge or SessionFull with nothing written;
-`changes` raises ChangesTrimmed when asked for revisions already trimmed.
+the change's notifications; given a write id, remember the result). Writes raise EntryConflict,
+EntryTooLarge, SessionFull or WriteIdReused with nothing written; `changes` raises ChangesTrimmed when asked
+for revisions already trimmed.
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ class ChangeNotice:
         return '{"' + NOTICE_KIND + '":' + json.dumps(ids, ensure_ascii=False)[:-1] + ',"from":'
 
 
+@dataclass(frozen=True)
+class WriteId:
+    """Makes a change of a session happen once: a change naming the `key` of one already made in the same
+    session within `ttl_ms` changes nothing and gets that change's result (its events without their
+    values), or WriteIdReused when its `fingerprint` differs. The key is short and safe to put in a store
+    key (hex digits)."""
+
+    key: str
+    fingerprint: str
+    ttl_ms: int
+
+
 # The notice for one session's changes (the sweeper's, made per session swept).
 NoticeFor = Callable[[str], ChangeNotice | None]
 
@@ -79,13 +92,24 @@ class SessionStore(Protocol):
         ...
 
     async def drop_session(
-        self, session_id: str, now_ms: int, notice: ChangeNotice | None = None
+        self,
+        session_id: str,
+        now_ms: int,
+        notice: ChangeNotice | None = None,
+        *,
+        write: WriteId | None = None,
     ) -> DropResult:
         """Remove the session and its entries; watchers read SESSION_DROPPED from the log."""
         ...
 
     async def put(
-        self, session_id: str, items: Sequence[PutItem], now_ms: int, notice: ChangeNotice | None = None
+        self,
+        session_id: str,
+        items: Sequence[PutItem],
+        now_ms: int,
+        notice: ChangeNotice | None = None,
+        *,
+        write: WriteId | None = None,
     ) -> PutResult:
         """Write the items at one revision (creating the session with default options), all or nothing."""
         ...
@@ -101,6 +125,8 @@ class SessionStore(Protocol):
         expected_version: int | None,
         now_ms: int,
         notice: ChangeNotice | None = None,
+        *,
+        write: WriteId | None = None,
     ) -> DeleteResult:
         """Remove a live entry (only at `expected_version` when given)."""
         ...

@@ -169,3 +169,30 @@ async def test_watch_from_a_trimmed_revision_ends_out_of_range(
         assert "oldest retained revision 4" in details
         [first] = await take(s.Watch(pb.WatchRequest(session_id=sid, after_revision=3)), 1)
         assert first.revision == 4
+
+
+@pytest.mark.parametrize("backend", ["memory", "valkey"])
+async def test_a_write_retried_under_its_idempotency_key_changes_nothing_twice(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    opened = (
+        running_service(sessions=PROGRESS)
+        if backend == "memory"
+        else valkey_service(request.getfixturevalue("valkey"))
+    )
+    async with opened as service:
+        sid, s = new_id(), service.sessions
+        keyed = (("idempotency-key", "put-1"),)
+        put = pb.PutRequest(session_id=sid, key="k", value_json="1")
+        first = await s.Put(put, metadata=keyed)
+        again = await s.Put(put, metadata=keyed)
+        assert again.entry == first.entry
+        assert (again.entry.revision, again.entry.version) == (1, 1)
+        other = pb.PutRequest(session_id=sid, key="k", value_json="2")
+        code, details = await status_of(s.Put(other, metadata=keyed))
+        assert code is grpc.StatusCode.ABORTED
+        assert "idempotency-key" in details
+        deleted = pb.DeleteRequest(session_id=sid, key="k")
+        assert (await s.Delete(deleted, metadata=(("idempotency-key", "del-1"),))).revision == 2
+        assert (await s.Delete(deleted, metadata=(("idempotency-key", "del-1"),))).deleted
+        assert (await s.GetSession(pb.GetSessionRequest(session_id=sid))).session.revision == 2

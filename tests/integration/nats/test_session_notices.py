@@ -148,8 +148,9 @@ async def test_the_relay_sends_the_same_notifications_the_hand_over_would_have(
     # Arrange: a full session evicts for a batch (several revisions, one of them shared by the batch)
     sid = session_id()
     await stack.uc.create.execute(sid, SessionOptions(max_entries=2))
-    await stack.uc.put.execute(sid, [item("a")], META, batch=False)
-    await stack.uc.put.execute(sid, [item("b")], META, batch=False)
+    for key in ("a", "b"):  # each write under its own idempotency key
+        keyed = META._replace(idempotency_key=f"idem-{key}")
+        await stack.uc.put.execute(sid, [item(key)], keyed, batch=False)
     notice = stack.notifier.notice(sid, META)
     result = await stack.store.put(sid, [item("c"), item("d")], stack.clock.now_ms(), notice)
 

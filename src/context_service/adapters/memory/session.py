@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from context_service.adapters.memory.session_log import ChangeLog
 from context_service.domain.session import (
@@ -25,12 +26,13 @@ from context_service.domain.session import (
     SweepResult,
 )
 from context_service.domain.session_rules import glob_regex
-from context_service.ports.errors import EntryConflict, EntryTooLarge, SessionFull
-from context_service.ports.session import ChangeNotice, NoticeFor
+from context_service.ports.errors import EntryConflict, EntryTooLarge, SessionFull, WriteIdReused
+from context_service.ports.session import ChangeNotice, NoticeFor, WriteId
 
 DEFAULT_RETENTION = 10_000
 DEFAULT_IDLE_MS = 24 * 3_600_000
 DEFAULT_TOMBSTONE_MS = 300_000
+_Result = TypeVar("_Result", PutResult, DeleteResult, DropResult)
 
 
 @dataclass
@@ -56,6 +58,32 @@ class InMemorySessionStore:
         self._tombstone_ms = tombstone_ms
         self._sessions: dict[str, _Session] = {}
         self._logs: dict[str, ChangeLog] = {}
+        # (session, write id) -> fingerprint, kept until (ms), result; in the order written
+        self._done: dict[tuple[str, str], tuple[str, int, PutResult | DeleteResult | DropResult]] = {}
+
+    def _replayed(
+        self, kind: type[_Result], session_id: str, write: WriteId | None, now_ms: int
+    ) -> _Result | None:
+        """The result of the change `write` names, when one was made; None when not (or no write id)."""
+        while self._done:  # forget what has run out, oldest first (a longer-lived one may hold others back)
+            oldest = next(iter(self._done))
+            if self._done[oldest][1] > now_ms:
+                break
+            del self._done[oldest]
+        if write is None:
+            return None
+        kept = self._done.get((session_id, write.key))
+        if kept is None or kept[1] <= now_ms:
+            return None
+        fingerprint, _, result = kept
+        if fingerprint != write.fingerprint or not isinstance(result, kind):
+            raise WriteIdReused("the write id names an earlier change with other content")
+        return result
+
+    def _remember(self, session_id: str, write: WriteId | None, now_ms: int, result: _Result) -> _Result:
+        if write is not None:
+            self._done[(session_id, write.key)] = (write.fingerprint, now_ms + write.ttl_ms, result)
+        return result
 
     def _log(self, session_id: str) -> ChangeLog:
         return self._logs.setdefault(session_id, ChangeLog(self._retention))
@@ -116,17 +144,25 @@ class InMemorySessionStore:
         return [self._info(i, self._sessions[i], now_ms) for i in ids]
 
     async def drop_session(
-        self, session_id: str, now_ms: int, notice: ChangeNotice | None = None
+        self,
+        session_id: str,
+        now_ms: int,
+        notice: ChangeNotice | None = None,
+        *,
+        write: WriteId | None = None,
     ) -> DropResult:
         """Remove the session; its log keeps SESSION_DROPPED for the tombstone time (no outbox record: the
         store goes with the process)."""
+        if (replayed := self._replayed(DropResult, session_id, write, now_ms)) is not None:
+            return replayed
         session = self._sessions.pop(session_id, None)
         if session is None:
             return DropResult(False, 0)
         live = sum(1 for e in session.entries.values() if e.live_at(now_ms))
         event = self._change(session_id, EventType.SESSION_DROPPED, "", None, now_ms=now_ms)
         self._log(session_id).dropped_at_ms = now_ms
-        return DropResult(True, live, (event,), session.options.notifications)
+        result = DropResult(True, live, (event,), session.options.notifications)
+        return self._remember(session_id, write, now_ms, result)
 
     def _check(self, session: _Session | None, items: Sequence[PutItem], now_ms: int) -> int:
         """Validate versions, sizes and capacity; the number of entries to evict."""
@@ -148,9 +184,17 @@ class InMemorySessionStore:
         return max(over, 0)
 
     async def put(
-        self, session_id: str, items: Sequence[PutItem], now_ms: int, notice: ChangeNotice | None = None
+        self,
+        session_id: str,
+        items: Sequence[PutItem],
+        now_ms: int,
+        notice: ChangeNotice | None = None,
+        *,
+        write: WriteId | None = None,
     ) -> PutResult:
         """Expire due entries, evict for room, write every item at one revision (no outbox record)."""
+        if (replayed := self._replayed(PutResult, session_id, write, now_ms)) is not None:
+            return replayed
         session = self._sessions.get(session_id)
         evict = self._check(session, items, now_ms)
         if session is None:
@@ -167,13 +211,14 @@ class InMemorySessionStore:
         events.extend(written)
         entries = tuple(e.entry for e in written if e.entry is not None)
         session.updated_at_ms = now_ms
-        return PutResult(
+        result = PutResult(
             entries,
             written[-1].revision,
             tuple(v.key for v in victims),
             tuple(events),
             session.options.notifications,
         )
+        return self._remember(session_id, write, now_ms, result)
 
     def _write(
         self, session_id: str, session: _Session, items: Sequence[PutItem], now_ms: int
@@ -217,13 +262,17 @@ class InMemorySessionStore:
         expected_version: int | None,
         now_ms: int,
         notice: ChangeNotice | None = None,
+        *,
+        write: WriteId | None = None,
     ) -> DeleteResult:
         """Remove a live entry (only at `expected_version` when given)."""
+        if (replayed := self._replayed(DeleteResult, session_id, write, now_ms)) is not None:
+            return replayed
         session = self._sessions.get(session_id)
         if session is None:
             if expected_version:
                 raise EntryConflict(key=key, index=0, current=0, expected=expected_version)
-            return DeleteResult(False, self._revision(session_id))
+            return self._remember(session_id, write, now_ms, DeleteResult(False, self._revision(session_id)))
         entry = session.entries.get(key)
         current = entry.version if entry is not None and entry.live_at(now_ms) else 0
         if expected_version is not None and expected_version != current:
@@ -235,7 +284,8 @@ class InMemorySessionStore:
             events.append(self._change(session_id, EventType.DELETE, key, entry, now_ms=now_ms, prev=prev))
             session.updated_at_ms = now_ms
         revision = self._revision(session_id)
-        return DeleteResult(bool(current), revision, tuple(events), session.options.notifications)
+        result = DeleteResult(bool(current), revision, tuple(events), session.options.notifications)
+        return self._remember(session_id, write, now_ms, result)
 
     async def latest_revision(self, session_id: str) -> int:
         """The revision of the session's latest logged change (also after a drop), 0 if none."""

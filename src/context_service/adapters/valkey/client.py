@@ -290,6 +290,13 @@ class ValkeyClient:
         return "valkey"
 
     @property
+    def may_resend(self) -> bool:
+        """Whether a command may be sent again after a lost connection, although the server may have run
+        it: the cluster client and the pooled connections (the path of a write followed by WAIT) retry;
+        the single node's pipelined connection sends again only what was never written."""
+        return self._settings.cluster or self._settings.replicas_to_wait > 0
+
+    @property
     def clustered(self) -> bool:
         """True on a Valkey Cluster."""
         return self._settings.cluster

@@ -10,6 +10,7 @@ sessions starve no request.
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,11 +39,16 @@ from context_service.ports.errors import (
     EntryTooLarge,
     PortError,
     SessionFull,
+    WriteIdReused,
 )
 from context_service.ports.kv import session_scope
-from context_service.ports.session import ChangeNotice, NoticeFor
+from context_service.ports.session import ChangeNotice, NoticeFor, WriteId
 
 _CHANGES = frozenset({"CREATE", "DROP", "PUT", "DELETE", "SWEEP"})
+_ONCE = frozenset({"DROP", "PUT", "DELETE"})  # the changes made at most once per write id
+# How long the marker of a change sent by a client that may send it again lives: well past one call's
+# deadline, within which the client sends again.
+RESEND_MARKER_MS = 60_000
 _SUFFIXES = ("meta", "hdr", "val", "exp", "lru", "keys", "tags", "log")
 DEFAULT_RETENTION = 10_000
 DEFAULT_IDLE_MS = 24 * 3_600_000
@@ -99,23 +105,43 @@ class ValkeySessionStore:
         return [f"{self._prefix}{scope}:{suffix}" for suffix in _SUFFIXES]
 
     def _command(
-        self, script: str, session_id: str, now_ms: int, *args: str, notice: ChangeNotice | None = None
+        self,
+        script: str,
+        session_id: str,
+        now_ms: int,
+        *args: str,
+        notice: ChangeNotice | None = None,
+        write: WriteId | None = None,
     ) -> Command:
         keys = self._keys(session_id)
+        keys.append(f"{self._prefix}{session_scope(session_id)}:done:{write.key if write else ''}")
         record = ["", "0"]
         if notice is not None and self._record_prefix is not None:
             keys.append(self._record_prefix + notice.slot.key)
             record = [document_head() + notice.head(), str(notice.slot.ttl_ms)]
-        common = [str(now_ms), str(self._retention), str(self._keep), *record]
+        # The script's name with the fingerprint: a write id names one change, whatever its kind.
+        marker = [f"{script}:{write.fingerprint}", str(write.ttl_ms)] if write is not None else ["", "0"]
+        common = [str(now_ms), str(self._retention), str(self._keep), *record, *marker]
         return self._scripts[script].command(keys, [*common, *args])
 
     async def _run(
-        self, script: str, session_id: str, now_ms: int, *args: str, notice: ChangeNotice | None = None
+        self,
+        script: str,
+        session_id: str,
+        now_ms: int,
+        *args: str,
+        notice: ChangeNotice | None = None,
+        write: WriteId | None = None,
     ) -> Any:
         """One script call; a change waits for the configured replicas (an acknowledged session write
-        must survive a failover)."""
-        call = self._command(script, session_id, now_ms, *args, notice=notice)
-        return await self._client.run(f"session.{script.lower()}", call, durable=script in _CHANGES)
+        must survive a failover). A change the client may send twice is given a write id of its own."""
+        if write is None and script in _ONCE and self._client.may_resend:
+            write = WriteId(f"{random.getrandbits(128):032x}", "", RESEND_MARKER_MS)
+        call = self._command(script, session_id, now_ms, *args, notice=notice, write=write)
+        reply = await self._client.run(f"session.{script.lower()}", call, durable=script in _CHANGES)
+        if isinstance(reply, list) and reply and reply[0] == "reused":
+            raise WriteIdReused("the write id names an earlier change with other content", backend=BACKEND)
+        return reply
 
     async def _index(self, session_id: str, due: int) -> None:
         """Tell the cluster-wide indexes about a (new or sooner due) session, in one round trip."""
@@ -167,10 +193,15 @@ class ValkeySessionStore:
         return found
 
     async def drop_session(
-        self, session_id: str, now_ms: int, notice: ChangeNotice | None = None
+        self,
+        session_id: str,
+        now_ms: int,
+        notice: ChangeNotice | None = None,
+        *,
+        write: WriteId | None = None,
     ) -> DropResult:
         """Remove the session; its log keeps SESSION_DROPPED for the tombstone time."""
-        reply = await self._run("DROP", session_id, now_ms, notice=notice)
+        reply = await self._run("DROP", session_id, now_ms, notice=notice, write=write)
         if reply[0] == "none":
             return DropResult(False, 0)
         await self._forget(session_id)
@@ -179,7 +210,13 @@ class ValkeySessionStore:
         return DropResult(True, int(live), events, notify != "0", _recorded(notice, noticed))
 
     async def put(
-        self, session_id: str, items: Sequence[PutItem], now_ms: int, notice: ChangeNotice | None = None
+        self,
+        session_id: str,
+        items: Sequence[PutItem],
+        now_ms: int,
+        notice: ChangeNotice | None = None,
+        *,
+        write: WriteId | None = None,
     ) -> PutResult:
         """Write the items at one revision, all or nothing (one script call)."""
         d = SessionOptions()
@@ -187,7 +224,7 @@ class ValkeySessionStore:
         for item in items:
             args += [item.key, item.value_json, _opt(item.ttl_ms), _opt(item.expected_version)]
             args += [codec.header_fields(item.source, item.tags), "\x1f".join(item.tags)]
-        reply = await self._run("PUT", session_id, now_ms, *args, notice=notice)
+        reply = await self._run("PUT", session_id, now_ms, *args, notice=notice, write=write)
         self._raise_refusal(reply, items)
         _, revision, notify, due, raw_events, noticed = reply
         await self._index(session_id, int(due))
@@ -227,10 +264,12 @@ class ValkeySessionStore:
         expected_version: int | None,
         now_ms: int,
         notice: ChangeNotice | None = None,
+        *,
+        write: WriteId | None = None,
     ) -> DeleteResult:
         """Remove a live entry (only at `expected_version` when given)."""
         args = (str(self._idle), key, _opt(expected_version))
-        reply = await self._run("DELETE", session_id, now_ms, *args, notice=notice)
+        reply = await self._run("DELETE", session_id, now_ms, *args, notice=notice, write=write)
         if reply[0] == "conflict":
             raise EntryConflict(key=key, index=0, current=int(reply[2]), expected=expected_version or 0)
         _, revision, notify, due, raw_events, noticed = reply

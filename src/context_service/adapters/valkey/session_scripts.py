@@ -1,20 +1,26 @@
 """Lua scripts of the Valkey session store: each change of a session is one script call.
 
-Every script takes the session's eight keys (and a change, the key of its outbox record), all under one
-hash tag (`{sess:<id>}`), so each runs on one Valkey Cluster slot: meta (hash), hdr (key -> entry header
-JSON), val (key -> value JSON, never re-encoded), exp (zset by expiry), lru (zset by revision written), keys
-(lex zset), tags (lex zset of tag NUL key) and log (stream, ids `<revision>-<n>`, trimmed with MINID to the
-last `retention` revisions).
+Every script takes the session's eight keys, its write marker and (a change) the key of its outbox record, all
+under one hash tag (`{sess:<id>}`), so each runs on one Valkey Cluster slot: meta (hash), hdr (key -> entry
+header JSON), val (key -> value JSON, never re-encoded), exp (zset by expiry), lru (zset by revision written),
+keys (lex zset), tags (lex zset of tag NUL key) and log (stream, ids `<revision>-<n>`, trimmed with MINID to
+the last `retention` revisions); KEYS[9] the write marker, KEYS[10] the outbox record.
 ARGV[1] = now ms, ARGV[2] = retention, ARGV[3] = how long unused keys live (the idle-expiry safety net),
-ARGV[4] = the head of an outbox record ('' = none), ARGV[5] = its lifetime in ms; each script's own arguments
-follow. Events are returned as {type, key, revision, header, value, prev, at} (PUT leaves the value of its SET
-events out of its reply: the caller sent it).
+ARGV[4] = the head of an outbox record ('' = none), ARGV[5] = its lifetime in ms, ARGV[6] = the write's
+fingerprint, ARGV[7] = how long its marker lives in ms (0 = no marker); each script's own arguments follow.
+Events are returned as {type, key, revision, header, value, prev, at} (PUT leaves the value of its SET events
+out of its reply: the caller sent it).
 
 A change of a session that notifies also writes, in the same step, the outbox record saying its
-notifications are owed (KEYS[9], in the session's slot): the head the caller built (the stored document's
+notifications are owed (KEYS[10], in the session's slot): the head the caller built (the stored document's
 start, the session and request ids) completed with the first and last revision written and the time. The
 relay re-sends from the change log whatever such a record names, so a process lost between the change and
 its notifications loses none of them.
+
+A change given a marker (PUT, DELETE, DROP: `once`) is made once: the script keeps its reply under the marker
+key (events without their values) for the marker's lifetime, and a call naming that marker again gets the
+kept reply, changing nothing (or {'reused'} when its fingerprint differs). A command sent again after a lost
+connection, or a request retried under the same idempotency key, so lands once.
 """
 
 from __future__ import annotations
@@ -111,7 +117,7 @@ end
 -- The outbox record of the changes in `out` when the session notifies and a head was given; 1 if written.
 local function notice(notify)
   if notify ~= '1' or notice_head == '' or #out == 0 then return 0 end
-  redis.call('SET', KEYS[9], notice_head .. n(out[1][3]) .. ',"to":' .. n(out[#out][3])
+  redis.call('SET', KEYS[10], notice_head .. n(out[1][3]) .. ',"to":' .. n(out[#out][3])
     .. '},"recorded_ms":' .. n(now) .. '}}', 'PX', notice_ms)
   return 1
 end
@@ -127,7 +133,38 @@ local function drop()
 end
 """
 
-# ARGV[6..10]: ttl, max entries, max bytes, strict, notify; ARGV[11]: idle ms.
+
+def once(change: str) -> str:
+    """A change script (its body after the prelude) run at most once per write marker (see above)."""
+    return (
+        PRELUDE
+        + "local function change()\n"
+        + change
+        + r"""end
+local marker_ms = tonumber(ARGV[7])
+if marker_ms > 0 then
+  local kept = redis.call('GET', KEYS[9])
+  if kept then
+    kept = cjson.decode(kept)
+    if kept[1] ~= ARGV[6] then return {'reused'} end
+    return kept[2]
+  end
+end
+local reply = change()
+if marker_ms > 0 and reply[1] == 'ok' then
+  local events, copy = {}, {}
+  for i, e in ipairs(out) do events[i] = {e[1], e[2], e[3], e[4], '', '', e[7]} end
+  for i, x in ipairs(reply) do
+    if x == out then copy[i] = events else copy[i] = x end
+  end
+  redis.call('SET', KEYS[9], cjson.encode({ARGV[6], copy}), 'PX', marker_ms)
+end
+return reply
+"""
+    )
+
+
+# ARGV[8..12]: ttl, max entries, max bytes, strict, notify; ARGV[13]: idle ms.
 CREATE = (
     PRELUDE
     + r"""
@@ -136,10 +173,10 @@ if redis.call('EXISTS', KM) == 0 then
   created = 1
   redis.call('HSET', KM, 'revision', n(logged_revision()), 'created', n(now), 'updated', n(now))
 end
-redis.call('HSET', KM, 'ttl', ARGV[6], 'max', ARGV[7], 'bytes', ARGV[8], 'strict', ARGV[9],
-  'notify', ARGV[10])
+redis.call('HSET', KM, 'ttl', ARGV[8], 'max', ARGV[9], 'bytes', ARGV[10], 'strict', ARGV[11],
+  'notify', ARGV[12])
 keep()
-return {created, info(), reschedule(tonumber(ARGV[11]))}
+return {created, info(), reschedule(tonumber(ARGV[13]))}
 """
 )
 
@@ -151,30 +188,28 @@ return info()
 """
 )
 
-DROP = (
-    PRELUDE
-    + r"""
+DROP = once(
+    r"""
 if redis.call('EXISTS', KM) == 0 then return {'none'} end
 return drop()
 """
 )
 
-# ARGV[6]: idle ms; ARGV[7..9]: default ttl, max entries, max bytes for a new session; then per item:
+# ARGV[8]: idle ms; ARGV[9..11]: default ttl, max entries, max bytes for a new session; then per item:
 # key, value, ttl ('' = default), expected version ('' = none), source/tags JSON, tags joined by \31.
-PUT = (
-    PRELUDE
-    + r"""
-local idle = tonumber(ARGV[6])
+PUT = once(
+    r"""
+local idle = tonumber(ARGV[8])
 local exists = redis.call('EXISTS', KM) == 1
-local ttl_d, maxn, maxb, strict = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), 0
+local ttl_d, maxn, maxb, strict = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), 0
 if exists then
   local o = redis.call('HMGET', KM, 'ttl', 'max', 'bytes', 'strict')
   ttl_d, maxn, maxb, strict = tonumber(o[1]), tonumber(o[2]), tonumber(o[3]), tonumber(o[4])
 end
-local count = (#ARGV - 9) / 6
+local count = (#ARGV - 11) / 6
 local writing, new = {}, 0  -- key -> its live header, or false
 for i = 0, count - 1 do
-  local b = 10 + i * 6
+  local b = 12 + i * 6
   local h = live_header(ARGV[b])
   local current = 0
   if h then current = parse(h) else new = new + 1 end
@@ -185,8 +220,8 @@ end
 local over = live_count() + new - maxn
 if over > 0 and (strict == 1 or new > maxn) then return {'full', maxn} end
 if not exists then
-  redis.call('HSET', KM, 'revision', n(logged_revision()), 'created', n(now), 'ttl', ARGV[7],
-    'max', ARGV[8], 'bytes', ARGV[9], 'strict', '0', 'notify', '1')
+  redis.call('HSET', KM, 'revision', n(logged_revision()), 'created', n(now), 'ttl', ARGV[9],
+    'max', ARGV[10], 'bytes', ARGV[11], 'strict', '0', 'notify', '1')
 end
 expire_due()
 if over > 0 then
@@ -197,7 +232,7 @@ if over > 0 then
 end
 local rev = redis.call('HINCRBY', KM, 'revision', 1)
 for i = 0, count - 1 do
-  local b = 10 + i * 6
+  local b = 12 + i * 6
   local key, value = ARGV[b], ARGV[b + 1]
   local old = writing[key]  -- live when checked, so not expired since
   local ttl = ttl_d
@@ -236,12 +271,11 @@ return {'ok', rev, notify, reschedule(idle), out, notice(notify)}
 """
 )
 
-# ARGV[6]: idle ms, ARGV[7]: key, ARGV[8]: expected version ('' = none).
-DELETE = (
-    PRELUDE
-    + r"""
-local idle = tonumber(ARGV[6])
-local key, expected = ARGV[7], ARGV[8]
+# ARGV[8]: idle ms, ARGV[9]: key, ARGV[10]: expected version ('' = none).
+DELETE = once(
+    r"""
+local idle = tonumber(ARGV[8])
+local key, expected = ARGV[9], ARGV[10]
 local h = nil
 if redis.call('EXISTS', KM) == 1 then h = live_header(key) end
 local current = 0
@@ -276,12 +310,12 @@ end
 return found
 """
 
-# ARGV[6]: Lua pattern ('' = every key; \1 stands for one UTF-8 character), ARGV[7]: tag, ARGV[8]: after key,
-# ARGV[9]: limit, ARGV[10]: the glob's literal prefix. Returns {revision, more, {key, header, value}...}.
+# ARGV[8]: Lua pattern ('' = every key; \1 stands for one UTF-8 character), ARGV[9]: tag, ARGV[10]: after key,
+# ARGV[11]: limit, ARGV[12]: the glob's literal prefix. Returns {revision, more, {key, header, value}...}.
 FIND = (
     PRELUDE
     + r"""
-local pattern, tag, after, limit, prefix = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]
+local pattern, tag, after, limit, prefix = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11]), ARGV[12]
 if pattern ~= '' then pattern = '^' .. string.gsub(pattern, '\1', '[^\128-\191][\128-\191]*') .. '$' end
 local zset, start, cut = KK, '-', ''
 if tag ~= '' then
@@ -312,11 +346,11 @@ return {revision(), 0, found}
 """
 )
 
-# ARGV[6]: idle ms. Expires due entries, or drops the session when idle; returns its next due time.
+# ARGV[8]: idle ms. Expires due entries, or drops the session when idle; returns its next due time.
 SWEEP = (
     PRELUDE
     + r"""
-local idle = tonumber(ARGV[6])
+local idle = tonumber(ARGV[8])
 if redis.call('EXISTS', KM) == 0 then return {'gone'} end
 if tonumber(redis.call('HGET', KM, 'updated')) + idle <= now then
   local dropped = drop()
