@@ -7,6 +7,10 @@
 
 `subscribe` resumes by itself after a lost connection (from the last revision it delivered) and, when the
 server no longer holds that far back, re-reads the matching entries as `initial` events and goes on.
+
+A write given an `idempotency_key` may be sent again (after a timeout, a lost connection) without being made
+twice: the same key and write get the first answer; the same key with another write raises the gRPC error
+ABORTED.
 """
 
 from __future__ import annotations
@@ -49,11 +53,12 @@ def _ttl_ms(ttl: float | None) -> int | None:
 
 @contextlib.contextmanager
 def _version_checked() -> Iterator[None]:
-    """A lost compare-and-set (ABORTED) raised as VersionMismatch; other errors as they are."""
+    """A lost compare-and-set (ABORTED) raised as VersionMismatch; other errors (an idempotency key used
+    for another write is ABORTED too) as they are."""
     try:
         yield
     except grpc.aio.AioRpcError as err:
-        if err.code() is grpc.StatusCode.ABORTED:
+        if err.code() is grpc.StatusCode.ABORTED and "idempotency-key" not in (err.details() or ""):
             raise VersionMismatch(err.details()) from None
         raise
 
@@ -106,8 +111,11 @@ class SessionClient:
             raise RuntimeError("use the client inside `async with`")
         return self._stub
 
-    def _call(self) -> dict[str, Any]:
-        return {"timeout": self._timeout, "metadata": self._metadata}
+    def _call(self, idempotency_key: str | None = None) -> dict[str, Any]:
+        metadata = self._metadata
+        if idempotency_key:
+            metadata = (*metadata, ("idempotency-key", idempotency_key))
+        return {"timeout": self._timeout, "metadata": metadata}
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The value of a live entry, or `default`."""
@@ -134,6 +142,7 @@ class SessionClient:
         source: str | None = None,
         tags: Iterable[str] = (),
         expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> SessionEntry:
         """Write a JSON value; `ttl` in seconds (None = session default, 0 = never).
 
@@ -149,14 +158,16 @@ class SessionClient:
             expected_version=expected_version,
         )
         with _version_checked():
-            reply = await self._rpc.Put(request, **self._call())
+            reply = await self._rpc.Put(request, **self._call(idempotency_key))
         return entry_of(reply.entry)
 
-    async def delete(self, key: str, *, expected_version: int | None = None) -> bool:
+    async def delete(
+        self, key: str, *, expected_version: int | None = None, idempotency_key: str | None = None
+    ) -> bool:
         """Remove an entry; False when there was none; VersionMismatch if the CAS loses."""
         request = pb.DeleteRequest(session_id=self.session_id, key=key, expected_version=expected_version)
         with _version_checked():
-            reply = await self._rpc.Delete(request, **self._call())
+            reply = await self._rpc.Delete(request, **self._call(idempotency_key))
         return bool(reply.deleted)
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
@@ -173,6 +184,7 @@ class SessionClient:
         ttl: float | None = None,
         source: str | None = None,
         tags: Iterable[str] = (),
+        idempotency_key: str | None = None,
     ) -> int:
         """Write several values atomically, all at one revision (returned)."""
         writer, labels, ttl_ms = self._source if source is None else source, list(tags), _ttl_ms(ttl)
@@ -181,7 +193,7 @@ class SessionClient:
             for k, v in values.items()
         ]
         reply = await self._rpc.BatchPut(
-            pb.BatchPutRequest(session_id=self.session_id, items=items), **self._call()
+            pb.BatchPutRequest(session_id=self.session_id, items=items), **self._call(idempotency_key)
         )
         return int(reply.revision)
 
@@ -206,9 +218,10 @@ class SessionClient:
             if not token:
                 return found
 
-    async def drop(self) -> int:
+    async def drop(self, *, idempotency_key: str | None = None) -> int:
         """Remove the session and every entry in it; the number of live entries removed."""
-        reply = await self._rpc.DropSession(pb.DropSessionRequest(session_id=self.session_id), **self._call())
+        request = pb.DropSessionRequest(session_id=self.session_id)
+        reply = await self._rpc.DropSession(request, **self._call(idempotency_key))
         return int(reply.entries_removed)
 
     async def sessions(self, prefix: str = "") -> list[str]:

@@ -39,6 +39,7 @@ def _entry_commands(actions: Any) -> None:
     put.add_argument(
         "--expected-version", type=int, default=None, help="write only at this version (0: absent)"
     )
+    _idempotency_key(put)
     get = actions.add_parser("get", help="read one entry")
     get.add_argument("session_id")
     get.add_argument("key")
@@ -55,8 +56,15 @@ def _entry_commands(actions: Any) -> None:
 def _session_commands(actions: Any) -> None:
     drop = actions.add_parser("drop", help="remove a session and every entry in it")
     drop.add_argument("session_id")
+    _idempotency_key(drop)
     listing = actions.add_parser("list", help="session ids")
     listing.add_argument("--prefix", default="", help="only ids starting with this")
+
+
+def _idempotency_key(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--idempotency-key", default=None, help="run again with the same key: made once, first answer printed"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,7 +94,7 @@ async def _run(args: argparse.Namespace) -> int:
         if args.action == "put":
             _print(dataclasses.asdict(await client.set(
                 args.key, json.loads(args.value), ttl=args.ttl, source=args.source, tags=args.tag,
-                expected_version=args.expected_version,
+                expected_version=args.expected_version, idempotency_key=args.idempotency_key,
             )))  # fmt: skip
         elif args.action == "get":
             entry = await client.get_entry(args.key)
@@ -106,7 +114,8 @@ async def _run(args: argparse.Namespace) -> int:
                 async for event in client.subscribe(args.pattern, include_initial=args.initial):
                     _print(dataclasses.asdict(event))
         elif args.action == "drop":
-            _print({"session_id": session_id, "entries_removed": await client.drop()})
+            removed = await client.drop(idempotency_key=args.idempotency_key)
+            _print({"session_id": session_id, "entries_removed": removed})
         else:
             _print(await client.sessions(args.prefix))
     return 0

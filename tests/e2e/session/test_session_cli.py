@@ -48,6 +48,16 @@ async def test_put_get_find_list_and_drop_print_json(svc: Service) -> None:
     assert json.loads(out) == {"session_id": sid, "entries_removed": 1}
 
 
+async def test_a_put_run_again_under_its_idempotency_key_prints_the_first_answer(svc: Service) -> None:
+    sid = new_id()
+    put = ("put", sid, "checkpoint", "--json", '"go"', "--idempotency-key", "cp-1")
+    outputs = [(await cli(svc, *put))[:2] for _ in range(2)]
+    assert outputs[0] == outputs[1]
+    assert (outputs[0][0], json.loads(outputs[0][1])["version"]) == (0, 1)
+    code, _, err = await cli(svc, "put", sid, "checkpoint", "--json", '"stop"', "--idempotency-key", "cp-1")
+    assert (code, err.startswith("ABORTED: idempotency-key")) == (1, True)
+
+
 async def test_errors_print_the_status_and_exit_non_zero(svc: Service) -> None:
     code, _, err = await cli(svc, "put", "a.b", "k", "--json", "1")
     assert code == 1

@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 
 from context_service.adapters.grpc.server import GrpcServer
@@ -52,6 +53,22 @@ async def test_a_lost_compare_and_set_raises_version_mismatch(svc: Service) -> N
         with pytest.raises(VersionMismatch, match="version 1"):
             await session.set("counter", 2, expected_version=0)
         assert await session.get("counter") == 1
+
+
+async def test_writes_sent_again_under_an_idempotency_key_are_made_once(svc: Service) -> None:
+    async with SessionClient(svc.server_address, new_id()) as session:
+        first = await session.set("checkpoint", "go", idempotency_key="cp-1")
+        assert await session.set("checkpoint", "go", idempotency_key="cp-1") == first
+        assert await session.set_many({"a": 1, "b": 2}, idempotency_key="batch-1") == 2
+        assert await session.set_many({"a": 1, "b": 2}, idempotency_key="batch-1") == 2
+        assert await session.delete("a", idempotency_key="del-1")
+        assert await session.delete("a", idempotency_key="del-1")  # the first answer, not "none left"
+        with pytest.raises(grpc.aio.AioRpcError) as reused:  # not a lost compare-and-set
+            await session.set("checkpoint", "stop", idempotency_key="cp-1")
+        assert reused.value.code() is grpc.StatusCode.ABORTED
+        assert await session.get("checkpoint") == "go"
+        assert await session.drop(idempotency_key="drop-1") == 2
+        assert await session.drop(idempotency_key="drop-1") == 2
 
 
 async def test_a_lost_compare_and_delete_raises_version_mismatch_and_keeps_the_entry(svc: Service) -> None:
