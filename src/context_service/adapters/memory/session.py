@@ -32,6 +32,9 @@ from context_service.ports.session import ChangeNotice, NoticeFor, WriteId
 DEFAULT_RETENTION = 10_000
 DEFAULT_IDLE_MS = 24 * 3_600_000
 DEFAULT_TOMBSTONE_MS = 300_000
+# The most write ids remembered at once (the oldest forgotten first): memory stays bounded however many keyed
+# writes come within a write id's lifetime.
+MAX_REMEMBERED_WRITES = 100_000
 _Result = TypeVar("_Result", PutResult, DeleteResult, DropResult)
 
 
@@ -52,8 +55,10 @@ class InMemorySessionStore:
         retention: int = DEFAULT_RETENTION,
         idle_ms: int = DEFAULT_IDLE_MS,
         tombstone_ms: int = DEFAULT_TOMBSTONE_MS,
+        max_remembered_writes: int = MAX_REMEMBERED_WRITES,
     ) -> None:
         self._retention = retention
+        self._max_remembered = max_remembered_writes
         self._idle_ms = idle_ms
         self._tombstone_ms = tombstone_ms
         self._sessions: dict[str, _Session] = {}
@@ -83,6 +88,8 @@ class InMemorySessionStore:
     def _remember(self, session_id: str, write: WriteId | None, now_ms: int, result: _Result) -> _Result:
         if write is not None:
             self._done[(session_id, write.key)] = (write.fingerprint, now_ms + write.ttl_ms, result)
+            if len(self._done) > self._max_remembered:
+                del self._done[next(iter(self._done))]
         return result
 
     def _log(self, session_id: str) -> ChangeLog:
