@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from typing import TypeVar
 
 from context_service.application.common import KEY_REUSED, RequestMeta
@@ -39,14 +39,20 @@ IDEMPOTENCY_TTL_MS = 3_600_000
 
 
 def write_id(meta: RequestMeta, *request: object) -> WriteId | None:
-    """The write id of a request made under an idempotency key (None without one): the key's digest, and the
-    fingerprint of what the request asks."""
+    """The write id of a request made under an idempotency key (None without one, at no cost): the key's
+    digest, and the fingerprint of what the request asks (its values; dataclasses as their fields)."""
     if not meta.idempotency_key:
         return None
     key = hashlib.sha256(meta.idempotency_key.encode("utf-8")).hexdigest()[:32]
-    content = json.dumps(request, ensure_ascii=False, separators=(",", ":"))
+    content = json.dumps(request, ensure_ascii=False, separators=(",", ":"), default=_fields)
     fingerprint = hashlib.sha256(content.encode("utf-8")).hexdigest()
     return WriteId(key, fingerprint, IDEMPOTENCY_TTL_MS)
+
+
+def _fields(value: object) -> object:
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    raise TypeError(f"{type(value).__name__} is not part of a request")
 
 
 async def refused_as_domain_errors(call: Callable[[], Awaitable[T]], *, batch: bool) -> T:
@@ -86,7 +92,7 @@ class PutEntries:
         rules.session_id(session_id)
         checked = rules.batch(items) if batch else (rules.put_item(items[0]),)
         notice = self._notifier.notice(session_id, meta)
-        once = write_id(meta, "put", [asdict(item) for item in checked])
+        once = write_id(meta, "put", checked)
         now_ms = self._clock.now_ms()
         result = await refused_as_domain_errors(
             lambda: self._store.put(session_id, checked, now_ms, notice, write=once), batch=batch

@@ -85,6 +85,7 @@ class ValkeySessionStore:
     ) -> None:
         """`max_block_seconds` bounds each blocking read: keep it under the client's socket timeout."""
         self._client = client
+        self._resends = client.may_resend
         self._record_prefix = record_prefix
         self._max_block_ms = max(1, int(max_block_seconds * 1000))
         self._watch = watch_client or client
@@ -135,7 +136,7 @@ class ValkeySessionStore:
     ) -> Any:
         """One script call; a change waits for the configured replicas (an acknowledged session write
         must survive a failover). A change the client may send twice is given a write id of its own."""
-        if write is None and script in _ONCE and self._client.may_resend:
+        if write is None and script in _ONCE and self._resends:
             write = WriteId(f"{random.getrandbits(128):032x}", "", RESEND_MARKER_MS)
         call = self._command(script, session_id, now_ms, *args, notice=notice, write=write)
         reply = await self._client.run(f"session.{script.lower()}", call, durable=script in _CHANGES)
