@@ -29,13 +29,15 @@ from context_service.domain.session import (
     SessionOptions,
 )
 from context_service.ports.errors import EntryConflict, EntryTooLarge, SessionFull, WriteIdReused
-from context_service.ports.session import SessionStore, WriteId
+from context_service.ports.session import ChangeNotice, SessionStore, WriteId
 from context_service.ports.system import Clock
 
 T = TypeVar("T")
+R = TypeVar("R", PutResult, DeleteResult, DropResult)
 # How long a session write made under an idempotency key is remembered: long past any retry of it, and short
-# beside the story writes' day, as session writes come many times faster (about 370 bytes each on Valkey).
-IDEMPOTENCY_TTL_MS = 3_600_000
+# beside the story writes' day (update_context.IDEMPOTENCY_TTL_SECONDS), as session writes come many times
+# faster (about 370 bytes each on Valkey).
+SESSION_IDEMPOTENCY_TTL_MS = 3_600_000
 
 
 def write_id(meta: RequestMeta, *request: object) -> WriteId | None:
@@ -46,7 +48,7 @@ def write_id(meta: RequestMeta, *request: object) -> WriteId | None:
     key = hashlib.sha256(meta.idempotency_key.encode("utf-8")).hexdigest()[:32]
     content = json.dumps(request, ensure_ascii=False, separators=(",", ":"), default=_fields)
     fingerprint = hashlib.sha256(content.encode("utf-8")).hexdigest()
-    return WriteId(key, fingerprint, IDEMPOTENCY_TTL_MS)
+    return WriteId(key, fingerprint, SESSION_IDEMPOTENCY_TTL_MS)
 
 
 def _fields(value: object) -> object:
@@ -77,13 +79,37 @@ async def refused_as_domain_errors(call: Callable[[], Awaitable[T]], *, batch: b
         raise Aborted(KEY_REUSED) from None
 
 
-class PutEntries:
-    """Put and BatchPut: all items at one revision, or none."""
+class _SessionChange:
+    """The steps around every session change's store call: the outbox notice it writes with itself, its write
+    id under an idempotency key, the store's refusals as domain errors, and the announcement."""
 
     def __init__(self, *, store: SessionStore, notifier: SessionNotifier, clock: Clock) -> None:
         self._store = store
         self._notifier = notifier
         self._clock = clock
+
+    async def _change(
+        self,
+        session_id: str,
+        meta: RequestMeta,
+        request: tuple[object, ...],
+        write: Callable[[int, ChangeNotice | None, WriteId | None], Awaitable[R]],
+        *,
+        batch: bool = False,
+    ) -> R:
+        """`write(now_ms, notice, write id)` made once per idempotency key, then announced."""
+        notice = self._notifier.notice(session_id, meta)
+        once = write_id(meta, *request)
+        now_ms = self._clock.now_ms()
+        result = await refused_as_domain_errors(lambda: write(now_ms, notice, once), batch=batch)
+        await self._notifier.announce(
+            session_id, result.events, result.notifications, meta, result.notice_key
+        )
+        return result
+
+
+class PutEntries(_SessionChange):
+    """Put and BatchPut: all items at one revision, or none."""
 
     async def execute(
         self, session_id: str, items: Sequence[PutItem], meta: RequestMeta, *, batch: bool
@@ -91,25 +117,17 @@ class PutEntries:
         """Validate, write atomically, announce each change."""
         rules.session_id(session_id)
         checked = rules.batch(items) if batch else (rules.put_item(items[0]),)
-        notice = self._notifier.notice(session_id, meta)
-        once = write_id(meta, "put", checked)
-        now_ms = self._clock.now_ms()
-        result = await refused_as_domain_errors(
-            lambda: self._store.put(session_id, checked, now_ms, notice, write=once), batch=batch
+        return await self._change(
+            session_id,
+            meta,
+            ("put", checked),
+            lambda now_ms, notice, once: self._store.put(session_id, checked, now_ms, notice, write=once),
+            batch=batch,
         )
-        await self._notifier.announce(
-            session_id, result.events, result.notifications, meta, result.notice_key
-        )
-        return result
 
 
-class DeleteEntry:
+class DeleteEntry(_SessionChange):
     """Delete one entry, optionally only at an expected version."""
-
-    def __init__(self, *, store: SessionStore, notifier: SessionNotifier, clock: Clock) -> None:
-        self._store = store
-        self._notifier = notifier
-        self._clock = clock
 
     async def execute(
         self, session_id: str, key: str, expected_version: int | None, meta: RequestMeta
@@ -118,17 +136,14 @@ class DeleteEntry:
         rules.session_id(session_id)
         rules.entry_key(key)
         rules.not_negative(expected_version, "expected_version")
-        notice = self._notifier.notice(session_id, meta)
-        once = write_id(meta, "delete", key, expected_version)
-        now_ms = self._clock.now_ms()
-        result = await refused_as_domain_errors(
-            lambda: self._store.delete(session_id, key, expected_version, now_ms, notice, write=once),
-            batch=False,
+        return await self._change(
+            session_id,
+            meta,
+            ("delete", key, expected_version),
+            lambda now_ms, notice, once: self._store.delete(
+                session_id, key, expected_version, now_ms, notice, write=once
+            ),
         )
-        await self._notifier.announce(
-            session_id, result.events, result.notifications, meta, result.notice_key
-        )
-        return result
 
 
 class CreateSession:
@@ -144,24 +159,15 @@ class CreateSession:
         return await self._store.create_session(session_id, rules.options(options), self._clock.now_ms())
 
 
-class DropSession:
+class DropSession(_SessionChange):
     """Remove a session and every entry; its watchers end with SESSION_DROPPED."""
-
-    def __init__(self, *, store: SessionStore, notifier: SessionNotifier, clock: Clock) -> None:
-        self._store = store
-        self._notifier = notifier
-        self._clock = clock
 
     async def execute(self, session_id: str, meta: RequestMeta) -> DropResult:
         """Drop and announce."""
         rules.session_id(session_id)
-        notice = self._notifier.notice(session_id, meta)
-        once = write_id(meta, "drop")
-        now_ms = self._clock.now_ms()
-        result = await refused_as_domain_errors(
-            lambda: self._store.drop_session(session_id, now_ms, notice, write=once), batch=False
+        return await self._change(
+            session_id,
+            meta,
+            ("drop",),
+            lambda now_ms, notice, once: self._store.drop_session(session_id, now_ms, notice, write=once),
         )
-        await self._notifier.announce(
-            session_id, result.events, result.notifications, meta, result.notice_key
-        )
-        return result

@@ -70,11 +70,6 @@ class InMemorySessionStore:
         self, kind: type[_Result], session_id: str, write: WriteId | None, now_ms: int
     ) -> _Result | None:
         """The result of the change `write` names, when one was made; None when not (or no write id)."""
-        while self._done:  # forget what has run out, oldest first (a longer-lived one may hold others back)
-            oldest = next(iter(self._done))
-            if self._done[oldest][1] > now_ms:
-                break
-            del self._done[oldest]
         if write is None:
             return None
         kept = self._done.get((session_id, write.key))
@@ -86,10 +81,18 @@ class InMemorySessionStore:
         return result
 
     def _remember(self, session_id: str, write: WriteId | None, now_ms: int, result: _Result) -> _Result:
-        if write is not None:
-            self._done[(session_id, write.key)] = (write.fingerprint, now_ms + write.ttl_ms, result)
-            if len(self._done) > self._max_remembered:
-                del self._done[next(iter(self._done))]
+        if write is None:
+            return result
+        done = self._done
+        # Forget what has run out, oldest first (a longer-lived one may hold others back: `_replayed` checks),
+        # and the oldest past the bound.
+        while done:
+            oldest = next(iter(done))
+            if done[oldest][1] > now_ms and len(done) < self._max_remembered:
+                break
+            del done[oldest]
+        done.pop((session_id, write.key), None)  # one that ran out comes back at the end, in written order
+        done[(session_id, write.key)] = (write.fingerprint, now_ms + write.ttl_ms, result)
         return result
 
     def _log(self, session_id: str) -> ChangeLog:
