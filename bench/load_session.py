@@ -1,9 +1,10 @@
 """The session share of the mixed load: compare-and-set counters and a watcher per session.
 
 Each worker owns one session and one key, `counter`, whose value {"n": n} is written with
-`expected_version = n - 1`, so the entry's version equals n exactly when every write applied once. A write
-whose answer was lost is retried with the same expected version: ABORTED then means the earlier attempt
-landed, which a read confirms. The watcher records every revision it sees, resuming after the last one.
+`expected_version = n - 1`, so the entry's version equals n exactly when every write applied once. Each
+increment carries its own idempotency key and a write whose answer was lost is sent again under it: the
+service answers an attempt that landed with its first answer (never ABORTED for its own write, never applied
+twice). The watcher records every revision it sees, resuming after the last one.
 """
 
 from __future__ import annotations
@@ -46,19 +47,10 @@ async def session_worker(load: Load, channel: grpc.aio.Channel, number: int) -> 
 
 
 async def _increment(load: Load, stub: Any, sid: str, n: int) -> None:
-    """Write {"n": n} over version n - 1; an ABORTED retry is acknowledged when the read shows it landed."""
+    """Write {"n": n} over version n - 1 under the increment's idempotency key until acknowledged."""
     put = spb.PutRequest(session_id=sid, key=KEY, value_json=json.dumps({"n": n}), expected_version=n - 1)
-    call = partial(stub.Put, put, metadata=load.metadata, timeout=5)
-    for _ in range(600):  # bounded like every write of the load
-        code = await load.attempt(CAS, f"{sid}:{n}", call)
-        if code == "ABORTED":
-            got = await stub.Get(spb.GetRequest(session_id=sid, key=KEY), metadata=load.metadata, timeout=5)
-            landed = got.found and json.loads(got.entry.value_json) == {"n": n}
-            load.record(CAS, f"{sid}:{n}", "OK" if landed else "CONFLICT", 0.0)
-            return
-        if code == "OK" or load.stop.is_set() or code not in {"UNAVAILABLE", "DEADLINE_EXCEEDED"}:
-            return
-        await asyncio.sleep(0.1)
+    headers = (*load.metadata, ("idempotency-key", f"cas-{sid}-{n}"))
+    await load.until_acked(CAS, f"{sid}:{n}", partial(stub.Put, put, metadata=headers, timeout=5))
 
 
 async def session_watcher(load: Load, channel: grpc.aio.Channel, number: int) -> None:
