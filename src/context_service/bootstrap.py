@@ -70,6 +70,7 @@ from context_service.application.update_context import UpdateContext
 from context_service.application.validate_scope import ValidateScope
 from context_service.config import DEFAULT_RESPONSE_CACHE_BYTES, SessionSettings, Settings, StoreSettings
 from context_service.domain.policy import ScopePolicy
+from context_service.observability.logging import flush_later_lines
 from context_service.observability.metrics import count_tasks_of, sample_gauges
 from context_service.observability.metrics_server import MetricsServer
 from context_service.observability.tracing import tracing
@@ -429,6 +430,7 @@ async def running(
     """
     obs = settings.observability
     async with AsyncExitStack() as stack:
+        stack.callback(flush_later_lines)  # last: the canonical lines of the calls served before the exit
         provider = await stack.enter_async_context(tracing(obs))
         count_tasks_of(asyncio.get_running_loop())
         stack.callback(count_tasks_of, None)

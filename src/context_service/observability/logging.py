@@ -7,27 +7,54 @@ encoder.
 
 The fields every line of one call or message carries (its correlation id, its trace id) are bound with
 `bind_fields` (or `bound_fields`) in one context variable, merged by `merge_bound_fields`: structlog's own
-contextvars copy the whole context on every line and bind one variable per field. `write_info` writes the
-one line every call ends with without a bound logger per call: in JSON, straight to the stream (`JsonLines`).
+contextvars copy the whole context on every line and bind one variable per field. A gRPC call binds itself
+(`bind_call`) and makes its fields only when a line asks for them. `write_info` writes a line without a
+bound logger per call: in JSON, straight to the stream (`JsonLines`). `write_info_later` takes the line every
+call ends with and makes and writes it a few milliseconds later, with the others of that moment: made one
+after another, lines cost a fraction of what each costs made between two calls, and the stream gets one write.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
+import contextvars
 import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from types import MappingProxyType
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, Protocol, TextIO
 
 import orjson
 import structlog
 
 _NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
 _BOUND_FIELDS: ContextVar[Mapping[str, Any]] = ContextVar("log_bound_fields", default=_NO_FIELDS)
+LATER_SECONDS = 0.01  # how long a line given to `write_info_later` may wait for the others of its moment
+LATER_LINES = 256  # so many waiting lines are written at once
+
+
+class CallFields(Protocol):
+    """The call being served, whose fields (correlation id, trace id) every line written during it carries;
+    made when the first line asks for them."""
+
+    def log_fields(self) -> Mapping[str, Any]:
+        """The call's fields."""
+
+
+class LaterLine(Protocol):
+    """A line whose own fields are made when it is written (after the call that logged it ended)."""
+
+    def line_fields(self) -> dict[str, Any]:
+        """The line's own fields, in a new dict."""
+
+
+_CALL_FIELDS: ContextVar[CallFields | None] = ContextVar("log_call_fields", default=None)
 
 
 def bind_fields(fields: Mapping[str, Any]) -> Token[Mapping[str, Any]]:
@@ -52,13 +79,33 @@ def bound_fields(**fields: Any) -> Iterator[None]:
         reset_fields(token)
 
 
+def bind_call(call: CallFields) -> Token[CallFields | None]:
+    """Give every line written in the current context the fields of `call` (over the bound ones), until
+    `reset_call` with the token returned."""
+    return _CALL_FIELDS.set(call)
+
+
+def reset_call(token: Token[CallFields | None]) -> None:
+    """Undo the `bind_call` that returned `token`."""
+    _CALL_FIELDS.reset(token)
+
+
 def merge_bound_fields(
     logger: Any, method: str, event: structlog.typing.EventDict
 ) -> structlog.typing.EventDict:
-    """The processor adding the bound fields to a line (a line's own values win)."""
-    for key, value in _BOUND_FIELDS.get().items():
-        event.setdefault(key, value)
-    return event
+    """The processor adding the call's and the bound fields to a line (a line's own values win)."""
+    return _merged(event, _CALL_FIELDS.get(), _BOUND_FIELDS.get())
+
+
+def _merged(
+    fields: MutableMapping[str, Any], call: CallFields | None, bound: Mapping[str, Any]
+) -> MutableMapping[str, Any]:
+    if call is not None:
+        for key, value in call.log_fields().items():
+            fields.setdefault(key, value)
+    for key, value in bound.items():
+        fields.setdefault(key, value)
+    return fields
 
 
 class _Sink:
@@ -99,17 +146,31 @@ class JsonLines:
 
     def info(self, event: str, fields: dict[str, Any]) -> bool:
         """Write the line (`fields` taken over); False, having written nothing, when orjson refuses it."""
-        fields["event"] = event
-        merge_bound_fields(None, "info", fields)
-        fields["level"] = "info"
-        fields["timestamp"] = utc_timestamp()
-        try:
-            line = orjson.dumps(fields, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
-        except TypeError:  # orjson.JSONEncodeError is a TypeError
+        line = self.encode(event, fields, _CALL_FIELDS.get(), _BOUND_FIELDS.get(), time.time_ns())
+        if line is None:
             return False
-        self._write(line)
-        self._flush()
+        self.write(line)
         return True
+
+    @staticmethod
+    def encode(
+        event: str, fields: dict[str, Any], call: CallFields | None, bound: Mapping[str, Any], now_ns: int
+    ) -> bytes | None:
+        """The line's bytes (`fields` taken over, the call's and the bound fields merged, written at
+        `now_ns`); None when orjson refuses it."""
+        fields["event"] = event
+        _merged(fields, call, bound)
+        fields["level"] = "info"
+        fields["timestamp"] = utc_timestamp(now_ns)
+        try:
+            return orjson.dumps(fields, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            return None
+
+    def write(self, data: bytes) -> None:
+        """Write encoded lines and flush them."""
+        self._write(data)
+        self._flush()
 
 
 class _Configured:
@@ -132,6 +193,11 @@ def write_info(event: str, fields: dict[str, Any]) -> None:
         return
     if sink.direct is not None and sink.as_configured() and sink.direct.info(event, fields):
         return
+    _processed(sink, event, fields)
+
+
+def _processed(sink: _Sink, event: str, fields: dict[str, Any]) -> None:
+    """Write a line through the configured processors."""
     fields["event"] = event
     line: Any = fields
     try:
@@ -142,8 +208,97 @@ def write_info(event: str, fields: dict[str, Any]) -> None:
     sink.logger.msg(line)
 
 
+def write_info_later(event: str, line: LaterLine) -> None:
+    """Write what `write_info(event, line.line_fields())` writes now, within `LATER_SECONDS`.
+
+    The line keeps the time of this call and the fields bound now; it is made and written together with the
+    others waiting (`flush_later_lines` writes them at once). Only JSON lines to a binary stream wait, in an
+    event loop: a capture, the console format or a caller outside a loop get the line now.
+    """
+    sink = _Configured.sink
+    if sink is None or sink.direct is None or not sink.in_force() or not sink.as_configured():
+        write_info(event, line.line_fields())
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        write_info(event, line.line_fields())
+        return
+    _LATER.add((sink, event, line, _CALL_FIELDS.get(), _BOUND_FIELDS.get(), time.time_ns()), loop)
+
+
+def flush_later_lines() -> None:
+    """Write every line `write_info_later` holds, now (at shutdown, before the configuration changes)."""
+    _LATER.flush()
+
+
+_Later = tuple[_Sink, str, LaterLine, CallFields | None, Mapping[str, Any], int]
+
+
+class _LaterLines:
+    """The lines waiting to be written: written when `LATER_SECONDS` have passed since the first of them,
+    when `LATER_LINES` wait, or when flushed."""
+
+    __slots__ = ("_loop", "_pending", "_timer")
+
+    def __init__(self) -> None:
+        self._pending: list[_Later] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, later: _Later, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None and self._loop is not loop:  # lines of a loop that is gone
+            self.flush()
+        pending = self._pending
+        pending.append(later)
+        if len(pending) >= LATER_LINES:
+            self.flush()
+        elif self._timer is None:
+            # An empty context: the lines carry what was bound when they were logged, the timer nothing.
+            self._timer = loop.call_later(LATER_SECONDS, self.flush, context=contextvars.Context())
+            self._loop = loop
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        encoded: list[bytes] = []
+        sink = pending[0][0]
+        for later in pending:
+            if later[0] is not sink:  # written by another configuration (not while one is in force)
+                self._write(sink, encoded)
+                sink, encoded = later[0], []
+            self._encode(later, encoded)
+        self._write(sink, encoded)
+
+    @staticmethod
+    def _encode(later: _Later, encoded: list[bytes]) -> None:
+        sink, event, line, call, bound, now_ns = later
+        fields = line.line_fields()
+        assert sink.direct is not None  # only lines for the JSON writer wait
+        data = sink.direct.encode(event, fields, call, bound, now_ns)
+        if data is not None:
+            encoded.append(data)
+        else:  # what orjson refuses goes through the processors, as `write_info` does (its own fields merged)
+            contextvars.Context().run(_processed, sink, event, fields)
+
+    @staticmethod
+    def _write(sink: _Sink, encoded: list[bytes]) -> None:
+        if encoded and sink.direct is not None:
+            with contextlib.suppress(OSError, ValueError):  # a stream closed or broken: nobody to tell
+                sink.direct.write(b"".join(encoded))
+
+
+_LATER = _LaterLines()
+atexit.register(flush_later_lines)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None) -> None:
     """Route structlog (and stdlib logging) to `stream` (default stderr) in the chosen format."""
+    flush_later_lines()  # lines logged under the configuration in force go to its stream
     stream = sys.stderr if stream is None else stream
     use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
     buffer = getattr(stream, "buffer", None)

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -22,7 +22,7 @@ from context_service.application.common import RequestMeta
 from context_service.application.create_story import StoryRequest
 from context_service.application.services import UseCases
 from context_service.application.transition_phase import TransitionRequest
-from context_service.observability.logging import bind_fields, reset_fields, write_info
+from context_service.observability.logging import bind_call, reset_call, write_info_later
 from context_service.observability.tracing import current_trace_id
 from fleet.context.v1 import context_pb2 as pb
 from fleet.context.v1 import context_pb2_grpc as pb_grpc
@@ -32,9 +32,10 @@ IDEMPOTENCY_KEY = "idempotency-key"
 CORRELATION_KEYS = ("x-correlation-id", "correlation-id", "x-request-id")
 MAX_METADATA_VALUE = 256
 _META_KEYS = frozenset((*CORRELATION_KEYS, IDEMPOTENCY_KEY))
-# The metadata of the call being served, parsed once by `_handled` for the log line and the use case alike.
-_CALL_META: ContextVar[RequestMeta | None] = ContextVar("call_meta", default=None)
+# The call being served: its metadata is read once, when the use case or a log line first asks.
+_CALL: ContextVar[_Call | None] = ContextVar("grpc_call", default=None)
 
+Metadata = Sequence[tuple[str, str | bytes]]
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
@@ -42,15 +43,15 @@ StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncGenerator[Re
 
 
 def request_meta(context: grpc.aio.ServicerContext) -> RequestMeta:
-    """The call's correlation id, idempotency key and RPC name, as `rpc` read them when the call began."""
-    meta = _CALL_META.get()
-    return meta if meta is not None else _read_meta(context, "")
+    """The call's correlation id, idempotency key and RPC name (the same the call's log lines carry)."""
+    call = _CALL.get()
+    return call.meta if call is not None else _read_meta(context.invocation_metadata(), "")
 
 
-def _read_meta(context: grpc.aio.ServicerContext, source: str) -> RequestMeta:
+def _read_meta(metadata: Metadata | None, source: str) -> RequestMeta:
     """Correlation id and idempotency key from the invocation metadata; `source`: the RPC's name."""
     wanted: dict[str, str] = {}
-    for key, value in context.invocation_metadata() or ():
+    for key, value in metadata or ():
         # Only the few keys read here are kept: no dict of the whole metadata per call. Keys arrive in lower
         # case (HTTP/2 header names are, and grpc refuses others).
         if key in _META_KEYS and isinstance(value, str):
@@ -72,15 +73,6 @@ def _new_correlation_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def _log_context(meta: RequestMeta) -> dict[str, str]:
-    """Correlation id and (when tracing is on) trace id, bound for every log line of the call."""
-    bound = {"correlation_id": meta.correlation_id}
-    trace_id = current_trace_id()
-    if trace_id:
-        bound["trace_id"] = trace_id
-    return bound
-
-
 # Which of the ids a canonical line names each request type carries, looked up once per type (a missing
 # attribute costs an exception per look-up).
 _ID_FIELDS = ("session_id", "story_id", "case_id")
@@ -96,35 +88,71 @@ def _ids_of(request: Any) -> frozenset[str]:
     return ids
 
 
-def _log_rpc(method: str, request: Any, code: grpc.StatusCode, started: float) -> None:
-    """The canonical line: ids and outcome only, never the request's payload or the rendered context."""
-    line: dict[str, Any] = {"method": method}
-    ids = _ids_of(request)
-    session_id = request.session_id if "session_id" in ids else ""
-    if session_id:
-        line["session_id"] = session_id
-    else:
-        story_id = request.story_id if "story_id" in ids else ""
-        line["story_id"] = story_id or (request.case_id if "case_id" in ids else "")
-    line["code"] = _CODE_NAMES[code]
-    line["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-    write_info("rpc", line)
-
-
 class _Call:
-    """One call's bookkeeping: its meta and log context bound while it runs, its outcome, one log line."""
+    """One call's bookkeeping: bound as the call being served while it runs (its metadata read only when the
+    use case or a log line asks), its outcome, and its canonical line, made after the call
+    (`write_info_later`): ids and outcome only, never the request's payload or the rendered context."""
 
-    __slots__ = ("_context", "_fields_token", "_meta_token", "_method", "_request", "_started", "code")
+    __slots__ = (
+        "_call_token",
+        "_context",
+        "_duration_ms",
+        "_fields",
+        "_log_token",
+        "_meta",
+        "_metadata",
+        "_method",
+        "_request",
+        "_started",
+        "_trace_id",
+        "code",
+    )
 
     def __init__(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
         self._started = time.perf_counter()
         self._method = method
         self._request = request
         self._context = context
+        self._metadata = context.invocation_metadata()
+        self._trace_id = current_trace_id()  # the call's span is current now, not when its line is made
+        self._meta: RequestMeta | None = None
+        self._fields: dict[str, str] | None = None
+        self._duration_ms = 0.0
         self.code = grpc.StatusCode.OK
-        meta = _read_meta(context, method)
-        self._fields_token = bind_fields(_log_context(meta))
-        self._meta_token = _CALL_META.set(meta)
+        self._call_token = _CALL.set(self)
+        self._log_token = bind_call(self)
+
+    @property
+    def meta(self) -> RequestMeta:
+        """Correlation id (a new one when the client sent none), idempotency key and RPC name."""
+        meta = self._meta
+        if meta is None:
+            meta = self._meta = _read_meta(self._metadata, self._method)
+        return meta
+
+    def log_fields(self) -> dict[str, str]:
+        """Correlation id and (when tracing is on) trace id, on every log line of the call."""
+        fields = self._fields
+        if fields is None:
+            fields = self._fields = {"correlation_id": self.meta.correlation_id}
+            if self._trace_id:
+                fields["trace_id"] = self._trace_id
+        return fields
+
+    def line_fields(self) -> dict[str, Any]:
+        """The canonical line's own fields: method, the id the request names, code and duration."""
+        request = self._request
+        line: dict[str, Any] = {"method": self._method}
+        ids = _ids_of(request)
+        session_id = request.session_id if "session_id" in ids else ""
+        if session_id:
+            line["session_id"] = session_id
+        else:
+            story_id = request.story_id if "story_id" in ids else ""
+            line["story_id"] = story_id or (request.case_id if "case_id" in ids else "")
+        line["code"] = _CODE_NAMES[self.code]
+        line["duration_ms"] = round(self._duration_ms, 2)
+        return line
 
     async def failed(self, exc: BaseException) -> None:
         """Record how the call failed; abort with the status table's answer for an error of ours.
@@ -146,15 +174,16 @@ class _Call:
         await context.abort(self.code, message)
 
     def end(self) -> None:
-        """Write the canonical line and unbind the call's context.
+        """Hand the canonical line over and stop being the call served.
 
         A streaming call whose client vanished may be closed by the event loop's generator finalizer, in a
         Context of its own: there the bindings are not set, so there is nothing to undo.
         """
-        _log_rpc(self._method, self._request, self.code, self._started)
+        self._duration_ms = (time.perf_counter() - self._started) * 1000
+        write_info_later("rpc", self)
         try:
-            _CALL_META.reset(self._meta_token)
-            reset_fields(self._fields_token)
+            _CALL.reset(self._call_token)
+            reset_call(self._log_token)
         except ValueError:  # "created in a different Context"
             pass
 
