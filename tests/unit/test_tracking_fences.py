@@ -6,6 +6,8 @@ change it made before it). One PING is out at a time; the calls arriving meanwhi
 
 from __future__ import annotations
 
+import asyncio
+
 from context_service.adapters.valkey.tracking import Fences
 
 
@@ -86,3 +88,88 @@ async def test_an_answer_nobody_waits_for_changes_nothing() -> None:
 
     assert wire.pings == 0
     assert not fences.fence().done()
+
+
+async def test_the_next_ping_is_held_while_a_reader_is_still_at_work_and_goes_out_when_it_ends() -> None:
+    wire = Wire()
+    fences = Fences(wire.send, hold_seconds=60)
+    fences.begin(), fences.begin()  # two readers: the first asks, the second arrives while its PING is out
+    first = fences.fence()
+    second = fences.fence()
+
+    fences.answered()  # the first reader is answered and works on what it read; the second waits
+
+    assert first.done()
+    assert not second.done()
+    assert wire.pings == 1  # held: the first may still be followed by calls that can share the next PING
+    fences.begin()  # a call arriving meanwhile joins the held PING
+    third = fences.fence()
+    assert wire.pings == 1
+    fences.end()  # the first reader is done: every reader left waits for the next PING
+    assert wire.pings == 2
+    fences.answered()
+    assert [await second, await third] == [True, True]
+
+
+async def test_a_held_ping_goes_out_once_every_reader_waits_for_it() -> None:
+    wire = Wire()
+    fences = Fences(wire.send, hold_seconds=60)
+    fences.begin(), fences.begin()
+    fences.fence()
+    waiting = fences.fence()
+    fences.answered()
+    assert wire.pings == 1
+
+    again = fences.fence()  # the answered reader asks again: now both wait
+
+    assert wire.pings == 2
+    fences.answered()
+    assert [await waiting, await again] == [True, True]
+
+
+async def test_a_held_ping_goes_out_after_the_hold_at_the_latest() -> None:
+    wire = Wire()
+    fences = Fences(wire.send, hold_seconds=0.01)
+    fences.begin(), fences.begin()
+    fences.fence()
+    waiting = fences.fence()
+    fences.answered()  # the answered reader never ends nor asks again (a slow read)
+
+    await asyncio.sleep(0.05)
+
+    assert wire.pings == 2
+    fences.answered()
+    assert await waiting is True
+
+
+async def test_without_readers_at_work_the_next_ping_goes_out_at_once() -> None:
+    wire = Wire()
+    fences = Fences(wire.send, hold_seconds=60)
+    fences.begin()
+    first = fences.fence()
+    later = fences.fence()  # not a reader (the tracker's own periodic fence)
+    fences.end()  # the reader stopped waiting (gave up) before the answer
+
+    fences.answered()
+
+    assert first.done()
+    assert wire.pings == 2
+    fences.answered()
+    assert await later is True
+
+
+async def test_a_lost_connection_ends_a_hold_and_answers_its_callers_false() -> None:
+    wire = Wire()
+    fences = Fences(wire.send, hold_seconds=60)
+    fences.begin(), fences.begin()
+    fences.fence()
+    waiting = fences.fence()
+    fences.answered()
+
+    fences.fail()
+    fences.end(), fences.end()
+
+    assert await waiting is False
+    assert wire.pings == 1  # nothing written for a connection that is gone
+    assert not fences.fence().done()
+    assert wire.pings == 2

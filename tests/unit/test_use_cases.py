@@ -478,12 +478,21 @@ class ManualWatch:
     def __init__(self) -> None:
         self.generation = 0
         self.up = True
+        self.readers = 0  # reads begun and not yet ended
+        self.reads_begun = 0
 
     def changed(self) -> None:
         self.generation += 1
 
     async def caught_up(self) -> bool:
         return self.up
+
+    def begin_read(self) -> None:
+        self.readers += 1
+        self.reads_begun += 1
+
+    def end_read(self) -> None:
+        self.readers -= 1
 
 
 class ChangingPlanningStore(CountingPlanningStore):
@@ -558,6 +567,8 @@ async def test_without_a_caught_up_watch_every_call_reads_its_inputs(policy: Sco
 
     # Assert
     assert len(planning.loads) == 3
+    assert watch.reads_begun >= 3  # each read told the watch it began (again after each store read) ...
+    assert watch.readers == 0  # ... and that it ended
 
 
 async def test_inputs_read_while_a_change_came_in_are_not_kept(policy: ScopePolicy) -> None:

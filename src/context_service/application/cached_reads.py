@@ -18,7 +18,7 @@ last read, they are still what was read. Inputs read while a change came in are 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import TypeVar, cast
 
 from context_service.application.common import require_story_graph
@@ -31,6 +31,7 @@ from context_service.ports.responses import ChangeWatch, ResponseCache
 
 R = TypeVar("R")
 T = TypeVar("T")
+X = TypeVar("X")
 # Builds the use case's result from the story's load and read-models.
 Build = Callable[[StoryGraph, PlanningReadModel], R]
 # Turns a result into the answer as served, and its size in bytes.
@@ -84,7 +85,7 @@ class CachedReads:
         """The story's content revision and read-models as of this call: kept ones while nothing changed."""
         changes = self._changes
         if changes is None or not await changes.caught_up():
-            return await self._current.get(asked)
+            return await self._from_stores(self._current.get(asked))
         generation = changes.generation
         if generation != self._known_generation:
             self._known.clear()
@@ -92,12 +93,24 @@ class CachedReads:
         known = self._known.get(asked)
         if known is not None:
             return known
-        inputs = await self._current.get(asked)  # a read sent after `generation` was taken
+        inputs = await self._from_stores(self._current.get(asked))  # a read sent after `generation` was taken
         if changes.generation == generation:  # no change came in meanwhile: nothing newer hides behind it
             if len(self._known) >= MAX_KNOWN_INPUTS:
                 self._known.clear()
             self._known[asked] = (inputs[0], inputs[1], None)  # the revision and read-models, not the load
         return inputs
+
+    async def _from_stores(self, read: Awaitable[X]) -> X:
+        """`read`; meanwhile this call is no reader at work for the change watch (its next fence need not be
+        held for a store's answer)."""
+        changes = self._changes
+        if changes is None:
+            return await read
+        changes.end_read()
+        try:
+            return await read
+        finally:
+            changes.begin_read()
 
     async def load(self, story_id: str, roles: Iterable[str]) -> tuple[StoryGraph, PlanningReadModel]:
         """The story's load (NOT_FOUND if there is no story) and its read-models, read at once."""
@@ -110,6 +123,18 @@ class CachedReads:
         """The cached answer if its story revision and read-models are current, else a new one (kept)."""
         if not self._cache.enabled:
             return finish(build(*await self.load(story_id, roles)))[0]
+        changes = self._changes
+        if changes is None:
+            return await self._answer(key, story_id, roles, build, finish)
+        changes.begin_read()
+        try:
+            return await self._answer(key, story_id, roles, build, finish)
+        finally:
+            changes.end_read()
+
+    async def _answer(
+        self, key: Hashable, story_id: str, roles: Iterable[str], build: Build[R], finish: Finish[R, T]
+    ) -> T:
         revision, planning, graph = await self._inputs((story_id, tuple(roles)))
         if revision is None:
             raise NotFound("story", story_id)
@@ -117,7 +142,7 @@ class CachedReads:
         if cached is not None:
             return cast(T, cached)
         if graph is None:  # the story is still at its last load here, but this answer was not built from it
-            graph = await require_story_graph(self._stories, story_id)
+            graph = await self._from_stores(require_story_graph(self._stories, story_id))
             self._note_load(graph)
         answer, size = finish(build(graph, planning))
         if graph.cacheable:  # keyed on the revision the load itself read, with the read-models it used

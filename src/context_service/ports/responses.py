@@ -42,3 +42,12 @@ class ChangeWatch(Protocol):
         """True when every change made before this call is counted in `generation`; False when the watch
         cannot tell (then read the inputs)."""
         ...
+
+    def begin_read(self) -> None:
+        """A read of the inputs starts: `caught_up`, then the work on what it read, until `end_read`. The
+        watch may let the fences of readers still at work be shared with those arriving meanwhile."""
+        ...
+
+    def end_read(self) -> None:
+        """The read that `begin_read` started is done."""
+        ...

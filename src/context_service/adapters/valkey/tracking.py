@@ -46,42 +46,85 @@ FENCE_SECONDS = 0.25
 CLIENT_NAME = "context-service-tracking"
 DRAIN_SECONDS = 1.0  # an idle tracker still fences this often: a lost connection is found and replaced
 PING = b"*1\r\n$4\r\nPING\r\n"
+# At most this long is the next PING held for readers still at work (see `Fences`).
+HOLD_SECONDS = 0.001
 
 
 class Fences:
     """PINGs and the calls waiting for their answers: one PING out at a time; calls arriving while it is out
-    share the next one, sent (`send`) as soon as the first is answered. A call is only ever answered by a
-    PING written after it arrived."""
+    share the next one. A call is only ever answered by a PING written after it arrived.
 
-    def __init__(self, send: Callable[[], None]) -> None:
+    The next PING (`send`) is written when the one out is answered, unless some reader (between `begin` and
+    `end`) is still at work and not waiting for it: then it is held until every reader waits for it or has
+    ended, at most `hold_seconds`. Under load the readers answered by one PING finish while the next calls
+    gather behind the held one, so fewer PINGs serve them; a reader alone, or readers that all wait, never
+    wait for the hold.
+    """
+
+    def __init__(self, send: Callable[[], None], hold_seconds: float = HOLD_SECONDS) -> None:
         self._send = send
+        self._hold_seconds = hold_seconds
         self._sent: asyncio.Future[bool] | None = None  # answered by the PING that is out
         self._next: asyncio.Future[bool] | None = None  # answered by the PING after it (not written yet)
+        self._waiting = 0  # calls waiting for the next PING
+        self._readers = 0
+        self._held: asyncio.TimerHandle | None = None  # the next PING is held (its time limit)
+
+    def begin(self) -> None:
+        """A reader starts (it will ask for a fence, then work on what it read)."""
+        self._readers += 1
+
+    def end(self) -> None:
+        """A reader is done; a PING held for it goes out when every reader left waits for it."""
+        self._readers -= 1
+        if self._held is not None and self._waiting >= self._readers:
+            self._write_next()
 
     def fence(self) -> asyncio.Future[bool]:
-        """The answer (True) of a PING written now, or of the next one when one is out."""
-        if self._sent is None:
+        """The answer (True) of a PING written now, or of the next one when one is out or held."""
+        if self._sent is None and self._held is None:
             self._send()
             self._sent = asyncio.get_running_loop().create_future()
             return self._sent
-        if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
-        return self._next
+        waiting = self._next
+        if waiting is None:
+            waiting = self._next = asyncio.get_running_loop().create_future()
+        self._waiting += 1
+        if self._held is not None and self._waiting >= self._readers:
+            self._write_next()
+        return waiting
 
     def answered(self) -> None:
-        """The PING that was out is answered: its callers are caught up; the next one is sent now."""
-        answered, self._sent, self._next = self._sent, self._next, None
-        if self._sent is not None:
-            self._send()
+        """The PING that was out is answered: its callers are caught up; the next one is sent now, or held
+        while a reader is still at work."""
+        answered, self._sent = self._sent, None
         if answered is not None and not answered.done():
             answered.set_result(True)
+        if self._next is None:
+            return
+        if self._waiting >= self._readers:
+            self._write_next()
+        else:
+            self._held = asyncio.get_running_loop().call_later(self._hold_seconds, self._write_next)
+
+    def _write_next(self) -> None:
+        if self._held is not None:
+            self._held.cancel()
+            self._held = None
+        self._sent, self._next, self._waiting = self._next, None, 0
+        if self._sent is not None:
+            self._send()
 
     def fail(self) -> None:
         """No answer will come (the connection is gone): every waiting call answers False."""
+        if self._held is not None:
+            self._held.cancel()
+            self._held = None
         for waiting in (self._sent, self._next):
             if waiting is not None and not waiting.done():
                 waiting.set_result(False)
         self._sent = self._next = None
+        self._waiting = 0
 
 
 class KeyTracking:
@@ -133,6 +176,14 @@ class KeyTracking:
     async def caught_up(self) -> bool:
         """True when every change the server made before this call is counted in `generation`."""
         return await self.wait(self.fence())
+
+    def begin_read(self) -> None:
+        """A reader of the watched keys starts (see `Fences`)."""
+        self._fences.begin()
+
+    def end_read(self) -> None:
+        """A reader of the watched keys is done."""
+        self._fences.end()
 
     def fence(self) -> asyncio.Future[bool] | None:
         """A PING's answer, for a PING written now or later (None: no connection tracks yet, see `wait`)."""
@@ -267,6 +318,16 @@ class BothCaught:
     def generation(self) -> int:
         """The sum of the trackers' generations (each only grows)."""
         return self._first.generation + self._second.generation
+
+    def begin_read(self) -> None:
+        """A reader starts, for both."""
+        self._first.begin_read()
+        self._second.begin_read()
+
+    def end_read(self) -> None:
+        """A reader is done, for both."""
+        self._first.end_read()
+        self._second.end_read()
 
     async def caught_up(self) -> bool:
         """Both fences, their PINGs written at once."""
