@@ -90,10 +90,22 @@ async def test_an_answer_nobody_waits_for_changes_nothing() -> None:
     assert not fences.fence().done()
 
 
+def held(wire: Wire, hold_seconds: float = 60) -> tuple[Fences, asyncio.Future[bool]]:
+    """Two readers; the first was answered and is still at work, the second waits for the next PING (held)."""
+    fences = Fences(wire.send, hold_seconds=hold_seconds)
+    fences.begin()
+    fences.begin()
+    fences.fence()
+    waiting = fences.fence()
+    fences.answered()
+    return fences, waiting
+
+
 async def test_the_next_ping_is_held_while_a_reader_is_still_at_work_and_goes_out_when_it_ends() -> None:
     wire = Wire()
     fences = Fences(wire.send, hold_seconds=60)
-    fences.begin(), fences.begin()  # two readers: the first asks, the second arrives while its PING is out
+    fences.begin()  # two readers: the first asks, the second arrives while its PING is out
+    fences.begin()
     first = fences.fence()
     second = fences.fence()
 
@@ -113,11 +125,7 @@ async def test_the_next_ping_is_held_while_a_reader_is_still_at_work_and_goes_ou
 
 async def test_a_held_ping_goes_out_once_every_reader_waits_for_it() -> None:
     wire = Wire()
-    fences = Fences(wire.send, hold_seconds=60)
-    fences.begin(), fences.begin()
-    fences.fence()
-    waiting = fences.fence()
-    fences.answered()
+    fences, waiting = held(wire)
     assert wire.pings == 1
 
     again = fences.fence()  # the answered reader asks again: now both wait
@@ -129,11 +137,7 @@ async def test_a_held_ping_goes_out_once_every_reader_waits_for_it() -> None:
 
 async def test_a_held_ping_goes_out_after_the_hold_at_the_latest() -> None:
     wire = Wire()
-    fences = Fences(wire.send, hold_seconds=0.01)
-    fences.begin(), fences.begin()
-    fences.fence()
-    waiting = fences.fence()
-    fences.answered()  # the answered reader never ends nor asks again (a slow read)
+    fences, waiting = held(wire, hold_seconds=0.01)  # the answered reader never ends nor asks again
 
     await asyncio.sleep(0.05)
 
@@ -160,14 +164,11 @@ async def test_without_readers_at_work_the_next_ping_goes_out_at_once() -> None:
 
 async def test_a_lost_connection_ends_a_hold_and_answers_its_callers_false() -> None:
     wire = Wire()
-    fences = Fences(wire.send, hold_seconds=60)
-    fences.begin(), fences.begin()
-    fences.fence()
-    waiting = fences.fence()
-    fences.answered()
+    fences, waiting = held(wire)
 
     fences.fail()
-    fences.end(), fences.end()
+    fences.end()
+    fences.end()
 
     assert await waiting is False
     assert wire.pings == 1  # nothing written for a connection that is gone
