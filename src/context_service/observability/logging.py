@@ -224,7 +224,7 @@ def write_info_later(event: str, line: LaterLine) -> None:
     except RuntimeError:
         write_info(event, line.line_fields())
         return
-    _LATER.add((sink, event, line, _CALL_FIELDS.get(), _BOUND_FIELDS.get(), time.time_ns()), loop)
+    _LATER.add(sink, (event, line, _CALL_FIELDS.get(), _BOUND_FIELDS.get(), time.time_ns()), loop)
 
 
 def flush_later_lines() -> None:
@@ -232,23 +232,25 @@ def flush_later_lines() -> None:
     _LATER.flush()
 
 
-_Later = tuple[_Sink, str, LaterLine, CallFields | None, Mapping[str, Any], int]
+_Later = tuple[str, LaterLine, CallFields | None, Mapping[str, Any], int]
 
 
 class _LaterLines:
-    """The lines waiting to be written: written when `LATER_SECONDS` have passed since the first of them,
-    when `LATER_LINES` wait, or when flushed."""
+    """The lines waiting to be written, all for one configuration's stream: written when `LATER_SECONDS`
+    have passed since the first of them, when `LATER_LINES` wait, or when flushed."""
 
-    __slots__ = ("_loop", "_pending", "_timer")
+    __slots__ = ("_loop", "_pending", "_sink", "_timer")
 
     def __init__(self) -> None:
         self._pending: list[_Later] = []
+        self._sink: _Sink | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def add(self, later: _Later, loop: asyncio.AbstractEventLoop) -> None:
-        if self._timer is not None and self._loop is not loop:  # lines of a loop that is gone
-            self.flush()
+    def add(self, sink: _Sink, later: _Later, loop: asyncio.AbstractEventLoop) -> None:
+        if self._pending and (sink is not self._sink or self._loop is not loop):  # another stream, or a
+            self.flush()  # loop that is gone: what waits goes out first
+        self._sink = sink
         pending = self._pending
         pending.append(later)
         if len(pending) >= LATER_LINES:
@@ -263,31 +265,18 @@ class _LaterLines:
             self._timer.cancel()
             self._timer = None
         pending, self._pending = self._pending, []
-        if not pending:
+        sink = self._sink
+        if not pending or sink is None or sink.direct is None:  # only lines for the JSON writer wait
             return
         encoded: list[bytes] = []
-        sink = pending[0][0]
-        for later in pending:
-            if later[0] is not sink:  # written by another configuration (not while one is in force)
-                self._write(sink, encoded)
-                sink, encoded = later[0], []
-            self._encode(later, encoded)
-        self._write(sink, encoded)
-
-    @staticmethod
-    def _encode(later: _Later, encoded: list[bytes]) -> None:
-        sink, event, line, call, bound, now_ns = later
-        fields = line.line_fields()
-        assert sink.direct is not None  # only lines for the JSON writer wait
-        data = sink.direct.encode(event, fields, call, bound, now_ns)
-        if data is not None:
-            encoded.append(data)
-        else:  # what orjson refuses goes through the processors, as `write_info` does (its own fields merged)
-            contextvars.Context().run(_processed, sink, event, fields)
-
-    @staticmethod
-    def _write(sink: _Sink, encoded: list[bytes]) -> None:
-        if encoded and sink.direct is not None:
+        for event, line, call, bound, now_ns in pending:
+            fields = line.line_fields()
+            data = sink.direct.encode(event, fields, call, bound, now_ns)
+            if data is not None:
+                encoded.append(data)
+            else:  # what orjson refuses goes through the processors, as `write_info` does (own fields merged)
+                contextvars.Context().run(_processed, sink, event, fields)
+        if encoded:
             with contextlib.suppress(OSError, ValueError):  # a stream closed or broken: nobody to tell
                 sink.direct.write(b"".join(encoded))
 
