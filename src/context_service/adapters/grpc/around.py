@@ -9,7 +9,6 @@ call's scope is opened and closed by plain calls (`CallScope`): its only await i
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
@@ -22,7 +21,7 @@ from opentelemetry.context import Context
 from prometheus_client import Counter, Histogram
 
 from context_service.adapters.grpc.admission import Admission, Refusal
-from context_service.adapters.grpc.calls import is_probe, split_method, status_code_of
+from context_service.adapters.grpc.calls import Metadata, is_probe, split_method, status_code_of
 from context_service.adapters.grpc.security import TokenFile, bearer_token
 from context_service.observability.metrics import RPC_DURATION, RPC_IN_FLIGHT, RPC_REQUESTS
 from context_service.observability.tracing import extract
@@ -181,5 +180,5 @@ class CallScope:
             around.record(code, time.perf_counter() - self._started)
 
 
-def _text_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:
+def _text_metadata(metadata: Metadata | None) -> dict[str, str]:
     return {key: value for key, value in metadata or () if isinstance(value, str)}

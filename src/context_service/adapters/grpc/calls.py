@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 import grpc
+
+# A call's invocation metadata as grpc gives it: (key, value) pairs, a value text or (for "-bin" keys) bytes.
+Metadata = Iterable[tuple[str, str | bytes]]
 
 # Probes must answer under load and without credentials; reflection is a read-only diagnostic.
 PROBE_SERVICES = frozenset(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hmac
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import structlog
+
+from context_service.adapters.grpc.calls import Metadata
 
 log = structlog.get_logger()
 BEARER = "bearer "
@@ -37,7 +39,7 @@ def server_credentials(
     )
 
 
-def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
+def bearer_token(metadata: Metadata | None) -> str:
     """The token of an `authorization: Bearer <token>` header, or "" when there is none."""
     for key, value in metadata or ():
         if key.lower() == "authorization" and isinstance(value, str) and value.lower().startswith(BEARER):

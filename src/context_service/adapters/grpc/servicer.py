@@ -7,7 +7,7 @@ import contextlib
 import functools
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -15,7 +15,7 @@ import grpc
 import structlog
 
 from context_service.adapters.grpc import mappers
-from context_service.adapters.grpc.calls import status_code_of
+from context_service.adapters.grpc.calls import Metadata, status_code_of
 from context_service.adapters.grpc.status import status_for
 from context_service.application.add_project_decision import DecisionRequest
 from context_service.application.common import RequestMeta
@@ -35,7 +35,6 @@ _META_KEYS = frozenset((*CORRELATION_KEYS, IDEMPOTENCY_KEY))
 # The call being served: its metadata is read once, when the use case or a log line first asks.
 _CALL: ContextVar[_Call | None] = ContextVar("grpc_call", default=None)
 
-Metadata = Sequence[tuple[str, str | bytes]]
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
