@@ -146,7 +146,14 @@ def sample_gauges() -> None:
 
 def record_cache(cache: str, *, hit: bool) -> None:
     """Count one cache look-up as a hit or a miss."""
-    CACHE_REQUESTS.labels(cache, "hit" if hit else "miss").inc()
+    _cache_outcome(cache, hit).inc()
+
+
+@functools.cache
+def _cache_outcome(cache: str, hit: bool) -> Counter:
+    """The counter child of one cache and outcome, looked up once (a `labels` call per look-up costs more
+    than the look-up itself on a cache hit)."""
+    return CACHE_REQUESTS.labels(cache, "hit" if hit else "miss")
 
 
 class _StoreCall:
