@@ -25,8 +25,12 @@ class ValidateScope:
     def __init__(self, *, policy: ScopePolicy) -> None:
         self._policy = policy
 
-    async def execute(self, role: str, phase: str, provided_scopes: Sequence[str]) -> ScopeVerdict:
-        """Missing and extra scopes (sorted); unknown role/phase or no policy: not allowed, all extra."""
+    def check(self, role: str, phase: str, provided_scopes: Sequence[str]) -> ScopeVerdict:
+        """Missing and extra scopes (sorted); unknown role/phase or no policy: not allowed, all extra.
+
+        Depends on its arguments and the policy alone (fixed for the process's life): the same question
+        always gets the same verdict, so a caller may keep verdicts.
+        """
         provided = sorted({_canonical(s) for s in provided_scopes if s.strip()})
         canonical_role = self._policy.normalise_role(role)
         canonical_phase = parse_phase(phase)

@@ -14,6 +14,7 @@ from context_service.application.create_task import TaskRequest
 from context_service.application.get_context import ContextRequest, ContextResult
 from context_service.application.rehydrate_session import RehydrateRequest, Rehydration
 from context_service.application.update_context import UpdateRequest, UpdateResult
+from context_service.application.validate_scope import ScopeVerdict
 from context_service.domain.changes import RawChange
 from context_service.domain.errors import InvalidArgument
 from context_service.domain.model import Decision, GraphEntity, GraphLink, Neighbourhood, Task
@@ -143,6 +144,16 @@ def finished_rehydration(result: Rehydration) -> tuple[bytes, int]:
 def generated_at(ms: int) -> bytes:
     """The encoded `generated_at_ms` field alone: appended to an encoded response, it sets that field."""
     return pb.RehydrateSessionResponse(generated_at_ms=ms).SerializeToString()
+
+
+def encoded_verdict(verdict: ScopeVerdict) -> bytes:
+    """A ValidateScope answer, encoded."""
+    return pb.ValidateScopeResponse(
+        allowed=verdict.allowed,
+        missing=verdict.missing,
+        extra=verdict.extra,
+        reason=verdict.reason,
+    ).SerializeToString()
 
 
 def update_request(msg: pb.UpdateContextRequest) -> UpdateRequest:

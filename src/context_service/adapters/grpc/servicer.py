@@ -32,6 +32,11 @@ IDEMPOTENCY_KEY = "idempotency-key"
 CORRELATION_KEYS = ("x-correlation-id", "correlation-id", "x-request-id")
 MAX_METADATA_VALUE = 256
 _META_KEYS = frozenset((*CORRELATION_KEYS, IDEMPOTENCY_KEY))
+# A ValidateScope verdict depends on the request and the policy alone, which is fixed for the process's life:
+# the encoded answers to this many small requests (at most this many bytes each) are kept, least recently
+# used out first (a few MB at the very most).
+SCOPE_ANSWERS = 4096
+SCOPE_REQUEST_MAX_BYTES = 256
 # The call being served: its metadata is read once, when the use case or a log line first asks.
 _CALL: ContextVar[_Call | None] = ContextVar("grpc_call", default=None)
 
@@ -235,6 +240,7 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
 
     def __init__(self, *, use_cases: UseCases) -> None:
         self._uc = use_cases
+        self._kept_scope_answer = functools.lru_cache(maxsize=SCOPE_ANSWERS)(self._scope_answer)
 
     # GetContext and RehydrateSession answer with encoded bytes, which the registered encoder sends as they
     # are (the generated base class declares messages).
@@ -264,20 +270,19 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         body, generated_at_ms = await self._uc.rehydrate_session.answer(asked, mappers.finished_rehydration)
         return body + mappers.generated_at(generated_at_ms)
 
+    # Answered with encoded bytes, which the registered encoder sends as they are.
     @rpc
-    async def ValidateScope(
+    async def ValidateScope(  # type: ignore[override]
         self, request: pb.ValidateScopeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ValidateScopeResponse:
-        """Scopes against the policy."""
-        verdict = await self._uc.validate_scope.execute(
-            request.role, request.phase, list(request.provided_scopes)
-        )
-        return pb.ValidateScopeResponse(
-            allowed=verdict.allowed,
-            missing=list(verdict.missing),
-            extra=list(verdict.extra),
-            reason=verdict.reason,
-        )
+    ) -> bytes:
+        """Scopes against the policy; a small request's answer is kept, encoded (`SCOPE_ANSWERS`)."""
+        scopes = tuple(request.provided_scopes)
+        if request.ByteSize() > SCOPE_REQUEST_MAX_BYTES:
+            return self._scope_answer(request.role, request.phase, scopes)
+        return self._kept_scope_answer(request.role, request.phase, scopes)
+
+    def _scope_answer(self, role: str, phase: str, scopes: tuple[str, ...]) -> bytes:
+        return mappers.encoded_verdict(self._uc.validate_scope.check(role, phase, scopes))
 
     @rpc
     async def CreateStory(
