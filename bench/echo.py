@@ -1,7 +1,8 @@
 """A bare grpc.aio server answering `/bench.Echo/Reply<N>` with N bytes: the transport's own cost.
 
 Run as its own process (`python -m bench.echo PORT`): no interceptors, no logging, no metrics (only a
-health service, to say it is up), identity (de)serialisers: what the service costs beyond this is its own.
+health service, to say it is up), identity (de)serialisers, on the event loop the service runs on
+(`EVENT_LOOP`): what the service costs beyond this is its own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 
 from bench.wire import reply_bytes_of
+from context_service import event_loop
+from context_service.config import Settings
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
@@ -59,4 +62,5 @@ async def serve(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1])))
+    # The same event loop as the service's (EVENT_LOOP, default uvloop): the ceiling of the same transport.
+    event_loop.run(serve(int(sys.argv[1])), Settings(GRAPH_BACKEND="memory").event_loop)

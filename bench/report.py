@@ -94,7 +94,8 @@ def markdown(report: dict[str, Any], chart: str) -> str:
         f"{report['cpus']} CPUs ({report['machine']}, load average at the end {report['load_average']}),"
         f" Python {report['python']}, {', '.join(f'{k} {v}' for k, v in report['versions'].items())}.",
         f"The service runs as its own process on FalkorDB + Valkey + NATS (local servers), logging at INFO;"
-        " the echo is a bare grpc.aio server answering the same number of bytes. Each figure is the median"
+        " the echo is a bare grpc.aio server answering the same number of bytes; both run on the"
+        f" {report.get('event_loop', 'asyncio')} event loop. Each figure is the median"
         f" of {plan['rounds']} rounds (service and echo alternate order); ratios are taken within a round."
         f" Latency runs: 1 client, {plan['latency']}; throughput runs: {plan['clients']} clients,"
         f" {plan['throughput']} (h2load, one stream per connection).",

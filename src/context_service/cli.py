@@ -13,6 +13,7 @@ from pathlib import Path
 import structlog
 from pydantic import ValidationError
 
+from context_service import event_loop
 from context_service.adapters.grpc.security import SecurityFileError
 from context_service.binding import PortTaken
 from context_service.client import session_cli
@@ -234,10 +235,10 @@ def _serve_command(settings: Settings, args: argparse.Namespace) -> int:
     """`serve`: the service in this process, as a worker of a supervisor, or a supervisor of workers."""
     if args.worker is not None:
         as_worker(args.supervisor)
-        return asyncio.run(_serve(settings, demo=args.demo, worker=args.worker))
+        return event_loop.run(_serve(settings, demo=args.demo, worker=args.worker), settings.event_loop)
     workers = args.workers or settings.workers
     if workers == 1:
-        return asyncio.run(_serve(settings, demo=args.demo))
+        return event_loop.run(_serve(settings, demo=args.demo), settings.event_loop)
     if problem := settings.unshared_stores():
         return _fail(f"--workers {workers}: {problem}")
     return supervise(settings, workers, demo=args.demo)
@@ -275,7 +276,7 @@ def _dev(args: argparse.Namespace) -> int:
             log.info("local_server_started", server=server.name, url=server.url, data=str(server.data_dir))
         servers = ", ".join(f"{s.name} {s.url}" for s in stack.servers)
         extra = DEV_EXTRA.format(nats=settings.nats.url, data=stack.data_dir, servers=servers)
-        return asyncio.run(_serve(settings, demo=True, extra=extra))
+        return event_loop.run(_serve(settings, demo=True, extra=extra), settings.event_loop)
 
 
 async def _migrate(settings: Settings, args: argparse.Namespace) -> int:

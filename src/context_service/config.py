@@ -19,6 +19,7 @@ MAX_WORKERS = 64
 
 GraphBackend = Literal["neo4j", "falkordb", "memory"]
 KvBackend = Literal["memory", "cachetools", "valkey", "sqlite"]
+EventLoop = Literal["uvloop", "asyncio"]
 # bolt: one server; neo4j: a routing driver (a cluster, or one server). +s: TLS verified against the system
 # CAs (or NEO4J_TRUSTED_CA_FILE); +ssc: TLS trusting any certificate.
 NEO4J_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
@@ -263,6 +264,8 @@ class Settings(_Section):
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     # Service processes sharing the gRPC port (`serve --workers N`; 1: the process itself serves).
     workers: int = Field(default=1, ge=1, le=MAX_WORKERS, alias="WORKERS")
+    # The event loop a served process runs on: libuv's (uvloop) or asyncio's own.
+    event_loop: EventLoop = Field(default="uvloop", alias="EVENT_LOOP")
 
     @model_validator(mode="after")
     def _required_for_backend(self) -> Settings:

@@ -123,7 +123,14 @@ class GrpcServer:
         self._server = server
         await self.health.set(LIVENESS, _SERVING)
         await self._publish()
-        log.info("grpc_started", address=self._address, port=self.port, tls=self._credentials is not None)
+        loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]  # "uvloop" or "asyncio"
+        log.info(
+            "grpc_started",
+            address=self._address,
+            port=self.port,
+            tls=self._credentials is not None,
+            event_loop=loop,
+        )
         return self
 
     def _register(self, server: Any) -> None:
