@@ -242,8 +242,8 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         self._uc = use_cases
         self._kept_scope_answer = functools.lru_cache(maxsize=SCOPE_ANSWERS)(self._scope_answer)
 
-    # GetContext and RehydrateSession answer with encoded bytes, which the registered encoder sends as they
-    # are (the generated base class declares messages).
+    # GetContext, RehydrateSession and ValidateScope answer with encoded bytes, which the registered encoder
+    # sends as they are (the generated base class declares messages).
     @rpc
     async def GetContext(  # type: ignore[override]
         self, request: pb.GetContextRequest, context: grpc.aio.ServicerContext
@@ -270,7 +270,6 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         body, generated_at_ms = await self._uc.rehydrate_session.answer(asked, mappers.finished_rehydration)
         return body + mappers.generated_at(generated_at_ms)
 
-    # Answered with encoded bytes, which the registered encoder sends as they are.
     @rpc
     async def ValidateScope(  # type: ignore[override]
         self, request: pb.ValidateScopeRequest, context: grpc.aio.ServicerContext
