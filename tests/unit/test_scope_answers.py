@@ -56,9 +56,10 @@ async def test_a_question_asked_again_gets_the_same_answer_as_the_first_time() -
     assert first == [expected(q) for q in questions]
     assert again == first[::-1]
     assert len(set(first)) > len(ROLES) * len(PHASES)  # different questions, different answers
+    assert served._kept_scope_answer.cache_info().hits == len(questions)  # asked again: the kept answers
 
 
-async def test_a_kept_answer_decodes_to_the_verdict_of_the_policy() -> None:
+async def test_an_answer_decodes_to_the_verdict_of_the_policy_the_first_time_and_when_kept() -> None:
     # Arrange
     served = servicer()
     question = pb.ValidateScopeRequest(role="developer", phase="BUILD", provided_scopes=["case_header"])
@@ -71,6 +72,7 @@ async def test_a_kept_answer_decodes_to_the_verdict_of_the_policy() -> None:
 
     # Assert
     assert answers[0] == answers[1]
+    assert served._kept_scope_answer.cache_info().hits == 1
     assert answers[0].allowed is verdict.allowed
     assert tuple(answers[0].missing) == verdict.missing
     assert tuple(answers[0].extra) == verdict.extra
