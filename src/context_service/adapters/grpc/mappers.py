@@ -30,10 +30,15 @@ class Undecodable:
     type_name: str
 
 
+def not_decodable(type_name: str) -> InvalidArgument:
+    """The refusal of a request body that is not a valid `type_name`."""
+    return InvalidArgument(f"the request is not a valid {type_name} (strings must be UTF-8)")
+
+
 def check_request(msg: object) -> None:
     """Check every string field, map key and value of a request against the text rule."""
     if isinstance(msg, Undecodable):
-        raise InvalidArgument(f"the request is not a valid {msg.type_name} (strings must be UTF-8)")
+        raise not_decodable(msg.type_name)
     if isinstance(msg, Message):
         _check_message(msg, "")
 

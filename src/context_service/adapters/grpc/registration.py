@@ -3,7 +3,8 @@
 The generated `add_ContextServiceServicer_to_server` decodes with `FromString`, and a request that is not a
 valid message (a string field that is not UTF-8, such as an encoded lone surrogate) then fails inside grpc as
 UNKNOWN with the parser's text. Here an undecodable request reaches the servicer as `Undecodable`, which the
-`rpc` wrapper answers with INVALID_ARGUMENT like any other bad field.
+`rpc` wrapper answers with INVALID_ARGUMENT like any other bad field; the RPCs that take their request's bytes
+(`ContextServicer.BODY_METHODS`) decode them themselves, with the same answer.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ SESSION_SERVICE = session_pb2.DESCRIPTOR.services_by_name["SessionContextService
 
 
 def add_context_service(servicer: ContextServicer, server: grpc.aio.Server) -> None:
-    """Register every RPC of fleet.context.v1, each with a decoder that cannot raise."""
-    _add(servicer, server, SERVICE, pb)
+    """Register every RPC of fleet.context.v1, each with a decoder that cannot raise (none for the RPCs that
+    take their request's bytes)."""
+    _add(servicer, server, SERVICE, pb, bodies=ContextServicer.BODY_METHODS)
 
 
 def add_session_service(servicer: SessionServicer, server: grpc.aio.Server) -> None:
@@ -40,7 +42,15 @@ def add_service(servicer: object, server: grpc.aio.Server, module: ModuleType, n
     _add(servicer, server, module.DESCRIPTOR.services_by_name[name], module)
 
 
-def _add(servicer: object, server: grpc.aio.Server, service: ServiceDescriptor, module: ModuleType) -> None:
+def _add(
+    servicer: object,
+    server: grpc.aio.Server,
+    service: ServiceDescriptor,
+    module: ModuleType,
+    *,
+    bodies: frozenset[str] = frozenset(),
+) -> None:
+    """`bodies`: the methods whose behaviour decodes the request bytes itself."""
     handlers = {}
     for method in service.methods:
         make = (
@@ -50,7 +60,9 @@ def _add(servicer: object, server: grpc.aio.Server, service: ServiceDescriptor, 
         )
         handlers[method.name] = make(
             getattr(servicer, method.name),
-            request_deserializer=_decoder(getattr(module, method.input_type.name)),
+            request_deserializer=(
+                None if method.name in bodies else _decoder(getattr(module, method.input_type.name))
+            ),
             response_serializer=_encoder(getattr(module, method.output_type.name)),
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))

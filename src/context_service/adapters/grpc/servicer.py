@@ -15,6 +15,7 @@ import grpc
 import structlog
 
 from context_service.adapters.grpc import mappers
+from context_service.adapters.grpc.bodies import KeptBodies
 from context_service.adapters.grpc.calls import Metadata, status_code_of
 from context_service.adapters.grpc.status import status_for
 from context_service.application.add_project_decision import DecisionRequest
@@ -32,11 +33,6 @@ IDEMPOTENCY_KEY = "idempotency-key"
 CORRELATION_KEYS = ("x-correlation-id", "correlation-id", "x-request-id")
 MAX_METADATA_VALUE = 256
 _META_KEYS = frozenset((*CORRELATION_KEYS, IDEMPOTENCY_KEY))
-# A ValidateScope verdict depends on the request and the policy alone, which is fixed for the process's life:
-# the encoded answers to this many small requests (at most this many bytes each) are kept, least recently
-# used out first (a few MB at the very most).
-SCOPE_ANSWERS = 4096
-SCOPE_REQUEST_MAX_BYTES = 256
 # The call being served: its metadata is read once, when the use case or a log line first asks.
 _CALL: ContextVar[_Call | None] = ContextVar("grpc_call", default=None)
 
@@ -106,16 +102,16 @@ class _Call:
         "_meta",
         "_metadata",
         "_method",
-        "_request",
         "_started",
         "_trace_id",
         "code",
+        "request",
     )
 
     def __init__(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
         self._started = time.perf_counter()
         self._method = method
-        self._request = request
+        self.request = request  # what the canonical line names (`_describe` for a request taken as bytes)
         self._context = context
         self._metadata = context.invocation_metadata()
         self._trace_id = current_trace_id()  # the call's span is current now, not when its line is made
@@ -145,7 +141,7 @@ class _Call:
 
     def line_fields(self) -> dict[str, Any]:
         """The canonical line's own fields: method, the id the request names, code and duration."""
-        request = self._request
+        request = self.request
         line: dict[str, Any] = {"method": self._method}
         ids = _ids_of(request)
         session_id = request.session_id if "session_id" in ids else ""
@@ -190,6 +186,13 @@ class _Call:
             reset_call(self._log_token)
         except ValueError:  # "created in a different Context"
             pass
+
+
+def _describe(request: Any) -> None:
+    """Name the decoded `request` in the canonical line of the call being served (which took its bytes)."""
+    call = _CALL.get()
+    if call is not None:
+        call.request = request
 
 
 def rpc(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
@@ -238,18 +241,27 @@ def stream_rpc(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]:
 class ContextServicer(pb_grpc.ContextServiceServicer):
     """Thin inbound adapter over the use cases."""
 
+    BODY_METHODS = frozenset({"GetContext", "RehydrateSession", "ValidateScope"})  # take the request's bytes
+
     def __init__(self, *, use_cases: UseCases) -> None:
         self._uc = use_cases
-        self._kept_scope_answer = functools.lru_cache(maxsize=SCOPE_ANSWERS)(self._scope_answer)
+        self._context_bodies = KeptBodies(pb.GetContextRequest, mappers.context_request)
+        self._rehydrate_bodies = KeptBodies(pb.RehydrateSessionRequest, mappers.rehydrate_request)
+        # A ValidateScope verdict depends on the request and the policy alone (fixed for the process's life):
+        # what a body maps to is its encoded answer.
+        self._scope_bodies = KeptBodies(pb.ValidateScopeRequest, self._scope_answer)
 
-    # GetContext, RehydrateSession and ValidateScope answer with encoded bytes, which the registered encoder
-    # sends as they are (the generated base class declares messages).
+    # GetContext, RehydrateSession and ValidateScope take their request's bytes (`BODY_METHODS`, see
+    # `bodies`) and answer with encoded bytes, which the registered encoder sends as they are (the generated
+    # base class declares messages both ways).
     @rpc
     async def GetContext(  # type: ignore[override]
-        self, request: pb.GetContextRequest, context: grpc.aio.ServicerContext
+        self, request: bytes, context: grpc.aio.ServicerContext
     ) -> bytes:
         """Prompt context for one agent, as encoded bytes (kept by the response cache as they are sent)."""
-        reply = await self._uc.get_context.answer(mappers.context_request(request), mappers.finished_context)
+        decoded, asked = self._context_bodies(request)
+        _describe(decoded)
+        reply = await self._uc.get_context.answer(asked, mappers.finished_context)
         context.set_trailing_metadata(reply.trailers)
         return reply.body
 
@@ -263,25 +275,24 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
 
     @rpc
     async def RehydrateSession(  # type: ignore[override]
-        self, request: pb.RehydrateSessionRequest, context: grpc.aio.ServicerContext
+        self, request: bytes, context: grpc.aio.ServicerContext
     ) -> bytes:
         """Per-role context packs, encoded once (and kept by the response cache) and stamped per call."""
-        asked = mappers.rehydrate_request(request)
+        decoded, asked = self._rehydrate_bodies(request)
+        _describe(decoded)
         body, generated_at_ms = await self._uc.rehydrate_session.answer(asked, mappers.finished_rehydration)
         return body + mappers.generated_at(generated_at_ms)
 
     @rpc
     async def ValidateScope(  # type: ignore[override]
-        self, request: pb.ValidateScopeRequest, context: grpc.aio.ServicerContext
+        self, request: bytes, context: grpc.aio.ServicerContext
     ) -> bytes:
-        """Scopes against the policy; a small request's answer is kept, encoded (`SCOPE_ANSWERS`)."""
-        scopes = tuple(request.provided_scopes)
-        if request.ByteSize() > SCOPE_REQUEST_MAX_BYTES:
-            return self._scope_answer(request.role, request.phase, scopes)
-        return self._kept_scope_answer(request.role, request.phase, scopes)
+        """Scopes against the policy, as the encoded answer (kept with the body)."""
+        return self._scope_bodies(request)[1]
 
-    def _scope_answer(self, role: str, phase: str, scopes: tuple[str, ...]) -> bytes:
-        return mappers.encoded_verdict(self._uc.validate_scope.check(role, phase, scopes))
+    def _scope_answer(self, request: pb.ValidateScopeRequest) -> bytes:
+        verdict = self._uc.validate_scope.check(request.role, request.phase, tuple(request.provided_scopes))
+        return mappers.encoded_verdict(verdict)
 
     @rpc
     async def CreateStory(
