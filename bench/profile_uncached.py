@@ -131,7 +131,7 @@ async def _scenarios(stub: Any, stages: Stages, n: int) -> None:
     planning = PlanningReadModel()
 
     def context(story: str, role: str) -> Callable[[Any], Any]:
-        asked = stages.get_context._validated(ContextRequest(story, role, "BUILD"))
+        asked = stages.get_context.validated(ContextRequest(story, role, "BUILD"))
         return lambda loaded: stages.get_context._render(asked, loaded, planning)
 
     roles = tuple(REHYDRATE.roles)

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from context_service.adapters.falkordb.graph import FalkorGraph
 from context_service.adapters.valkey import tracking
-from context_service.adapters.valkey.tracking import CLIENT_NAME, KeyTracking
+from context_service.adapters.valkey.tracking import CLIENT_NAME, BothCaught, KeyTracking
 from context_service.local_servers import LocalServer
 from context_service.observability.metrics import REGISTRY
 
@@ -204,3 +204,22 @@ async def test_many_callers_at_once_each_see_every_write_acknowledged_before_the
 
     # Each caller's write was acknowledged before it fenced, so its push was read before its PONG.
     assert [n for n, (before, after) in enumerate(seen) if after <= before] == []
+
+
+async def test_two_trackers_as_one_count_a_write_under_either_by_the_next_fence(
+    valkey: LocalServer, writer: Redis
+) -> None:
+    first_prefix, second_prefix = (f"kt:{uuid.uuid4().hex}:" for _ in "ab")
+    first = KeyTracking(name="first", url=valkey.url, prefixes=[first_prefix], timeout_seconds=2.0)
+    second = KeyTracking(name="second", url=valkey.url, prefixes=[second_prefix], timeout_seconds=2.0)
+    async with first, second:
+        both = BothCaught(first, second)
+        assert await both.caught_up()  # neither tracks yet: each opens its connection and fences it
+        for n in range(10):
+            before = both.generation
+            await writer.set(f"{(first_prefix, second_prefix)[n % 2]}k", n)
+            assert await both.caught_up()
+            assert both.generation > before, f"write {n} not counted by the fences after it"
+        before = both.generation
+        assert await asyncio.gather(*(both.caught_up() for _ in range(32))) == [True] * 32
+        assert both.generation == before  # nothing changed: nothing counted

@@ -519,7 +519,9 @@ DEVELOPER_DESIGN = ContextRequest(STORY_ID, "developer", "DESIGN")  # shows the 
 
 async def cached_context(container: Container) -> ContextResult:
     """GetContext through the response cache, as the gRPC edge calls it."""
-    return await container.use_cases.get_context.answer(DEVELOPER_DESIGN, lambda result: (result, 1))
+    return await container.use_cases.get_context.answer(
+        container.use_cases.get_context.validated(DEVELOPER_DESIGN), lambda result: (result, 1)
+    )
 
 
 async def test_while_the_watch_sees_no_change_the_inputs_are_read_once(policy: ScopePolicy) -> None:
@@ -636,7 +638,8 @@ async def test_a_new_question_about_an_unchanged_story_is_built_from_the_kept_lo
     other = ContextRequest(STORY_ID, "qa", "TEST")
 
     # Act
-    answer = await container.use_cases.get_context.answer(other, lambda result: (result, 1))
+    get_context = container.use_cases.get_context
+    answer = await get_context.answer(get_context.validated(other), lambda result: (result, 1))
 
     # Assert: the inputs' read, then the load to build from, each confirmed by the revision alone
     assert graph.reads == ["revision", "revision"]

@@ -46,7 +46,7 @@ class ContextResult:
 
 
 @dataclass(frozen=True)
-class _Asked:
+class Asked:
     """A validated request (the response cache's key: the policy and tokenizer are fixed per process)."""
 
     story_id: str
@@ -66,17 +66,18 @@ class GetContext:
 
     async def execute(self, request: ContextRequest) -> ContextResult:
         """Validate, load once, render, redact, fit (no cache)."""
-        asked = self._validated(request)
+        asked = self.validated(request)
         return self._render(asked, *await self._reads.load(asked.story_id, [asked.role]))
 
-    async def answer(self, request: ContextRequest, finish: Finish[ContextResult, T]) -> T:
-        """`execute` finished by `finish`, served from the response cache while the story is unchanged."""
-        asked = self._validated(request)
+    async def answer(self, asked: Asked, finish: Finish[ContextResult, T]) -> T:
+        """`execute` of a `validated` request, finished by `finish`, served from the response cache while the
+        story is unchanged."""
         build = functools.partial(self._render, asked)
         return await self._reads.answer(asked, asked.story_id, [asked.role], build, finish)
 
-    def _validated(self, request: ContextRequest) -> _Asked:
-        """The request with its ids and role normalised; INVALID_ARGUMENT for a bad field."""
+    def validated(self, request: ContextRequest) -> Asked:
+        """The request with its ids and role normalised; INVALID_ARGUMENT for a bad field (a function of the
+        request and the policy alone)."""
         story_id = require_id(request.story_id, "story_id")
         role = self._policy.require_role(request.role)
         phase = require_phase(request.phase)
@@ -85,9 +86,9 @@ class GetContext:
             raise InvalidArgument(
                 f"token_budget must be between 0 and {MAX_TOKEN_BUDGET}", field="token_budget"
             )
-        return _Asked(story_id, role, phase, subtask_id, request.token_budget)
+        return Asked(story_id, role, phase, subtask_id, request.token_budget)
 
-    def _render(self, asked: _Asked, graph: StoryGraph, planning: PlanningReadModel) -> ContextResult:
+    def _render(self, asked: Asked, graph: StoryGraph, planning: PlanningReadModel) -> ContextResult:
         scopes = self._policy.require_scopes(asked.role, asked.phase)
         focus = graph.task(asked.subtask_id) if asked.subtask_id else None
         if asked.subtask_id and focus is None:

@@ -21,6 +21,7 @@ from context_service.adapters.grpc.status import status_for
 from context_service.application.add_project_decision import DecisionRequest
 from context_service.application.common import RequestMeta
 from context_service.application.create_story import StoryRequest
+from context_service.application.get_context import Asked
 from context_service.application.services import UseCases
 from context_service.application.transition_phase import TransitionRequest
 from context_service.observability.logging import bind_call, reset_call, write_info_later
@@ -245,7 +246,7 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
 
     def __init__(self, *, use_cases: UseCases) -> None:
         self._uc = use_cases
-        self._context_bodies = KeptBodies(pb.GetContextRequest, mappers.context_request)
+        self._context_bodies = KeptBodies(pb.GetContextRequest, self._context_asked)
         self._rehydrate_bodies = KeptBodies(pb.RehydrateSessionRequest, mappers.rehydrate_request)
         # A ValidateScope verdict depends on the request and the policy alone (fixed for the process's life):
         # what a body maps to is its encoded answer.
@@ -264,6 +265,9 @@ class ContextServicer(pb_grpc.ContextServiceServicer):
         reply = await self._uc.get_context.answer(asked, mappers.finished_context)
         context.set_trailing_metadata(reply.trailers)
         return reply.body
+
+    def _context_asked(self, request: pb.GetContextRequest) -> Asked:
+        return self._uc.get_context.validated(mappers.context_request(request))
 
     @rpc
     async def UpdateContext(

@@ -330,7 +330,11 @@ class BothCaught:
         self._second.end_read()
 
     async def caught_up(self) -> bool:
-        """Both fences, their PINGs written at once."""
+        """Both fences, their PINGs written at once (awaited here, as `KeyTracking.wait` would, when both
+        trackers have a connection: the common case, without a coroutine per fence)."""
         first, second = self._first.fence(), self._second.fence()
-        caught = await self._first.wait(first)
-        return await self._second.wait(second) and caught
+        if first is None or second is None:
+            caught = await self._first.wait(first)
+            return await self._second.wait(second) and caught
+        caught = await asyncio.shield(first)
+        return await asyncio.shield(second) and caught
