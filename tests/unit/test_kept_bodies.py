@@ -189,3 +189,19 @@ async def test_get_context_taken_as_bytes_names_its_story_in_the_canonical_line(
     rpc_lines = [line for line in lines if line["event"] == "rpc"]
     assert [line["story_id"] for line in rpc_lines] == ["US-7", "US-7"]
     assert served._context_bodies.found() == 1
+
+
+async def test_get_context_refuses_a_request_its_validation_refuses_each_time_and_keeps_none() -> None:
+    # Arrange
+    served = servicer()
+    body = pb.GetContextRequest(story_id="US-7", role="nobody", phase="BUILD").SerializeToString()
+    calls = [Call(), Call()]
+
+    # Act
+    for call in calls:
+        with pytest.raises(grpc.aio.AbortError):
+            await served.GetContext(body, call)
+
+    # Assert
+    assert [call.status and call.status[0] for call in calls] == [grpc.StatusCode.INVALID_ARGUMENT] * 2
+    assert served._context_bodies.kept() == 0

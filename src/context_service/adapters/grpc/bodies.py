@@ -5,8 +5,9 @@ last did). Decoding a request, checking its text and reading its fields through 
 served call far more than the same steps cost in a tight loop (a repeated field read alone about 7 us under
 load), so GetContext, RehydrateSession and ValidateScope take their request's bytes, and `KeptBodies` maps
 each body to the decoded request and what the RPC makes of it: found again by the bytes, nothing is decoded or
-read. A body that is not a valid message, or breaks the text rule, is refused with INVALID_ARGUMENT every time
-it comes and is never kept.
+read. A body that is not a valid message, breaks the text rule or is refused by the mapping (GetContext's
+validation: an unknown role, a bad id) is refused with INVALID_ARGUMENT every time it comes and is never kept.
+The calls with the same body share its decoded request and mapping: they read them and never change them.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class KeptBodies(Generic[M, T]):
         entries: int = KEPT_BODIES,
         max_bytes: int = KEPT_BODY_MAX_BYTES,
     ) -> None:
-        """`asks`: what the RPC makes of a decoded, checked request (a pure function of it)."""
+        """`asks`: what the RPC makes of a decoded, checked request (a function of it and of what is fixed for
+        the process's life, such as the policy)."""
         self._type = message_type
         self._asks = asks
         self._max_bytes = max_bytes
