@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from context_service.adapters.valkey.tracking import Fences
+from context_service.adapters.valkey.tracking import BothCaught, Fences
 
 
 class Wire:
@@ -172,3 +172,47 @@ async def test_a_lost_connection_ends_a_hold_and_answers_its_callers_false() -> 
     assert wire.pings == 1  # nothing written for a connection that is gone
     assert not fences.fence().done()  # on the next connection: nothing held, readers at work or not
     assert wire.pings == 2
+
+
+class Tracker:
+    """What `BothCaught` uses of a tracker: a fence per call (answered by the test), awaited by `wait`."""
+
+    def __init__(self) -> None:
+        self.fences: list[asyncio.Future[bool]] = []
+        self.generation = 0
+
+    def fence(self) -> asyncio.Future[bool]:
+        self.fences.append(asyncio.get_running_loop().create_future())
+        return self.fences[-1]
+
+    def wait(self, fence: asyncio.Future[bool]) -> asyncio.Future[bool]:
+        return asyncio.shield(fence)
+
+
+async def test_two_trackers_as_one_are_caught_up_only_once_both_fences_are_answered() -> None:
+    first, second = Tracker(), Tracker()
+    both = BothCaught(first, second)  # type: ignore[arg-type]  # fakes of the trackers: fences answered here
+
+    caught = asyncio.ensure_future(both.caught_up())
+    await asyncio.sleep(0)
+    assert (len(first.fences), len(second.fences)) == (1, 1)  # both PINGs asked for at once
+    first.fences[0].set_result(True)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not caught.done()  # the second store may still hold a change back
+
+    second.fences[0].set_result(True)
+    assert await caught is True
+
+
+async def test_two_trackers_as_one_are_not_caught_up_when_either_fence_fails() -> None:
+    for failing in (0, 1):
+        trackers = (Tracker(), Tracker())
+        both = BothCaught(*trackers)  # type: ignore[arg-type]
+
+        caught = asyncio.ensure_future(both.caught_up())
+        await asyncio.sleep(0)
+        for index, tracker in enumerate(trackers):
+            tracker.fences[0].set_result(index != failing)
+
+        assert await caught is False

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
@@ -190,16 +190,17 @@ class KeyTracking:
         # A connection is closed only by `_lost`, which forgets it; one the server closes, its reader loses.
         return None if self._connection is None else self._fences.fence()
 
-    async def wait(self, fence: asyncio.Future[bool] | None) -> bool:
-        """The answer of `fence`; without one, a new connection is opened (unless the last try is too recent)
-        and fenced. A caller giving up leaves the answer to the others."""
-        if fence is None:
-            if await self._connect() is None:
-                return False
-            fence = self.fence()
-            if fence is None:
-                return False
-        return await asyncio.shield(fence)
+    def wait(self, fence: asyncio.Future[bool] | None) -> Awaitable[bool]:
+        """The answer of `fence`, to await; without one, a new connection is opened (unless the last try is
+        too recent) and fenced. A caller giving up leaves the answer to the others. With a fence (the common
+        case) no coroutine is made: the fence is awaited through its shield alone."""
+        return self._fence_anew() if fence is None else asyncio.shield(fence)
+
+    async def _fence_anew(self) -> bool:
+        if await self._connect() is None:
+            return False
+        fence = self.fence()
+        return False if fence is None else await asyncio.shield(fence)
 
     async def __aenter__(self) -> KeyTracking:
         self._drain.start()
@@ -330,11 +331,7 @@ class BothCaught:
         self._second.end_read()
 
     async def caught_up(self) -> bool:
-        """Both fences, their PINGs written at once (awaited here, as `KeyTracking.wait` would, when both
-        trackers have a connection: the common case, without a coroutine per fence)."""
+        """Both fences, their PINGs written at once."""
         first, second = self._first.fence(), self._second.fence()
-        if first is None or second is None:
-            caught = await self._first.wait(first)
-            return await self._second.wait(second) and caught
-        caught = await asyncio.shield(first)
-        return await asyncio.shield(second) and caught
+        caught = await self._first.wait(first)
+        return await self._second.wait(second) and caught
