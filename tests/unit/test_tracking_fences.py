@@ -1,14 +1,19 @@
-"""The fences of key tracking: which PING's answer a call may take.
+"""The fences of key tracking: which PING's answer a call may take, and when the next PING is written.
 
 A call must only be answered by a PING written after it arrived (the server answers a PING after every
-change it made before it). One PING is out at a time; the calls arriving meanwhile share the next one.
+change it made before it). One PING is out at a time; the calls arriving meanwhile share the next one, held
+while the event loop has other work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from context_service.adapters.valkey.tracking import BothCaught, Fences
+
+ANY_TURN = 60.0  # as `quiet_seconds`: every turn of the loop counts as quiet
+NO_TURN = 0.0  # as `quiet_seconds`: no turn does, the hold alone ends
 
 
 class Wire:
@@ -21,9 +26,18 @@ class Wire:
         self.pings += 1
 
 
+def fences_on(wire: Wire, *, hold_seconds: float = 60, quiet_seconds: float = ANY_TURN) -> Fences:
+    return Fences(wire.send, hold_seconds=hold_seconds, quiet_seconds=quiet_seconds)
+
+
+async def next_turn() -> None:
+    """Let the event loop run what is due now (a held PING's check among it)."""
+    await asyncio.sleep(0)
+
+
 async def test_a_lone_call_writes_one_ping_and_is_answered_by_it() -> None:
     wire = Wire()
-    fences = Fences(wire.send)
+    fences = fences_on(wire)
 
     answer = fences.fence()
     fences.answered()
@@ -34,7 +48,7 @@ async def test_a_lone_call_writes_one_ping_and_is_answered_by_it() -> None:
 
 async def test_calls_arriving_while_a_ping_is_out_wait_for_the_next_one_which_they_share() -> None:
     wire = Wire()
-    fences = Fences(wire.send)
+    fences = fences_on(wire)
     first = fences.fence()
     later = [fences.fence(), fences.fence(), fences.fence()]
 
@@ -42,7 +56,8 @@ async def test_calls_arriving_while_a_ping_is_out_wait_for_the_next_one_which_th
 
     assert first.done()
     assert not any(f.done() for f in later)
-    assert wire.pings == 2  # the next one went out at once, for all of them
+    await next_turn()
+    assert wire.pings == 2  # the next one went out in the next quiet turn, for all of them
     fences.answered()
     assert [await f for f in later] == [True, True, True]
     assert wire.pings == 2  # nobody waits: no PING more
@@ -50,26 +65,44 @@ async def test_calls_arriving_while_a_ping_is_out_wait_for_the_next_one_which_th
 
 async def test_a_call_arriving_after_the_next_ping_went_out_waits_for_its_own() -> None:
     wire = Wire()
-    fences = Fences(wire.send)
+    fences = fences_on(wire)
     fences.fence()
     second = fences.fence()
-    fences.answered()  # the second's PING is written now
+    fences.answered()
+    await next_turn()  # the second's PING is written now
 
     third = fences.fence()
     fences.answered()
 
     assert await second is True
     assert not third.done()
+    await next_turn()
     assert wire.pings == 3
     fences.answered()
     assert await third is True
+
+
+async def test_a_call_arriving_while_the_next_ping_is_held_joins_it() -> None:
+    wire = Wire()
+    fences = fences_on(wire)
+    fences.fence()
+    second = fences.fence()
+    fences.answered()
+
+    third = fences.fence()  # before the held PING's check: nothing is written for it
+    assert wire.pings == 1
+    await next_turn()
+
+    assert wire.pings == 2
+    fences.answered()
+    assert [await second, await third] == [True, True]
 
 
 async def test_when_no_answer_will_come_every_waiting_call_answers_false_and_the_next_call_starts_anew() -> (
     None
 ):
     wire = Wire()
-    fences = Fences(wire.send)
+    fences = fences_on(wire)
     waiting = [fences.fence(), fences.fence()]
 
     fences.fail()
@@ -82,7 +115,7 @@ async def test_when_no_answer_will_come_every_waiting_call_answers_false_and_the
 
 async def test_an_answer_nobody_waits_for_changes_nothing() -> None:
     wire = Wire()
-    fences = Fences(wire.send)
+    fences = fences_on(wire)
 
     fences.answered()  # e.g. a reply read after the calls gave up
 
@@ -90,9 +123,9 @@ async def test_an_answer_nobody_waits_for_changes_nothing() -> None:
     assert not fences.fence().done()
 
 
-def held(wire: Wire, hold_seconds: float = 60) -> tuple[Fences, asyncio.Future[bool]]:
+def held(wire: Wire, *, hold_seconds: float = 60) -> tuple[Fences, asyncio.Future[bool]]:
     """Two readers; the first was answered and is still at work, the second waits for the next PING (held)."""
-    fences = Fences(wire.send, hold_seconds=hold_seconds)
+    fences = fences_on(wire, hold_seconds=hold_seconds)
     fences.begin()
     fences.begin()
     fences.fence()
@@ -101,9 +134,9 @@ def held(wire: Wire, hold_seconds: float = 60) -> tuple[Fences, asyncio.Future[b
     return fences, waiting
 
 
-async def test_the_next_ping_is_held_while_a_reader_is_still_at_work_and_goes_out_when_it_ends() -> None:
+async def test_the_next_ping_is_held_while_a_reader_is_still_at_work_and_goes_out_after_it_ends() -> None:
     wire = Wire()
-    fences = Fences(wire.send, hold_seconds=60)
+    fences = fences_on(wire)
     fences.begin()  # two readers: the first asks, the second arrives while its PING is out
     fences.begin()
     first = fences.fence()
@@ -113,11 +146,14 @@ async def test_the_next_ping_is_held_while_a_reader_is_still_at_work_and_goes_ou
 
     assert first.done()
     assert not second.done()
+    for _ in range(3):
+        await next_turn()
     assert wire.pings == 1  # held: the first may still be followed by calls that can share the next PING
     fences.begin()  # a call arriving meanwhile joins the held PING
     third = fences.fence()
     assert wire.pings == 1
     fences.end()  # the first reader is done: every reader left waits for the next PING
+    await next_turn()
     assert wire.pings == 2
     fences.answered()
     assert [await second, await third] == [True, True]
@@ -126,13 +162,32 @@ async def test_the_next_ping_is_held_while_a_reader_is_still_at_work_and_goes_ou
 async def test_a_held_ping_goes_out_once_every_reader_waits_for_it() -> None:
     wire = Wire()
     fences, waiting = held(wire)
+    await next_turn()
     assert wire.pings == 1
 
     again = fences.fence()  # the answered reader asks again: now both wait
+    await next_turn()
 
     assert wire.pings == 2
     fences.answered()
     assert [await waiting, await again] == [True, True]
+
+
+async def test_the_next_ping_is_held_while_turns_of_the_loop_are_busy_with_other_work() -> None:
+    wire = Wire()
+    fences = fences_on(wire, quiet_seconds=0.01)
+    fences.fence()
+    waiting = fences.fence()
+    asyncio.get_running_loop().call_soon(time.sleep, 0.05)  # other work in the next turn
+
+    fences.answered()
+    await next_turn()  # a busy turn: the check in it holds on
+
+    assert wire.pings == 1
+    await next_turn()  # a quiet turn
+    assert wire.pings == 2
+    fences.answered()
+    assert await waiting is True
 
 
 async def test_a_held_ping_goes_out_after_the_hold_at_the_latest() -> None:
@@ -146,9 +201,25 @@ async def test_a_held_ping_goes_out_after_the_hold_at_the_latest() -> None:
     assert await waiting is True
 
 
-async def test_without_readers_at_work_the_next_ping_goes_out_at_once() -> None:
+async def test_a_loop_that_is_never_quiet_still_writes_the_held_ping_when_the_hold_is_up() -> None:
     wire = Wire()
-    fences = Fences(wire.send, hold_seconds=60)
+    fences = fences_on(wire, hold_seconds=0.01, quiet_seconds=NO_TURN)
+    fences.fence()
+    waiting = fences.fence()
+
+    fences.answered()
+    await next_turn()
+    assert wire.pings == 1
+    await asyncio.sleep(0.05)
+
+    assert wire.pings == 2
+    fences.answered()
+    assert await waiting is True
+
+
+async def test_without_readers_at_work_the_next_ping_goes_out_in_the_next_quiet_turn() -> None:
+    wire = Wire()
+    fences = fences_on(wire)
     fences.begin()
     first = fences.fence()
     later = fences.fence()  # not a reader (the tracker's own periodic fence)
@@ -157,6 +228,7 @@ async def test_without_readers_at_work_the_next_ping_goes_out_at_once() -> None:
     fences.answered()
 
     assert first.done()
+    await next_turn()
     assert wire.pings == 2
     fences.answered()
     assert await later is True
@@ -169,6 +241,7 @@ async def test_a_lost_connection_ends_a_hold_and_answers_its_callers_false() -> 
     fences.fail()
 
     assert await waiting is False
+    await next_turn()
     assert wire.pings == 1  # nothing written for a connection that is gone
     assert not fences.fence().done()  # on the next connection: nothing held, readers at work or not
     assert wire.pings == 2

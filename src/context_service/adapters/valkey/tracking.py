@@ -10,8 +10,8 @@ before it.
 The connection is read by one task of its own, which hands each push to the generation and each PONG to the
 fence waiting for it; a fence is a write of PING and a future (no command round trip through the client
 library, no task or timer per call). One PING is out at a time: calls arriving meanwhile share the next one,
-written as soon as the first is answered. Valkey and FalkorDB (a graph write changes the graph's key) both
-support it.
+held after the first is answered while the event loop has other work (`Fences`). Valkey and FalkorDB (a
+graph write changes the graph's key) both support it.
 
 Whenever the connection may have missed a push (an error, a PING unanswered within `FENCE_SECONDS`, a
 reconnect) the generation moves and `caught_up` answers False until a new connection tracks again, so callers
@@ -46,39 +46,49 @@ FENCE_SECONDS = 0.25
 CLIENT_NAME = "context-service-tracking"
 DRAIN_SECONDS = 1.0  # an idle tracker still fences this often: a lost connection is found and replaced
 PING = b"*1\r\n$4\r\nPING\r\n"
-# At most this long is the next PING held for readers still at work (see `Fences`).
-HOLD_SECONDS = 0.001
+# The next PING is held at most this long after the last answer (see `Fences`).
+HOLD_SECONDS = 0.002
+# A turn of the event loop shorter than this ran little besides the fences' own check: nothing else to do
+# (a turn with nothing in it takes 1-2 µs; one that runs a call's step or grpc's work, tens to hundreds).
+QUIET_SECONDS = 0.000015
 
 
 class Fences:
     """PINGs and the calls waiting for their answers: one PING out at a time; calls arriving while it is out
     share the next one. A call is only ever answered by a PING written after it arrived.
 
-    The next PING (`send`) is written when the one out is answered, unless some reader (between `begin` and
-    `end`) is still at work and not waiting for it: then it is held until every reader waits for it or has
-    ended, at most `hold_seconds`. Under load the readers answered by one PING finish while the next calls
-    gather behind the held one, so fewer PINGs serve them; a reader alone, or readers that all wait, never
-    wait for the hold.
+    A PING costs the process a socket write and a read, many times what sharing it costs a call, so the next
+    PING (`send`) is held while the event loop has other work: readers answered by the last one (between
+    `begin` and `end`) still at work, or turns of the loop taken by other calls, whose reads join it. It is
+    written in the first turn that took less than `quiet_seconds` with every reader waiting for it, and
+    `hold_seconds` after the last answer at the latest. A call alone never waits for it; calls on a loop with
+    nothing else to do wait one turn.
     """
 
-    def __init__(self, send: Callable[[], None], hold_seconds: float = HOLD_SECONDS) -> None:
+    def __init__(
+        self,
+        send: Callable[[], None],
+        hold_seconds: float = HOLD_SECONDS,
+        quiet_seconds: float = QUIET_SECONDS,
+    ) -> None:
         self._send = send
         self._hold_seconds = hold_seconds
+        self._quiet_seconds = quiet_seconds
         self._sent: asyncio.Future[bool] | None = None  # answered by the PING that is out
         self._next: asyncio.Future[bool] | None = None  # answered by the PING after it (not written yet)
         self._waiting = 0  # calls waiting for the next PING
         self._readers = 0
-        self._held: asyncio.TimerHandle | None = None  # the next PING is held (its time limit)
+        self._held: asyncio.Handle | None = None  # the next PING is held: its check in the next turn
+        self._turn_began = 0.0
+        self._hold_until = 0.0
 
     def begin(self) -> None:
         """A reader starts (it will ask for a fence, then work on what it read)."""
         self._readers += 1
 
     def end(self) -> None:
-        """A reader is done; a PING held for it goes out when every reader left waits for it."""
+        """A reader is done."""
         self._readers -= 1
-        if self._held is not None and self._waiting >= self._readers:
-            self._write_next()
 
     def fence(self) -> asyncio.Future[bool]:
         """The answer (True) of a PING written now, or of the next one when one is out or held."""
@@ -90,27 +100,34 @@ class Fences:
         if waiting is None:
             waiting = self._next = asyncio.get_running_loop().create_future()
         self._waiting += 1
-        if self._held is not None and self._waiting >= self._readers:
-            self._write_next()
         return waiting
 
     def answered(self) -> None:
-        """The PING that was out is answered: its callers are caught up; the next one is sent now, or held
-        while a reader is still at work."""
+        """The PING that was out is answered: its callers are caught up; the next one is held."""
         answered, self._sent = self._sent, None
         if answered is not None and not answered.done():
             answered.set_result(True)
         if self._next is None:
             return
-        if self._waiting >= self._readers:
+        now = time.perf_counter()
+        self._hold_until = now + self._hold_seconds
+        self._check_next_turn(now)
+
+    def _check_next_turn(self, now: float) -> None:
+        self._turn_began = now
+        self._held = asyncio.get_running_loop().call_soon(self._settle)
+
+    def _settle(self) -> None:
+        """Write the held PING if the turn ending here was quiet and every reader waits, or the hold is up."""
+        now = time.perf_counter()
+        quiet = now - self._turn_began < self._quiet_seconds and self._waiting >= self._readers
+        if quiet or now >= self._hold_until:
             self._write_next()
         else:
-            self._held = asyncio.get_running_loop().call_later(self._hold_seconds, self._write_next)
+            self._check_next_turn(now)
 
     def _write_next(self) -> None:
-        if self._held is not None:
-            self._held.cancel()
-            self._held = None
+        self._held = None
         self._sent, self._next, self._waiting = self._next, None, 0
         if self._sent is not None:
             self._send()
