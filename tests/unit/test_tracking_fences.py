@@ -234,6 +234,20 @@ async def test_without_readers_at_work_the_next_ping_goes_out_in_the_next_quiet_
     assert await later is True
 
 
+async def test_a_second_answer_while_the_next_ping_is_held_writes_it_once() -> None:
+    wire = Wire()
+    fences, waiting = held(wire, hold_seconds=0.01)
+
+    fences.answered()  # no PING is out: an answer nobody asked for
+    await asyncio.sleep(0.05)
+
+    assert wire.pings == 2
+    fences.answered()
+    assert await asyncio.wait_for(waiting, 1) is True  # the answer went to the PING written for it
+    assert not fences.fence().done()
+    assert wire.pings == 3
+
+
 async def test_a_lost_connection_ends_a_hold_and_answers_its_callers_false() -> None:
     wire = Wire()
     fences, waiting = held(wire)

@@ -107,7 +107,7 @@ class Fences:
         answered, self._sent = self._sent, None
         if answered is not None and not answered.done():
             answered.set_result(True)
-        if self._next is None:
+        if self._next is None or self._held is not None:  # nobody waits, or the next one is held already
             return
         now = time.perf_counter()
         self._hold_until = now + self._hold_seconds
