@@ -1,8 +1,10 @@
-"""Deterministic fakes of the clock and id ports."""
+"""Deterministic fakes of the clock and id ports, and of the call a grpc.aio servicer is given."""
 
 from __future__ import annotations
 
 import itertools
+
+import grpc
 
 
 class FixedClock:
@@ -32,3 +34,32 @@ class SequentialIds:
     def hex(self, length: int) -> str:
         """The next id, zero-padded to `length` hex digits."""
         return format(next(self._counter), "X").zfill(length)[-length:]
+
+
+class ServicerCall:
+    """The parts of a grpc.aio servicer context the servicer wrappers and handlers read: an open call with
+    `metadata`, no deadline and no status set; the trailers set and the status aborted with are kept."""
+
+    def __init__(self, *metadata: tuple[str, str | bytes]) -> None:
+        self._metadata = metadata
+        self.trailers: tuple[tuple[str, str], ...] = ()
+        self.status: tuple[grpc.StatusCode, str] | None = None
+
+    def invocation_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        return self._metadata
+
+    def time_remaining(self) -> None:
+        return None
+
+    def code(self) -> None:
+        return None
+
+    def done(self) -> bool:
+        return False
+
+    def set_trailing_metadata(self, trailers: tuple[tuple[str, str], ...]) -> None:
+        self.trailers = trailers
+
+    async def abort(self, code: grpc.StatusCode, message: str) -> None:
+        self.status = (code, message)
+        raise grpc.aio.AbortError(message)

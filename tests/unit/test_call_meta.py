@@ -8,22 +8,7 @@ from typing import Any
 from context_service.adapters.grpc.servicer import request_meta, rpc
 from context_service.application.common import RequestMeta
 from fleet.context.v1 import context_pb2 as pb
-
-
-class Call:
-    """The parts of a grpc.aio servicer context the wrapper reads."""
-
-    def __init__(self, *metadata: tuple[str, str | bytes]) -> None:
-        self._metadata = metadata
-
-    def invocation_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
-        return self._metadata
-
-    def code(self) -> None:
-        return None
-
-    def done(self) -> bool:
-        return False
+from tests.support.fakes import ServicerCall
 
 
 class Servicer:
@@ -32,13 +17,13 @@ class Servicer:
         return request_meta(context)
 
 
-async def meta_of(call: Call) -> RequestMeta:
+async def meta_of(call: ServicerCall) -> RequestMeta:
     return await Servicer().ValidateScope(pb.ValidateScopeRequest(role="developer", phase="BUILD"), call)
 
 
 async def test_a_call_without_ids_gets_a_new_correlation_id_and_no_idempotency_key() -> None:
     # Act
-    first, second = await meta_of(Call(("user-agent", "h2load"))), await meta_of(Call())
+    first, second = await meta_of(ServicerCall(("user-agent", "h2load"))), await meta_of(ServicerCall())
 
     # Assert
     assert re.fullmatch("[0-9a-f]{32}", first.correlation_id)
@@ -50,7 +35,9 @@ async def test_a_call_without_ids_gets_a_new_correlation_id_and_no_idempotency_k
 async def test_the_first_named_correlation_header_wins_and_the_idempotency_key_is_trimmed() -> None:
     # Act
     meta = await meta_of(
-        Call(("x-request-id", "r-1"), ("x-correlation-id", "c-1"), ("idempotency-key", "  k-1 "), ("te", "x"))
+        ServicerCall(
+            ("x-request-id", "r-1"), ("x-correlation-id", "c-1"), ("idempotency-key", "  k-1 "), ("te", "x")
+        )
     )
 
     # Assert
@@ -59,7 +46,7 @@ async def test_the_first_named_correlation_header_wins_and_the_idempotency_key_i
 
 async def test_ids_are_cut_at_256_characters_and_binary_values_are_ignored() -> None:
     # Act
-    meta = await meta_of(Call(("x-correlation-id-bin", b"\x00"), ("correlation-id", "c" * 300)))
+    meta = await meta_of(ServicerCall(("x-correlation-id-bin", b"\x00"), ("correlation-id", "c" * 300)))
 
     # Assert
     assert meta.correlation_id == "c" * 256

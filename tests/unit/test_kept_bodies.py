@@ -19,36 +19,13 @@ from context_service.application.validate_scope import ValidateScope
 from context_service.bootstrap import memory_adapters, wire
 from context_service.domain.errors import InvalidArgument
 from fleet.context.v1 import context_pb2 as pb
+from tests.support.fakes import ServicerCall
 
 POLICY = load_policy()
 ROLES = ("developer", " QA ", "architect", "nobody", "")
 PHASES = ("BUILD", "design", "TEST", "NOWHERE")
 SCOPE_SETS = ((), ("CASE_HEADER",), ("case_header", "PLAN_HEADER", "CASE_HEADER"), ("SUBTASKS", "made-up"))
 NOT_UTF8 = b"\x0a\x02\xed\xa0"  # field 1 (role), a string holding a byte sequence no UTF-8 decoder accepts
-
-
-class Call:
-    """The parts of a grpc.aio servicer context the `rpc` wrapper and GetContext read."""
-
-    def __init__(self) -> None:
-        self.trailers: tuple[tuple[str, str], ...] = ()
-        self.status: tuple[grpc.StatusCode, str] | None = None
-
-    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
-        return ()
-
-    def code(self) -> None:
-        return None
-
-    def done(self) -> bool:
-        return False
-
-    def set_trailing_metadata(self, trailers: tuple[tuple[str, str], ...]) -> None:
-        self.trailers = trailers
-
-    async def abort(self, code: grpc.StatusCode, message: str) -> None:
-        self.status = (code, message)
-        raise grpc.aio.AbortError(message)
 
 
 def servicer() -> ContextServicer:
@@ -141,8 +118,8 @@ async def test_validate_scope_answers_every_question_as_the_policy_does_the_firs
     ]
 
     # Act
-    first = [await served.ValidateScope(q.SerializeToString(), Call()) for q in questions]
-    again = [await served.ValidateScope(q.SerializeToString(), Call()) for q in reversed(questions)]
+    first = [await served.ValidateScope(q.SerializeToString(), ServicerCall()) for q in questions]
+    again = [await served.ValidateScope(q.SerializeToString(), ServicerCall()) for q in reversed(questions)]
 
     # Assert
     assert first == [expected(q) for q in questions]
@@ -154,7 +131,7 @@ async def test_validate_scope_answers_every_question_as_the_policy_does_the_firs
 async def test_validate_scope_refuses_a_body_that_is_not_a_valid_request() -> None:
     # Arrange
     served = servicer()
-    call = Call()
+    call = ServicerCall()
 
     # Act
     with pytest.raises(grpc.aio.AbortError):
@@ -175,12 +152,12 @@ async def test_get_context_taken_as_bytes_names_its_story_in_the_canonical_line(
         StoryRequest("US-7", "Kept bodies", "", "BUILD"), RequestMeta("c", "", 0, "test")
     )
     body = pb.GetContextRequest(story_id="US-7", role="developer", phase="BUILD").SerializeToString()
-    call = Call()
+    call = ServicerCall()
 
     # Act
     with capture_logs() as lines:
         first = await served.GetContext(body, call)
-        again = await served.GetContext(body, Call())
+        again = await served.GetContext(body, ServicerCall())
 
     # Assert
     assert pb.GetContextResponse.FromString(first).context
@@ -195,7 +172,7 @@ async def test_get_context_refuses_a_request_its_validation_refuses_each_time_an
     # Arrange
     served = servicer()
     body = pb.GetContextRequest(story_id="US-7", role="nobody", phase="BUILD").SerializeToString()
-    calls = [Call(), Call()]
+    calls = [ServicerCall(), ServicerCall()]
 
     # Act
     for call in calls:

@@ -9,22 +9,7 @@ from collections.abc import AsyncGenerator
 
 from context_service.adapters.grpc.servicer import stream_rpc
 from fleet.context.session.v1 import session_pb2 as pb
-
-
-class CallContext:
-    """The little of a grpc.aio servicer context the wrapper reads: a call with no metadata, still open."""
-
-    def invocation_metadata(self) -> tuple[()]:
-        return ()
-
-    def time_remaining(self) -> None:
-        return None
-
-    def code(self) -> None:
-        return None
-
-    def done(self) -> bool:
-        return False
+from tests.support.fakes import ServicerCall
 
 
 class Counting:
@@ -33,7 +18,7 @@ class Counting:
     closed = False
 
     @stream_rpc
-    async def Watch(self, request: pb.WatchRequest, context: CallContext) -> AsyncGenerator[int, None]:
+    async def Watch(self, request: pb.WatchRequest, context: ServicerCall) -> AsyncGenerator[int, None]:
         try:
             for n in itertools.count():
                 yield n
@@ -44,7 +29,7 @@ class Counting:
 async def test_a_stream_abandoned_mid_yield_and_closed_in_another_context_runs_its_clean_up() -> None:
     # Arrange
     servicer = Counting()
-    stream = servicer.Watch(pb.WatchRequest(session_id="s-1"), CallContext())
+    stream = servicer.Watch(pb.WatchRequest(session_id="s-1"), ServicerCall())
     assert await anext(stream) == 0
 
     # Act: the event loop's finalizer closes an abandoned generator in a task with a Context of its own
