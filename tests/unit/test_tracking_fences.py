@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+
+import pytest
 
 from context_service.adapters.valkey.tracking import BothCaught, Fences
 
@@ -190,26 +193,29 @@ async def test_the_next_ping_is_held_while_turns_of_the_loop_are_busy_with_other
     assert await waiting is True
 
 
-async def test_a_held_ping_goes_out_after_the_hold_at_the_latest() -> None:
-    wire = Wire()
-    fences, waiting = held(wire, hold_seconds=0.01)  # the answered reader never ends nor asks again
-
-    await asyncio.sleep(0.05)
-
-    assert wire.pings == 2
-    fences.answered()
-    assert await waiting is True
+def held_by_a_reader(wire: Wire) -> tuple[Fences, asyncio.Future[bool]]:
+    """The answered reader never ends nor asks again; every turn is quiet."""
+    return held(wire, hold_seconds=0.01)
 
 
-async def test_a_loop_that_is_never_quiet_still_writes_the_held_ping_when_the_hold_is_up() -> None:
-    wire = Wire()
+def held_by_busy_turns(wire: Wire) -> tuple[Fences, asyncio.Future[bool]]:
+    """No reader at work, but no turn is ever quiet."""
     fences = fences_on(wire, hold_seconds=0.01, quiet_seconds=NO_TURN)
     fences.fence()
     waiting = fences.fence()
-
     fences.answered()
+    return fences, waiting
+
+
+@pytest.mark.parametrize("hold", [held_by_a_reader, held_by_busy_turns])
+async def test_a_held_ping_goes_out_when_the_hold_is_up_whatever_still_holds_it(
+    hold: Callable[[Wire], tuple[Fences, asyncio.Future[bool]]],
+) -> None:
+    wire = Wire()
+    fences, waiting = hold(wire)
     await next_turn()
     assert wire.pings == 1
+
     await asyncio.sleep(0.05)
 
     assert wire.pings == 2
