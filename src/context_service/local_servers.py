@@ -14,6 +14,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +29,20 @@ class ServerError(RuntimeError):
     """A local server could not be found or did not come up."""
 
 
+# The ports free_port() handed out lately. The kernel may give one free port to two binds in a row, and two
+# servers started on one port would both seem to answer (the second's probe reaches the first).
+_HANDED_OUT: deque[int] = deque(maxlen=1024)
+
+
 def free_port() -> int:
-    """A currently unused loopback TCP port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+    """A currently unused loopback TCP port, none of the last 1,024 this process was given."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.append(port)
+            return port
 
 
 def _package_dir(package: str) -> Path:
