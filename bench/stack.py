@@ -20,7 +20,7 @@ from context_service.local_servers import (
     stop_all,
     valkey_server,
 )
-from tests.support.process import wait_until_serving
+from tests.support.process import log_tail, wait_until_serving
 
 STORE_TIMEOUT_S = 1.0
 HEALTH_INTERVAL_S = 0.2
@@ -43,7 +43,7 @@ class Served:
 
     async def wait_serving(self, attempts: int = 300) -> None:
         """Poll the health service (bounded) until SERVING; fail if the process exits first."""
-        await wait_until_serving(self.target, self.process, attempts)
+        await wait_until_serving(self.target, self.process, attempts, log_path=self.log_path)
 
     def kill(self) -> None:
         """SIGKILL (a crash)."""
@@ -79,6 +79,16 @@ class Stack:
     def stores(self) -> dict[str, LocalServer]:
         """The dependencies by name."""
         return {"falkordb": self.falkordb, "valkey": self.valkey, "nats": self.nats}
+
+    def stores_report(self) -> str:
+        """Which stores are running; the log tail of each that is not (for a failure message)."""
+        lines = []
+        for name, server in self.stores.items():
+            if server.running:
+                lines.append(f"{name}: running on port {server.port}")
+            else:
+                lines += [f"{name}: not running", log_tail(server.log_path)]
+        return "\n".join(lines)
 
     def env(self, port: int) -> dict[str, str]:
         """The service's environment on this stack (auth on, short store timeout, JSON logs)."""

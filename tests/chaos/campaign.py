@@ -94,7 +94,10 @@ class Run:
 async def serve_and_wait(stack: Stack, name: str, port: int | None = None) -> Served:
     """Start a service process and wait (bounded) until it reports SERVING."""
     served = stack.serve(name, port)
-    await served.wait_serving()
+    try:
+        await served.wait_serving()
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{stack.stores_report()}") from None
     return served
 
 

@@ -40,7 +40,7 @@ async def served(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
     log_path = tmp_path_factory.mktemp("served-mtls") / "stderr.jsonl"
     with serve_process(env, log_path) as (process, target):
         trusted = pki.channel_credentials(client=pki.client)
-        await wait_until_serving(target, process, credentials=trusted)
+        await wait_until_serving(target, process, credentials=trusted, log_path=log_path)
         yield int(target.rpartition(":")[2])
         assert_still_running(process)
 

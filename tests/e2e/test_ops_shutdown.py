@@ -83,7 +83,7 @@ async def test_sigterm_under_load_finishes_admitted_calls_and_refuses_the_rest_c
     served: tuple[subprocess.Popen[bytes], str, Path],
 ) -> None:
     process, target, log_path = served
-    await wait_until_serving(target, process)
+    await wait_until_serving(target, process, log_path=log_path)
     ok = [0]
     watcher = asyncio.ensure_future(health_until_not_serving(target))
     clients = [asyncio.ensure_future(client(target, n, ok)) for n in range(CLIENTS)]

@@ -239,7 +239,7 @@ async def test_sigterm_mid_burst_exits_cleanly_and_no_consumed_message_is_lost_o
     half, stories = EVENTS // 2, [stores.story(n) for n in range(STORIES)]
     async with nats_client(stores.nats_url) as nc:
         with serve(stores, "first") as first:
-            await wait_until_serving(first.target, first.process)
+            await wait_until_serving(first.target, first.process, log_path=first.log_path)
             await create_stories(stores, first.target)
             baseline = [await version_of(stores, story_id) for story_id in stories]
             clients = [asyncio.ensure_future(rpc_caller(stores, first.target, n)) for n in range(CLIENTS)]
@@ -253,7 +253,7 @@ async def test_sigterm_mid_burst_exits_cleanly_and_no_consumed_message_is_lost_o
             exit_code = await asyncio.to_thread(first.process.wait, GRACE_SECONDS)
         left_by_first = await unsettled(nc)
         with serve(stores, "second") as second:
-            await wait_until_serving(second.target, second.process)
+            await wait_until_serving(second.target, second.process, log_path=second.log_path)
             await eventually(fewer_unsettled_than(nc, 1), within=30)
         announced = [p["payload"] for p in payloads_of(await stream_messages(nc, "context.events.updated"))]
 
@@ -277,8 +277,8 @@ async def test_two_service_processes_sharing_the_durables_apply_each_of_a_thousa
     stories = [stores.story(n) for n in range(BURST_STORIES)]
     async with nats_client(stores.nats_url) as nc:
         with serve(stores, "one") as one, serve(stores, "two") as two:
-            await wait_until_serving(one.target, one.process)
-            await wait_until_serving(two.target, two.process)
+            await wait_until_serving(one.target, one.process, log_path=one.log_path)
+            await wait_until_serving(two.target, two.process, log_path=two.log_path)
             await create_stories(stores, one.target, BURST_STORIES)
             baseline = [await version_of(stores, story_id) for story_id in stories]
 

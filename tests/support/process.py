@@ -23,26 +23,46 @@ async def wait_until_serving(
     process: subprocess.Popen[bytes],
     attempts: int = 300,
     credentials: grpc.ChannelCredentials | None = None,
+    log_path: Path | None = None,
 ) -> None:
     """Poll the health service (bounded) until the process reports SERVING; fail if it exits first.
 
-    With `credentials` the poll goes over TLS (a server that requires it refuses a plaintext probe)."""
+    With `credentials` the poll goes over TLS (a server that requires it refuses a plaintext probe). A failure
+    says what the last poll saw and, with `log_path`, ends with the last lines the process logged."""
     channel = (
         grpc.aio.insecure_channel(target)
         if credentials is None
         else grpc.aio.secure_channel(target, credentials)
     )
+    last = "no poll answered"
     async with channel:
         health = health_pb2_grpc.HealthStub(channel)
         for _ in range(attempts):
-            assert process.poll() is None, "the service exited during start-up"
+            if process.poll() is not None:
+                raise AssertionError(_not_serving(f"the service exited ({process.returncode})", log_path))
             try:
-                if (await health.Check(health_pb2.HealthCheckRequest(), timeout=1)).status == SERVING:
+                answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            except grpc.aio.AioRpcError as exc:
+                last = f"the last poll failed: {exc.code().name}"
+            else:
+                if answer.status == SERVING:
                     return
-            except grpc.aio.AioRpcError:
-                pass
+                status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+                last = f"the last poll answered {status}"
             await asyncio.sleep(0.1)
-    raise AssertionError("the service never reported SERVING")
+    raise AssertionError(_not_serving(f"the service never reported SERVING; {last}", log_path))
+
+
+def _not_serving(what: str, log_path: Path | None) -> str:
+    return what if log_path is None else f"{what}\n{log_tail(log_path)}"
+
+
+def log_tail(log_path: Path, lines: int = 20) -> str:
+    """The last `lines` lines of a process's log, under a heading that names the file."""
+    if not log_path.exists():
+        return f"(no log at {log_path})"
+    tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    return "\n".join([f"the last lines of {log_path}:", *tail])
 
 
 @contextmanager
