@@ -80,14 +80,20 @@ class Stack:
         """The dependencies by name."""
         return {"falkordb": self.falkordb, "valkey": self.valkey, "nats": self.nats}
 
+    def broken_stores(self) -> list[str]:
+        """The stores that are gone or no longer answer their protocol (a crash or a hang of the store)."""
+        return [name for name, server in self.stores.items() if not (server.running and server.answers())]
+
     def stores_report(self) -> str:
-        """Which stores are running; the log tail of each that is not (for a failure message)."""
+        """How each store is: running and answering, or broken, with the last lines of its log."""
         lines = []
+        broken = self.broken_stores()
         for name, server in self.stores.items():
-            if server.running:
-                lines.append(f"{name}: running on port {server.port}")
+            if name not in broken:
+                lines.append(f"{name}: answers on port {server.port}")
             else:
-                lines += [f"{name}: not running", log_tail(server.log_path)]
+                state = "does not answer" if server.running else "is not running"
+                lines += [f"{name}: {state} on port {server.port}", log_tail(server.log_path)]
         return "\n".join(lines)
 
     def env(self, port: int) -> dict[str, str]:

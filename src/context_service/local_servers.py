@@ -127,6 +127,10 @@ class LocalServer:
         """True while the process is alive."""
         return self.process is not None and self.process.poll() is None
 
+    def answers(self) -> bool:
+        """Whether something on its port answers its protocol's greeting or PING now (within 0.5 s)."""
+        return (_nats_answers if self.scheme == "nats" else _redis_answers)(self.port)
+
     def start(self, timeout: float = 20.0) -> LocalServer:
         """Start the process and wait until it answers (on another free port when a port chosen here turns
         out to be taken before the first start)."""
@@ -153,14 +157,13 @@ class LocalServer:
             self.process = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir, start_new_session=True
             )
-        answers = _nats_answers if self.scheme == "nats" else _redis_answers
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 if self.rebind is not None and self._port_taken(logged):
                     return False
                 raise ServerError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
-            if answers(self.port):
+            if self.answers():
                 return True
             time.sleep(0.05)
         self.stop()

@@ -91,13 +91,18 @@ class Run:
         return min(later) if later else None
 
 
+class StoreBroke(AssertionError):
+    """The service did not start because a store crashed or stopped answering: the stack failed, not it."""
+
+
 async def serve_and_wait(stack: Stack, name: str, port: int | None = None) -> Served:
-    """Start a service process and wait (bounded) until it reports SERVING."""
+    """Start a service process and wait (bounded) until it reports SERVING; failing, say how each store is."""
     served = stack.serve(name, port)
     try:
         await served.wait_serving()
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{stack.stores_report()}") from None
+        failure = StoreBroke if stack.broken_stores() else AssertionError
+        raise failure(f"{exc}\n{stack.stores_report()}") from None
     return served
 
 
