@@ -17,6 +17,7 @@ from tests.support.waiting import eventually
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+PROBE_TIMEOUT_S = 1.0  # the probes here answer at once unless a test makes them hang
 
 
 class SwitchProbe:
@@ -109,7 +110,9 @@ async def test_the_monitor_reports_a_failing_probe_as_not_serving(
 
 async def test_the_monitor_logs_one_readiness_line_per_change(service: Service) -> None:
     graph = SwitchProbe("graph")
-    monitor = HealthMonitor(probes=[graph], set_status=service.server.set_dependency, interval=3600)
+    monitor = HealthMonitor(
+        probes=[graph], set_status=service.server.set_dependency, interval=3600, timeout=PROBE_TIMEOUT_S
+    )
 
     with structlog.testing.capture_logs() as entries:
         async with monitor:
@@ -132,7 +135,7 @@ async def test_the_monitor_keeps_probing_in_the_background(service: Service) -> 
     graph = SwitchProbe("graph")
 
     async with HealthMonitor(
-        probes=[graph], set_status=service.server.set_dependency, interval=0.01
+        probes=[graph], set_status=service.server.set_dependency, interval=0.01, timeout=PROBE_TIMEOUT_S
     ) as monitor:
         graph.failure = StoreUnavailable("refused")
         await eventually(lambda: monitor.status == {"graph": False})

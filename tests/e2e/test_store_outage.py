@@ -64,7 +64,7 @@ async def service_on_private_stores(tmp_path: Path) -> AsyncIterator[Running]:
             server = GrpcServer(use_cases=container.use_cases, host="127.0.0.1", port=0, grace_seconds=1)
             async with (
                 server,
-                HealthMonitor(  # probes bounded by the store timeout, as the service wires them
+                HealthMonitor(
                     probes=container.adapters.probes,
                     set_status=server.set_dependency,
                     interval=0.2,

@@ -29,13 +29,14 @@ class HealthMonitor:
         probes: Sequence[HealthProbe],
         set_status: StatusSetter,
         interval: float,
-        timeout: float | None = None,
+        timeout: float,
     ) -> None:
-        """`set_status(name, serving)` is e.g. `GrpcServer.set_dependency`; timeout defaults to interval."""
+        """`set_status(name, serving)` is e.g. `GrpcServer.set_dependency`; `timeout` bounds each probe (the
+        service's store timeout)."""
         self._probes = tuple(probes)
         self._set_status = set_status
         self._interval = interval
-        self._timeout = interval if timeout is None else timeout
+        self._timeout = timeout
         self._status: dict[str, bool] = {}
         self._loop = Periodic(self.check, interval=interval, name="health-monitor", pause_first=True)
 
