@@ -84,10 +84,9 @@ class Stack:
         """The stores that are gone or no longer answer their protocol (a crash or a hang of the store)."""
         return [name for name, server in self.stores.items() if not (server.running and server.answers())]
 
-    def stores_report(self) -> str:
-        """How each store is: running and answering, or broken, with the last lines of its log."""
+    def stores_report(self, broken: list[str]) -> str:
+        """How each store is, given what `broken_stores()` found; a broken one with its log's last lines."""
         lines = []
-        broken = self.broken_stores()
         for name, server in self.stores.items():
             if name not in broken:
                 lines.append(f"{name}: answers on port {server.port}")

@@ -101,8 +101,9 @@ async def serve_and_wait(stack: Stack, name: str, port: int | None = None) -> Se
     try:
         await served.wait_serving()
     except AssertionError as exc:
-        failure = StoreBroke if stack.broken_stores() else AssertionError
-        raise failure(f"{exc}\n{stack.stores_report()}") from None
+        broken = await asyncio.to_thread(stack.broken_stores)  # a hung store takes its probe's 0.5 s
+        failure = StoreBroke if broken else AssertionError
+        raise failure(f"{exc}\n{stack.stores_report(broken)}") from None
     return served
 
 

@@ -6,6 +6,7 @@ import asyncio
 import signal
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,7 +62,8 @@ def log_tail(log_path: Path, lines: int = 20) -> str:
     """The last `lines` lines of a process's log, under a heading that names the file."""
     if not log_path.exists():
         return f"(no log at {log_path})"
-    tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    with log_path.open(encoding="utf-8", errors="replace") as log:
+        tail = deque((line.rstrip("\n") for line in log), maxlen=lines)
     return "\n".join([f"the last lines of {log_path}:", *tail])
 
 

@@ -100,12 +100,10 @@ async def test_a_watcher_on_one_process_sees_every_change_made_through_another_i
     broker = await nats_client.connect(private_nats.url)
     published = Published()
     await broker.subscribe(f"context.session.{sid}.changed", cb=published.collect)
-    with (
-        serve_process(env, tmp_path / "a.log") as (pa, a),
-        serve_process(env, tmp_path / "b.log") as (pb_, b),
-    ):
-        await wait_until_serving(a, pa, log_path=tmp_path / "a.log")
-        await wait_until_serving(b, pb_, log_path=tmp_path / "b.log")
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    with serve_process(env, log_a) as (pa, a), serve_process(env, log_b) as (pb_, b):
+        await wait_until_serving(a, pa, log_path=log_a)
+        await wait_until_serving(b, pb_, log_path=log_b)
         async with grpc.aio.insecure_channel(a) as ca, grpc.aio.insecure_channel(b) as cb:
             writer, reader = pb_grpc.SessionContextServiceStub(ca), pb_grpc.SessionContextServiceStub(cb)
             ready, arrived, order = asyncio.Event(), dict[int, float](), list[int]()
