@@ -33,6 +33,15 @@ def fences_on(wire: Wire, *, hold_seconds: float = 60, quiet_seconds: float = AN
     return Fences(wire.send, hold_seconds=hold_seconds, quiet_seconds=quiet_seconds)
 
 
+def held_for_a_second_call(wire: Wire) -> tuple[Fences, asyncio.Future[bool]]:
+    """A first PING written and answered while a second call waited: the second's PING is held (unwritten)."""
+    fences = fences_on(wire)
+    fences.fence()
+    second = fences.fence()
+    fences.answered()
+    return fences, second
+
+
 async def next_turn() -> None:
     """Let the event loop run what is due now (a held PING's check among it)."""
     await asyncio.sleep(0)
@@ -68,10 +77,7 @@ async def test_calls_arriving_while_a_ping_is_out_wait_for_the_next_one_which_th
 
 async def test_a_call_arriving_after_the_next_ping_went_out_waits_for_its_own() -> None:
     wire = Wire()
-    fences = fences_on(wire)
-    fences.fence()
-    second = fences.fence()
-    fences.answered()
+    fences, second = held_for_a_second_call(wire)
     await next_turn()  # the second's PING is written now
 
     third = fences.fence()
@@ -87,10 +93,7 @@ async def test_a_call_arriving_after_the_next_ping_went_out_waits_for_its_own() 
 
 async def test_a_call_arriving_while_the_next_ping_is_held_joins_it() -> None:
     wire = Wire()
-    fences = fences_on(wire)
-    fences.fence()
-    second = fences.fence()
-    fences.answered()
+    fences, second = held_for_a_second_call(wire)
 
     third = fences.fence()  # before the held PING's check: nothing is written for it
     assert wire.pings == 1
